@@ -1,0 +1,78 @@
+// -----------------------------------------------------------------------------
+// File: internal/state_format.h
+// -----------------------------------------------------------------------------
+//
+// The header every backend puts in front of a stored value, shared by the
+// memory and RocksDB backends (and read by RocksDB's TTL compaction filter):
+//
+//   byte 0      format version (kStateFormatVersion)
+//   bytes 1..8  last write, processing time, int64 ms, little-endian
+//   bytes 9..   the operator's bytes
+//
+// A different version byte means the state was written by an incompatible
+// weir; reading it fails with kFailedPrecondition.
+
+#ifndef WEIR_INTERNAL_STATE_FORMAT_H_
+#define WEIR_INTERNAL_STATE_FORMAT_H_
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace weir {
+namespace internal {
+
+inline constexpr uint8_t kStateFormatVersion = 1;
+inline constexpr size_t kStateHeaderSize = 9;
+
+inline void EncodeStateValue(int64_t write_time_ms, std::string_view payload,
+                             std::string* out) {
+  out->resize(kStateHeaderSize + payload.size());
+  (*out)[0] = static_cast<char>(kStateFormatVersion);
+  uint64_t t = static_cast<uint64_t>(write_time_ms);
+  for (int i = 0; i < 8; ++i) (*out)[1 + i] = static_cast<char>(t >> (8 * i));
+  if (!payload.empty()) {
+    std::memcpy(out->data() + kStateHeaderSize, payload.data(), payload.size());
+  }
+}
+
+// Splits a stored value into its write time and payload.
+inline absl::Status DecodeStateValue(std::string_view stored,
+                                     int64_t* write_time_ms,
+                                     std::string_view* payload) {
+  if (stored.size() < kStateHeaderSize) {
+    return absl::DataLossError(absl::StrCat(
+        "state value of ", stored.size(), " bytes is shorter than its header"));
+  }
+  const uint8_t version = static_cast<uint8_t>(stored[0]);
+  if (version != kStateFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state value has format version ", version, ", this weir reads only ",
+        kStateFormatVersion,
+        "; restore it with the weir version that wrote it or start from "
+        "empty state"));
+  }
+  uint64_t t = 0;
+  for (int i = 0; i < 8; ++i) {
+    t |= static_cast<uint64_t>(static_cast<uint8_t>(stored[1 + i])) << (8 * i);
+  }
+  *write_time_ms = static_cast<int64_t>(t);
+  *payload = stored.substr(kStateHeaderSize);
+  return absl::OkStatus();
+}
+
+// True if a value last written at `write_time_ms` has expired at `now_ms`.
+inline bool StateExpired(int64_t write_time_ms, std::optional<int64_t> ttl_ms,
+                         int64_t now_ms) {
+  return ttl_ms.has_value() && now_ms - write_time_ms >= *ttl_ms;
+}
+
+}  // namespace internal
+}  // namespace weir
+
+#endif  // WEIR_INTERNAL_STATE_FORMAT_H_

@@ -1,0 +1,173 @@
+// -----------------------------------------------------------------------------
+// File: state.h
+// -----------------------------------------------------------------------------
+//
+// `StateBackend` is the byte-level store of one operator instance (one per
+// input partition): ordered key-value columns, batched writes, range scans,
+// TTL, and consistent checkpoints into a local directory. The operator owns
+// the encoding of keys and values; a backend only stores bytes.
+//
+// Columns (docs/architecture.md, "State layout"):
+//   kWindows  entity key ‖ feature group ‖ window start → accumulators
+//   kTimers   time ‖ kind ‖ feature group ‖ entity key ‖ window start → ""
+//   kMeta     small named values: watermarks, offsets, format version
+//
+// Every stored value starts with a header the backend writes itself: a
+// format-version byte and the processing time of the last write (see
+// internal/state_format.h). A value written by an unknown format version is
+// refused with kFailedPrecondition, never misread. With `ttl` set, a kWindows
+// entry not written for `ttl` of processing time is never returned again and
+// is dropped by the next compaction.
+//
+// Two implementations: `MemoryStateBackend` (below; tests and small jobs)
+// and `RocksDbStateBackend` (weir/rocksdb/rocksdb_state_backend.h).
+//
+// Threading: a backend is used by one thread at a time. CreateCheckpoint may
+// be followed by reads of the checkpoint directory from another thread.
+//
+// Example:
+//   WEIR_ASSIGN_OR_RETURN(auto backend, weir::MemoryStateBackend::Create({}));
+//   weir::StateWriteBatch batch;
+//   batch.Put(weir::Column::kMeta, "watermark", bytes);
+//   WEIR_RETURN_IF_ERROR(backend->Write(batch));
+
+#ifndef WEIR_STATE_H_
+#define WEIR_STATE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "weir/time.h"
+
+namespace weir {
+
+enum class Column : uint8_t { kWindows = 0, kTimers = 1, kMeta = 2 };
+inline constexpr int kNumColumns = 3;
+const char* ColumnName(Column c);  // "windows", "timers", "meta"
+
+// An ordered list of puts and deletes applied atomically by Write().
+class StateWriteBatch {
+ public:
+  struct Op {
+    Column column;
+    bool is_delete;
+    std::string key;
+    std::string value;  // empty for deletes
+  };
+
+  void Put(Column column, std::string_view key, std::string_view value) {
+    ops_.push_back(Op{column, false, std::string(key), std::string(value)});
+  }
+  void Delete(Column column, std::string_view key) {
+    ops_.push_back(Op{column, true, std::string(key), std::string()});
+  }
+  const std::vector<Op>& ops() const { return ops_; }
+  size_t size() const { return ops_.size(); }
+  bool empty() const { return ops_.empty(); }
+  void Clear() { ops_.clear(); }
+
+ private:
+  std::vector<Op> ops_;
+};
+
+// Iterates a key range of one column in key order. Values are the caller's
+// bytes (the backend's header stripped); expired entries are skipped.
+class StateIterator {
+ public:
+  virtual ~StateIterator() = default;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  // Not OK if the scan stopped on an error (I/O, an incompatible value).
+  virtual absl::Status status() const = 0;
+};
+
+struct StateStats {
+  uint64_t windows_keys = 0;   // exact for memory, an estimate for RocksDB
+  uint64_t timers_keys = 0;
+  uint64_t bytes = 0;          // approximate live bytes
+};
+
+class StateBackend {
+ public:
+  virtual ~StateBackend() = default;
+
+  // Copies the value of `key` into `*value`. Returns kNotFound if absent or
+  // expired, kFailedPrecondition for an incompatible format version.
+  virtual absl::Status Get(Column column, std::string_view key,
+                           std::string* value) = 0;
+
+  // Applies every op of `batch`, in order, atomically.
+  virtual absl::Status Write(const StateWriteBatch& batch) = 0;
+
+  // Keys in [begin, end) of `column`; an empty `end` means to the last key.
+  virtual std::unique_ptr<StateIterator> Scan(Column column,
+                                              std::string_view begin,
+                                              std::string_view end) = 0;
+
+  // Makes every write so far part of the next checkpoint's files.
+  virtual absl::Status Flush() = 0;
+
+  // Compacts the whole store; TTL-expired entries are dropped.
+  virtual absl::Status Compact() = 0;
+
+  // Writes a consistent copy of the store into `dir`, which must not exist.
+  // Cheap for RocksDB (hard links to immutable files).
+  virtual absl::Status CreateCheckpoint(const std::string& dir) = 0;
+
+  virtual StateStats Stats() = 0;
+};
+
+struct MemoryStateBackendOptions {
+  // Expire kWindows entries not written for this long (processing time).
+  // Default: unset (no expiry).
+  std::optional<absl::Duration> ttl;
+
+  // Processing-time source for TTL. Not owned; must outlive the backend.
+  // Default: Clock::Real()
+  Clock* clock = Clock::Real();
+
+  absl::Status Validate() const;
+};
+
+// Ordered maps in memory. Checkpoints are one file, "state.mem", with a
+// CRC32C; Open() refuses a file whose checksum does not match.
+class MemoryStateBackend final : public StateBackend {
+ public:
+  static absl::StatusOr<std::unique_ptr<MemoryStateBackend>> Create(
+      const MemoryStateBackendOptions& options);
+  // Opens the checkpoint CreateCheckpoint wrote into `dir`.
+  static absl::StatusOr<std::unique_ptr<MemoryStateBackend>> Open(
+      const MemoryStateBackendOptions& options, const std::string& dir);
+
+  absl::Status Get(Column column, std::string_view key,
+                   std::string* value) override;
+  absl::Status Write(const StateWriteBatch& batch) override;
+  std::unique_ptr<StateIterator> Scan(Column column, std::string_view begin,
+                                      std::string_view end) override;
+  absl::Status Flush() override { return absl::OkStatus(); }
+  absl::Status Compact() override;
+  absl::Status CreateCheckpoint(const std::string& dir) override;
+  StateStats Stats() override;
+
+ private:
+  explicit MemoryStateBackend(const MemoryStateBackendOptions& options)
+      : options_(options) {}
+
+  using Map = std::map<std::string, std::string, std::less<>>;
+  MemoryStateBackendOptions options_;
+  Map columns_[kNumColumns];  // values carry the state_format header
+};
+
+}  // namespace weir
+
+#endif  // WEIR_STATE_H_
