@@ -23,7 +23,8 @@ namespace testing {
 namespace {
 
 absl::Status Errno(std::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+  return absl::InternalError(
+      absl::StrCat(std::string(what), ": ", std::strerror(errno)));
 }
 
 int RemainingMs(absl::Time deadline) {
@@ -243,7 +244,8 @@ absl::Status WaitForPort(int port, absl::Duration timeout) {
 absl::StatusOr<TempDir> TempDir::Create(std::string_view prefix) {
   const char* tmp = getenv("TMPDIR");
   std::string templ =
-      absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/", prefix, "-XXXXXX");
+      absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/",
+                   std::string(prefix), "-XXXXXX");
   if (mkdtemp(templ.data()) == nullptr) return Errno("mkdtemp");
   return TempDir(templ);
 }
