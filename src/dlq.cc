@@ -1,0 +1,790 @@
+#include "weir/dlq.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "weir/status_macros.h"
+
+namespace weir {
+namespace {
+
+constexpr int kDlqFormat = 1;
+
+absl::string_view ToAbsl(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+absl::Status ErrnoStatus(int error, std::string_view what,
+                         const std::string& path) {
+  const std::string message =
+      absl::StrCat(ToAbsl(what), " ", path, ": ", std::strerror(error));
+  switch (error) {
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    case ENOENT:
+    case ENOTDIR:
+    case EACCES:
+    case EPERM:
+    case EISDIR:
+    case EROFS:
+      return absl::FailedPreconditionError(message);
+    default:
+      return absl::UnavailableError(message);
+  }
+}
+
+// ---- writing JSON ---------------------------------------------------------
+
+// The length of the valid UTF-8 sequence starting at s[i], or 0.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  const auto byte = [&](size_t k) -> unsigned char {
+    return static_cast<unsigned char>(s[k]);
+  };
+  const unsigned char lead = byte(i);
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    len = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    len = 3;
+    if (lead == 0xE0) lo = 0xA0;  // no overlong forms
+    if (lead == 0xED) hi = 0x9F;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    len = 4;
+    if (lead == 0xF0) lo = 0x90;
+    if (lead == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < len; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  return len;
+}
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const size_t len = Utf8SequenceLength(s, i);
+      if (len == 0) {
+        out->append("\xEF\xBF\xBD");  // U+FFFD for a byte that is not UTF-8
+        ++i;
+      } else {
+        out->append(s.substr(i, len));
+        i += len;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xF]);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+    ++i;
+  }
+  out->push_back('"');
+}
+
+void AppendMember(std::string_view name, std::string_view value,
+                  std::string* out) {
+  out->push_back(',');
+  AppendJsonString(name, out);
+  out->push_back(':');
+  AppendJsonString(value, out);
+}
+
+void AppendIntMember(std::string_view name, int64_t value, std::string* out) {
+  out->push_back(',');
+  AppendJsonString(name, out);
+  out->push_back(':');
+  out->append(std::to_string(value));
+}
+
+// ---- reading JSON ---------------------------------------------------------
+
+// A strict reader for the flat objects ToJson writes, able to skip any
+// other JSON value.
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : s_(text) {}
+
+  void SkipSpace() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' ||
+                              s_[i_] == '\n' || s_[i_] == '\r')) {
+      ++i_;
+    }
+  }
+  bool AtEnd() const { return i_ >= s_.size(); }
+  bool Peek(char c) const { return i_ < s_.size() && s_[i_] == c; }
+  bool Consume(char c) {
+    SkipSpace();
+    if (!Peek(c)) return false;
+    ++i_;
+    return true;
+  }
+  absl::Status Expect(char c) {
+    if (Consume(c)) return absl::OkStatus();
+    return Error(absl::StrCat("expected '", std::string(1, c), "'"));
+  }
+  absl::Status Error(std::string_view what) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dead-letter JSON: ", ToAbsl(what), " at byte ", i_));
+  }
+
+  absl::StatusOr<std::string> ReadString() {
+    SkipSpace();
+    if (!Peek('"')) return Error("expected a string");
+    ++i_;
+    std::string out;
+    while (true) {
+      if (i_ >= s_.size()) return Error("unterminated string");
+      const char c = s_[i_++];
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) {
+        return Error("control character in string");
+      }
+      if (c != '\\') {
+        out.push_back(c);
+        continue;
+      }
+      if (i_ >= s_.size()) return Error("unterminated escape");
+      const char e = s_[i_++];
+      switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          out.push_back(e);
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'u': {
+          WEIR_ASSIGN_OR_RETURN(uint32_t cp, ReadHex4());
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return Error("lone surrogate");
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (i_ + 2 > s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u') {
+              return Error("lone surrogate");
+            }
+            i_ += 2;
+            WEIR_ASSIGN_OR_RETURN(uint32_t low, ReadHex4());
+            if (low < 0xDC00 || low > 0xDFFF) return Error("lone surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          AppendUtf8(cp, &out);
+          break;
+        }
+        default:
+          return Error("bad escape");
+      }
+    }
+  }
+
+  absl::StatusOr<int64_t> ReadInt() {
+    SkipSpace();
+    const bool negative = Peek('-');
+    if (negative) ++i_;
+    const size_t begin = i_;
+    const uint64_t limit =
+        negative
+            ? static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1
+            : static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    uint64_t magnitude = 0;
+    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
+      const uint64_t d = static_cast<uint64_t>(s_[i_] - '0');
+      if (magnitude > (limit - d) / 10) return Error("integer out of range");
+      magnitude = magnitude * 10 + d;
+      ++i_;
+    }
+    if (i_ == begin) return Error("expected an integer");
+    if (i_ < s_.size() && (s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E')) {
+      return Error("expected an integer");
+    }
+    return negative ? static_cast<int64_t>(0 - magnitude)
+                    : static_cast<int64_t>(magnitude);
+  }
+
+  bool ConsumeLiteral(std::string_view word) {
+    SkipSpace();
+    if (s_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    return true;
+  }
+
+  absl::Status SkipValue(int depth) {
+    if (depth > 64) return Error("nesting too deep");
+    SkipSpace();
+    if (AtEnd()) return Error("expected a value");
+    const char c = s_[i_];
+    if (c == '"') return ReadString().status();
+    if (c == '{' || c == '[') {
+      const char close = c == '{' ? '}' : ']';
+      ++i_;
+      if (Consume(close)) return absl::OkStatus();
+      do {
+        if (c == '{') {
+          WEIR_RETURN_IF_ERROR(ReadString().status());
+          WEIR_RETURN_IF_ERROR(Expect(':'));
+        }
+        WEIR_RETURN_IF_ERROR(SkipValue(depth + 1));
+      } while (Consume(','));
+      return Expect(close);
+    }
+    if (ConsumeLiteral("true") || ConsumeLiteral("false") ||
+        ConsumeLiteral("null")) {
+      return absl::OkStatus();
+    }
+    const size_t begin = i_;
+    while (i_ < s_.size() && std::string_view("+-0123456789.eE").find(s_[i_]) !=
+                                 std::string_view::npos) {
+      ++i_;
+    }
+    if (i_ == begin) return Error("expected a value");
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::StatusOr<uint32_t> ReadHex4() {
+    if (i_ + 4 > s_.size()) return Error("short \\u escape");
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char h = s_[i_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') {
+        v |= static_cast<uint32_t>(h - '0');
+      } else if (h >= 'a' && h <= 'f') {
+        v |= static_cast<uint32_t>(h - 'a' + 10);
+      } else if (h >= 'A' && h <= 'F') {
+        v |= static_cast<uint32_t>(h - 'A' + 10);
+      } else {
+        return Error("bad \\u escape");
+      }
+    }
+    return v;
+  }
+
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  std::string_view s_;
+  size_t i_ = 0;
+};
+
+}  // namespace
+
+// ---- DeadLetterRecord -----------------------------------------------------
+
+std::string Base64Encode(std::string_view bytes) {
+  return absl::Base64Escape(ToAbsl(bytes));
+}
+
+absl::StatusOr<std::string> Base64Decode(std::string_view text) {
+  std::string out;
+  if (!absl::Base64Unescape(ToAbsl(text), &out)) {
+    return absl::InvalidArgumentError("not valid base64");
+  }
+  return out;
+}
+
+std::string DeadLetterRecord::ToJson() const {
+  std::string out;
+  out.reserve(256 + error_message.size() + 4 * (key.size() + value.size()) / 3);
+  out.append("{\"dlq_format\":");
+  out.append(std::to_string(kDlqFormat));
+  AppendMember("error_category", DecodeErrorCategoryName(category), &out);
+  AppendMember("error_type", error_type, &out);
+  AppendMember("error_field", error_field, &out);
+  AppendMember("error_message", error_message, &out);
+  AppendMember("topic", topic, &out);
+  AppendIntMember("partition", partition, &out);
+  AppendIntMember("offset", offset, &out);
+  if (timestamp.has_value()) {
+    AppendIntMember("timestamp_ms", *timestamp, &out);
+  } else {
+    out.append(",\"timestamp_ms\":null");
+  }
+  AppendMember("pipeline", pipeline_name, &out);
+  AppendMember("pipeline_version", pipeline_version, &out);
+  AppendMember(
+      "failed_at",
+      absl::FormatTime(absl::RFC3339_full, failed_at, absl::UTCTimeZone()),
+      &out);
+  AppendMember("key_base64", Base64Encode(key), &out);
+  AppendMember("value_base64", Base64Encode(value), &out);
+  out.push_back('}');
+  return out;
+}
+
+absl::StatusOr<DeadLetterRecord> ParseDeadLetterJson(std::string_view line) {
+  JsonReader in(line);
+  DeadLetterRecord r;
+  std::optional<int64_t> format;
+  // Members that must be present, as bits.
+  enum : uint32_t {
+    kCategory = 1 << 0,
+    kType = 1 << 1,
+    kMessage = 1 << 2,
+    kTopic = 1 << 3,
+    kPartition = 1 << 4,
+    kOffset = 1 << 5,
+    kPipeline = 1 << 6,
+    kVersion = 1 << 7,
+    kFailedAt = 1 << 8,
+    kKey = 1 << 9,
+    kValue = 1 << 10,
+    kAll = (1 << 11) - 1,
+  };
+  static constexpr const char* kNames[] = {
+      "error_category", "error_type", "error_message", "topic",
+      "partition",      "offset",     "pipeline",      "pipeline_version",
+      "failed_at",      "key_base64", "value_base64"};
+  uint32_t present = 0;
+  WEIR_RETURN_IF_ERROR(in.Expect('{'));
+  if (!in.Consume('}')) {
+    do {
+      WEIR_ASSIGN_OR_RETURN(std::string name, in.ReadString());
+      WEIR_RETURN_IF_ERROR(in.Expect(':'));
+      if (name == "dlq_format") {
+        WEIR_ASSIGN_OR_RETURN(format, in.ReadInt());
+      } else if (name == "error_category") {
+        WEIR_ASSIGN_OR_RETURN(std::string text, in.ReadString());
+        std::optional<DecodeErrorCategory> c = ParseDecodeErrorCategory(text);
+        if (!c.has_value()) {
+          return in.Error(
+              absl::StrCat("unknown error_category \"", text, "\""));
+        }
+        r.category = *c;
+        present |= kCategory;
+      } else if (name == "error_type") {
+        WEIR_ASSIGN_OR_RETURN(r.error_type, in.ReadString());
+        present |= kType;
+      } else if (name == "error_field") {
+        WEIR_ASSIGN_OR_RETURN(r.error_field, in.ReadString());
+      } else if (name == "error_message") {
+        WEIR_ASSIGN_OR_RETURN(r.error_message, in.ReadString());
+        present |= kMessage;
+      } else if (name == "topic") {
+        WEIR_ASSIGN_OR_RETURN(r.topic, in.ReadString());
+        present |= kTopic;
+      } else if (name == "partition") {
+        WEIR_ASSIGN_OR_RETURN(int64_t p, in.ReadInt());
+        if (p < std::numeric_limits<int32_t>::min() ||
+            p > std::numeric_limits<int32_t>::max()) {
+          return in.Error("partition out of range");
+        }
+        r.partition = static_cast<int32_t>(p);
+        present |= kPartition;
+      } else if (name == "offset") {
+        WEIR_ASSIGN_OR_RETURN(r.offset, in.ReadInt());
+        present |= kOffset;
+      } else if (name == "timestamp_ms") {
+        if (in.ConsumeLiteral("null")) {
+          r.timestamp.reset();
+        } else {
+          WEIR_ASSIGN_OR_RETURN(r.timestamp, in.ReadInt());
+        }
+      } else if (name == "pipeline") {
+        WEIR_ASSIGN_OR_RETURN(r.pipeline_name, in.ReadString());
+        present |= kPipeline;
+      } else if (name == "pipeline_version") {
+        WEIR_ASSIGN_OR_RETURN(r.pipeline_version, in.ReadString());
+        present |= kVersion;
+      } else if (name == "failed_at") {
+        WEIR_ASSIGN_OR_RETURN(std::string text, in.ReadString());
+        std::string error;
+        if (!absl::ParseTime(absl::RFC3339_full, text, &r.failed_at, &error)) {
+          return in.Error(absl::StrCat("bad failed_at: ", error));
+        }
+        present |= kFailedAt;
+      } else if (name == "key_base64" || name == "value_base64") {
+        WEIR_ASSIGN_OR_RETURN(std::string text, in.ReadString());
+        absl::StatusOr<std::string> bytes = Base64Decode(text);
+        if (!bytes.ok()) return in.Error(absl::StrCat("bad ", name));
+        if (name == "key_base64") {
+          r.key = *std::move(bytes);
+          present |= kKey;
+        } else {
+          r.value = *std::move(bytes);
+          present |= kValue;
+        }
+      } else {
+        WEIR_RETURN_IF_ERROR(in.SkipValue(0));
+      }
+    } while (in.Consume(','));
+    WEIR_RETURN_IF_ERROR(in.Expect('}'));
+  }
+  in.SkipSpace();
+  if (!in.AtEnd()) return in.Error("content after the object");
+  if (!format.has_value()) return in.Error("missing \"dlq_format\"");
+  if (*format > kDlqFormat || *format < 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("dead-letter JSON: dlq_format ", *format,
+                     " is not supported (this build reads ", kDlqFormat, ")"));
+  }
+  if (present != kAll) {
+    for (int bit = 0; bit < 11; ++bit) {
+      if ((present & (1u << bit)) == 0) {
+        return in.Error(absl::StrCat("missing \"", kNames[bit], "\""));
+      }
+    }
+  }
+  return r;
+}
+
+// ---- FileDeadLetterQueue ------------------------------------------------
+
+absl::Status FileDeadLetterQueueOptions::Validate() const {
+  if (path.empty()) return absl::InvalidArgumentError("path: must be set");
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Cuts a last line that has no newline (one a crash interrupted).
+absl::Status TruncateTornTail(int fd, const std::string& path) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, "stat", path);
+  off_t end = st.st_size;
+  if (end == 0) return absl::OkStatus();
+  char buf[4096];
+  off_t pos = end;
+  bool checked_last = false;
+  while (pos > 0) {
+    const off_t begin = pos > static_cast<off_t>(sizeof(buf))
+                            ? pos - static_cast<off_t>(sizeof(buf))
+                            : 0;
+    const size_t n = static_cast<size_t>(pos - begin);
+    ssize_t got;
+    do {
+      got = pread(fd, buf, n, begin);
+    } while (got < 0 && errno == EINTR);
+    if (got != static_cast<ssize_t>(n)) {
+      return ErrnoStatus(got < 0 ? errno : EIO, "read", path);
+    }
+    if (!checked_last) {
+      if (buf[n - 1] == '\n') return absl::OkStatus();
+      checked_last = true;
+    }
+    for (size_t k = n; k > 0; --k) {
+      if (buf[k - 1] == '\n') {
+        const off_t keep = begin + static_cast<off_t>(k);
+        if (ftruncate(fd, keep) != 0) {
+          return ErrnoStatus(errno, "truncate", path);
+        }
+        return absl::OkStatus();
+      }
+    }
+    pos = begin;
+  }
+  if (ftruncate(fd, 0) != 0) return ErrnoStatus(errno, "truncate", path);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FileDeadLetterQueue>>
+FileDeadLetterQueue::Create(FileDeadLetterQueueOptions options) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  const int fd =
+      open(options.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(errno, "open", options.path);
+  absl::Status repaired = TruncateTornTail(fd, options.path);
+  if (!repaired.ok()) {
+    close(fd);
+    return repaired;
+  }
+  return std::unique_ptr<FileDeadLetterQueue>(
+      new FileDeadLetterQueue(std::move(options), fd));
+}
+
+FileDeadLetterQueue::FileDeadLetterQueue(FileDeadLetterQueueOptions options,
+                                         int fd)
+    : options_(std::move(options)), fd_(fd) {}
+
+FileDeadLetterQueue::~FileDeadLetterQueue() {
+  absl::MutexLock lock(&mu_);
+  WritePendingLocked().IgnoreError();
+  close(fd_);
+}
+
+absl::Status FileDeadLetterQueue::WritePendingLocked() {
+  size_t done = 0;
+  absl::Status status;
+  while (done < pending_.size()) {
+    const ssize_t n =
+        write(fd_, pending_.data() + done, pending_.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      status = ErrnoStatus(errno, "write", options_.path);
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  pending_.erase(0, done);
+  return status;
+}
+
+absl::Status FileDeadLetterQueue::Write(const DeadLetterRecord& record) {
+  std::string line = record.ToJson();
+  line.push_back('\n');
+  absl::MutexLock lock(&mu_);
+  // Lines a previous write could not hand over go first; if they still
+  // cannot, this record is not taken.
+  if (!pending_.empty() && pending_.size() >= options_.buffer_bytes) {
+    WEIR_RETURN_IF_ERROR(WritePendingLocked());
+  }
+  pending_.append(line);
+  if (pending_.size() >= options_.buffer_bytes) {
+    // The record is taken either way; a failure here is reported by the
+    // next Write or Flush.
+    WritePendingLocked().IgnoreError();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileDeadLetterQueue::Flush() {
+  absl::MutexLock lock(&mu_);
+  WEIR_RETURN_IF_ERROR(WritePendingLocked());
+  if (options_.fsync && fsync(fd_) != 0) {
+    // After a failed fsync the kernel may have dropped the unsynced pages:
+    // only a replay from the last checkpoint rewrites them for sure.
+    return absl::AbortedError(
+        absl::StrCat("fsync ", options_.path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<DeadLetterRecord>> ReadDeadLetterFile(
+    const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("no dead-letter file ", path));
+    }
+    return ErrnoStatus(errno, "open", path);
+  }
+  std::string data;
+  char buf[1 << 16];
+  while (true) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      close(fd);
+      return ErrnoStatus(error, "read", path);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+
+  std::vector<DeadLetterRecord> records;
+  std::string_view rest = data;
+  int64_t line_number = 0;
+  while (!rest.empty()) {
+    ++line_number;
+    const size_t newline = rest.find('\n');
+    if (newline == std::string_view::npos) break;  // torn last line
+    const std::string_view line = rest.substr(0, newline);
+    rest.remove_prefix(newline + 1);
+    if (line.empty()) continue;
+    absl::StatusOr<DeadLetterRecord> record = ParseDeadLetterJson(line);
+    if (!record.ok()) {
+      return absl::DataLossError(absl::StrCat(path, ":", line_number, ": ",
+                                              record.status().message()));
+    }
+    records.push_back(*std::move(record));
+  }
+  return records;
+}
+
+// ---- MemoryDeadLetterQueue ------------------------------------------------
+
+absl::Status MemoryDeadLetterQueue::Write(const DeadLetterRecord& record) {
+  absl::MutexLock lock(&mu_);
+  WEIR_RETURN_IF_ERROR(write_status_);
+  records_.push_back(record);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryDeadLetterQueue::Flush() { return absl::OkStatus(); }
+
+std::vector<DeadLetterRecord> MemoryDeadLetterQueue::records() const {
+  absl::MutexLock lock(&mu_);
+  return records_;
+}
+
+void MemoryDeadLetterQueue::FailWrites(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  write_status_ = std::move(status);
+}
+
+// ---- DeadLetterRouter -----------------------------------------------------
+
+absl::Status DeadLetterRouterOptions::Validate() const {
+  if (pipeline_name.empty()) {
+    return absl::InvalidArgumentError("pipeline_name: must be set");
+  }
+  if (clock == nullptr) return absl::InvalidArgumentError("clock: null");
+  if (max_message_bytes < 16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_message_bytes: must be >= 16, got ", max_message_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<DeadLetterRouter>> DeadLetterRouter::Create(
+    DeadLetterRouterOptions options, DeadLetterQueue* queue) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  if (queue == nullptr) return absl::InvalidArgumentError("queue: null");
+  return std::unique_ptr<DeadLetterRouter>(
+      new DeadLetterRouter(std::move(options), queue));
+}
+
+DeadLetterRouter::DeadLetterRouter(DeadLetterRouterOptions options,
+                                   DeadLetterQueue* queue)
+    : options_(std::move(options)), queue_(queue) {}
+
+DeadLetterRecord DeadLetterRouter::MakeRecord(const RawRecord& raw,
+                                              const absl::Status& error) const {
+  DecodeError e = GetDecodeError(error);
+  DeadLetterRecord r;
+  r.key = std::string(raw.key);
+  r.value = std::string(raw.value);
+  r.category = e.category;
+  r.error_type = std::move(e.type);
+  r.error_field = std::move(e.field);
+  r.error_message = std::move(e.message);
+  if (r.error_message.size() > options_.max_message_bytes) {
+    size_t cut = options_.max_message_bytes - 3;
+    // Do not split a UTF-8 sequence.
+    while (cut > 0 &&
+           (static_cast<unsigned char>(r.error_message[cut]) & 0xC0) == 0x80) {
+      --cut;
+    }
+    r.error_message.resize(cut);
+    r.error_message.append("...");
+  }
+  r.topic = std::string(raw.topic);
+  r.partition = raw.partition;
+  r.offset = raw.offset;
+  r.timestamp = raw.timestamp;
+  r.pipeline_name = options_.pipeline_name;
+  r.pipeline_version = options_.pipeline_version;
+  r.failed_at = options_.clock->Now();
+  return r;
+}
+
+absl::Status DeadLetterRouter::Route(const RawRecord& raw,
+                                     const absl::Status& error) {
+  if (error.ok()) {
+    return absl::InvalidArgumentError(
+        "DeadLetterRouter::Route: the record did not fail");
+  }
+  const DeadLetterRecord record = MakeRecord(raw, error);
+  absl::Status written = queue_->Write(record);
+  if (!written.ok()) {
+    write_failures_.fetch_add(1, std::memory_order_relaxed);
+    return written;
+  }
+  counts_[static_cast<size_t>(record.category)].fetch_add(
+      1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status DeadLetterRouter::Flush() { return queue_->Flush(); }
+
+int64_t DeadLetterRouter::count(DecodeErrorCategory category) const {
+  return counts_[static_cast<size_t>(category)].load(std::memory_order_relaxed);
+}
+
+DeadLetterCounts DeadLetterRouter::counts() const {
+  DeadLetterCounts c;
+  c.deserialization = count(DecodeErrorCategory::kDeserialization);
+  c.schema_mismatch = count(DecodeErrorCategory::kSchemaMismatch);
+  c.processing_error = count(DecodeErrorCategory::kProcessingError);
+  c.write_failures = write_failures_.load(std::memory_order_relaxed);
+  return c;
+}
+
+absl::StatusOr<std::optional<Event>> DecodeOrRoute(Decoder& decoder,
+                                                   const RawRecord& raw,
+                                                   DeadLetterRouter& router) {
+  absl::StatusOr<Event> event = decoder.Decode(raw);
+  if (event.ok()) return std::optional<Event>(*std::move(event));
+  WEIR_RETURN_IF_ERROR(router.Route(raw, event.status()));
+  return std::optional<Event>();
+}
+
+}  // namespace weir
