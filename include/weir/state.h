@@ -80,6 +80,10 @@ class StateWriteBatch {
 
 // Iterates a key range of one column in key order. Values are the caller's
 // bytes (the backend's header stripped); expired entries are skipped.
+// key() and value() stay valid until the next Next(). Writes made while an
+// iterator is open do not invalidate it, but whether it sees them differs by
+// backend (RocksDB reads the store as of Scan(); the memory backend
+// continues after its current key), so callers must not rely on either.
 class StateIterator {
  public:
   virtual ~StateIterator() = default;
@@ -166,6 +170,8 @@ class MemoryStateBackend final : public StateBackend {
   using Map = std::map<std::string, std::string, std::less<>>;
   MemoryStateBackendOptions options_;
   Map columns_[kNumColumns];  // values carry the state_format header
+  // Bumped by every change to columns_, so open iterators know to re-seek.
+  uint64_t mutations_ = 0;
 };
 
 }  // namespace weir

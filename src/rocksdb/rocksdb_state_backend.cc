@@ -1,0 +1,578 @@
+#include "weir/rocksdb/rocksdb_state_backend.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/compaction_filter.h"
+#include "rocksdb/convenience.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/options.h"
+#include "rocksdb/table.h"
+#include "rocksdb/utilities/checkpoint.h"
+#include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
+#include "weir/internal/state_format.h"
+#include "weir/status_macros.h"
+
+namespace weir {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+// Column family names, indexed by Column.
+constexpr std::array<const char*, kNumColumns> kColumnFamilies = {
+    "windows", "timers", "meta"};
+
+int64_t NowMs(Clock* clock) { return ToEventTime(clock->Now()); }
+
+std::string_view View(const rocksdb::Slice& s) {
+  return std::string_view(s.data(), s.size());
+}
+
+rocksdb::Slice ToSlice(std::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
+
+bool ValidColumn(Column c) { return static_cast<int>(c) < kNumColumns; }
+
+// Maps a RocksDB status onto the absl code with the same retry meaning.
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string message =
+      absl::StrCat("rocksdb ", std::string(context), ": ", s.ToString());
+  using Code = rocksdb::Status::Code;
+  switch (s.code()) {
+    case Code::kNotFound:
+      return absl::NotFoundError(message);
+    case Code::kCorruption:
+      return absl::DataLossError(message);
+    case Code::kNotSupported:
+      return absl::UnimplementedError(message);
+    case Code::kInvalidArgument:
+      return absl::InvalidArgumentError(message);
+    case Code::kIOError:
+      if (s.IsNoSpace()) return absl::ResourceExhaustedError(message);
+      if (s.IsPathNotFound()) return absl::NotFoundError(message);
+      return absl::UnavailableError(message);
+    case Code::kBusy:
+    case Code::kTryAgain:
+    case Code::kShutdownInProgress:
+      return absl::UnavailableError(message);
+    case Code::kTimedOut:
+    case Code::kExpired:
+      return absl::DeadlineExceededError(message);
+    case Code::kAborted:
+      return absl::AbortedError(message);
+    case Code::kCompactionTooLarge:
+      return absl::ResourceExhaustedError(message);
+    case Code::kColumnFamilyDropped:
+      return absl::FailedPreconditionError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+rocksdb::CompressionType BestCompression() {
+  static const rocksdb::CompressionType type = [] {
+    for (rocksdb::CompressionType t : rocksdb::GetSupportedCompressions()) {
+      if (t == rocksdb::kLZ4Compression) return t;
+    }
+    return rocksdb::kNoCompression;
+  }();
+  return type;
+}
+
+// Drops "windows" entries whose last write is at least `ttl_ms` before the
+// time the compaction started. A value it cannot decode (another format
+// version) is kept: only the weir that wrote it may judge it.
+class TtlCompactionFilter final : public rocksdb::CompactionFilter {
+ public:
+  TtlCompactionFilter(int64_t ttl_ms, int64_t now_ms)
+      : ttl_ms_(ttl_ms), now_ms_(now_ms) {}
+
+  bool Filter(int /*level*/, const rocksdb::Slice& /*key*/,
+              const rocksdb::Slice& existing_value, std::string* /*new_value*/,
+              bool* /*value_changed*/) const override {
+    const std::string_view stored = View(existing_value);
+    // The cheap checks first, so an unknown version builds no error status.
+    if (stored.size() < internal::kStateHeaderSize ||
+        static_cast<uint8_t>(stored[0]) != internal::kStateFormatVersion) {
+      return false;
+    }
+    int64_t write_ms;
+    std::string_view payload;
+    if (!internal::DecodeStateValue(stored, &write_ms, &payload).ok()) {
+      return false;
+    }
+    return internal::StateExpired(write_ms, ttl_ms_, now_ms_);
+  }
+
+  const char* Name() const override { return "weir.StateTtlFilter"; }
+
+ private:
+  const int64_t ttl_ms_;
+  const int64_t now_ms_;
+};
+
+// One filter per compaction, reading the clock once when it starts.
+class TtlCompactionFilterFactory final
+    : public rocksdb::CompactionFilterFactory {
+ public:
+  TtlCompactionFilterFactory(int64_t ttl_ms, Clock* clock)
+      : ttl_ms_(ttl_ms), clock_(clock) {}
+
+  std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
+      const rocksdb::CompactionFilter::Context& /*context*/) override {
+    return std::make_unique<TtlCompactionFilter>(ttl_ms_, NowMs(clock_));
+  }
+
+  const char* Name() const override { return "weir.StateTtlFilterFactory"; }
+
+ private:
+  const int64_t ttl_ms_;
+  Clock* const clock_;
+};
+
+// Iterates [begin, end) of one column family; the upper bound is enforced
+// by RocksDB (iterate_upper_bound), so it never reads past the range.
+class RocksDbStateIterator final : public StateIterator {
+ public:
+  RocksDbStateIterator(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
+                       std::string_view begin, std::string_view end,
+                       std::optional<int64_t> ttl_ms, int64_t now_ms)
+      : end_(end), upper_(end_), ttl_ms_(ttl_ms), now_ms_(now_ms) {
+    rocksdb::ReadOptions read_options;
+    if (!end_.empty()) read_options.iterate_upper_bound = &upper_;
+    it_.reset(db->NewIterator(read_options, cf));
+    it_->Seek(ToSlice(begin));
+    Settle();
+  }
+
+  bool Valid() const override { return valid_; }
+
+  void Next() override {
+    if (!valid_) return;
+    it_->Next();
+    Settle();
+  }
+
+  std::string_view key() const override { return View(it_->key()); }
+  std::string_view value() const override { return payload_; }
+  absl::Status status() const override { return status_; }
+
+ private:
+  void Settle() {
+    valid_ = false;
+    for (; it_->Valid(); it_->Next()) {
+      int64_t write_ms;
+      status_ =
+          internal::DecodeStateValue(View(it_->value()), &write_ms, &payload_);
+      if (!status_.ok()) return;
+      if (internal::StateExpired(write_ms, ttl_ms_, now_ms_)) continue;
+      valid_ = true;
+      return;
+    }
+    status_ = FromRocks(it_->status(), "Scan");
+  }
+
+  // end_ and upper_ must outlive it_, which reads the bound through them.
+  const std::string end_;
+  const rocksdb::Slice upper_;
+  const std::optional<int64_t> ttl_ms_;
+  const int64_t now_ms_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+  bool valid_ = false;
+  std::string_view payload_;
+  absl::Status status_;
+};
+
+class EmptyStateIterator final : public StateIterator {
+ public:
+  bool Valid() const override { return false; }
+  void Next() override {}
+  std::string_view key() const override { return {}; }
+  std::string_view value() const override { return {}; }
+  absl::Status status() const override { return absl::OkStatus(); }
+};
+
+}  // namespace
+
+// ---- RocksDbResources -------------------------------------------------------
+
+struct RocksDbResources::Impl {
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffer_manager;
+};
+
+absl::Status RocksDbResourcesOptions::Validate() const {
+  if (memory_budget_bytes < kMiB) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RocksDbResourcesOptions.memory_budget_bytes must be at least 1 MiB, "
+        "got ",
+        memory_budget_bytes));
+  }
+  if (!(write_buffer_fraction > 0 && write_buffer_fraction < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RocksDbResourcesOptions.write_buffer_fraction must be in (0, 1), "
+        "got ",
+        write_buffer_fraction));
+  }
+  return absl::OkStatus();
+}
+
+RocksDbResources::RocksDbResources(const RocksDbResourcesOptions& options,
+                                   std::unique_ptr<Impl> impl)
+    : options_(options), impl_(std::move(impl)) {}
+
+RocksDbResources::~RocksDbResources() = default;
+
+absl::StatusOr<std::shared_ptr<RocksDbResources>> RocksDbResources::Create(
+    const RocksDbResourcesOptions& options) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  auto impl = std::make_unique<Impl>();
+  rocksdb::LRUCacheOptions cache_options;
+  cache_options.capacity = options.memory_budget_bytes;
+  cache_options.num_shard_bits = -1;  // RocksDB picks by capacity
+  // Overshoot briefly rather than fail reads when pinned blocks fill it.
+  cache_options.strict_capacity_limit = false;
+  impl->cache = rocksdb::NewLRUCache(cache_options);
+  if (impl->cache == nullptr) {
+    return absl::InternalError("rocksdb: cannot create the block cache");
+  }
+  const size_t write_buffer_bytes =
+      static_cast<size_t>(static_cast<double>(options.memory_budget_bytes) *
+                          options.write_buffer_fraction);
+  // Memtable memory is charged to the block cache, so the two together stay
+  // within the one budget.
+  impl->write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(
+      write_buffer_bytes, impl->cache, /*allow_stall=*/false);
+  return std::shared_ptr<RocksDbResources>(
+      new RocksDbResources(options, std::move(impl)));
+}
+
+size_t RocksDbResources::block_cache_capacity() const {
+  return impl_->cache->GetCapacity();
+}
+
+size_t RocksDbResources::block_cache_usage() const {
+  return impl_->cache->GetUsage();
+}
+
+size_t RocksDbResources::write_buffer_usage() const {
+  return impl_->write_buffer_manager->memory_usage();
+}
+
+size_t RocksDbResources::write_buffer_limit() const {
+  return impl_->write_buffer_manager->buffer_size();
+}
+
+// ---- RocksDbStateBackend ----------------------------------------------------
+
+struct RocksDbStateBackend::Impl {
+  ~Impl() {
+    if (db == nullptr) return;
+    for (rocksdb::ColumnFamilyHandle* handle : handles) {
+      db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    }
+    db->Close().PermitUncheckedError();
+  }
+
+  rocksdb::ColumnFamilyHandle* cf(Column c) const {
+    return columns[static_cast<int>(c)];
+  }
+
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default first
+  std::array<rocksdb::ColumnFamilyHandle*, kNumColumns> columns{};
+  std::optional<int64_t> ttl_ms;
+  rocksdb::WriteOptions write_options;
+  rocksdb::ReadOptions read_options;
+};
+
+absl::Status RocksDbStateBackendOptions::Validate() const {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        "RocksDbStateBackendOptions.path must be set");
+  }
+  if (resources == nullptr) {
+    return absl::InvalidArgumentError(
+        "RocksDbStateBackendOptions.resources must be set (create one "
+        "RocksDbResources per process and share it)");
+  }
+  if (ttl.has_value() && *ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("RocksDbStateBackendOptions.ttl must be positive when "
+                     "set, got ",
+                     absl::FormatDuration(*ttl)));
+  }
+  if (clock == nullptr) {
+    return absl::InvalidArgumentError(
+        "RocksDbStateBackendOptions.clock must not be null");
+  }
+  return absl::OkStatus();
+}
+
+RocksDbStateBackend::RocksDbStateBackend(
+    const RocksDbStateBackendOptions& options, std::unique_ptr<Impl> impl)
+    : options_(options), impl_(std::move(impl)) {}
+
+RocksDbStateBackend::~RocksDbStateBackend() = default;
+
+absl::StatusOr<std::unique_ptr<RocksDbStateBackend>>
+RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  const RocksDbResources::Impl& shared = *options.resources->impl_;
+
+  // A database holding column families this weir does not know was written
+  // by something else; refuse it rather than guess.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path,
+                                      &existing)
+          .ok()) {
+    for (const std::string& name : existing) {
+      if (name != rocksdb::kDefaultColumnFamilyName &&
+          std::find_if(kColumnFamilies.begin(), kColumnFamilies.end(),
+                       [&name](const char* known) { return name == known; }) ==
+              kColumnFamilies.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database at ", options.path, " has a column family \"", name,
+            "\" that weir's state layout does not have"));
+      }
+    }
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create state directory ", options.path, ": ", ec.message()));
+  }
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.write_buffer_manager = shared.write_buffer_manager;
+  // The WAL is off, so flush every column family together: the files on
+  // disk then always hold the same write prefix in all of them.
+  db_options.atomic_flush = true;
+  // Unflushed writes are not a restore point (checkpoints are), so closing
+  // does not spend time flushing them.
+  db_options.avoid_flush_during_shutdown = true;
+  db_options.keep_log_file_num = 4;
+  db_options.max_log_file_size = 16 * kMiB;
+
+  rocksdb::BlockBasedTableOptions table_options;
+  table_options.block_cache = shared.cache;
+  // Index and filter blocks live in the shared cache too, so they count
+  // against the budget; L0's stay pinned because every read touches them.
+  table_options.cache_index_and_filter_blocks = true;
+  table_options.cache_index_and_filter_blocks_with_high_priority = true;
+  table_options.pin_l0_filter_and_index_blocks_in_cache = true;
+  table_options.format_version = 5;
+
+  rocksdb::ColumnFamilyOptions base;
+  base.compaction_style = rocksdb::kCompactionStyleLevel;
+  base.level_compaction_dynamic_level_bytes = true;
+  base.compression = BestCompression();
+  // The shared write-buffer manager caps the total; a single memtable is a
+  // fraction of it so that one busy partition cannot take all of it.
+  base.write_buffer_size =
+      std::clamp(options.resources->write_buffer_limit() / 4, kMiB, 64 * kMiB);
+  base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
+
+  // "windows" takes point reads when windows fire: bloom filters save disk
+  // reads for keys that are absent.
+  rocksdb::ColumnFamilyOptions windows = base;
+  rocksdb::BlockBasedTableOptions windows_table = table_options;
+  windows_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  windows_table.optimize_filters_for_memory = true;
+  windows.table_factory.reset(
+      rocksdb::NewBlockBasedTableFactory(windows_table));
+
+  auto impl = std::make_unique<Impl>();
+  if (options.ttl.has_value()) {
+    impl->ttl_ms = ToMillis(*options.ttl);
+    windows.compaction_filter_factory =
+        std::make_shared<TtlCompactionFilterFactory>(*impl->ttl_ms,
+                                                     options.clock);
+  }
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+      {rocksdb::kDefaultColumnFamilyName, base},
+      {kColumnFamilies[static_cast<int>(Column::kWindows)], windows},
+      {kColumnFamilies[static_cast<int>(Column::kTimers)], base},
+      {kColumnFamilies[static_cast<int>(Column::kMeta)], base},
+  };
+  rocksdb::DB* db = nullptr;
+  const rocksdb::Status s = rocksdb::DB::Open(db_options, options.path,
+                                              descriptors, &impl->handles, &db);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("Open ", options.path));
+  impl->db.reset(db);
+  for (int c = 0; c < kNumColumns; ++c) impl->columns[c] = impl->handles[c + 1];
+  impl->write_options.disableWAL = true;
+  return std::unique_ptr<RocksDbStateBackend>(
+      new RocksDbStateBackend(options, std::move(impl)));
+}
+
+absl::Status RocksDbStateBackend::Get(Column column, std::string_view key,
+                                      std::string* value) {
+  if (!ValidColumn(column)) {
+    return absl::InvalidArgumentError("Get: unknown column");
+  }
+  rocksdb::PinnableSlice stored;
+  const rocksdb::Status s = impl_->db->Get(
+      impl_->read_options, impl_->cf(column), ToSlice(key), &stored);
+  if (s.IsNotFound()) return absl::NotFoundError("state key not found");
+  if (!s.ok()) return FromRocks(s, "Get");
+  int64_t write_ms;
+  std::string_view payload;
+  WEIR_RETURN_IF_ERROR(
+      internal::DecodeStateValue(View(stored), &write_ms, &payload));
+  if (column == Column::kWindows &&
+      internal::StateExpired(write_ms, impl_->ttl_ms, NowMs(options_.clock))) {
+    return absl::NotFoundError("state key expired");
+  }
+  value->assign(payload);
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
+  if (batch.empty()) return absl::OkStatus();
+  size_t bytes = 0;
+  for (const StateWriteBatch::Op& op : batch.ops()) {
+    if (!ValidColumn(op.column)) {
+      return absl::InvalidArgumentError("Write: unknown column");
+    }
+    bytes += op.key.size() + op.value.size() + internal::kStateHeaderSize + 16;
+  }
+  // Every value of a batch gets the same header (one write time), so it is
+  // encoded once and each value is put as header + payload, without a copy.
+  std::string header;
+  internal::EncodeStateValue(NowMs(options_.clock), "", &header);
+  rocksdb::WriteBatch write_batch(bytes);
+  for (const StateWriteBatch::Op& op : batch.ops()) {
+    rocksdb::Status s;
+    if (op.is_delete) {
+      s = write_batch.Delete(impl_->cf(op.column), op.key);
+    } else {
+      const rocksdb::Slice key(op.key);
+      const rocksdb::Slice value[2] = {rocksdb::Slice(header),
+                                       rocksdb::Slice(op.value)};
+      s = write_batch.Put(impl_->cf(op.column), rocksdb::SliceParts(&key, 1),
+                          rocksdb::SliceParts(value, 2));
+    }
+    if (!s.ok()) return FromRocks(s, "Write");
+  }
+  return FromRocks(impl_->db->Write(impl_->write_options, &write_batch),
+                   "Write");
+}
+
+std::unique_ptr<StateIterator> RocksDbStateBackend::Scan(Column column,
+                                                         std::string_view begin,
+                                                         std::string_view end) {
+  if (!ValidColumn(column) || (!end.empty() && end <= begin)) {
+    return std::make_unique<EmptyStateIterator>();
+  }
+  std::optional<int64_t> ttl_ms;
+  if (column == Column::kWindows) ttl_ms = impl_->ttl_ms;
+  return std::make_unique<RocksDbStateIterator>(impl_->db.get(),
+                                                impl_->cf(column), begin, end,
+                                                ttl_ms, NowMs(options_.clock));
+}
+
+absl::Status RocksDbStateBackend::Flush() {
+  rocksdb::FlushOptions flush_options;
+  flush_options.wait = true;
+  flush_options.allow_write_stall = true;
+  return FromRocks(impl_->db->Flush(flush_options, impl_->handles), "Flush");
+}
+
+absl::Status RocksDbStateBackend::Compact() {
+  WEIR_RETURN_IF_ERROR(Flush());
+  rocksdb::CompactRangeOptions compact_options;
+  // Rewrite the last level too, so expired entries and tombstones go.
+  compact_options.bottommost_level_compaction =
+      rocksdb::BottommostLevelCompaction::kForceOptimized;
+  for (rocksdb::ColumnFamilyHandle* handle : impl_->handles) {
+    WEIR_RETURN_IF_ERROR(FromRocks(
+        impl_->db->CompactRange(compact_options, handle, nullptr, nullptr),
+        absl::StrCat("CompactRange ", handle->GetName())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStateBackend::CreateCheckpoint(const std::string& dir) {
+  if (dir.empty()) {
+    return absl::InvalidArgumentError("CreateCheckpoint: empty directory");
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("checkpoint directory ", dir, " already exists"));
+  }
+  // RocksDB builds the checkpoint in "<dir>.tmp", so no trailing '/'.
+  fs::path target = fs::absolute(fs::path(dir), ec).lexically_normal();
+  if (!ec && target.filename().empty()) target = target.parent_path();
+  const fs::path parent = target.parent_path();
+  if (!ec) fs::create_directories(parent, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create the parent of ", dir, ": ", ec.message()));
+  }
+  WEIR_RETURN_IF_ERROR(Flush());
+  rocksdb::Checkpoint* raw = nullptr;
+  WEIR_RETURN_IF_ERROR(FromRocks(
+      rocksdb::Checkpoint::Create(impl_->db.get(), &raw), "Checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // log_size_for_flush = 0: RocksDB flushes again before linking, which
+  // costs nothing now that the memtables are empty, and is what keeps the
+  // checkpoint complete with the WAL off.
+  return FromRocks(checkpoint->CreateCheckpoint(target.string(),
+                                                /*log_size_for_flush=*/0),
+                   absl::StrCat("CreateCheckpoint ", dir));
+}
+
+StateStats RocksDbStateBackend::Stats() {
+  StateStats stats;
+  uint64_t v = 0;
+  if (impl_->db->GetIntProperty(impl_->cf(Column::kWindows),
+                                "rocksdb.estimate-num-keys", &v)) {
+    stats.windows_keys = v;
+  }
+  if (impl_->db->GetIntProperty(impl_->cf(Column::kTimers),
+                                "rocksdb.estimate-num-keys", &v)) {
+    stats.timers_keys = v;
+  }
+  for (rocksdb::ColumnFamilyHandle* handle : impl_->handles) {
+    if (impl_->db->GetIntProperty(handle, "rocksdb.total-sst-files-size", &v)) {
+      stats.bytes += v;
+    }
+    if (impl_->db->GetIntProperty(handle, "rocksdb.cur-size-all-mem-tables",
+                                  &v)) {
+      stats.bytes += v;
+    }
+  }
+  return stats;
+}
+
+absl::StatusOr<uint64_t> RocksDbStateBackend::GetIntProperty(
+    Column column, std::string_view property) {
+  if (!ValidColumn(column)) {
+    return absl::InvalidArgumentError("GetIntProperty: unknown column");
+  }
+  uint64_t v = 0;
+  if (!impl_->db->GetIntProperty(impl_->cf(column), ToSlice(property), &v)) {
+    return absl::NotFoundError(absl::StrCat("rocksdb has no integer property ",
+                                            std::string(property)));
+  }
+  return v;
+}
+
+}  // namespace weir

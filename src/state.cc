@@ -1,0 +1,441 @@
+#include "weir/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "weir/internal/crc32c.h"
+#include "weir/internal/state_format.h"
+#include "weir/status_macros.h"
+
+namespace weir {
+namespace {
+
+using Map = std::map<std::string, std::string, std::less<>>;
+
+// The memory checkpoint file, "state.mem", all integers little-endian:
+//
+//   magic      "WEIRMEM" followed by the file-format version byte (1)
+//   3 times, for kWindows, kTimers, kMeta in that order:
+//     count    u64, the number of entries
+//     count times: u32 key size, key, u32 value size, stored value (with its
+//                  state_format header)
+//   crc        u32, CRC-32C of every byte before it
+constexpr std::string_view kMemFileName = "state.mem";
+constexpr std::string_view kMemMagic = "WEIRMEM";
+constexpr uint8_t kMemFileVersion = 1;
+
+int64_t NowMs(Clock* clock) { return ToEventTime(clock->Now()); }
+
+std::optional<int64_t> TtlMs(const std::optional<absl::Duration>& ttl) {
+  if (!ttl.has_value()) return std::nullopt;
+  return ToMillis(*ttl);
+}
+
+bool ValidColumn(Column c) { return static_cast<int>(c) < kNumColumns; }
+
+void PutFixed32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+void PutFixed64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+uint64_t DecodeFixed(std::string_view in, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) {
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(in[i])) << (8 * i);
+  }
+  return v;
+}
+
+// Reads a file-format field from the front of `*in`; false if too short.
+bool GetFixed(std::string_view* in, int bytes, uint64_t* v) {
+  if (in->size() < static_cast<size_t>(bytes)) return false;
+  *v = DecodeFixed(*in, bytes);
+  in->remove_prefix(bytes);
+  return true;
+}
+
+bool GetBytes(std::string_view* in, std::string_view* out) {
+  uint64_t size;
+  if (!GetFixed(in, 4, &size) || in->size() < size) return false;
+  *out = in->substr(0, size);
+  in->remove_prefix(size);
+  return true;
+}
+
+absl::Status ErrnoError(int error, std::string_view what,
+                        std::string_view path) {
+  return absl::ErrnoToStatus(
+      error, absl::StrCat(std::string(what), " ", std::string(path), ": ",
+                          std::strerror(error)));
+}
+
+// Writes `data` to `path` (created, must not exist) and fsyncs it.
+absl::Status WriteFileDurably(const std::string& path, std::string_view data) {
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError(errno, "cannot create", path);
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      return ErrnoError(error, "cannot write", path);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return ErrnoError(error, "cannot fsync", path);
+  }
+  if (::close(fd) != 0) return ErrnoError(errno, "cannot close", path);
+  return absl::OkStatus();
+}
+
+absl::Status FsyncDirectory(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "cannot open directory", path);
+  const int rc = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoError(error, "cannot fsync directory", path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "cannot open", path);
+  std::string data;
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      return ErrnoError(error, "cannot read", path);
+    }
+    if (n == 0) break;
+    data.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return data;
+}
+
+// Iterates [begin, end) of one column of a MemoryStateBackend. It copies the
+// current entry, so a Write() during the scan never leaves it dangling; when
+// the backend changed since the last step it re-seeks past its current key.
+class MemoryStateIterator final : public StateIterator {
+ public:
+  MemoryStateIterator(const Map* map, const uint64_t* mutations,
+                      std::string_view begin, std::string_view end,
+                      std::optional<int64_t> ttl_ms, int64_t now_ms)
+      : map_(map),
+        mutations_(mutations),
+        seen_mutations_(*mutations),
+        end_(end),
+        ttl_ms_(ttl_ms),
+        now_ms_(now_ms) {
+    it_ = map_->lower_bound(begin);
+    Settle();
+  }
+
+  bool Valid() const override { return valid_; }
+
+  void Next() override {
+    if (!valid_) return;
+    if (*mutations_ != seen_mutations_) {
+      seen_mutations_ = *mutations_;
+      it_ = map_->upper_bound(key_);
+    } else {
+      ++it_;
+    }
+    Settle();
+  }
+
+  std::string_view key() const override { return key_; }
+  std::string_view value() const override { return value_; }
+  absl::Status status() const override { return status_; }
+
+ private:
+  // Moves forward to the first live entry in range, or stops.
+  void Settle() {
+    valid_ = false;
+    for (; it_ != map_->end(); ++it_) {
+      if (!end_.empty() && it_->first >= end_) return;
+      int64_t write_ms;
+      std::string_view payload;
+      status_ = internal::DecodeStateValue(it_->second, &write_ms, &payload);
+      if (!status_.ok()) return;
+      if (internal::StateExpired(write_ms, ttl_ms_, now_ms_)) continue;
+      key_ = it_->first;
+      value_.assign(payload);
+      valid_ = true;
+      return;
+    }
+  }
+
+  const Map* map_;
+  const uint64_t* mutations_;
+  uint64_t seen_mutations_;
+  const std::string end_;
+  const std::optional<int64_t> ttl_ms_;  // unset: nothing expires
+  const int64_t now_ms_;
+  Map::const_iterator it_;
+  bool valid_ = false;
+  std::string key_;
+  std::string value_;
+  absl::Status status_;
+};
+
+// An iterator over nothing, for an empty range.
+class EmptyStateIterator final : public StateIterator {
+ public:
+  bool Valid() const override { return false; }
+  void Next() override {}
+  std::string_view key() const override { return {}; }
+  std::string_view value() const override { return {}; }
+  absl::Status status() const override { return absl::OkStatus(); }
+};
+
+}  // namespace
+
+const char* ColumnName(Column c) {
+  switch (c) {
+    case Column::kWindows:
+      return "windows";
+    case Column::kTimers:
+      return "timers";
+    case Column::kMeta:
+      return "meta";
+  }
+  return "unknown";
+}
+
+absl::Status MemoryStateBackendOptions::Validate() const {
+  if (ttl.has_value() && *ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MemoryStateBackendOptions.ttl must be positive when "
+                     "set, got ",
+                     absl::FormatDuration(*ttl)));
+  }
+  if (clock == nullptr) {
+    return absl::InvalidArgumentError(
+        "MemoryStateBackendOptions.clock must not be null");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<MemoryStateBackend>> MemoryStateBackend::Create(
+    const MemoryStateBackendOptions& options) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  return std::unique_ptr<MemoryStateBackend>(new MemoryStateBackend(options));
+}
+
+absl::StatusOr<std::unique_ptr<MemoryStateBackend>> MemoryStateBackend::Open(
+    const MemoryStateBackendOptions& options, const std::string& dir) {
+  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<MemoryStateBackend> backend,
+                        Create(options));
+  const std::string path = absl::StrCat(dir, "/", std::string(kMemFileName));
+  WEIR_ASSIGN_OR_RETURN(const std::string data, ReadFile(path));
+
+  auto corrupt = [&path](std::string_view why) {
+    return absl::DataLossError(absl::StrCat("memory state checkpoint ", path,
+                                            " is corrupt: ", std::string(why)));
+  };
+  if (data.size() < kMemMagic.size() + 1 + 4) return corrupt("too short");
+  const std::string_view body(data.data(), data.size() - 4);
+  const uint32_t stored_crc = static_cast<uint32_t>(
+      DecodeFixed(std::string_view(data).substr(data.size() - 4), 4));
+  if (internal::Crc32c(body) != stored_crc) {
+    return corrupt("CRC-32C mismatch");
+  }
+  std::string_view in = body;
+  if (in.substr(0, kMemMagic.size()) != kMemMagic) {
+    return corrupt("not a memory state checkpoint (bad magic)");
+  }
+  in.remove_prefix(kMemMagic.size());
+  const uint8_t version = static_cast<uint8_t>(in[0]);
+  in.remove_prefix(1);
+  if (version != kMemFileVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("memory state checkpoint ", path, " has file version ",
+                     version, ", this weir reads only ", kMemFileVersion));
+  }
+  for (int c = 0; c < kNumColumns; ++c) {
+    uint64_t count;
+    if (!GetFixed(&in, 8, &count)) return corrupt("truncated entry count");
+    Map& map = backend->columns_[c];
+    for (uint64_t i = 0; i < count; ++i) {
+      std::string_view key, value;
+      if (!GetBytes(&in, &key) || !GetBytes(&in, &value)) {
+        return corrupt("truncated entry");
+      }
+      // The writer emits keys in order, so appending at the end is O(1).
+      map.emplace_hint(map.end(), std::string(key), std::string(value));
+    }
+  }
+  if (!in.empty()) return corrupt("trailing bytes");
+  return backend;
+}
+
+absl::Status MemoryStateBackend::Get(Column column, std::string_view key,
+                                     std::string* value) {
+  if (!ValidColumn(column)) {
+    return absl::InvalidArgumentError("Get: unknown column");
+  }
+  const Map& map = columns_[static_cast<int>(column)];
+  auto it = map.find(key);
+  if (it == map.end()) return absl::NotFoundError("state key not found");
+  int64_t write_ms;
+  std::string_view payload;
+  WEIR_RETURN_IF_ERROR(
+      internal::DecodeStateValue(it->second, &write_ms, &payload));
+  if (column == Column::kWindows &&
+      internal::StateExpired(write_ms, TtlMs(options_.ttl),
+                             NowMs(options_.clock))) {
+    return absl::NotFoundError("state key expired");
+  }
+  value->assign(payload);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStateBackend::Write(const StateWriteBatch& batch) {
+  if (batch.empty()) return absl::OkStatus();
+  // Check first so that a bad op leaves the store untouched.
+  for (const StateWriteBatch::Op& op : batch.ops()) {
+    if (!ValidColumn(op.column)) {
+      return absl::InvalidArgumentError("Write: unknown column");
+    }
+  }
+  const int64_t now_ms = NowMs(options_.clock);
+  for (const StateWriteBatch::Op& op : batch.ops()) {
+    Map& map = columns_[static_cast<int>(op.column)];
+    if (op.is_delete) {
+      auto it = map.find(op.key);
+      if (it != map.end()) map.erase(it);
+    } else {
+      auto [it, inserted] = map.try_emplace(op.key);
+      internal::EncodeStateValue(now_ms, op.value, &it->second);
+    }
+  }
+  ++mutations_;
+  return absl::OkStatus();
+}
+
+std::unique_ptr<StateIterator> MemoryStateBackend::Scan(Column column,
+                                                        std::string_view begin,
+                                                        std::string_view end) {
+  if (!ValidColumn(column) || (!end.empty() && end <= begin)) {
+    return std::make_unique<EmptyStateIterator>();
+  }
+  std::optional<int64_t> ttl_ms;
+  if (column == Column::kWindows) ttl_ms = TtlMs(options_.ttl);
+  return std::make_unique<MemoryStateIterator>(
+      &columns_[static_cast<int>(column)], &mutations_, begin, end, ttl_ms,
+      NowMs(options_.clock));
+}
+
+absl::Status MemoryStateBackend::Compact() {
+  const std::optional<int64_t> ttl_ms = TtlMs(options_.ttl);
+  if (!ttl_ms.has_value()) return absl::OkStatus();
+  const int64_t now_ms = NowMs(options_.clock);
+  Map& map = columns_[static_cast<int>(Column::kWindows)];
+  bool erased = false;
+  for (auto it = map.begin(); it != map.end();) {
+    int64_t write_ms;
+    std::string_view payload;
+    // A value of an unknown format is kept: only its writer may judge it.
+    if (internal::DecodeStateValue(it->second, &write_ms, &payload).ok() &&
+        internal::StateExpired(write_ms, ttl_ms, now_ms)) {
+      it = map.erase(it);
+      erased = true;
+    } else {
+      ++it;
+    }
+  }
+  if (erased) ++mutations_;
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStateBackend::CreateCheckpoint(const std::string& dir) {
+  if (dir.empty()) {
+    return absl::InvalidArgumentError("CreateCheckpoint: empty directory");
+  }
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("checkpoint directory ", dir, " already exists"));
+  }
+
+  std::string data(kMemMagic);
+  data.push_back(static_cast<char>(kMemFileVersion));
+  for (const Map& map : columns_) {
+    PutFixed64(&data, map.size());
+    for (const auto& [key, value] : map) {
+      if (key.size() > UINT32_MAX || value.size() > UINT32_MAX) {
+        return absl::OutOfRangeError(
+            "CreateCheckpoint: an entry is larger than 4 GiB");
+      }
+      PutFixed32(&data, static_cast<uint32_t>(key.size()));
+      data.append(key);
+      PutFixed32(&data, static_cast<uint32_t>(value.size()));
+      data.append(value);
+    }
+  }
+  PutFixed32(&data, internal::Crc32c(data));
+
+  // Build the checkpoint in "<dir>.tmp" and rename it into place, so that
+  // `dir` either holds a complete checkpoint or does not exist.
+  fs::path target = fs::absolute(fs::path(dir), ec).lexically_normal();
+  if (ec) return ErrnoError(ec.value(), "cannot resolve", dir);
+  if (target.filename().empty()) target = target.parent_path();  // "a/b/"
+  const fs::path parent = target.parent_path();
+  fs::create_directories(parent, ec);
+  if (ec) return ErrnoError(ec.value(), "cannot create", parent.string());
+  const std::string tmp = target.string() + ".tmp";
+  fs::remove_all(tmp, ec);  // left over from a crash while checkpointing
+  if (ec) return ErrnoError(ec.value(), "cannot remove", tmp);
+  if (::mkdir(tmp.c_str(), 0755) != 0) {
+    return ErrnoError(errno, "cannot create", tmp);
+  }
+  absl::Status status =
+      WriteFileDurably(absl::StrCat(tmp, "/", std::string(kMemFileName)), data);
+  if (status.ok()) status = FsyncDirectory(tmp);
+  if (status.ok() && ::rename(tmp.c_str(), target.c_str()) != 0) {
+    status = ErrnoError(errno, "cannot rename checkpoint into", dir);
+  }
+  if (!status.ok()) {
+    fs::remove_all(tmp, ec);
+    return status;
+  }
+  return FsyncDirectory(parent.string());
+}
+
+StateStats MemoryStateBackend::Stats() {
+  StateStats stats;
+  stats.windows_keys = columns_[static_cast<int>(Column::kWindows)].size();
+  stats.timers_keys = columns_[static_cast<int>(Column::kTimers)].size();
+  for (const Map& map : columns_) {
+    for (const auto& [key, value] : map) {
+      stats.bytes += key.size() + value.size();
+    }
+  }
+  return stats;
+}
+
+}  // namespace weir
