@@ -16,7 +16,9 @@
 // Durability: the write-ahead log is off. Writes reach disk on Flush(), on
 // CreateCheckpoint() and when memtables fill; a crash loses what was not
 // flushed, and recovery is a restore from the last checkpoint plus replay
-// from the source, as docs/architecture.md describes.
+// from the source, as docs/architecture.md describes. Reopening a live
+// `path` is allowed but yields the state as of its last flush, which need
+// not match any recorded source offset: only checkpoints are restore points.
 //
 // Checkpoints: CreateCheckpoint(dir) flushes and then hard-links the live
 // SST files into `dir` (copying the small metadata files). The result is a
