@@ -6,8 +6,7 @@ namespace weir {
 namespace {
 
 bool WholePositiveMillis(absl::Duration d) {
-  return d > absl::ZeroDuration() &&
-         absl::Floor(d, absl::Milliseconds(1)) == d;
+  return d > absl::ZeroDuration() && absl::Floor(d, absl::Milliseconds(1)) == d;
 }
 
 std::string Dur(absl::Duration d) { return absl::FormatDuration(d); }
@@ -96,6 +95,8 @@ WindowSpec Session(absl::Duration gap) {
   return spec;
 }
 
-WindowSpec Daily(absl::Duration offset) { return Tumbling(absl::Hours(24), offset); }
+WindowSpec Daily(absl::Duration offset) {
+  return Tumbling(absl::Hours(24), offset);
+}
 
 }  // namespace weir

@@ -59,17 +59,32 @@ struct Decimal {
 // One typed field of a record, or null.
 class Value {
  public:
-  enum class Type : uint8_t { kNull, kBool, kInt64, kDouble, kDecimal, kString };
+  enum class Type : uint8_t {
+    kNull,
+    kBool,
+    kInt64,
+    kDouble,
+    kDecimal,
+    kString
+  };
 
   Value() = default;
   static Value Null() { return Value(); }
-  static Value Bool(bool v) { return Value(Storage(std::in_place_index<1>, v)); }
-  static Value Int64(int64_t v) { return Value(Storage(std::in_place_index<2>, v)); }
-  static Value Double(double v) { return Value(Storage(std::in_place_index<3>, v)); }
+  static Value Bool(bool v) {
+    return Value(Storage(std::in_place_index<1>, v));
+  }
+  static Value Int64(int64_t v) {
+    return Value(Storage(std::in_place_index<2>, v));
+  }
+  static Value Double(double v) {
+    return Value(Storage(std::in_place_index<3>, v));
+  }
   static Value Dec(int64_t units, int32_t scale) {
     return Value(Storage(std::in_place_index<4>, Decimal{units, scale}));
   }
-  static Value Dec(Decimal d) { return Value(Storage(std::in_place_index<4>, d)); }
+  static Value Dec(Decimal d) {
+    return Value(Storage(std::in_place_index<4>, d));
+  }
   static Value String(std::string v) {
     return Value(Storage(std::in_place_index<5>, std::move(v)));
   }
@@ -91,7 +106,9 @@ class Value {
   // A short human-readable form: "null", "true", "42", "1.5", "12.34", "abc".
   std::string ToString() const;
 
-  friend bool operator==(const Value& a, const Value& b) { return a.v_ == b.v_; }
+  friend bool operator==(const Value& a, const Value& b) {
+    return a.v_ == b.v_;
+  }
 
  private:
   using Storage =

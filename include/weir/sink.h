@@ -71,7 +71,9 @@ class Sink {
   // the processing thread while checkpoint n is taken, Commit(n) once its
   // manifest is published, Abort(n) when it failed. The defaults flush.
   virtual absl::Status PreCommit(int64_t checkpoint_id) { return Flush(); }
-  virtual absl::Status Commit(int64_t checkpoint_id) { return absl::OkStatus(); }
+  virtual absl::Status Commit(int64_t checkpoint_id) {
+    return absl::OkStatus();
+  }
   virtual absl::Status Abort(int64_t checkpoint_id) { return absl::OkStatus(); }
 };
 

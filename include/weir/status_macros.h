@@ -20,10 +20,10 @@
 
 // Evaluates `expr` (an absl::Status) and returns it from the enclosing
 // function if it is not OK.
-#define WEIR_RETURN_IF_ERROR(expr)                       \
-  do {                                                   \
-    ::absl::Status weir_status_ = (expr);                \
-    if (!weir_status_.ok()) return weir_status_;         \
+#define WEIR_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status weir_status_ = (expr);        \
+    if (!weir_status_.ok()) return weir_status_; \
   } while (false)
 
 #define WEIR_STATUS_CONCAT_INNER_(a, b) a##b
@@ -32,11 +32,10 @@
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status from
 // the enclosing function, otherwise moves the value into `lhs`, which may be
 // a declaration (`auto x`, `std::string s`) or an existing variable.
-#define WEIR_ASSIGN_OR_RETURN(lhs, rexpr)                                  \
-  auto WEIR_STATUS_CONCAT_(weir_statusor_, __LINE__) = (rexpr);            \
-  if (!WEIR_STATUS_CONCAT_(weir_statusor_, __LINE__).ok())                 \
-    return std::move(WEIR_STATUS_CONCAT_(weir_statusor_, __LINE__))        \
-        .status();                                                         \
+#define WEIR_ASSIGN_OR_RETURN(lhs, rexpr)                                     \
+  auto WEIR_STATUS_CONCAT_(weir_statusor_, __LINE__) = (rexpr);               \
+  if (!WEIR_STATUS_CONCAT_(weir_statusor_, __LINE__).ok())                    \
+    return std::move(WEIR_STATUS_CONCAT_(weir_statusor_, __LINE__)).status(); \
   lhs = std::move(WEIR_STATUS_CONCAT_(weir_statusor_, __LINE__)).value()
 
 #endif  // WEIR_STATUS_MACROS_H_

@@ -41,7 +41,8 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   int out_pipe[2];
   int in_pipe[2] = {-1, -1};
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return Errno("pipe");
-  if (options.pipe_stdin && pipe2(in_pipe, O_CLOEXEC) != 0) return Errno("pipe");
+  if (options.pipe_stdin && pipe2(in_pipe, O_CLOEXEC) != 0)
+    return Errno("pipe");
 
   std::vector<std::string> env_storage;
   for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
@@ -179,8 +180,9 @@ absl::StatusOr<int> Subprocess::Wait(absl::Duration timeout) {
     }
     if (r < 0 && errno != EINTR) return Errno("waitpid");
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "pid ", pid_, " still running after ", absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("pid ", pid_, " still running after ",
+                       absl::FormatDuration(timeout)));
     }
     // Polling a child's exit: there is no fd to wait on without a
     // SIGCHLD handler, which a library must not install.
@@ -230,9 +232,9 @@ absl::Status WaitForPort(int port, absl::Duration timeout) {
     close(fd);
     if (r == 0) return absl::OkStatus();
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "nothing listens on 127.0.0.1:", port, " after ",
-          absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("nothing listens on 127.0.0.1:", port, " after ",
+                       absl::FormatDuration(timeout)));
     }
     // Readiness of another process's socket: retry with backoff until the
     // deadline.
@@ -243,9 +245,8 @@ absl::Status WaitForPort(int port, absl::Duration timeout) {
 
 absl::StatusOr<TempDir> TempDir::Create(std::string_view prefix) {
   const char* tmp = getenv("TMPDIR");
-  std::string templ =
-      absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/",
-                   std::string(prefix), "-XXXXXX");
+  std::string templ = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/",
+                                   std::string(prefix), "-XXXXXX");
   if (mkdtemp(templ.data()) == nullptr) return Errno("mkdtemp");
   return TempDir(templ);
 }

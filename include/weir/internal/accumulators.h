@@ -1,0 +1,449 @@
+// -----------------------------------------------------------------------------
+// File: internal/accumulators.h
+// -----------------------------------------------------------------------------
+//
+// The accumulator layouts and fold/merge/result code behind weir::Aggregator,
+// inline so that the operator's per-record loop compiles to a switch with no
+// calls. Adding a value is split in two: Prepare() validates and converts a
+// Value into an AggInput (it can fail), Fold() applies it (it cannot). The
+// operator prepares every feature of a record before folding any, so a bad
+// value leaves no partial update behind.
+//
+// Every accumulator is a struct of 8-byte fields, stored little-endian as is
+// (weir targets little-endian machines; Encode writes a version byte so a
+// future portable encoding can be told apart).
+
+#ifndef WEIR_INTERNAL_ACCUMULATORS_H_
+#define WEIR_INTERNAL_ACCUMULATORS_H_
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <new>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "weir/aggregate.h"
+#include "weir/record.h"
+
+namespace weir {
+namespace internal {
+
+struct CountAcc {
+  int64_t n;
+};
+struct SumAcc {  // kSum, kMean
+  int64_t n;
+  double sum;
+  double comp;  // Neumaier compensation
+};
+struct DecimalAcc {  // 8-aligned: the 128-bit sum is kept as two halves
+  int64_t n;
+  uint64_t lo;
+  int64_t hi;
+
+  __int128 units() const {
+    return static_cast<__int128>(
+        (static_cast<unsigned __int128>(static_cast<uint64_t>(hi)) << 64) | lo);
+  }
+  void set_units(__int128 u) {
+    lo = static_cast<uint64_t>(u);
+    hi = static_cast<int64_t>(u >> 64);
+  }
+};
+struct ExtremeAcc {  // kMin, kMax
+  int64_t n;
+  double v;
+};
+struct WelfordAcc {  // kVariance, kStddev
+  int64_t n;
+  double mean;
+  double m2;
+};
+struct PickAcc {  // kFirst, kLast
+  int64_t n;
+  double v;
+  int64_t time;
+  int64_t offset;
+};
+
+inline size_t AccSize(AggregateKind kind) {
+  switch (kind) {
+    case AggregateKind::kCount:
+      return sizeof(CountAcc);
+    case AggregateKind::kSum:
+    case AggregateKind::kMean:
+      return sizeof(SumAcc);
+    case AggregateKind::kDecimalSum:
+      return sizeof(DecimalAcc);
+    case AggregateKind::kMin:
+    case AggregateKind::kMax:
+      return sizeof(ExtremeAcc);
+    case AggregateKind::kVariance:
+    case AggregateKind::kStddev:
+      return sizeof(WelfordAcc);
+    case AggregateKind::kFirst:
+    case AggregateKind::kLast:
+      return sizeof(PickAcc);
+  }
+  return 0;
+}
+
+inline void AccInit(AggregateKind kind, char* acc) {
+  switch (kind) {
+    case AggregateKind::kCount:
+      new (acc) CountAcc{0};
+      return;
+    case AggregateKind::kSum:
+    case AggregateKind::kMean:
+      new (acc) SumAcc{0, 0.0, 0.0};
+      return;
+    case AggregateKind::kDecimalSum:
+      new (acc) DecimalAcc{0, 0, 0};
+      return;
+    case AggregateKind::kMin:
+    case AggregateKind::kMax:
+      new (acc) ExtremeAcc{0, 0.0};
+      return;
+    case AggregateKind::kVariance:
+    case AggregateKind::kStddev:
+      new (acc) WelfordAcc{0, 0.0, 0.0};
+      return;
+    case AggregateKind::kFirst:
+    case AggregateKind::kLast:
+      new (acc) PickAcc{0, 0.0, 0, 0};
+      return;
+  }
+}
+
+// A value made ready to fold.
+struct AggInput {
+  bool skip = false;   // null under NullPolicy::kSkip
+  double d = 0;        // all kinds but kDecimalSum
+  __int128 units = 0;  // kDecimalSum, at the aggregator's scale
+};
+
+inline constexpr int64_t kPow10[19] = {1LL,
+                                       10LL,
+                                       100LL,
+                                       1000LL,
+                                       10000LL,
+                                       100000LL,
+                                       1000000LL,
+                                       10000000LL,
+                                       100000000LL,
+                                       1000000000LL,
+                                       10000000000LL,
+                                       100000000000LL,
+                                       1000000000000LL,
+                                       10000000000000LL,
+                                       100000000000000LL,
+                                       1000000000000000LL,
+                                       10000000000000000LL,
+                                       100000000000000000LL,
+                                       1000000000000000000LL};
+
+// `units` at `scale` places expressed at `target` places, exactly.
+inline absl::Status Rescale(int64_t units, int32_t scale, int32_t target,
+                            __int128* out) {
+  if (scale < 0 || scale > 18) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("decimal scale ", scale, " is outside 0..18"));
+  }
+  if (scale <= target) {
+    *out = static_cast<__int128>(units) * kPow10[target - scale];
+    return absl::OkStatus();
+  }
+  const int64_t div = kPow10[scale - target];
+  if (units % div != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decimal with ", scale, " places has non-zero digits beyond the ",
+        target, " places the exact sum keeps"));
+  }
+  *out = units / div;
+  return absl::OkStatus();
+}
+
+inline absl::Status Prepare(AggregateKind kind, const AggregatorOptions& opts,
+                            const Value& v, AggInput* in) {
+  *in = AggInput();
+  if (v.is_null()) {
+    if (opts.null_policy == NullPolicy::kSkip) {
+      in->skip = true;
+    }
+    return absl::OkStatus();  // kZero: d = 0, units = 0
+  }
+  if (kind == AggregateKind::kCount) return absl::OkStatus();
+  if (kind == AggregateKind::kDecimalSum) {
+    switch (v.type()) {
+      case Value::Type::kDecimal:
+        return Rescale(v.decimal_value().units, v.decimal_value().scale,
+                       opts.decimal_scale, &in->units);
+      case Value::Type::kInt64:
+        return Rescale(v.int64_value(), 0, opts.decimal_scale, &in->units);
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("decimal_sum takes decimal or int64 values, got ",
+                         TypeName(v.type())));
+    }
+  }
+  switch (v.type()) {
+    case Value::Type::kInt64:
+      in->d = static_cast<double>(v.int64_value());
+      return absl::OkStatus();
+    case Value::Type::kDouble:
+      in->d = v.double_value();
+      if (!std::isfinite(in->d)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(AggregateKindName(kind), " got a non-finite number"));
+      }
+      return absl::OkStatus();
+    case Value::Type::kDecimal:
+      in->d =
+          static_cast<double>(v.decimal_value().units) /
+          static_cast<double>(
+              kPow10[v.decimal_value().scale < 0 || v.decimal_value().scale > 18
+                         ? 0
+                         : v.decimal_value().scale]);
+      return absl::OkStatus();
+    case Value::Type::kBool:
+      in->d = v.bool_value() ? 1.0 : 0.0;
+      return absl::OkStatus();
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(AggregateKindName(kind), " takes numeric values, got ",
+                       TypeName(v.type())));
+  }
+}
+
+inline void NeumaierAdd(SumAcc* a, double x) {
+  const double t = a->sum + x;
+  if (std::fabs(a->sum) >= std::fabs(x)) {
+    a->comp += (a->sum - t) + x;
+  } else {
+    a->comp += (x - t) + a->sum;
+  }
+  a->sum = t;
+}
+
+inline bool PickBefore(int64_t t1, int64_t o1, int64_t t2, int64_t o2) {
+  return t1 != t2 ? t1 < t2 : o1 < o2;
+}
+
+inline void Fold(AggregateKind kind, char* acc, const AggInput& in,
+                 EventTime time, int64_t offset) {
+  if (in.skip) return;
+  switch (kind) {
+    case AggregateKind::kCount:
+      reinterpret_cast<CountAcc*>(acc)->n++;
+      return;
+    case AggregateKind::kSum:
+    case AggregateKind::kMean: {
+      auto* a = reinterpret_cast<SumAcc*>(acc);
+      a->n++;
+      NeumaierAdd(a, in.d);
+      return;
+    }
+    case AggregateKind::kDecimalSum: {
+      auto* a = reinterpret_cast<DecimalAcc*>(acc);
+      a->n++;
+      a->set_units(a->units() + in.units);
+      return;
+    }
+    case AggregateKind::kMin:
+    case AggregateKind::kMax: {
+      auto* a = reinterpret_cast<ExtremeAcc*>(acc);
+      const bool better =
+          a->n == 0 ||
+          (kind == AggregateKind::kMin ? in.d < a->v : in.d > a->v);
+      if (better) a->v = in.d;
+      a->n++;
+      return;
+    }
+    case AggregateKind::kVariance:
+    case AggregateKind::kStddev: {
+      auto* a = reinterpret_cast<WelfordAcc*>(acc);
+      a->n++;
+      const double d = in.d - a->mean;
+      a->mean += d / static_cast<double>(a->n);
+      a->m2 += d * (in.d - a->mean);
+      return;
+    }
+    case AggregateKind::kFirst:
+    case AggregateKind::kLast: {
+      auto* a = reinterpret_cast<PickAcc*>(acc);
+      const bool take =
+          a->n == 0 || (kind == AggregateKind::kFirst
+                            ? PickBefore(time, offset, a->time, a->offset)
+                            : PickBefore(a->time, a->offset, time, offset));
+      if (take) {
+        a->v = in.d;
+        a->time = time;
+        a->offset = offset;
+      }
+      a->n++;
+      return;
+    }
+  }
+}
+
+inline void Merge(AggregateKind kind, char* acc, const char* other) {
+  switch (kind) {
+    case AggregateKind::kCount:
+      reinterpret_cast<CountAcc*>(acc)->n +=
+          reinterpret_cast<const CountAcc*>(other)->n;
+      return;
+    case AggregateKind::kSum:
+    case AggregateKind::kMean: {
+      auto* a = reinterpret_cast<SumAcc*>(acc);
+      const auto* b = reinterpret_cast<const SumAcc*>(other);
+      a->n += b->n;
+      NeumaierAdd(a, b->sum);
+      a->comp += b->comp;
+      return;
+    }
+    case AggregateKind::kDecimalSum: {
+      auto* a = reinterpret_cast<DecimalAcc*>(acc);
+      const auto* b = reinterpret_cast<const DecimalAcc*>(other);
+      a->n += b->n;
+      a->set_units(a->units() + b->units());
+      return;
+    }
+    case AggregateKind::kMin:
+    case AggregateKind::kMax: {
+      auto* a = reinterpret_cast<ExtremeAcc*>(acc);
+      const auto* b = reinterpret_cast<const ExtremeAcc*>(other);
+      if (b->n == 0) return;
+      if (a->n == 0 ||
+          (kind == AggregateKind::kMin ? b->v < a->v : b->v > a->v)) {
+        a->v = b->v;
+      }
+      a->n += b->n;
+      return;
+    }
+    case AggregateKind::kVariance:
+    case AggregateKind::kStddev: {
+      auto* a = reinterpret_cast<WelfordAcc*>(acc);
+      const auto* b = reinterpret_cast<const WelfordAcc*>(other);
+      if (b->n == 0) return;
+      if (a->n == 0) {
+        *a = *b;
+        return;
+      }
+      const double na = static_cast<double>(a->n);
+      const double nb = static_cast<double>(b->n);
+      const double n = na + nb;
+      const double d = b->mean - a->mean;
+      a->mean += d * nb / n;
+      a->m2 += b->m2 + d * d * na * nb / n;
+      a->n += b->n;
+      return;
+    }
+    case AggregateKind::kFirst:
+    case AggregateKind::kLast: {
+      auto* a = reinterpret_cast<PickAcc*>(acc);
+      const auto* b = reinterpret_cast<const PickAcc*>(other);
+      if (b->n == 0) return;
+      const bool take =
+          a->n == 0 ||
+          (kind == AggregateKind::kFirst
+               ? PickBefore(b->time, b->offset, a->time, a->offset)
+               : PickBefore(a->time, a->offset, b->time, b->offset));
+      if (take) {
+        a->v = b->v;
+        a->time = b->time;
+        a->offset = b->offset;
+      }
+      a->n += b->n;
+      return;
+    }
+  }
+}
+
+inline Value Result(AggregateKind kind, const AggregatorOptions& opts,
+                    const char* acc) {
+  switch (kind) {
+    case AggregateKind::kCount:
+      return Value::Int64(reinterpret_cast<const CountAcc*>(acc)->n);
+    case AggregateKind::kSum: {
+      const auto* a = reinterpret_cast<const SumAcc*>(acc);
+      return Value::Double(a->sum + a->comp);
+    }
+    case AggregateKind::kMean: {
+      const auto* a = reinterpret_cast<const SumAcc*>(acc);
+      if (a->n == 0) return Value::Null();
+      return Value::Double((a->sum + a->comp) / static_cast<double>(a->n));
+    }
+    case AggregateKind::kDecimalSum: {
+      const auto* a = reinterpret_cast<const DecimalAcc*>(acc);
+      const __int128 units = a->units();
+      if (units >= std::numeric_limits<int64_t>::min() &&
+          units <= std::numeric_limits<int64_t>::max()) {
+        return Value::Dec(static_cast<int64_t>(units), opts.decimal_scale);
+      }
+      return Value::Double(static_cast<double>(units) /
+                           static_cast<double>(kPow10[opts.decimal_scale]));
+    }
+    case AggregateKind::kMin:
+    case AggregateKind::kMax: {
+      const auto* a = reinterpret_cast<const ExtremeAcc*>(acc);
+      return a->n == 0 ? Value::Null() : Value::Double(a->v);
+    }
+    case AggregateKind::kVariance:
+    case AggregateKind::kStddev: {
+      const auto* a = reinterpret_cast<const WelfordAcc*>(acc);
+      if (a->n == 0) return Value::Null();
+      const double var = std::max(0.0, a->m2 / static_cast<double>(a->n));
+      return Value::Double(kind == AggregateKind::kVariance ? var
+                                                            : std::sqrt(var));
+    }
+    case AggregateKind::kFirst:
+    case AggregateKind::kLast: {
+      const auto* a = reinterpret_cast<const PickAcc*>(acc);
+      return a->n == 0 ? Value::Null() : Value::Double(a->v);
+    }
+  }
+  return Value::Null();
+}
+
+inline void EncodeAcc(AggregateKind kind, const char* acc, std::string* out) {
+  out->push_back(static_cast<char>(kind));
+  out->push_back(static_cast<char>(Aggregator::kEncodingVersion));
+  out->append(acc, AccSize(kind));
+}
+
+inline absl::Status DecodeAcc(AggregateKind kind, std::string_view* in,
+                              char* acc) {
+  const size_t size = AccSize(kind);
+  if (in->size() < 2) {
+    return absl::DataLossError("accumulator encoding is truncated");
+  }
+  const auto stored_kind = static_cast<AggregateKind>((*in)[0]);
+  const auto version = static_cast<uint8_t>((*in)[1]);
+  if (stored_kind != kind) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state holds a '", AggregateKindName(stored_kind),
+        "' accumulator where this feature set declares '",
+        AggregateKindName(kind),
+        "': the features changed since the state was written; restore "
+        "with the original feature set or start from empty state"));
+  }
+  if (version != Aggregator::kEncodingVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", AggregateKindName(kind), "' accumulator has encoding version ",
+        version, ", this weir reads only ", Aggregator::kEncodingVersion));
+  }
+  if (in->size() < 2 + size) {
+    return absl::DataLossError("accumulator encoding is truncated");
+  }
+  AccInit(kind, acc);
+  std::memcpy(acc, in->data() + 2, size);
+  in->remove_prefix(2 + size);
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+}  // namespace weir
+
+#endif  // WEIR_INTERNAL_ACCUMULATORS_H_

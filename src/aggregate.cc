@@ -1,0 +1,85 @@
+#include "weir/aggregate.h"
+
+#include "absl/strings/str_cat.h"
+#include "weir/internal/accumulators.h"
+
+namespace weir {
+
+const char* AggregateKindName(AggregateKind kind) {
+  switch (kind) {
+    case AggregateKind::kCount:
+      return "count";
+    case AggregateKind::kSum:
+      return "sum";
+    case AggregateKind::kDecimalSum:
+      return "decimal_sum";
+    case AggregateKind::kMin:
+      return "min";
+    case AggregateKind::kMax:
+      return "max";
+    case AggregateKind::kMean:
+      return "mean";
+    case AggregateKind::kVariance:
+      return "variance";
+    case AggregateKind::kStddev:
+      return "stddev";
+    case AggregateKind::kFirst:
+      return "first";
+    case AggregateKind::kLast:
+      return "last";
+  }
+  return "unknown";
+}
+
+absl::Status AggregatorOptions::Validate() const {
+  if (decimal_scale < 0 || decimal_scale > 18) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("decimal_scale: must be in 0..18, got ", decimal_scale));
+  }
+  if (null_policy != NullPolicy::kSkip && null_policy != NullPolicy::kZero) {
+    return absl::InvalidArgumentError("null_policy: unknown policy");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Aggregator> Aggregator::Create(
+    AggregateKind kind, const AggregatorOptions& options) {
+  if (internal::AccSize(kind) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "aggregate: unknown aggregate kind ", static_cast<int>(kind)));
+  }
+  absl::Status s = options.Validate();
+  if (!s.ok()) return s;
+  return Aggregator(kind, options);
+}
+
+size_t Aggregator::state_size() const { return internal::AccSize(kind_); }
+
+void Aggregator::Init(char* acc) const { internal::AccInit(kind_, acc); }
+
+absl::Status Aggregator::Add(char* acc, const Value& value, EventTime time,
+                             int64_t offset) const {
+  internal::AggInput in;
+  absl::Status s = internal::Prepare(kind_, options_, value, &in);
+  if (!s.ok()) return s;
+  internal::Fold(kind_, acc, in, time, offset);
+  return absl::OkStatus();
+}
+
+void Aggregator::Merge(char* acc, const char* other) const {
+  internal::Merge(kind_, acc, other);
+}
+
+Value Aggregator::Result(const char* acc) const {
+  return internal::Result(kind_, options_, acc);
+}
+
+void Aggregator::Encode(const char* acc, std::string* out) const {
+  internal::EncodeAcc(kind_, acc, out);
+}
+
+absl::Status Aggregator::Decode(std::string_view* in, char* acc) const {
+  return internal::DecodeAcc(kind_, in, acc);
+}
+
+}  // namespace weir

@@ -1,0 +1,1150 @@
+#include "weir/keyed_window_operator.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "weir/internal/accumulators.h"
+#include "weir/internal/coding.h"
+#include "weir/status_macros.h"
+#include "weir/watermark.h"
+
+namespace weir {
+namespace {
+
+constexpr uint8_t kPayloadVersion = 1;
+constexpr uint8_t kMetaVersion = 1;
+constexpr uint8_t kFireTimer = 0;
+constexpr uint8_t kCleanupTimer = 1;
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 200) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---- key encodings ----------------------------------------------------------
+// windows: u32 len ‖ entity ‖ u16 group ‖ i64 start   (a key's windows are
+//          contiguous, in group then start order)
+// timers:  i64 time ‖ u8 kind ‖ u16 group ‖ i64 start ‖ entity
+
+void WindowKey(std::string_view key, uint16_t group, int64_t start,
+               std::string* out) {
+  out->clear();
+  internal::PutOrderedU32(out, static_cast<uint32_t>(key.size()));
+  out->append(key);
+  internal::PutOrderedU16(out, group);
+  internal::PutOrderedI64(out, start);
+}
+
+void WindowKeyPrefix(std::string_view key, uint16_t group, std::string* out) {
+  out->clear();
+  internal::PutOrderedU32(out, static_cast<uint32_t>(key.size()));
+  out->append(key);
+  internal::PutOrderedU16(out, group);
+}
+
+void TimerKey(int64_t time, uint8_t kind, uint16_t group, int64_t start,
+              std::string_view key, std::string* out) {
+  out->clear();
+  internal::PutOrderedI64(out, time);
+  out->push_back(static_cast<char>(kind));
+  internal::PutOrderedU16(out, group);
+  internal::PutOrderedI64(out, start);
+  out->append(key);
+}
+
+struct DecodedTimer {
+  int64_t time;
+  uint8_t kind;
+  uint16_t group;
+  int64_t start;
+  std::string_view key;
+};
+
+bool DecodeTimerKey(std::string_view in, DecodedTimer* t) {
+  if (!internal::GetOrderedI64(&in, &t->time) || in.empty()) return false;
+  t->kind = static_cast<uint8_t>(in[0]);
+  in.remove_prefix(1);
+  if (!internal::GetOrderedU16(&in, &t->group) ||
+      !internal::GetOrderedI64(&in, &t->start)) {
+    return false;
+  }
+  t->key = in;
+  return true;
+}
+
+// The smallest timer key with a time greater than `time`.
+std::string TimerBound(int64_t time) {
+  std::string out;
+  internal::PutOrderedI64(&out, SaturatingAdd(time, 1));
+  return out;
+}
+
+}  // namespace
+
+absl::Status KeyedWindowOptions::Validate() const {
+  if (!ValidName(name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name: must match [a-z0-9_]+ (up to 200 characters), got '", name,
+        "'"));
+  }
+  if (features.empty() || features.size() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "features: need 1 to 65535 features, got ", features.size()));
+  }
+  absl::flat_hash_set<std::string> names;
+  for (size_t i = 0; i < features.size(); ++i) {
+    const FeatureSpec& f = features[i];
+    const std::string where = absl::StrCat("features[", i, "]");
+    if (!ValidName(f.name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ".name: must match [a-z0-9_]+, got '", f.name, "'"));
+    }
+    if (!names.insert(f.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".name: '", f.name, "' is used twice"));
+    }
+    if (internal::AccSize(f.aggregate) == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".aggregate: unknown aggregate kind"));
+    }
+    if (!f.window.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".window: is required"));
+    }
+    absl::Status s = f.window->Validate();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ".", s.message()));
+    }
+    if (f.field < -1 ||
+        (f.field == -1 && f.aggregate != AggregateKind::kCount)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".field: ", AggregateKindName(f.aggregate),
+                       " needs a field index >= 0, got ", f.field));
+    }
+    s = f.aggregator.Validate();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".aggregator.", s.message()));
+    }
+  }
+  if (max_out_of_orderness < absl::ZeroDuration() ||
+      absl::Floor(max_out_of_orderness, absl::Milliseconds(1)) !=
+          max_out_of_orderness) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_out_of_orderness: must be whole milliseconds >= 0, got ",
+        absl::FormatDuration(max_out_of_orderness)));
+  }
+  if (allowed_lateness < absl::ZeroDuration() ||
+      absl::Floor(allowed_lateness, absl::Milliseconds(1)) !=
+          allowed_lateness) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("allowed_lateness: must be whole milliseconds >= 0, got ",
+                     absl::FormatDuration(allowed_lateness)));
+  }
+  if (idle_timeout.has_value() && *idle_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "idle_timeout: must be positive when set");
+  }
+  if (state_ttl.has_value() && *state_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("state_ttl: must be positive when set");
+  }
+  if (clock == nullptr) return absl::InvalidArgumentError("clock: is null");
+  if (cache_max_entries < 1 || cache_max_entries > (size_t{1} << 31)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cache_max_entries: must be in 1..2^31, got ", cache_max_entries));
+  }
+  return absl::OkStatus();
+}
+
+// -----------------------------------------------------------------------------
+
+class KeyedWindowOperator::Impl {
+ public:
+  Impl(const KeyedWindowOptions& options, StateBackend* backend);
+
+  absl::Status Init();
+  absl::Status Process(const Record& record, OperatorOutput* out);
+  absl::Status AdvanceWatermark(EventTime watermark, OperatorOutput* out);
+  absl::Status Flush();
+  EventTime watermark() const { return watermark_; }
+  OperatorStats stats() const {
+    OperatorStats s = stats_;
+    s.cache_entries = live_;
+    return s;
+  }
+
+ private:
+  struct Feature {
+    std::string name;
+    AggregateKind kind;
+    AggregatorOptions opts;
+    int field;
+    size_t acc_offset;  // within the group's accumulator block
+  };
+
+  struct Group {
+    WindowSpec spec;
+    WindowKind kind;
+    int64_t size_ms = 0;
+    int64_t gap_ms = 0;
+    std::vector<int> features;  // indices into features_
+    size_t acc_size = 0;        // bytes of all accumulators
+    // Largest window start ever written to the backend: windows starting
+    // later were never spilled, so their cache entries are complete.
+    int64_t horizon = kMinEventTime;
+  };
+
+  struct Entry {
+    std::string key;
+    int64_t start = 0;
+    int64_t end = 0;
+    int64_t max_offset = -1;
+    int64_t touched_ms = 0;  // processing time of the last fold (TTL only)
+    uint32_t generation = 0;
+    uint16_t group = 0;
+    bool live = false;
+    bool complete = false;    // acc includes everything the backend holds
+    bool in_backend = false;  // the backend holds a copy (with timers)
+    bool dirty = false;       // acc has folds the backend does not have
+    bool referenced = false;  // clock bit for eviction
+    bool reemit = false;      // queued in reemit_
+    bool pinned = false;      // must not be evicted (a merge in progress)
+    absl::InlinedVector<uint64_t, 8> acc;  // 8-aligned accumulator block
+
+    char* acc_data() { return reinterpret_cast<char*>(acc.data()); }
+  };
+
+  struct SlotRef {
+    uint32_t slot;
+    uint32_t generation;
+  };
+
+  struct KeyView {
+    std::string_view key;
+    int64_t start;
+    uint16_t group;
+  };
+
+  // The cache index is a set of slot numbers whose hash and equality look
+  // into entries_, so each key string is stored once.
+  struct SlotHash {
+    using is_transparent = void;
+    const std::vector<Entry>* entries;
+    size_t operator()(uint32_t slot) const {
+      const Entry& e = (*entries)[slot];
+      return (*this)(KeyView{e.key, e.start, e.group});
+    }
+    size_t operator()(const KeyView& k) const {
+      return absl::HashOf(k.key, k.start, k.group);
+    }
+  };
+  struct SlotEq {
+    using is_transparent = void;
+    const std::vector<Entry>* entries;
+    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
+    bool operator()(uint32_t a, const KeyView& k) const {
+      const Entry& e = (*entries)[a];
+      return e.start == k.start && e.group == k.group && e.key == k.key;
+    }
+    bool operator()(const KeyView& k, uint32_t a) const {
+      return (*this)(a, k);
+    }
+  };
+
+  // True if `e` was last folded more than state_ttl ago.
+  bool Expired(const Entry& e) const {
+    return ttl_ms_.has_value() && now_ms_ - e.touched_ms >= *ttl_ms_;
+  }
+  void RefreshNow() {
+    if (ttl_ms_.has_value()) now_ms_ = ToEventTime(options_.clock->Now());
+  }
+
+  bool Valid(SlotRef r) const {
+    return entries_[r.slot].live && entries_[r.slot].generation == r.generation;
+  }
+  SlotRef RefOf(uint32_t slot) const {
+    return SlotRef{slot, entries_[slot].generation};
+  }
+
+  // Cache.
+  absl::StatusOr<uint32_t> FindOrInsert(uint16_t g, std::string_view key,
+                                        const Window& w, bool* inserted);
+  absl::StatusOr<uint32_t> AllocSlot(uint16_t g, std::string_view key,
+                                     const Window& w, bool complete);
+  void FreeSlot(uint32_t slot);
+  absl::Status EvictSome();
+  void ScheduleTimer(uint32_t slot);
+
+  // Backend transfer.
+  absl::Status MakeComplete(Entry& e);
+  absl::Status Persist(Entry& e);
+  void DeleteFromBackend(const Entry& e);
+  void EncodePayload(Entry& e, std::string* out) const;
+  absl::Status DecodePayload(uint16_t g, std::string_view stored, int64_t* end,
+                             int64_t* max_offset, char* acc) const;
+  absl::Status ApplyBatch();
+
+  // Firing.
+  absl::Status FireDue(OperatorOutput* out);
+  absl::Status FireEntry(uint32_t slot, OperatorOutput* out);
+  absl::Status ScanBackendTimers(OperatorOutput* out);
+  absl::Status RefreshBackendTimerMin();
+  void Emit(uint16_t g, std::string_view key, const Window& w,
+            int64_t max_offset, const char* acc, OperatorOutput* out);
+  absl::Status EmitReemits(OperatorOutput* out);
+  void UpdateNextDue();
+
+  // Folding.
+  absl::Status FoldWindow(uint16_t g, const Record& r, const Window& w);
+  absl::Status FoldSession(uint16_t g, const Record& r);
+  absl::Status MergeSessions(uint16_t g, const Record& r,
+                             const std::pair<uint16_t, std::string>& key);
+  absl::Status LoadSessions(uint16_t g, std::string_view key);
+  void FoldInputs(Entry& e, const Group& group, const Record& r);
+  void QueueReemit(uint32_t slot);
+
+  std::string Signature() const;
+  std::string MetaKey() const { return absl::StrCat("op/", options_.name); }
+  absl::Status WriteMeta();
+
+  KeyedWindowOptions options_;
+  StateBackend* backend_;
+  int64_t lateness_ms_;
+  std::optional<int64_t> ttl_ms_;
+  int64_t now_ms_ = 0;  // processing time, refreshed per call when TTL is on
+  std::vector<Feature> features_;
+  std::vector<Group> groups_;
+  std::vector<internal::AggInput> inputs_;  // per feature, reused per record
+
+  WatermarkTracker tracker_;
+  EventTime watermark_ = kMinEventTime;
+  EventTime next_due_ = kMaxEventTime;
+  EventTime backend_timer_min_ = kMaxEventTime;
+
+  std::vector<Entry> entries_;
+  std::vector<uint32_t> free_;
+  absl::flat_hash_set<uint32_t, SlotHash, SlotEq> index_;
+  // Session groups only: (group, key) -> open sessions in the cache.
+  absl::flat_hash_map<std::pair<uint16_t, std::string>,
+                      absl::InlinedVector<uint32_t, 2>>
+      sessions_;
+  bool session_backend_maybe_ = false;
+  size_t live_ = 0;
+  size_t hand_ = 0;  // eviction clock hand
+  absl::btree_map<EventTime, std::vector<SlotRef>> fire_timers_;
+  absl::btree_map<EventTime, std::vector<SlotRef>> cleanup_timers_;
+  std::vector<SlotRef> reemit_;
+
+  StateWriteBatch batch_;
+  std::string scratch_key_;
+  std::string scratch_value_;
+  std::string scratch_read_;
+  std::vector<uint64_t> scratch_acc_;
+  OperatorStats stats_;
+};
+
+KeyedWindowOperator::Impl::Impl(const KeyedWindowOptions& options,
+                                StateBackend* backend)
+    : options_(options),
+      backend_(backend),
+      lateness_ms_(ToMillis(options.allowed_lateness)),
+      ttl_ms_(options.state_ttl.has_value()
+                  ? std::optional<int64_t>(ToMillis(*options.state_ttl))
+                  : std::nullopt),
+      tracker_(WatermarkOptions{options.max_out_of_orderness,
+                                options.idle_timeout, options.clock}),
+      index_(0, SlotHash{&entries_}, SlotEq{&entries_}) {}
+
+absl::Status KeyedWindowOperator::Impl::Init() {
+  for (size_t i = 0; i < options_.features.size(); ++i) {
+    const FeatureSpec& f = options_.features[i];
+    size_t g = 0;
+    while (g < groups_.size() && !(groups_[g].spec == *f.window)) ++g;
+    if (g == groups_.size()) {
+      Group group;
+      group.spec = *f.window;
+      group.kind = f.window->kind;
+      group.size_ms = ToMillis(f.window->size);
+      group.gap_ms = ToMillis(f.window->gap);
+      groups_.push_back(group);
+    }
+    Group& group = groups_[g];
+    features_.push_back(
+        Feature{f.name, f.aggregate, f.aggregator, f.field, group.acc_size});
+    group.acc_size += internal::AccSize(f.aggregate);
+    group.features.push_back(static_cast<int>(i));
+  }
+  inputs_.resize(features_.size());
+  size_t max_acc = 0;
+  for (const Group& g : groups_) max_acc = std::max(max_acc, g.acc_size);
+  scratch_acc_.resize(max_acc / 8 + 1);
+  entries_.reserve(std::min<size_t>(options_.cache_max_entries, 1 << 16));
+
+  // Resume from the backend.
+  absl::Status s = backend_->Get(Column::kMeta, MetaKey(), &scratch_read_);
+  if (absl::IsNotFound(s)) return absl::OkStatus();
+  WEIR_RETURN_IF_ERROR(s);
+  std::string_view in = scratch_read_;
+  uint32_t sig_len;
+  if (in.empty() || static_cast<uint8_t>(in[0]) != kMetaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "operator '", options_.name,
+        "': stored operator metadata has an unknown format version"));
+  }
+  in.remove_prefix(1);
+  if (!internal::GetFixed32(&in, &sig_len) || in.size() < sig_len) {
+    return absl::DataLossError("operator metadata is truncated");
+  }
+  const std::string_view sig = in.substr(0, sig_len);
+  in.remove_prefix(sig_len);
+  if (sig != Signature()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "operator '", options_.name,
+        "': the state was written by feature set [", std::string(sig),
+        "] but this operator declares [", Signature(),
+        "]; restore with the original features or start from empty state"));
+  }
+  uint32_t n_groups;
+  if (!internal::GetFixed32(&in, &n_groups) || n_groups != groups_.size()) {
+    return absl::DataLossError("operator metadata is truncated");
+  }
+  for (Group& g : groups_) {
+    uint64_t h;
+    if (!internal::GetFixed64(&in, &h)) {
+      return absl::DataLossError("operator metadata is truncated");
+    }
+    g.horizon = static_cast<int64_t>(h);
+    if (g.kind == WindowKind::kSession && g.horizon != kMinEventTime) {
+      session_backend_maybe_ = true;
+    }
+  }
+  uint64_t wm;
+  if (!internal::GetFixed64(&in, &wm)) {
+    return absl::DataLossError("operator metadata is truncated");
+  }
+  watermark_ = static_cast<EventTime>(wm);
+  WEIR_RETURN_IF_ERROR(tracker_.Decode(in));
+  WEIR_RETURN_IF_ERROR(RefreshBackendTimerMin());
+  UpdateNextDue();
+  return absl::OkStatus();
+}
+
+std::string KeyedWindowOperator::Impl::Signature() const {
+  std::vector<std::string> parts;
+  for (const Group& g : groups_) {
+    std::vector<std::string> fs;
+    for (int i : g.features) {
+      const Feature& f = features_[i];
+      fs.push_back(absl::StrCat(f.name, ":", AggregateKindName(f.kind), ":",
+                                f.opts.decimal_scale, ":",
+                                static_cast<int>(f.opts.null_policy)));
+    }
+    parts.push_back(
+        absl::StrCat(g.spec.ToString(), "{", absl::StrJoin(fs, ","), "}"));
+  }
+  return absl::StrJoin(parts, ";");
+}
+
+absl::Status KeyedWindowOperator::Impl::WriteMeta() {
+  std::string meta;
+  meta.push_back(static_cast<char>(kMetaVersion));
+  const std::string sig = Signature();
+  internal::PutFixed32(&meta, static_cast<uint32_t>(sig.size()));
+  meta.append(sig);
+  internal::PutFixed32(&meta, static_cast<uint32_t>(groups_.size()));
+  for (const Group& g : groups_) {
+    internal::PutFixed64(&meta, static_cast<uint64_t>(g.horizon));
+  }
+  internal::PutFixed64(&meta, static_cast<uint64_t>(watermark_));
+  meta.append(tracker_.Encode());
+  batch_.Put(Column::kMeta, MetaKey(), meta);
+  return absl::OkStatus();
+}
+
+// ---- processing -------------------------------------------------------------
+
+absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
+                                                OperatorOutput* out) {
+  ++stats_.records_in;
+  RefreshNow();
+  // Validate and convert every value before touching any state.
+  for (size_t i = 0; i < features_.size(); ++i) {
+    const Feature& f = features_[i];
+    if (f.field < 0) {
+      inputs_[i] = internal::AggInput();
+      continue;
+    }
+    if (static_cast<size_t>(f.field) >= r.values.size()) {
+      ++stats_.records_failed;
+      return absl::InvalidArgumentError(
+          absl::StrCat("feature '", f.name, "' reads field ", f.field,
+                       " but the record has ", r.values.size(), " values"));
+    }
+    absl::Status s =
+        internal::Prepare(f.kind, f.opts, r.values[f.field], &inputs_[i]);
+    if (!s.ok()) {
+      ++stats_.records_failed;
+      return absl::InvalidArgumentError(
+          absl::StrCat("feature '", f.name, "': ", s.message()));
+    }
+  }
+
+  const EventTime late_ref =
+      std::max(tracker_.PartitionWatermark(r.partition), watermark_);
+  const EventTime t = r.event_time;
+  LateRecord* late = nullptr;
+  for (uint16_t g = 0; g < groups_.size(); ++g) {
+    const Group& group = groups_[g];
+    bool missed = false;
+    switch (group.kind) {
+      case WindowKind::kTumbling: {
+        const Window w = group.spec.TumblingWindowFor(t);
+        if (SaturatingAdd(w.end, lateness_ms_) <= late_ref) {
+          missed = true;
+        } else {
+          WEIR_RETURN_IF_ERROR(FoldWindow(g, r, w));
+        }
+        break;
+      }
+      case WindowKind::kHopping: {
+        absl::Status s;
+        group.spec.ForEachWindow(t, [&](const Window& w) {
+          if (!s.ok()) return;
+          if (SaturatingAdd(w.end, lateness_ms_) <= late_ref) {
+            missed = true;
+          } else {
+            s = FoldWindow(g, r, w);
+          }
+        });
+        WEIR_RETURN_IF_ERROR(s);
+        break;
+      }
+      case WindowKind::kSession:
+        if (SaturatingAdd(SaturatingAdd(t, group.gap_ms), lateness_ms_) <=
+            late_ref) {
+          missed = true;
+        } else {
+          WEIR_RETURN_IF_ERROR(FoldSession(g, r));
+        }
+        break;
+    }
+    if (missed) {
+      if (late == nullptr) {
+        out->late.push_back(LateRecord{
+            std::string(r.key), t, r.partition, r.offset, late_ref, {}});
+        late = &out->late.back();
+        ++stats_.records_late;
+      }
+      for (int i : group.features) late->features.push_back(features_[i].name);
+    }
+  }
+
+  tracker_.Observe(r.partition, t);
+  watermark_ = std::max(watermark_, tracker_.Combined());
+  if (!reemit_.empty()) WEIR_RETURN_IF_ERROR(EmitReemits(out));
+  if (watermark_ >= next_due_) WEIR_RETURN_IF_ERROR(FireDue(out));
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::AdvanceWatermark(EventTime wm,
+                                                         OperatorOutput* out) {
+  RefreshNow();
+  tracker_.AdvanceTo(wm);
+  watermark_ = std::max(watermark_, tracker_.Combined());
+  if (watermark_ >= next_due_) WEIR_RETURN_IF_ERROR(FireDue(out));
+  return absl::OkStatus();
+}
+
+void KeyedWindowOperator::Impl::FoldInputs(Entry& e, const Group& group,
+                                           const Record& r) {
+  char* acc = e.acc_data();
+  for (int i : group.features) {
+    const Feature& f = features_[i];
+    internal::Fold(f.kind, acc + f.acc_offset, inputs_[i], r.event_time,
+                   r.offset);
+  }
+  e.max_offset = std::max(e.max_offset, r.offset);
+  e.touched_ms = now_ms_;
+  e.dirty = true;
+  e.referenced = true;
+}
+
+void KeyedWindowOperator::Impl::QueueReemit(uint32_t slot) {
+  Entry& e = entries_[slot];
+  if (!e.reemit) {
+    e.reemit = true;
+    reemit_.push_back(RefOf(slot));
+  }
+}
+
+absl::Status KeyedWindowOperator::Impl::FoldWindow(uint16_t g, const Record& r,
+                                                   const Window& w) {
+  bool inserted;
+  WEIR_ASSIGN_OR_RETURN(uint32_t slot, FindOrInsert(g, r.key, w, &inserted));
+  FoldInputs(entries_[slot], groups_[g], r);
+  if (w.end <= watermark_) QueueReemit(slot);  // fired already: re-emit
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::FindOrInsert(
+    uint16_t g, std::string_view key, const Window& w, bool* inserted) {
+  auto it = index_.find(KeyView{key, w.start, g});
+  if (it != index_.end()) {
+    *inserted = false;
+    return *it;
+  }
+  *inserted = true;
+  WEIR_ASSIGN_OR_RETURN(uint32_t slot,
+                        AllocSlot(g, key, w, w.start > groups_[g].horizon));
+  ScheduleTimer(slot);
+  return slot;
+}
+
+absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
+    uint16_t g, std::string_view key, const Window& w, bool complete) {
+  if (live_ >= options_.cache_max_entries) WEIR_RETURN_IF_ERROR(EvictSome());
+  uint32_t slot;
+  if (!free_.empty()) {
+    slot = free_.back();
+    free_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(entries_.size());
+    entries_.emplace_back();
+  }
+  Entry& e = entries_[slot];
+  e.key.assign(key.data(), key.size());
+  e.start = w.start;
+  e.end = w.end;
+  e.group = g;
+  e.max_offset = -1;
+  e.touched_ms = now_ms_;
+  e.live = true;
+  e.complete = complete;
+  e.in_backend = false;
+  e.dirty = false;
+  e.referenced = true;
+  e.reemit = false;
+  e.pinned = false;
+  const Group& group = groups_[g];
+  e.acc.resize(group.acc_size / 8);
+  char* acc = e.acc_data();
+  for (int i : group.features) {
+    internal::AccInit(features_[i].kind, acc + features_[i].acc_offset);
+  }
+  index_.insert(slot);
+  if (group.kind == WindowKind::kSession) {
+    sessions_[{g, e.key}].push_back(slot);
+  }
+  ++live_;
+  return slot;
+}
+
+void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
+  const Entry& e = entries_[slot];
+  if (e.end > watermark_) {
+    fire_timers_[e.end].push_back(RefOf(slot));
+    next_due_ = std::min(next_due_, e.end);
+  } else {
+    const EventTime cleanup = SaturatingAdd(e.end, lateness_ms_);
+    cleanup_timers_[cleanup].push_back(RefOf(slot));
+    next_due_ = std::min(next_due_, cleanup);
+  }
+}
+
+void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
+  Entry& e = entries_[slot];
+  index_.erase(slot);
+  if (groups_[e.group].kind == WindowKind::kSession) {
+    auto it = sessions_.find(std::make_pair(e.group, e.key));
+    if (it != sessions_.end()) {
+      auto& v = it->second;
+      v.erase(std::remove(v.begin(), v.end(), slot), v.end());
+      if (v.empty()) sessions_.erase(it);
+    }
+  }
+  e.live = false;
+  ++e.generation;
+  e.key.clear();
+  free_.push_back(slot);
+  --live_;
+}
+
+absl::Status KeyedWindowOperator::Impl::EvictSome() {
+  const size_t target = std::max<size_t>(1, options_.cache_max_entries / 64);
+  size_t evicted = 0;
+  size_t scanned = 0;
+  const size_t limit = 3 * entries_.size() + 1;
+  while (evicted < target && live_ > 0 && scanned < limit) {
+    if (hand_ >= entries_.size()) hand_ = 0;
+    const uint32_t slot = static_cast<uint32_t>(hand_++);
+    ++scanned;
+    Entry& e = entries_[slot];
+    if (!e.live || e.reemit || e.pinned) continue;
+    if (e.referenced) {
+      e.referenced = false;
+      continue;
+    }
+    if (e.dirty) WEIR_RETURN_IF_ERROR(Persist(e));
+    FreeSlot(slot);
+    ++evicted;
+    ++stats_.cache_evictions;
+  }
+  return ApplyBatch();
+}
+
+// ---- backend transfer
+// ---------------------------------------------------------
+
+void KeyedWindowOperator::Impl::EncodePayload(Entry& e,
+                                              std::string* out) const {
+  out->clear();
+  out->push_back(static_cast<char>(kPayloadVersion));
+  internal::PutFixed64(out, static_cast<uint64_t>(e.end));
+  internal::PutFixed64(out, static_cast<uint64_t>(e.max_offset));
+  const Group& group = groups_[e.group];
+  const char* acc = e.acc_data();
+  for (int i : group.features) {
+    internal::EncodeAcc(features_[i].kind, acc + features_[i].acc_offset, out);
+  }
+}
+
+absl::Status KeyedWindowOperator::Impl::DecodePayload(uint16_t g,
+                                                      std::string_view in,
+                                                      int64_t* end,
+                                                      int64_t* max_offset,
+                                                      char* acc) const {
+  if (in.empty() || static_cast<uint8_t>(in[0]) != kPayloadVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("operator '", options_.name,
+                     "': window state has an unknown payload version"));
+  }
+  in.remove_prefix(1);
+  uint64_t e, o;
+  if (!internal::GetFixed64(&in, &e) || !internal::GetFixed64(&in, &o)) {
+    return absl::DataLossError("window state is truncated");
+  }
+  *end = static_cast<int64_t>(e);
+  *max_offset = static_cast<int64_t>(o);
+  for (int i : groups_[g].features) {
+    WEIR_RETURN_IF_ERROR(internal::DecodeAcc(features_[i].kind, &in,
+                                             acc + features_[i].acc_offset));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
+  if (e.complete) return absl::OkStatus();
+  WindowKey(e.key, e.group, e.start, &scratch_key_);
+  ++stats_.state_reads;
+  absl::Status s =
+      backend_->Get(Column::kWindows, scratch_key_, &scratch_read_);
+  if (absl::IsNotFound(s)) {
+    e.complete = true;
+    return absl::OkStatus();
+  }
+  WEIR_RETURN_IF_ERROR(s);
+  char* stored = reinterpret_cast<char*>(scratch_acc_.data());
+  int64_t end, max_offset;
+  WEIR_RETURN_IF_ERROR(
+      DecodePayload(e.group, scratch_read_, &end, &max_offset, stored));
+  char* acc = e.acc_data();
+  for (int i : groups_[e.group].features) {
+    const Feature& f = features_[i];
+    internal::Merge(f.kind, acc + f.acc_offset, stored + f.acc_offset);
+  }
+  e.max_offset = std::max(e.max_offset, max_offset);
+  e.complete = true;
+  e.in_backend = true;
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
+  WEIR_RETURN_IF_ERROR(MakeComplete(e));
+  WindowKey(e.key, e.group, e.start, &scratch_key_);
+  EncodePayload(e, &scratch_value_);
+  batch_.Put(Column::kWindows, scratch_key_, scratch_value_);
+  if (!e.in_backend) {
+    const bool fired = e.end <= watermark_;
+    const EventTime when = fired ? SaturatingAdd(e.end, lateness_ms_) : e.end;
+    TimerKey(when, fired ? kCleanupTimer : kFireTimer, e.group, e.start, e.key,
+             &scratch_key_);
+    batch_.Put(Column::kTimers, scratch_key_, "");
+    backend_timer_min_ = std::min(backend_timer_min_, when);
+    e.in_backend = true;
+  }
+  Group& group = groups_[e.group];
+  group.horizon = std::max(group.horizon, e.start);
+  if (group.kind == WindowKind::kSession) session_backend_maybe_ = true;
+  e.dirty = false;
+  return absl::OkStatus();
+}
+
+void KeyedWindowOperator::Impl::DeleteFromBackend(const Entry& e) {
+  WindowKey(e.key, e.group, e.start, &scratch_key_);
+  batch_.Delete(Column::kWindows, scratch_key_);
+  TimerKey(e.end, kFireTimer, e.group, e.start, e.key, &scratch_key_);
+  batch_.Delete(Column::kTimers, scratch_key_);
+  TimerKey(SaturatingAdd(e.end, lateness_ms_), kCleanupTimer, e.group, e.start,
+           e.key, &scratch_key_);
+  batch_.Delete(Column::kTimers, scratch_key_);
+}
+
+absl::Status KeyedWindowOperator::Impl::ApplyBatch() {
+  if (batch_.empty()) return absl::OkStatus();
+  stats_.state_writes += batch_.size();
+  absl::Status s = backend_->Write(batch_);
+  batch_.Clear();
+  return s;
+}
+
+absl::Status KeyedWindowOperator::Impl::Flush() {
+  RefreshNow();
+  for (Entry& e : entries_) {
+    if (e.live && e.dirty) WEIR_RETURN_IF_ERROR(Persist(e));
+  }
+  WEIR_RETURN_IF_ERROR(WriteMeta());
+  return ApplyBatch();
+}
+
+// ---- firing
+// -------------------------------------------------------------------
+
+void KeyedWindowOperator::Impl::Emit(uint16_t g, std::string_view key,
+                                     const Window& w, int64_t max_offset,
+                                     const char* acc, OperatorOutput* out) {
+  for (int i : groups_[g].features) {
+    const Feature& f = features_[i];
+    FeatureUpdate& u = out->updates.emplace_back();
+    u.key.assign(key.data(), key.size());
+    u.feature = f.name;
+    u.window = w;
+    u.value = internal::Result(f.kind, f.opts, acc + f.acc_offset);
+    u.version_time = w.end;
+    u.version_offset = max_offset;
+  }
+  stats_.updates_emitted += groups_[g].features.size();
+}
+
+absl::Status KeyedWindowOperator::Impl::EmitReemits(OperatorOutput* out) {
+  for (SlotRef ref : reemit_) {
+    if (!Valid(ref)) continue;
+    Entry& e = entries_[ref.slot];
+    e.reemit = false;
+    WEIR_RETURN_IF_ERROR(MakeComplete(e));
+    Emit(e.group, e.key, Window{e.start, e.end}, e.max_offset, e.acc_data(),
+         out);
+  }
+  reemit_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
+                                                  OperatorOutput* out) {
+  Entry& e = entries_[slot];
+  if (Expired(e)) {
+    if (e.in_backend || !e.complete) DeleteFromBackend(e);
+    FreeSlot(slot);
+    return absl::OkStatus();
+  }
+  WEIR_RETURN_IF_ERROR(MakeComplete(e));
+  Emit(e.group, e.key, Window{e.start, e.end}, e.max_offset, e.acc_data(), out);
+  ++stats_.windows_fired;
+  if (SaturatingAdd(e.end, lateness_ms_) <= watermark_) {
+    if (e.in_backend) DeleteFromBackend(e);
+    FreeSlot(slot);
+    return absl::OkStatus();
+  }
+  // Kept for allowed lateness.
+  if (e.in_backend) {
+    TimerKey(e.end, kFireTimer, e.group, e.start, e.key, &scratch_key_);
+    batch_.Delete(Column::kTimers, scratch_key_);
+    const EventTime cleanup = SaturatingAdd(e.end, lateness_ms_);
+    TimerKey(cleanup, kCleanupTimer, e.group, e.start, e.key, &scratch_key_);
+    batch_.Put(Column::kTimers, scratch_key_, "");
+    backend_timer_min_ = std::min(backend_timer_min_, cleanup);
+  }
+  ScheduleTimer(slot);
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
+  while (!fire_timers_.empty() && fire_timers_.begin()->first <= watermark_) {
+    std::vector<SlotRef> refs = std::move(fire_timers_.begin()->second);
+    fire_timers_.erase(fire_timers_.begin());
+    for (SlotRef ref : refs) {
+      if (Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
+    }
+  }
+  while (!cleanup_timers_.empty() &&
+         cleanup_timers_.begin()->first <= watermark_) {
+    std::vector<SlotRef> refs = std::move(cleanup_timers_.begin()->second);
+    cleanup_timers_.erase(cleanup_timers_.begin());
+    for (SlotRef ref : refs) {
+      if (!Valid(ref)) continue;
+      Entry& e = entries_[ref.slot];
+      if (e.in_backend || !e.complete) DeleteFromBackend(e);
+      FreeSlot(ref.slot);
+    }
+  }
+  WEIR_RETURN_IF_ERROR(ApplyBatch());
+  if (backend_timer_min_ <= watermark_) {
+    WEIR_RETURN_IF_ERROR(ScanBackendTimers(out));
+  }
+  UpdateNextDue();
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out) {
+  std::unique_ptr<StateIterator> it =
+      backend_->Scan(Column::kTimers, "", TimerBound(watermark_));
+  char* acc = reinterpret_cast<char*>(scratch_acc_.data());
+  std::string wkey;
+  std::string tkey;
+  for (; it->Valid(); it->Next()) {
+    DecodedTimer t;
+    if (!DecodeTimerKey(it->key(), &t) || t.group >= groups_.size()) {
+      return absl::DataLossError(absl::StrCat("operator '", options_.name,
+                                              "': undecodable timer key"));
+    }
+    tkey.assign(it->key().data(), it->key().size());
+    batch_.Delete(Column::kTimers, tkey);
+    if (index_.contains(KeyView{t.key, t.start, t.group})) {
+      continue;  // the cached entry owns this window now
+    }
+    WindowKey(t.key, t.group, t.start, &wkey);
+    ++stats_.state_reads;
+    absl::Status s = backend_->Get(Column::kWindows, wkey, &scratch_read_);
+    if (absl::IsNotFound(s)) continue;  // expired by TTL
+    WEIR_RETURN_IF_ERROR(s);
+    int64_t end, max_offset;
+    WEIR_RETURN_IF_ERROR(
+        DecodePayload(t.group, scratch_read_, &end, &max_offset, acc));
+    const EventTime cleanup = SaturatingAdd(end, lateness_ms_);
+    if (t.kind == kFireTimer) {
+      Emit(t.group, t.key, Window{t.start, end}, max_offset, acc, out);
+      ++stats_.windows_fired;
+    }
+    if (cleanup <= watermark_) {
+      batch_.Delete(Column::kWindows, wkey);
+    } else {
+      TimerKey(cleanup, kCleanupTimer, t.group, t.start, t.key, &tkey);
+      batch_.Put(Column::kTimers, tkey, "");
+    }
+  }
+  WEIR_RETURN_IF_ERROR(it->status());
+  it.reset();
+  WEIR_RETURN_IF_ERROR(ApplyBatch());
+  return RefreshBackendTimerMin();
+}
+
+absl::Status KeyedWindowOperator::Impl::RefreshBackendTimerMin() {
+  std::unique_ptr<StateIterator> it = backend_->Scan(Column::kTimers, "", "");
+  backend_timer_min_ = kMaxEventTime;
+  if (it->Valid()) {
+    DecodedTimer t;
+    if (!DecodeTimerKey(it->key(), &t)) {
+      return absl::DataLossError(absl::StrCat("operator '", options_.name,
+                                              "': undecodable timer key"));
+    }
+    backend_timer_min_ = t.time;
+  }
+  return it->status();
+}
+
+void KeyedWindowOperator::Impl::UpdateNextDue() {
+  next_due_ = backend_timer_min_;
+  if (!fire_timers_.empty()) {
+    next_due_ = std::min(next_due_, fire_timers_.begin()->first);
+  }
+  if (!cleanup_timers_.empty()) {
+    next_due_ = std::min(next_due_, cleanup_timers_.begin()->first);
+  }
+}
+
+// ---- sessions
+// -------------------------------------------------------------------
+
+absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g,
+                                                     std::string_view key) {
+  std::string prefix;
+  WindowKeyPrefix(key, g, &prefix);
+  std::string end = prefix;
+  // Every key with this prefix sorts below prefix + 0xff...: the suffix is a
+  // fixed 8-byte start.
+  end.append(9, '\xff');
+  std::unique_ptr<StateIterator> it =
+      backend_->Scan(Column::kWindows, prefix, end);
+  ++stats_.state_reads;
+  struct Loaded {
+    int64_t start;
+    std::string stored;
+  };
+  std::vector<Loaded> loaded;
+  for (; it->Valid(); it->Next()) {
+    std::string_view k = it->key();
+    k.remove_prefix(prefix.size());
+    int64_t start;
+    if (!internal::GetOrderedI64(&k, &start)) {
+      return absl::DataLossError("undecodable session window key");
+    }
+    loaded.push_back(Loaded{start, std::string(it->value())});
+  }
+  WEIR_RETURN_IF_ERROR(it->status());
+  it.reset();
+  for (Loaded& l : loaded) {
+    if (index_.contains(KeyView{key, l.start, g})) continue;
+    int64_t end_time, max_offset;
+    // Not scratch_acc_: AllocSlot may evict, and eviction reads state.
+    std::vector<uint64_t> acc(groups_[g].acc_size / 8 + 1);
+    char* tmp = reinterpret_cast<char*>(acc.data());
+    WEIR_RETURN_IF_ERROR(
+        DecodePayload(g, l.stored, &end_time, &max_offset, tmp));
+    WEIR_ASSIGN_OR_RETURN(uint32_t slot,
+                          AllocSlot(g, key, Window{l.start, end_time},
+                                    /*complete=*/true));
+    Entry& e = entries_[slot];
+    std::memcpy(e.acc_data(), tmp, groups_[g].acc_size);
+    e.max_offset = max_offset;
+    e.in_backend = true;
+    e.pinned = true;
+    ScheduleTimer(slot);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::FoldSession(uint16_t g,
+                                                    const Record& r) {
+  const Group& group = groups_[g];
+  const auto session_key = std::make_pair(g, std::string(r.key));
+  // Pin the key's sessions while they merge: loading more of them must not
+  // evict one already gathered.
+  auto set_pins = [&](bool pinned) {
+    auto it = sessions_.find(session_key);
+    if (it == sessions_.end()) return;
+    for (uint32_t slot : it->second) entries_[slot].pinned = pinned;
+  };
+  set_pins(true);
+  if (session_backend_maybe_) {
+    absl::Status s = LoadSessions(g, r.key);
+    if (!s.ok()) {
+      set_pins(false);
+      return s;
+    }
+  }
+  absl::Status s = MergeSessions(g, r, session_key);
+  set_pins(false);
+  return s;
+}
+
+absl::Status KeyedWindowOperator::Impl::MergeSessions(
+    uint16_t g, const Record& r,
+    const std::pair<uint16_t, std::string>& session_key) {
+  const Group& group = groups_[g];
+  Window merged{r.event_time, SaturatingAdd(r.event_time, group.gap_ms)};
+  // Gather every cached session of the key that overlaps or touches the
+  // growing merged window, until no more join.
+  absl::InlinedVector<uint32_t, 4> parts;
+  auto it = sessions_.find(session_key);
+  if (it != sessions_.end()) {
+    bool grew = true;
+    while (grew) {
+      grew = false;
+      for (uint32_t slot : it->second) {
+        if (std::find(parts.begin(), parts.end(), slot) != parts.end())
+          continue;
+        const Entry& e = entries_[slot];
+        if (e.start <= merged.end && merged.start <= e.end) {
+          parts.push_back(slot);
+          merged.start = std::min(merged.start, e.start);
+          merged.end = std::max(merged.end, e.end);
+          grew = true;
+        }
+      }
+    }
+  }
+  uint32_t target;
+  if (parts.size() == 1 && entries_[parts[0]].start == merged.start &&
+      entries_[parts[0]].end == merged.end) {
+    target = parts[0];
+  } else {
+    // Collect the parts' accumulators before freeing their slots.
+    const size_t words = group.acc_size / 8;
+    std::vector<uint64_t> sum(words);
+    char* sum_acc = reinterpret_cast<char*>(sum.data());
+    for (int i : group.features) {
+      internal::AccInit(features_[i].kind, sum_acc + features_[i].acc_offset);
+    }
+    int64_t max_offset = -1;
+    for (uint32_t slot : parts) {
+      Entry& e = entries_[slot];
+      for (int i : group.features) {
+        const Feature& f = features_[i];
+        internal::Merge(f.kind, sum_acc + f.acc_offset,
+                        e.acc_data() + f.acc_offset);
+      }
+      max_offset = std::max(max_offset, e.max_offset);
+      if (e.in_backend) DeleteFromBackend(e);
+      FreeSlot(slot);
+    }
+    WEIR_RETURN_IF_ERROR(ApplyBatch());
+    WEIR_ASSIGN_OR_RETURN(target,
+                          AllocSlot(g, r.key, merged, /*complete=*/true));
+    Entry& e = entries_[target];
+    std::memcpy(e.acc_data(), sum_acc, group.acc_size);
+    e.max_offset = max_offset;
+    e.dirty = true;
+    ScheduleTimer(target);
+  }
+  FoldInputs(entries_[target], group, r);
+  if (entries_[target].end <= watermark_) QueueReemit(target);
+  return absl::OkStatus();
+}
+
+// ---- public
+// -------------------------------------------------------------------
+
+KeyedWindowOperator::KeyedWindowOperator(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+KeyedWindowOperator::~KeyedWindowOperator() = default;
+
+absl::StatusOr<std::unique_ptr<KeyedWindowOperator>>
+KeyedWindowOperator::Create(const KeyedWindowOptions& options,
+                            StateBackend* backend) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  if (backend == nullptr) return absl::InvalidArgumentError("backend: is null");
+  auto impl = std::make_unique<Impl>(options, backend);
+  WEIR_RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<KeyedWindowOperator>(
+      new KeyedWindowOperator(std::move(impl)));
+}
+
+absl::Status KeyedWindowOperator::Process(const Record& record,
+                                          OperatorOutput* out) {
+  return impl_->Process(record, out);
+}
+
+absl::Status KeyedWindowOperator::AdvanceWatermark(EventTime watermark,
+                                                   OperatorOutput* out) {
+  return impl_->AdvanceWatermark(watermark, out);
+}
+
+absl::Status KeyedWindowOperator::Flush() { return impl_->Flush(); }
+
+EventTime KeyedWindowOperator::watermark() const { return impl_->watermark(); }
+
+OperatorStats KeyedWindowOperator::stats() const { return impl_->stats(); }
+
+}  // namespace weir

@@ -1,0 +1,392 @@
+#include "weir/keyed_window_operator.h"
+
+#include <algorithm>
+#include <random>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "weir/testing/harness.h"
+
+namespace weir {
+
+void PrintTo(const FeatureUpdate& u, std::ostream* os) {
+  *os << u.key << "/" << u.feature << "[" << u.window.start << ","
+      << u.window.end << ")=" << u.value.ToString() << " v(" << u.version_time
+      << "," << u.version_offset << ")";
+}
+
+namespace {
+
+using testing::BackendKind;
+using ::testing::ElementsAre;
+using testing::HarnessOptions;
+using ::testing::HasSubstr;
+using testing::OperatorHarness;
+
+constexpr EventTime kMin = 60'000;
+
+FeatureSpec Count(std::string name, WindowSpec w) {
+  FeatureSpec f;
+  f.name = std::move(name);
+  f.aggregate = AggregateKind::kCount;
+  f.window = w;
+  return f;
+}
+
+FeatureSpec Agg(std::string name, AggregateKind kind, WindowSpec w, int field) {
+  FeatureSpec f = Count(std::move(name), w);
+  f.aggregate = kind;
+  f.field = field;
+  return f;
+}
+
+class KeyedWindowOperatorTest : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  std::unique_ptr<OperatorHarness> Make(
+      KeyedWindowOptions op, std::optional<absl::Duration> ttl = {}) {
+    HarnessOptions options;
+    options.op = std::move(op);
+    if (options.op.name.empty()) options.op.name = "test";
+    options.backend = GetParam();
+    options.state_ttl = ttl;
+    auto h = OperatorHarness::Create(options);
+    EXPECT_TRUE(h.ok()) << h.status();
+    return h.ok() ? std::move(*h) : nullptr;
+  }
+};
+
+int64_t CountOf(const FeatureUpdate& u) { return u.value.int64_value(); }
+
+// Exact number of live keys in a column (RocksDB's Stats are estimates).
+size_t Keys(StateBackend& backend, Column column) {
+  size_t n = 0;
+  for (auto it = backend.Scan(column, "", ""); it->Valid(); it->Next()) ++n;
+  return n;
+}
+
+TEST_P(KeyedWindowOperatorTest, FiresOnceWatermarkPassesWindowEnd) {
+  KeyedWindowOptions op;
+  op.features = {Count("n", Tumbling(absl::Minutes(1)))};
+  auto h = Make(op);
+  ASSERT_TRUE(h->Add("u1", 1000).ok());
+  ASSERT_TRUE(h->Add("u1", 59'999).ok());
+  ASSERT_TRUE(h->Add("u2", 30'000).ok());
+  EXPECT_TRUE(h->updates().empty());
+  // A record exactly at the boundary belongs to the next window, and its
+  // event time moves the watermark to 60000: the first window fires.
+  ASSERT_TRUE(h->Add("u1", kMin).ok());
+  auto final = h->Final();
+  ASSERT_EQ(final.size(), 2u);
+  const FeatureUpdate& u1 = final.at({"u1", "n", 0});
+  EXPECT_EQ(CountOf(u1), 2);
+  EXPECT_EQ(u1.window, (Window{0, kMin}));
+  EXPECT_EQ(u1.version_time, kMin);
+  EXPECT_EQ(u1.version_offset, 1);
+  EXPECT_EQ(CountOf(final.at({"u2", "n", 0})), 1);
+  ASSERT_TRUE(h->Finish().ok());
+  EXPECT_EQ(CountOf(h->Final().at({"u1", "n", kMin})), 1);
+}
+
+TEST_P(KeyedWindowOperatorTest, LatenessOnTimeWithinAndBeyond) {
+  KeyedWindowOptions op;
+  op.features = {Count("n", Tumbling(absl::Minutes(1)))};
+  op.allowed_lateness = absl::Minutes(1);
+  auto h = Make(op);
+  ASSERT_TRUE(h->Add("u", 10'000).ok());
+  ASSERT_TRUE(h->Add("u", 70'000).ok());  // watermark 70000: [0,60000) fires
+  ASSERT_EQ(h->updates().size(), 1u);
+  EXPECT_EQ(CountOf(h->updates()[0]), 1);
+  // Within lateness: folded, re-emitted with a higher version.
+  ASSERT_TRUE(h->Add("u", 20'000).ok());
+  ASSERT_EQ(h->updates().size(), 2u);
+  EXPECT_EQ(CountOf(h->updates()[1]), 2);
+  EXPECT_TRUE(h->updates()[1].NewerThan(h->updates()[0]));
+  EXPECT_TRUE(h->late().empty());
+  // The watermark reaches 120000 = end + lateness: the window is gone.
+  ASSERT_TRUE(h->Add("u", 120'000).ok());
+  ASSERT_TRUE(h->Add("u", 30'000).ok());
+  ASSERT_EQ(h->late().size(), 1u);
+  EXPECT_EQ(h->late()[0].event_time, 30'000);
+  EXPECT_EQ(h->late()[0].offset, 4);
+  EXPECT_EQ(h->late()[0].watermark, 120'000);
+  EXPECT_THAT(h->late()[0].features, ElementsAre("n"));
+  EXPECT_EQ(h->op().stats().records_late, 1u);
+  EXPECT_EQ(CountOf(h->Final().at({"u", "n", 0})), 2);
+}
+
+TEST_P(KeyedWindowOperatorTest, OutOfOrderWithinBoundEqualsSorted) {
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n", Tumbling(absl::Seconds(10))),
+      Agg("s", AggregateKind::kDecimalSum, Tumbling(absl::Seconds(10)), 0)};
+  op.max_out_of_orderness = absl::Seconds(5);
+  std::vector<Event> events;
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 5000; ++i) {
+    Event e;
+    e.key = absl::StrCat("k", rng() % 50);
+    e.event_time = i * 10;
+    e.values = {Value::Dec(static_cast<int64_t>(rng() % 100000), 2)};
+    events.push_back(e);
+  }
+  auto sorted = Make(op);
+  for (const Event& e : events) ASSERT_TRUE(sorted->Process(e).ok());
+  ASSERT_TRUE(sorted->Finish().ok());
+  // Shuffle within 4 s windows of position: never beyond the bound.
+  std::vector<Event> shuffled = events;
+  for (size_t i = 0; i < shuffled.size(); i += 400) {
+    std::shuffle(shuffled.begin() + i,
+                 shuffled.begin() + std::min(shuffled.size(), i + 400), rng);
+  }
+  auto mixed = Make(op);
+  for (Event e : shuffled) {
+    e.offset = -1;
+    ASSERT_TRUE(mixed->Process(e).ok());
+  }
+  ASSERT_TRUE(mixed->Finish().ok());
+  EXPECT_TRUE(mixed->late().empty());
+  auto a = sorted->Final();
+  auto b = mixed->Final();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [k, u] : a) EXPECT_EQ(u.value, b.at(k).value);
+}
+
+TEST_P(KeyedWindowOperatorTest, SessionsMergeAcrossGaps) {
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n", Session(absl::Seconds(30))),
+      Agg("first", AggregateKind::kFirst, Session(absl::Seconds(30)), 0)};
+  op.max_out_of_orderness = absl::Minutes(1);
+  auto h = Make(op);
+  auto add = [&](EventTime t, double v) {
+    ASSERT_TRUE(h->Add("u", t, {Value::Double(v)}).ok());
+  };
+  add(0, 1);
+  add(20'000, 2);   // [0, 50000)
+  add(100'000, 3);  // a second session [100000, 130000)
+  add(45'000, 4);   // extends the first to [0, 75000)
+  add(75'000, 5);   // touches both: [0, 130000)
+  ASSERT_TRUE(h->Finish().ok());
+  auto final = h->Final();
+  ASSERT_EQ(final.size(), 2u);
+  const FeatureUpdate& n = final.at({"u", "n", 0});
+  EXPECT_EQ(n.window, (Window{0, 130'000}));
+  EXPECT_EQ(CountOf(n), 5);
+  EXPECT_EQ(final.at({"u", "first", 0}).value, Value::Double(1));
+}
+
+TEST_P(KeyedWindowOperatorTest, HoppingWindowsEachCountTheRecord) {
+  KeyedWindowOptions op;
+  op.features = {Count("n", Hopping(absl::Minutes(3), absl::Minutes(1)))};
+  auto h = Make(op);
+  ASSERT_TRUE(h->Add("u", 150'000).ok());  // minute 2
+  ASSERT_TRUE(h->Finish().ok());
+  auto final = h->Final();
+  ASSERT_EQ(final.size(), 3u);
+  for (EventTime start : {0L, 60'000L, 120'000L}) {
+    EXPECT_EQ(CountOf(final.at({"u", "n", start})), 1) << start;
+  }
+}
+
+TEST_P(KeyedWindowOperatorTest, FeaturesShareOneEntryAndNullPolicies) {
+  KeyedWindowOptions op;
+  FeatureSpec skip =
+      Agg("cnt_skip", AggregateKind::kCount, Tumbling(absl::Minutes(1)), 0);
+  FeatureSpec zero =
+      Agg("mean_zero", AggregateKind::kMean, Tumbling(absl::Minutes(1)), 0);
+  zero.aggregator.null_policy = NullPolicy::kZero;
+  op.features = {
+      Count("records", Tumbling(absl::Minutes(1))), skip, zero,
+      Agg("sum", AggregateKind::kDecimalSum, Tumbling(absl::Minutes(1)), 0)};
+  auto h = Make(op);
+  ASSERT_TRUE(h->Add("u", 1, {Value::Dec(1000, 2)}).ok());
+  ASSERT_TRUE(h->Add("u", 2, {Value::Null()}).ok());
+  ASSERT_TRUE(h->Add("u", 3, {Value::Dec(505, 2)}).ok());
+  ASSERT_TRUE(h->Finish().ok());
+  auto f = h->Final();
+  EXPECT_EQ(CountOf(f.at({"u", "records", 0})), 3);
+  EXPECT_EQ(CountOf(f.at({"u", "cnt_skip", 0})), 2);
+  EXPECT_DOUBLE_EQ(f.at({"u", "mean_zero", 0}).value.double_value(),
+                   (10.00 + 0 + 5.05) / 3);
+  EXPECT_EQ(f.at({"u", "sum", 0}).value, Value::Dec(1505, 2));
+  EXPECT_EQ(h->op().stats().windows_fired, 1u);  // one entry for four features
+}
+
+TEST_P(KeyedWindowOperatorTest, BadValueIsRefusedAndChangesNothing) {
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n", Tumbling(absl::Minutes(1))),
+      Agg("sum", AggregateKind::kDecimalSum, Tumbling(absl::Minutes(1)), 0)};
+  auto h = Make(op);
+  ASSERT_TRUE(h->Add("u", 1, {Value::Dec(100, 2)}).ok());
+  ASSERT_TRUE(h->Add("u", 2, {Value::String("abc")}).ok());
+  ASSERT_TRUE(h->Add("u", 3, {}).ok());  // missing field
+  ASSERT_TRUE(h->Finish().ok());
+  ASSERT_EQ(h->failures().size(), 2u);
+  EXPECT_THAT(h->failures()[0].second.message(), HasSubstr("'sum'"));
+  EXPECT_THAT(h->failures()[1].second.message(), HasSubstr("has 0 values"));
+  EXPECT_EQ(CountOf(h->Final().at({"u", "n", 0})), 1);
+}
+
+// Results never depend on how much the cache holds: a cache of 8 entries
+// spills and re-reads constantly and must agree with one that never spills.
+TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n", Tumbling(absl::Seconds(10))),
+      Agg("sum", AggregateKind::kDecimalSum, Tumbling(absl::Seconds(10)), 0),
+      Agg("max", AggregateKind::kMax, Tumbling(absl::Minutes(1)), 0),
+      Count("sess", Session(absl::Seconds(3)))};
+  op.allowed_lateness = absl::Seconds(20);
+  op.max_out_of_orderness = absl::Seconds(2);
+  std::mt19937_64 rng(11);
+  std::vector<Event> events;
+  for (int i = 0; i < 20000; ++i) {
+    Event e;
+    e.key = absl::StrCat("k", rng() % 300);
+    e.event_time = i * 5 - static_cast<int64_t>(rng() % 30000);
+    e.offset = i;
+    e.values = {Value::Dec(static_cast<int64_t>(rng() % 1000), 2)};
+    events.push_back(e);
+  }
+  auto big = Make(op);
+  op.cache_max_entries = 8;
+  auto tiny = Make(op);
+  for (const Event& e : events) {
+    ASSERT_TRUE(big->Process(e).ok());
+    ASSERT_TRUE(tiny->Process(e).ok());
+  }
+  ASSERT_TRUE(big->Finish().ok());
+  ASSERT_TRUE(tiny->Finish().ok());
+  EXPECT_GT(tiny->op().stats().cache_evictions, 1000u);
+  EXPECT_EQ(big->op().stats().cache_evictions, 0u);
+  EXPECT_EQ(big->late().size(), tiny->late().size());
+  EXPECT_GT(big->late().size(), 0u);
+  auto a = big->Final();
+  auto b = tiny->Final();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [k, u] : a) {
+    ASSERT_TRUE(b.count(k)) << std::get<0>(k) << " " << std::get<1>(k);
+    EXPECT_EQ(u, b.at(k));
+  }
+  // Everything fired was deleted.
+  EXPECT_EQ(Keys(tiny->backend(), Column::kWindows), 0u);
+  EXPECT_EQ(Keys(tiny->backend(), Column::kTimers), 0u);
+}
+
+TEST_P(KeyedWindowOperatorTest, SnapshotRestoreInTheMiddleEqualsUninterrupted) {
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n", Tumbling(absl::Seconds(10))),
+      Agg("sum", AggregateKind::kDecimalSum, Tumbling(absl::Minutes(1)), 0),
+      Count("sess", Session(absl::Seconds(2)))};
+  op.allowed_lateness = absl::Seconds(5);
+  op.max_out_of_orderness = absl::Seconds(1);
+  op.cache_max_entries = 64;
+  std::mt19937_64 rng(3);
+  std::vector<Event> events;
+  for (int i = 0; i < 10000; ++i) {
+    Event e;
+    e.key = absl::StrCat("k", rng() % 100);
+    e.event_time = i * 7 - static_cast<int64_t>(rng() % 8000);
+    e.offset = i;
+    e.values = {Value::Dec(static_cast<int64_t>(rng() % 1000), 2)};
+    events.push_back(e);
+  }
+  auto whole = Make(op);
+  for (const Event& e : events) ASSERT_TRUE(whole->Process(e).ok());
+  ASSERT_TRUE(whole->Finish().ok());
+
+  auto h = Make(op);
+  for (int i = 0; i < 6000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  auto snap = h->Snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  // Records after the snapshot are processed, then lost in a "crash".
+  for (int i = 6000; i < 7000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  ASSERT_TRUE(h->Restore(*snap).ok());
+  for (int i = 6000; i < 10000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  ASSERT_TRUE(h->Finish().ok());
+
+  auto a = whole->Final();
+  auto b = h->Final();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [k, u] : a) EXPECT_EQ(u, b.at(k));
+}
+
+TEST_P(KeyedWindowOperatorTest, RestoreWithOtherFeaturesIsRefused) {
+  KeyedWindowOptions op;
+  op.features = {Count("n", Tumbling(absl::Minutes(1)))};
+  HarnessOptions options;
+  options.op = op;
+  options.op.name = "ops";
+  options.backend = GetParam();
+  auto h = OperatorHarness::Create(options);
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE((*h)->Add("u", 1).ok());
+  ASSERT_TRUE((*h)->op().Flush().ok());
+  KeyedWindowOptions other = options.op;
+  other.features[0].aggregate = AggregateKind::kMax;
+  other.features[0].field = 0;
+  auto s = KeyedWindowOperator::Create(other, &(*h)->backend());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.status().message(), HasSubstr("n:max"));
+}
+
+TEST_P(KeyedWindowOperatorTest, TtlExpiresSpilledStateAfterCompaction) {
+  KeyedWindowOptions op;
+  op.features = {Count("n", Tumbling(absl::Hours(24)))};
+  op.cache_max_entries = 4;
+  auto h = Make(op, absl::Hours(1));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(h->Add(absl::StrCat("old", i), 1000).ok());
+  }
+  ASSERT_TRUE(h->op().Flush().ok());
+  ASSERT_TRUE(h->backend().Flush().ok());
+  EXPECT_EQ(Keys(h->backend(), Column::kWindows), 100u);
+  h->clock().Advance(absl::Hours(2));
+  // Expired entries are hidden at once, and gone from disk after compaction.
+  EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
+  ASSERT_TRUE(h->Compact().ok());
+  EXPECT_LT(h->backend().Stats().windows_keys, 10u);
+  ASSERT_TRUE(h->Add("new", 2000).ok());
+  ASSERT_TRUE(h->Finish().ok());
+  // Expired state is never returned: only the fresh key is emitted.
+  auto final = h->Final();
+  ASSERT_EQ(final.size(), 1u);
+  EXPECT_EQ(CountOf(final.at({"new", "n", 0})), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, KeyedWindowOperatorTest,
+                         ::testing::Values(BackendKind::kMemory,
+                                           BackendKind::kRocksDb),
+                         [](const auto& info) {
+                           return std::string(testing::BackendName(info.param));
+                         });
+
+TEST(KeyedWindowOptionsTest, ValidateNamesTheBadField) {
+  KeyedWindowOptions op;
+  op.name = "ok";
+  EXPECT_THAT(op.Validate().message(), HasSubstr("features"));
+  op.features = {Count("n", Tumbling(absl::Minutes(1)))};
+  EXPECT_TRUE(op.Validate().ok());
+  op.name = "Bad Name";
+  EXPECT_THAT(op.Validate().message(), HasSubstr("name"));
+  op.name = "ok";
+  op.features.push_back(Count("m", Tumbling(absl::ZeroDuration())));
+  EXPECT_THAT(op.Validate().message(), HasSubstr("features[1].window.size"));
+  op.features[1] =
+      Agg("m", AggregateKind::kSum, Tumbling(absl::Minutes(1)), -1);
+  EXPECT_THAT(op.Validate().message(), HasSubstr("features[1].field"));
+  op.features[1] = Count("n", Tumbling(absl::Minutes(1)));
+  EXPECT_THAT(op.Validate().message(), HasSubstr("used twice"));
+  op.features.pop_back();
+  op.allowed_lateness = absl::Milliseconds(-1);
+  EXPECT_THAT(op.Validate().message(), HasSubstr("allowed_lateness"));
+  op.allowed_lateness = absl::ZeroDuration();
+  op.cache_max_entries = 0;
+  EXPECT_THAT(op.Validate().message(), HasSubstr("cache_max_entries"));
+  EXPECT_EQ(op.Validate().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace weir
