@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include "absl/container/btree_map.h"
@@ -199,6 +200,7 @@ class KeyedWindowOperator::Impl {
     WindowSpec spec;
     WindowKind kind;
     int64_t size_ms = 0;
+    int64_t offset_ms = 0;
     int64_t gap_ms = 0;
     std::vector<int> features;  // indices into features_
     size_t acc_size = 0;        // bytes of all accumulators
@@ -248,7 +250,8 @@ class KeyedWindowOperator::Impl {
       return (*this)(KeyView{e.key, e.start, e.group});
     }
     size_t operator()(const KeyView& k) const {
-      return absl::HashOf(k.key, k.start, k.group);
+      return absl::HashOf(absl::string_view(k.key.data(), k.key.size()),
+                          k.start, k.group);
     }
   };
   struct SlotEq {
@@ -344,8 +347,21 @@ class KeyedWindowOperator::Impl {
   bool session_backend_maybe_ = false;
   size_t live_ = 0;
   size_t hand_ = 0;  // eviction clock hand
-  absl::btree_map<EventTime, std::vector<SlotRef>> fire_timers_;
-  absl::btree_map<EventTime, std::vector<SlotRef>> cleanup_timers_;
+  // Timer buckets by time. std::map keeps the last-used bucket's address
+  // stable, so consecutive entries of one window skip the lookup.
+  using TimerMap = std::map<EventTime, std::vector<SlotRef>>;
+  void AddTimer(TimerMap& timers, TimerMap::iterator& last, EventTime when,
+                SlotRef ref) {
+    if (last == timers.end() || last->first != when) {
+      last = timers.try_emplace(when).first;
+    }
+    last->second.push_back(ref);
+    next_due_ = std::min(next_due_, when);
+  }
+  TimerMap fire_timers_;
+  TimerMap cleanup_timers_;
+  TimerMap::iterator last_fire_ = fire_timers_.end();
+  TimerMap::iterator last_cleanup_ = cleanup_timers_.end();
   std::vector<SlotRef> reemit_;
 
   StateWriteBatch batch_;
@@ -378,6 +394,7 @@ absl::Status KeyedWindowOperator::Impl::Init() {
       group.spec = *f.window;
       group.kind = f.window->kind;
       group.size_ms = ToMillis(f.window->size);
+      group.offset_ms = ToMillis(f.window->offset);
       group.gap_ms = ToMillis(f.window->gap);
       groups_.push_back(group);
     }
@@ -511,7 +528,9 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
     bool missed = false;
     switch (group.kind) {
       case WindowKind::kTumbling: {
-        const Window w = group.spec.TumblingWindowFor(t);
+        const int64_t start =
+            FloorTo(t - group.offset_ms, group.size_ms) + group.offset_ms;
+        const Window w{start, start + group.size_ms};
         if (SaturatingAdd(w.end, lateness_ms_) <= late_ref) {
           missed = true;
         } else {
@@ -655,12 +674,10 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
 void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
   const Entry& e = entries_[slot];
   if (e.end > watermark_) {
-    fire_timers_[e.end].push_back(RefOf(slot));
-    next_due_ = std::min(next_due_, e.end);
+    AddTimer(fire_timers_, last_fire_, e.end, RefOf(slot));
   } else {
     const EventTime cleanup = SaturatingAdd(e.end, lateness_ms_);
-    cleanup_timers_[cleanup].push_back(RefOf(slot));
-    next_due_ = std::min(next_due_, cleanup);
+    AddTimer(cleanup_timers_, last_cleanup_, cleanup, RefOf(slot));
   }
 }
 
@@ -883,6 +900,7 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
 absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
   while (!fire_timers_.empty() && fire_timers_.begin()->first <= watermark_) {
     std::vector<SlotRef> refs = std::move(fire_timers_.begin()->second);
+    if (last_fire_ == fire_timers_.begin()) last_fire_ = fire_timers_.end();
     fire_timers_.erase(fire_timers_.begin());
     for (SlotRef ref : refs) {
       if (Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
@@ -891,6 +909,9 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
   while (!cleanup_timers_.empty() &&
          cleanup_timers_.begin()->first <= watermark_) {
     std::vector<SlotRef> refs = std::move(cleanup_timers_.begin()->second);
+    if (last_cleanup_ == cleanup_timers_.begin()) {
+      last_cleanup_ = cleanup_timers_.end();
+    }
     cleanup_timers_.erase(cleanup_timers_.begin());
     for (SlotRef ref : refs) {
       if (!Valid(ref)) continue;

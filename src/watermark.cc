@@ -32,11 +32,26 @@ EventTime WatermarkTracker::WatermarkOf(const Partition& p) const {
   return std::max(own, floor_);
 }
 
+WatermarkTracker::Partition* WatermarkTracker::Find(int32_t partition) {
+  if (last_ != nullptr && last_id_ == partition) return last_;
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end()) return nullptr;
+  last_id_ = partition;
+  last_ = &it->second;
+  return last_;
+}
+
 EventTime WatermarkTracker::Observe(int32_t partition, EventTime event_time) {
-  Partition& p = partitions_[partition];
-  const EventTime before = WatermarkOf(p);
-  p.max_event_time = std::max(p.max_event_time, event_time);
-  if (options_.idle_timeout.has_value()) p.last_record = options_.clock->Now();
+  Partition* p = Find(partition);
+  if (p == nullptr) {
+    last_ = nullptr;  // the insert may rehash
+    p = &partitions_[partition];
+    last_id_ = partition;
+    last_ = p;
+  }
+  const EventTime before = WatermarkOf(*p);
+  p->max_event_time = std::max(p->max_event_time, event_time);
+  if (options_.idle_timeout.has_value()) p->last_record = options_.clock->Now();
   return before;
 }
 
@@ -46,6 +61,10 @@ EventTime WatermarkTracker::PartitionWatermark(int32_t partition) const {
 }
 
 EventTime WatermarkTracker::Combined() {
+  if (partitions_.size() == 1) {  // the common case: one partition
+    combined_ = std::max(combined_, WatermarkOf(partitions_.begin()->second));
+    return combined_;
+  }
   if (partitions_.empty()) {
     combined_ = std::max(combined_, floor_);
     return combined_;
@@ -76,13 +95,18 @@ void WatermarkTracker::AdvanceTo(EventTime t) {
 }
 
 std::string WatermarkTracker::Encode() const {
+  std::vector<std::pair<int32_t, EventTime>> parts;
+  for (const auto& [id, p] : partitions_) {
+    parts.emplace_back(id, p.max_event_time);
+  }
+  std::sort(parts.begin(), parts.end());  // deterministic bytes
   std::string out;
   internal::PutFixed64(&out, static_cast<uint64_t>(floor_));
   internal::PutFixed64(&out, static_cast<uint64_t>(combined_));
-  internal::PutFixed32(&out, static_cast<uint32_t>(partitions_.size()));
-  for (const auto& [id, p] : partitions_) {
+  internal::PutFixed32(&out, static_cast<uint32_t>(parts.size()));
+  for (const auto& [id, max_time] : parts) {
     internal::PutFixed32(&out, static_cast<uint32_t>(id));
-    internal::PutFixed64(&out, static_cast<uint64_t>(p.max_event_time));
+    internal::PutFixed64(&out, static_cast<uint64_t>(max_time));
   }
   return out;
 }
@@ -100,7 +124,7 @@ absl::Status WatermarkTracker::Decode(std::string_view in) {
   const absl::Time restored_at = options_.idle_timeout.has_value()
                                      ? options_.clock->Now()
                                      : absl::InfinitePast();
-  absl::btree_map<int32_t, Partition> parts;
+  absl::flat_hash_map<int32_t, Partition> parts;
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t id;
     uint64_t max_time;
@@ -115,6 +139,7 @@ absl::Status WatermarkTracker::Decode(std::string_view in) {
   floor_ = static_cast<EventTime>(floor);
   combined_ = static_cast<EventTime>(combined);
   partitions_ = std::move(parts);
+  last_ = nullptr;
   return absl::OkStatus();
 }
 

@@ -38,8 +38,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -93,10 +94,15 @@ class WatermarkTracker {
     absl::Time last_record = absl::InfinitePast();
   };
   EventTime WatermarkOf(const Partition& p) const;
+  Partition* Find(int32_t partition);
 
   WatermarkOptions options_;
   int64_t ooo_ms_;
-  absl::btree_map<int32_t, Partition> partitions_;
+  absl::flat_hash_map<int32_t, Partition> partitions_;
+  // The partition of the previous Observe: consecutive records mostly come
+  // from one partition. Reset whenever partitions_ may rehash.
+  int32_t last_id_ = 0;
+  Partition* last_ = nullptr;
   EventTime floor_ = kMinEventTime;     // from AdvanceTo
   EventTime combined_ = kMinEventTime;  // monotonic
 };
