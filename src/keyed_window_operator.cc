@@ -209,13 +209,12 @@ class KeyedWindowOperator::Impl {
     int64_t horizon = kMinEventTime;
   };
 
-  struct Entry {
+  // Laid out so that what a record touches (key, start, group, flags,
+  // max_offset and up to 48 bytes of accumulators) fills the first 128
+  // bytes: one adjacent-line pair of cache lines per lookup and fold.
+  struct alignas(64) Entry {
     std::string key;
     int64_t start = 0;
-    int64_t end = 0;
-    int64_t max_offset = -1;
-    int64_t touched_ms = 0;  // processing time of the last fold (TTL only)
-    uint32_t generation = 0;
     uint16_t group = 0;
     bool live = false;
     bool complete = false;    // acc includes everything the backend holds
@@ -223,8 +222,15 @@ class KeyedWindowOperator::Impl {
     bool dirty = false;       // acc has folds the backend does not have
     bool referenced = false;  // clock bit for eviction
     bool reemit = false;      // queued in reemit_
-    bool pinned = false;      // must not be evicted (a merge in progress)
-    absl::InlinedVector<uint64_t, 8> acc;  // 8-aligned accumulator block
+    int64_t max_offset = -1;
+    absl::InlinedVector<uint64_t, 6> acc;  // 8-aligned accumulator block
+    // Colder fields.
+    int64_t end = 0;
+    int64_t touched_ms = 0;  // processing time of the last fold (TTL only)
+    size_t hash = 0;         // SlotHash of (key, start, group), kept for
+                             // rehashing and erasing without rehashing
+    uint32_t generation = 0;
+    bool pinned = false;  // must not be evicted (a merge in progress)
 
     char* acc_data() { return reinterpret_cast<char*>(acc.data()); }
   };
@@ -245,10 +251,7 @@ class KeyedWindowOperator::Impl {
   struct SlotHash {
     using is_transparent = void;
     const std::vector<Entry>* entries;
-    size_t operator()(uint32_t slot) const {
-      const Entry& e = (*entries)[slot];
-      return (*this)(KeyView{e.key, e.start, e.group});
-    }
+    size_t operator()(uint32_t slot) const { return (*entries)[slot].hash; }
     size_t operator()(const KeyView& k) const {
       return absl::HashOf(absl::string_view(k.key.data(), k.key.size()),
                           k.start, k.group);
@@ -286,7 +289,8 @@ class KeyedWindowOperator::Impl {
   absl::StatusOr<uint32_t> FindOrInsert(uint16_t g, std::string_view key,
                                         const Window& w, bool* inserted);
   absl::StatusOr<uint32_t> AllocSlot(uint16_t g, std::string_view key,
-                                     const Window& w, bool complete);
+                                     const Window& w, bool complete,
+                                     std::optional<size_t> hash = {});
   void FreeSlot(uint32_t slot);
   absl::Status EvictSome();
   void ScheduleTimer(uint32_t slot);
@@ -620,20 +624,23 @@ absl::Status KeyedWindowOperator::Impl::FoldWindow(uint16_t g, const Record& r,
 
 absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::FindOrInsert(
     uint16_t g, std::string_view key, const Window& w, bool* inserted) {
-  auto it = index_.find(KeyView{key, w.start, g});
+  const KeyView view{key, w.start, g};
+  const size_t hash = index_.hash_function()(view);
+  auto it = index_.find(view, hash);
   if (it != index_.end()) {
     *inserted = false;
     return *it;
   }
   *inserted = true;
-  WEIR_ASSIGN_OR_RETURN(uint32_t slot,
-                        AllocSlot(g, key, w, w.start > groups_[g].horizon));
+  WEIR_ASSIGN_OR_RETURN(
+      uint32_t slot, AllocSlot(g, key, w, w.start > groups_[g].horizon, hash));
   ScheduleTimer(slot);
   return slot;
 }
 
 absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
-    uint16_t g, std::string_view key, const Window& w, bool complete) {
+    uint16_t g, std::string_view key, const Window& w, bool complete,
+    std::optional<size_t> hash) {
   if (live_ >= options_.cache_max_entries) WEIR_RETURN_IF_ERROR(EvictSome());
   uint32_t slot;
   if (!free_.empty()) {
@@ -648,6 +655,8 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
   e.start = w.start;
   e.end = w.end;
   e.group = g;
+  e.hash = hash.has_value() ? *hash
+                            : index_.hash_function()(KeyView{key, w.start, g});
   e.max_offset = -1;
   e.touched_ms = now_ms_;
   e.live = true;
@@ -844,13 +853,10 @@ void KeyedWindowOperator::Impl::Emit(uint16_t g, std::string_view key,
                                      const char* acc, OperatorOutput* out) {
   for (int i : groups_[g].features) {
     const Feature& f = features_[i];
-    FeatureUpdate& u = out->updates.emplace_back();
-    u.key.assign(key.data(), key.size());
-    u.feature = f.name;
-    u.window = w;
-    u.value = internal::Result(f.kind, f.opts, acc + f.acc_offset);
-    u.version_time = w.end;
-    u.version_offset = max_offset;
+    out->updates.push_back(FeatureUpdate{
+        std::string(key), f.name, w,
+        internal::Result(f.kind, f.opts, acc + f.acc_offset), w.end,
+        max_offset});
   }
   stats_.updates_emitted += groups_[g].features.size();
 }

@@ -56,6 +56,7 @@ EventTime WatermarkTracker::Observe(int32_t partition, EventTime event_time) {
 }
 
 EventTime WatermarkTracker::PartitionWatermark(int32_t partition) const {
+  if (last_ != nullptr && last_id_ == partition) return WatermarkOf(*last_);
   auto it = partitions_.find(partition);
   return it == partitions_.end() ? floor_ : WatermarkOf(it->second);
 }
