@@ -96,9 +96,9 @@ class StateIterator {
 };
 
 struct StateStats {
-  uint64_t windows_keys = 0;   // exact for memory, an estimate for RocksDB
+  uint64_t windows_keys = 0;  // exact for memory, an estimate for RocksDB
   uint64_t timers_keys = 0;
-  uint64_t bytes = 0;          // approximate live bytes
+  uint64_t bytes = 0;  // approximate live bytes
 };
 
 class StateBackend {
