@@ -1,0 +1,647 @@
+#include "weir/sinks.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "weir/status_macros.h"
+
+namespace weir {
+namespace {
+
+absl::string_view ToAbsl(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+bool Less(const FeatureUpdate& a, const FeatureUpdate& b) {
+  return a.key != b.key ? a.key < b.key : a.feature < b.feature;
+}
+
+absl::Status ErrnoStatus(int error, std::string_view what,
+                         const std::string& path) {
+  const std::string message =
+      absl::StrCat(ToAbsl(what), " ", path, ": ", std::strerror(error));
+  switch (error) {
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    case ENOENT:
+    case ENOTDIR:
+    case EACCES:
+    case EPERM:
+    case EISDIR:
+    case EROFS:
+      return absl::FailedPreconditionError(message);
+    default:
+      return absl::UnavailableError(message);
+  }
+}
+
+// ---- writing JSON -----------------------------------------------------------
+
+// Escapes `s` as a JSON string. Bytes of 0x80 and above are copied as they
+// are: keys and strings are expected to be UTF-8.
+void AppendJsonString(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (const char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xF]);
+        } else {
+          out->push_back(ch);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendValue(const Value& value, std::string* out) {
+  switch (value.type()) {
+    case Value::Type::kNull:
+      out->append("null");
+      return;
+    case Value::Type::kBool:
+      out->append(value.bool_value() ? "true" : "false");
+      return;
+    case Value::Type::kInt64:
+    case Value::Type::kDecimal:
+      out->append(value.ToString());
+      return;
+    case Value::Type::kDouble:
+      if (!std::isfinite(value.double_value())) {
+        AppendJsonString(value.ToString(), out);  // "nan", "inf", "-inf"
+      } else {
+        out->append(value.ToString());
+      }
+      return;
+    case Value::Type::kString:
+      AppendJsonString(value.string_value(), out);
+      return;
+  }
+}
+
+// ---- reading JSON -----------------------------------------------------------
+
+// One scalar member value of a flat JSON object: a string (unescaped), or
+// the raw text of a number, true, false or null.
+struct JsonScalar {
+  bool is_string = false;
+  std::string text;
+};
+
+class FlatJsonParser {
+ public:
+  explicit FlatJsonParser(std::string_view s) : s_(s) {}
+
+  // Calls member(name, scalar) for each member of the one object in `s_`.
+  template <typename Fn>
+  absl::Status Parse(Fn&& member) {
+    SkipSpace();
+    if (!Consume('{')) return Error("expected '{'");
+    SkipSpace();
+    if (Consume('}')) return End();
+    while (true) {
+      SkipSpace();
+      JsonScalar name;
+      if (Peek() != '"') return Error("expected a member name");
+      WEIR_RETURN_IF_ERROR(String(&name.text));
+      SkipSpace();
+      if (!Consume(':')) return Error("expected ':'");
+      SkipSpace();
+      JsonScalar value;
+      if (Peek() == '"') {
+        value.is_string = true;
+        WEIR_RETURN_IF_ERROR(String(&value.text));
+      } else {
+        const size_t begin = i_;
+        while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != '}' &&
+               s_[i_] != ' ' && s_[i_] != '\t') {
+          ++i_;
+        }
+        if (i_ == begin) return Error("expected a value");
+        value.text = std::string(s_.substr(begin, i_ - begin));
+      }
+      WEIR_RETURN_IF_ERROR(member(name.text, value));
+      SkipSpace();
+      if (Consume('}')) return End();
+      if (!Consume(',')) return Error("expected ',' or '}'");
+    }
+  }
+
+ private:
+  char Peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+  bool Consume(char c) {
+    if (Peek() != c) return false;
+    ++i_;
+    return true;
+  }
+  void SkipSpace() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' ||
+                              s_[i_] == '\r' || s_[i_] == '\n')) {
+      ++i_;
+    }
+  }
+  absl::Status End() {
+    SkipSpace();
+    if (i_ != s_.size()) return Error("trailing content");
+    return absl::OkStatus();
+  }
+  absl::Status Error(std::string_view what) const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "not a feature update line: ", ToAbsl(what), " at byte ", i_));
+  }
+
+  absl::Status Hex4(uint32_t* out) {
+    if (i_ + 4 > s_.size()) return Error("short \\u escape");
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char c = s_[i_++];
+      v <<= 4;
+      if (c >= '0' && c <= '9') {
+        v |= static_cast<uint32_t>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        v |= static_cast<uint32_t>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        v |= static_cast<uint32_t>(c - 'A' + 10);
+      } else {
+        return Error("bad \\u escape");
+      }
+    }
+    *out = v;
+    return absl::OkStatus();
+  }
+
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  absl::Status String(std::string* out) {
+    ++i_;  // the opening quote
+    while (true) {
+      if (i_ >= s_.size()) return Error("unterminated string");
+      const char c = s_[i_++];
+      if (c == '"') return absl::OkStatus();
+      if (c != '\\') {
+        out->push_back(c);
+        continue;
+      }
+      if (i_ >= s_.size()) return Error("unterminated escape");
+      const char e = s_[i_++];
+      switch (e) {
+        case '"':
+        case '\\':
+        case '/':
+          out->push_back(e);
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'u': {
+          uint32_t cp = 0;
+          WEIR_RETURN_IF_ERROR(Hex4(&cp));
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            uint32_t lo = 0;
+            if (i_ + 2 > s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u') {
+              return Error("lone surrogate");
+            }
+            i_ += 2;
+            WEIR_RETURN_IF_ERROR(Hex4(&lo));
+            if (lo < 0xDC00 || lo > 0xDFFF) return Error("lone surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return Error("lone surrogate");
+          }
+          AppendUtf8(cp, out);
+          break;
+        }
+        default:
+          return Error("bad escape");
+      }
+    }
+  }
+
+  std::string_view s_;
+  size_t i_ = 0;
+};
+
+absl::StatusOr<int64_t> ParseInt64Member(const JsonScalar& v,
+                                         std::string_view name) {
+  int64_t out;
+  if (v.is_string || !absl::SimpleAtoi(v.text, &out)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "not a feature update line: \"", ToAbsl(name), "\" is not an integer"));
+  }
+  return out;
+}
+
+absl::StatusOr<Value> ParseValue(std::string_view type, const JsonScalar& v) {
+  const auto bad = [&]() {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a feature update line: value ", v.text,
+                     " is not of type ", ToAbsl(type)));
+  };
+  if (type == "null") {
+    if (v.is_string || v.text != "null") return bad();
+    return Value::Null();
+  }
+  if (type == "bool") {
+    if (v.is_string || (v.text != "true" && v.text != "false")) return bad();
+    return Value::Bool(v.text == "true");
+  }
+  if (type == "int64") {
+    int64_t i;
+    if (v.is_string || !absl::SimpleAtoi(v.text, &i)) return bad();
+    return Value::Int64(i);
+  }
+  if (type == "decimal") {
+    if (v.is_string) return bad();
+    absl::StatusOr<Decimal> d = Decimal::Parse(v.text);
+    if (!d.ok()) return bad();
+    return Value::Dec(*d);
+  }
+  if (type == "double") {
+    if (v.is_string) {
+      if (v.text == "nan") return Value::Double(std::nan(""));
+      if (v.text == "inf") return Value::Double(HUGE_VAL);
+      if (v.text == "-inf") return Value::Double(-HUGE_VAL);
+      return bad();
+    }
+    double d;
+    const char* end = v.text.data() + v.text.size();
+    auto [ptr, ec] = std::from_chars(v.text.data(), end, d);
+    if (ec != std::errc() || ptr != end) return bad();
+    return Value::Double(d);
+  }
+  if (type == "string") {
+    if (!v.is_string) return bad();
+    return Value::String(v.text);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "not a feature update line: unknown type \"", ToAbsl(type), "\""));
+}
+
+absl::Status TruncateTornTail(int fd, const std::string& path) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, "stat", path);
+  off_t pos = st.st_size;
+  bool checked_last = false;
+  char buf[4096];
+  while (pos > 0) {
+    const off_t begin = std::max<off_t>(0, pos - off_t{sizeof(buf)});
+    const size_t n = static_cast<size_t>(pos - begin);
+    ssize_t got;
+    do {
+      got = pread(fd, buf, n, begin);
+    } while (got < 0 && errno == EINTR);
+    if (got != static_cast<ssize_t>(n)) {
+      return ErrnoStatus(got < 0 ? errno : EIO, "read", path);
+    }
+    if (!checked_last) {
+      if (buf[n - 1] == '\n') return absl::OkStatus();
+      checked_last = true;
+    }
+    for (size_t k = n; k > 0; --k) {
+      if (buf[k - 1] == '\n') {
+        if (ftruncate(fd, begin + static_cast<off_t>(k)) != 0) {
+          return ErrnoStatus(errno, "truncate", path);
+        }
+        return absl::OkStatus();
+      }
+    }
+    pos = begin;
+  }
+  if (checked_last && ftruncate(fd, 0) != 0) {
+    return ErrnoStatus(errno, "truncate", path);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// ---- MemorySink -------------------------------------------------------------
+
+absl::Status MemorySink::Write(absl::Span<const FeatureUpdate> updates) {
+  absl::MutexLock lock(&mu_);
+  if (!injected_.ok()) return injected_;
+  for (const FeatureUpdate& u : updates) {
+    auto [it, inserted] =
+        updates_.try_emplace(std::make_pair(u.key, u.feature), u);
+    if (inserted) {
+      ++applied_;
+    } else if (u.NewerThan(it->second)) {
+      it->second = u;
+      ++applied_;
+    } else {
+      ++skipped_;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MemorySink::Flush() {
+  absl::MutexLock lock(&mu_);
+  return injected_;
+}
+
+std::optional<FeatureUpdate> MemorySink::Get(std::string_view key,
+                                             std::string_view feature) const {
+  absl::MutexLock lock(&mu_);
+  auto it =
+      updates_.find(std::make_pair(std::string(key), std::string(feature)));
+  if (it == updates_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<FeatureUpdate> MemorySink::Snapshot() const {
+  std::vector<FeatureUpdate> out;
+  {
+    absl::MutexLock lock(&mu_);
+    out.reserve(updates_.size());
+    for (const auto& [unused, u] : updates_) out.push_back(u);
+  }
+  std::sort(out.begin(), out.end(), Less);
+  return out;
+}
+
+size_t MemorySink::size() const {
+  absl::MutexLock lock(&mu_);
+  return updates_.size();
+}
+
+int64_t MemorySink::applied() const {
+  absl::MutexLock lock(&mu_);
+  return applied_;
+}
+
+int64_t MemorySink::skipped() const {
+  absl::MutexLock lock(&mu_);
+  return skipped_;
+}
+
+void MemorySink::InjectError(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  injected_ = std::move(status);
+}
+
+void MemorySink::Clear() {
+  absl::MutexLock lock(&mu_);
+  updates_.clear();
+  applied_ = 0;
+  skipped_ = 0;
+}
+
+// ---- FileSink ---------------------------------------------------------------
+
+absl::Status FileSinkOptions::Validate() const {
+  if (path.empty()) {
+    return absl::InvalidArgumentError("FileSinkOptions.path: must be set");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<FileSink>> FileSink::Create(
+    FileSinkOptions options) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  const int fd =
+      open(options.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus(errno, "open", options.path);
+  absl::Status repaired = TruncateTornTail(fd, options.path);
+  if (!repaired.ok()) {
+    close(fd);
+    return repaired;
+  }
+  return std::unique_ptr<FileSink>(new FileSink(std::move(options), fd));
+}
+
+FileSink::~FileSink() {
+  absl::MutexLock lock(&mu_);
+  WritePendingLocked().IgnoreError();
+  close(fd_);
+}
+
+absl::Status FileSink::WritePendingLocked() {
+  size_t done = 0;
+  absl::Status status;
+  while (done < pending_.size()) {
+    const ssize_t n =
+        write(fd_, pending_.data() + done, pending_.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      status = ErrnoStatus(errno, "write", options_.path);
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  pending_.erase(0, done);
+  return status;
+}
+
+absl::Status FileSink::Write(absl::Span<const FeatureUpdate> updates) {
+  std::string lines;
+  for (const FeatureUpdate& u : updates) {
+    lines.append(FeatureUpdateToJson(u));
+    lines.push_back('\n');
+  }
+  absl::MutexLock lock(&mu_);
+  // Lines an earlier call could not hand over go first; if they still
+  // cannot, these updates are not taken and the buffer stays bounded.
+  if (!pending_.empty() && pending_.size() >= options_.buffer_bytes) {
+    WEIR_RETURN_IF_ERROR(WritePendingLocked());
+  }
+  pending_.append(lines);
+  if (pending_.size() >= options_.buffer_bytes) {
+    // The updates are taken either way; a failure here is reported by the
+    // next Write or Flush.
+    WritePendingLocked().IgnoreError();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileSink::Flush() {
+  absl::MutexLock lock(&mu_);
+  WEIR_RETURN_IF_ERROR(WritePendingLocked());
+  if (options_.fsync && fsync(fd_) != 0) {
+    return absl::AbortedError(
+        absl::StrCat("fsync ", options_.path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+// ---- the line format --------------------------------------------------------
+
+std::string FeatureUpdateToJson(const FeatureUpdate& u) {
+  std::string out;
+  out.reserve(160 + u.key.size() + u.feature.size());
+  out.append("{\"key\":");
+  AppendJsonString(u.key, &out);
+  out.append(",\"feature\":");
+  AppendJsonString(u.feature, &out);
+  absl::StrAppend(&out, ",\"window_start\":", u.window.start,
+                  ",\"window_end\":", u.window.end, ",\"type\":\"",
+                  TypeName(u.value.type()), "\",\"value\":");
+  AppendValue(u.value, &out);
+  absl::StrAppend(&out, ",\"version_time\":", u.version_time,
+                  ",\"version_offset\":", u.version_offset, "}");
+  return out;
+}
+
+absl::StatusOr<FeatureUpdate> ParseFeatureUpdateJson(std::string_view line) {
+  FeatureUpdate u;
+  std::optional<std::string> type;
+  std::optional<JsonScalar> value;
+  int seen = 0;  // bit per required member
+  FlatJsonParser parser(line);
+  WEIR_RETURN_IF_ERROR(parser.Parse(
+      [&](const std::string& name, const JsonScalar& v) -> absl::Status {
+        if (name == "key" || name == "feature" || name == "type") {
+          if (!v.is_string) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "not a feature update line: \"", name, "\" is not a string"));
+          }
+          if (name == "key") {
+            u.key = v.text;
+            seen |= 1;
+          } else if (name == "feature") {
+            u.feature = v.text;
+            seen |= 2;
+          } else {
+            type = v.text;
+          }
+        } else if (name == "value") {
+          value = v;
+        } else if (name == "window_start") {
+          WEIR_ASSIGN_OR_RETURN(u.window.start, ParseInt64Member(v, name));
+          seen |= 4;
+        } else if (name == "window_end") {
+          WEIR_ASSIGN_OR_RETURN(u.window.end, ParseInt64Member(v, name));
+          seen |= 8;
+        } else if (name == "version_time") {
+          WEIR_ASSIGN_OR_RETURN(u.version_time, ParseInt64Member(v, name));
+          seen |= 16;
+        } else if (name == "version_offset") {
+          WEIR_ASSIGN_OR_RETURN(u.version_offset, ParseInt64Member(v, name));
+          seen |= 32;
+        }
+        // Unknown members are ignored, so later versions may add some.
+        return absl::OkStatus();
+      }));
+  if (seen != 63 || !type.has_value() || !value.has_value()) {
+    return absl::InvalidArgumentError(
+        "not a feature update line: a member is missing (key, feature, "
+        "window_start, window_end, type, value, version_time, "
+        "version_offset)");
+  }
+  WEIR_ASSIGN_OR_RETURN(u.value, ParseValue(*type, *value));
+  return u;
+}
+
+absl::StatusOr<std::vector<FeatureUpdate>> ReadFeatureFile(
+    const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) {
+      return absl::NotFoundError(absl::StrCat("no feature file ", path));
+    }
+    return ErrnoStatus(errno, "open", path);
+  }
+  std::string data;
+  char buf[1 << 16];
+  while (true) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      close(fd);
+      return ErrnoStatus(error, "read", path);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+
+  std::vector<FeatureUpdate> updates;
+  std::string_view rest = data;
+  int64_t line_number = 0;
+  while (!rest.empty()) {
+    ++line_number;
+    const size_t nl = rest.find('\n');
+    if (nl == std::string_view::npos) break;  // a torn last line
+    const std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl + 1);
+    absl::StatusOr<FeatureUpdate> u = ParseFeatureUpdateJson(line);
+    if (!u.ok()) {
+      return absl::DataLossError(absl::StrCat(path, " line ", line_number, ": ",
+                                              u.status().message()));
+    }
+    updates.push_back(*std::move(u));
+  }
+  return updates;
+}
+
+std::vector<FeatureUpdate> LatestFeatureUpdates(
+    absl::Span<const FeatureUpdate> updates) {
+  MemorySink sink;
+  sink.Write(updates).IgnoreError();  // a MemorySink without injected errors
+  return sink.Snapshot();
+}
+
+}  // namespace weir
