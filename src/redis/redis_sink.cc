@@ -1,9 +1,12 @@
 #include "weir/redis/redis_sink.h"
 
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -185,6 +188,47 @@ absl::Status ReplyError(std::string_view where, std::string_view message) {
   return absl::InternalError(text);
 }
 
+// Keeps a write to a connection the server closed from raising SIGPIPE,
+// whose default action ends the process (hiredis writes with write(2), not
+// send(MSG_NOSIGNAL)). SIGPIPE from a failed write is sent to the writing
+// thread, so blocking it on this thread for the duration of the I/O and
+// then discarding one that became pending is enough, and leaves the
+// process's signal handling alone.
+class ScopedSigpipeBlock {
+ public:
+  ScopedSigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    blocked_ = pthread_sigmask(SIG_BLOCK, &pipe_, &old_) == 0;
+  }
+  ~ScopedSigpipeBlock() {
+    if (!blocked_) return;
+    if (!was_pending_) {
+      sigset_t pending;
+      sigemptyset(&pending);
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        const timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  ScopedSigpipeBlock(const ScopedSigpipeBlock&) = delete;
+  ScopedSigpipeBlock& operator=(const ScopedSigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool was_pending_ = false;
+  bool blocked_ = false;
+};
+
 bool IsNoScript(const redisReply* r) {
   return r->type == REDIS_REPLY_ERROR && r->len >= 8 &&
          std::memcmp(r->str, "NOSCRIPT", 8) == 0;
@@ -237,6 +281,7 @@ absl::StatusOr<std::unique_ptr<RedisSink>> RedisSink::Create(
     const RedisSinkOptions& options) {
   WEIR_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<RedisSink> sink(new RedisSink(options));
+  ScopedSigpipeBlock no_sigpipe;
   absl::Status s = sink->Connect();
   if (!s.ok()) {
     sink->Disconnect();
@@ -480,6 +525,7 @@ absl::Status RedisSink::SendBatch(size_t n) {
 
 absl::Status RedisSink::Drain(size_t min_left) {
   min_left = std::max<size_t>(min_left, 1);
+  ScopedSigpipeBlock no_sigpipe;
   while (buffer_.size() >= min_left) {
     WEIR_RETURN_IF_ERROR(SendBatch(options_.batch_size));
   }

@@ -553,6 +553,25 @@ TEST_F(RedisSinkOutageTest, KilledServerGivesUnavailableBoundedThenRecovers) {
   ExpectRedisEquals(client, expected, "f:");
 }
 
+TEST_F(RedisSinkOutageTest, WritingToADeadConnectionDoesNotRaiseSigpipe) {
+  RedisSinkOptions options = Options();
+  auto created = RedisSink::Create(options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  server_->Kill();
+  // A batch of several megabytes takes more than one write(2): the first
+  // draws a reset from the dead peer, the next fails with EPIPE, which by
+  // default would also raise SIGPIPE and end the process.
+  std::vector<FeatureUpdate> big;
+  for (int i = 0; i < 100; ++i) {
+    big.push_back(Update(absl::StrCat("u", i), "blob",
+                         Value::String(std::string(64 << 10, 'x')), 1000, i));
+  }
+  ASSERT_TRUE((*created)->Write(big).ok());
+  absl::Status s = (*created)->Flush();
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_EQ((*created)->buffered(), big.size());
+}
+
 TEST_F(RedisSinkOutageTest, HungServerTimesOutAndRecovers) {
   const RedisSinkOptions options = Options();
   auto created = RedisSink::Create(options);

@@ -59,8 +59,11 @@
 // not "<int>:<int>".
 //
 // Threading: not thread-safe; one thread at a time calls every method, as
-// the Sink contract says. Starts no threads: all I/O happens inside Write
-// and Flush, on the caller's thread.
+// the Sink contract says. Starts no threads: all I/O happens inside Create,
+// Write and Flush, on the caller's thread. While they do I/O they block
+// SIGPIPE on that thread (and discard one their writes raised), so a
+// connection the server closed gives kUnavailable, not the end of the
+// process; the process's signal handlers are left alone.
 //
 // Example:
 //   weir::RedisSinkOptions options;
@@ -238,7 +241,8 @@ namespace internal {
 // The compare-and-set script (see the top of the file): KEYS[i] is the hash
 // of update i; ARGV[1] the TTL in ms ("0" for none); then five arguments per
 // update: feature, value ("" for null, else "=" followed by the text),
-// version time, version offset, window start. Returns
+// version time, version offset, window start. Groups the updates by key:
+// one HMGET of the versions and one HSET of the winners per key. Returns
 // {applied, skipped}.
 extern const char kRedisSinkScript[];
 
