@@ -248,6 +248,21 @@ TEST_F(FileSinkTest, ParseRejectsWrongTypes) {
   EXPECT_FALSE(ParseFeatureUpdateJson("not json").ok());
 }
 
+TEST_F(FileSinkTest, FullDiskRefusesNewUpdatesAndKeepsTheTakenOnes) {
+  FileSinkOptions options;
+  options.path = "/dev/full";  // every write fails with ENOSPC
+  options.buffer_bytes = 0;
+  options.fsync = false;
+  auto sink = FileSink::Create(options);
+  if (!sink.ok()) GTEST_SKIP() << "no /dev/full: " << sink.status();
+  const FeatureUpdate u = Update("k", "f", Value::Int64(1), 1, 0);
+  // Taken into the buffer; the failed write is reported later.
+  EXPECT_TRUE((*sink)->Write({u}).ok());
+  // The buffer still holds it, so nothing more is taken.
+  EXPECT_TRUE(absl::IsResourceExhausted((*sink)->Write({u})));
+  EXPECT_TRUE(absl::IsResourceExhausted((*sink)->Flush()));
+}
+
 TEST_F(FileSinkTest, MissingFileAndBadOptions) {
   EXPECT_TRUE(absl::IsNotFound(ReadFeatureFile(path_).status()));
   FileSinkOptions options;
