@@ -575,4 +575,21 @@ absl::StatusOr<uint64_t> RocksDbStateBackend::GetIntProperty(
   return v;
 }
 
+std::function<absl::StatusOr<std::unique_ptr<StateBackend>>(const std::string&)>
+RocksDbBackendFactory(std::shared_ptr<RocksDbResources> resources,
+                      std::optional<absl::Duration> ttl, Clock* clock) {
+  return [resources = std::move(resources), ttl, clock](const std::string& path)
+             -> absl::StatusOr<std::unique_ptr<StateBackend>> {
+    RocksDbStateBackendOptions options;
+    options.path = path;
+    options.resources = resources;
+    options.ttl = ttl;
+    options.clock = clock;
+    absl::StatusOr<std::unique_ptr<RocksDbStateBackend>> backend =
+        RocksDbStateBackend::Create(options);
+    if (!backend.ok()) return backend.status();
+    return std::unique_ptr<StateBackend>(std::move(*backend));
+  };
+}
+
 }  // namespace weir

@@ -56,6 +56,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -189,6 +190,14 @@ class RocksDbStateBackend final : public StateBackend {
   RocksDbStateBackendOptions options_;
   std::unique_ptr<Impl> impl_;
 };
+
+// A factory of RocksDB backends for Pipeline (weir/pipeline.h): each
+// partition's backend at the given path, all sharing `resources`, with
+// `ttl` and `clock` as in RocksDbStateBackendOptions.
+std::function<absl::StatusOr<std::unique_ptr<StateBackend>>(const std::string&)>
+RocksDbBackendFactory(std::shared_ptr<RocksDbResources> resources,
+                      std::optional<absl::Duration> ttl = std::nullopt,
+                      Clock* clock = Clock::Real());
 
 }  // namespace weir
 

@@ -1,0 +1,269 @@
+// -----------------------------------------------------------------------------
+// File: pipeline.h
+// -----------------------------------------------------------------------------
+//
+// A `Pipeline` wires a source, a decoder, the keyed window operator, a sink,
+// a dead-letter queue and checkpoints into one processing loop:
+//
+//   Source ─► Decoder ─► KeyedWindowOperator (one per partition) ─► Sink
+//               │ bad bytes          │ late records
+//               ▼                    ▼
+//         dead-letter queue    LateRecordOutput (optional; always counted)
+//
+// Partitions. Each assigned input partition gets its own state backend and
+// operator. When the source assigns a partition, the pipeline restores it
+// from the newest checkpoint in the object store that verifies (or starts it
+// empty, from offset 0, when there is none) and tells the source where to
+// resume; when a partition is revoked its state is dropped. A partition's
+// state thus follows it to its next owner through the object store.
+//
+// Checkpoints (docs/architecture.md): every `checkpoints.interval`, on the
+// processing thread, the pipeline writes all pending updates to the sink and
+// flushes it (PreCommit), flushes the dead-letter queue, flushes each
+// operator and hard-links a checkpoint of each backend; the upload happens on
+// upload threads; once a partition's manifest is published its offsets are
+// committed to the source, and when all are, the sink's Commit(n) is called.
+// More consecutive failures than tolerated stop Run with an error.
+//
+// Backpressure. Updates wait in a bounded queue in front of the sink. When
+// the sink refuses them (kUnavailable) or the queue is full, every assigned
+// partition is paused until the queue drains; the time spent paused is
+// reported in `PipelineStats::paused`.
+//
+// Threading: Run() is called on one thread (the processing thread), which
+// also runs every callback into the parts (decoder, sink, source listener).
+// Stop(), RequestCheckpoint(), RequestSavepoint() and stats() may be called
+// from any thread. Threads started: one checkpoint upload thread per assigned
+// partition ("weir-ckpt-upld", see checkpoint.h).
+//
+// Example:
+//   weir::PipelineOptions options;
+//   options.name = "fraud_features";
+//   options.features.features = {...};
+//   options.state_dir = "/var/lib/fraud";
+//   options.backend_factory = weir::RocksDbBackendFactory(resources);
+//   weir::PipelineParts parts{source.get(), decoder.get(), sink.get(),
+//                             store.get(), dlq.get()};
+//   WEIR_ASSIGN_OR_RETURN(auto pipeline, weir::Pipeline::Create(options,
+//   parts)); std::thread stopper([&] { WaitForSignal(); pipeline->Stop(); });
+//   WEIR_RETURN_IF_ERROR(pipeline->Run());
+
+#ifndef WEIR_PIPELINE_H_
+#define WEIR_PIPELINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "weir/checkpoint.h"
+#include "weir/decode.h"
+#include "weir/dlq.h"
+#include "weir/keyed_window_operator.h"
+#include "weir/object_store.h"
+#include "weir/sink.h"
+#include "weir/source.h"
+#include "weir/state.h"
+#include "weir/time.h"
+
+namespace weir {
+
+// Creates the state backend of one partition in the directory `path`, which
+// is either empty or holds a restored checkpoint.
+using StateBackendFactory =
+    std::function<absl::StatusOr<std::unique_ptr<StateBackend>>(
+        const std::string& path)>;
+
+// Receives the records that arrived after their window's allowed lateness.
+// Called on the processing thread; must not throw.
+class LateRecordOutput {
+ public:
+  virtual ~LateRecordOutput() = default;
+  virtual absl::Status Write(const LateRecord& late, const RawRecord& raw) = 0;
+  // Called before each checkpoint.
+  virtual absl::Status Flush() { return absl::OkStatus(); }
+};
+
+struct PipelineOptions {
+  // ---- behaviour ----
+
+  // Names the pipeline in checkpoint paths, dead-letter records and metrics.
+  // REQUIRES: [a-z0-9_]+.
+  std::string name;
+
+  // Recorded in manifests and dead-letter records. Default: "0"
+  std::string version = "0";
+
+  // The features. `features.name` is replaced by `name`.
+  KeyedWindowOptions features;
+
+  // Local working directory: live state of each partition, and checkpoint
+  // staging (hard links). Required; created if missing.
+  std::string state_dir;
+
+  // Makes each partition's backend. Required (see
+  // RocksDbBackendFactory in weir/rocksdb/rocksdb_state_backend.h).
+  StateBackendFactory backend_factory;
+
+  // Interval, minimum pause, timeout, tolerated failures, retention.
+  // `checkpoints.clock` is replaced by `clock`.
+  CheckpointerOptions checkpoints;
+
+  // Take a final checkpoint when Run returns after Stop() or at the end of a
+  // bounded input. Default: true
+  bool checkpoint_on_stop = true;
+
+  // Processing-time source (checkpoint schedule, backpressure time, TTL).
+  // Not owned. Default: Clock::Real()
+  Clock* clock = Clock::Real();
+
+  // ---- performance ----
+
+  // Records taken from the source per poll. Default: 1000
+  size_t max_poll_records = 1000;
+
+  // How long a poll waits for records. Default: absl::Milliseconds(100)
+  absl::Duration poll_timeout = absl::Milliseconds(100);
+
+  // Updates buffered in front of the sink; when full, partitions pause.
+  // Larger: absorbs sink hiccups, more memory. Default: 50000
+  size_t max_pending_updates = 50000;
+
+  // Updates per Sink::Write. Default: 1000
+  size_t sink_batch_size = 1000;
+
+  // How long to wait before retrying a sink that refused (kUnavailable),
+  // while partitions are paused. Default: absl::Milliseconds(100)
+  absl::Duration sink_retry_backoff = absl::Milliseconds(100);
+
+  // kInvalidArgument naming the first bad field.
+  absl::Status Validate() const;
+};
+
+// The outside parts. Not owned; all must outlive the pipeline.
+struct PipelineParts {
+  Source* source = nullptr;                  // required
+  Decoder* decoder = nullptr;                // required
+  Sink* sink = nullptr;                      // required
+  ObjectStore* checkpoint_store = nullptr;   // required
+  DeadLetterQueue* dead_letters = nullptr;   // required
+  LateRecordOutput* late_records = nullptr;  // optional
+};
+
+struct PipelineStats {
+  int64_t records_in = 0;
+  int64_t records_processed = 0;  // folded (or late) into the operator
+  int64_t dead_letters = 0;
+  int64_t late_records = 0;
+  int64_t updates_written = 0;  // accepted by Sink::Write
+  int64_t pending_updates = 0;  // waiting in front of the sink
+  int64_t checkpoints_completed = 0;
+  int64_t checkpoints_failed = 0;
+  int64_t checkpoint_bytes_uploaded = 0;
+  std::optional<absl::Time> last_checkpoint;  // last success
+  absl::Duration last_checkpoint_duration;
+  absl::Duration paused;  // total time the partitions were paused
+  int64_t partitions_assigned = 0;
+  int64_t partitions_restored = 0;  // from a checkpoint
+};
+
+class Pipeline final : private PartitionListener {
+ public:
+  static absl::StatusOr<std::unique_ptr<Pipeline>> Create(
+      const PipelineOptions& options, const PipelineParts& parts);
+  ~Pipeline() override;
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Processes until Stop() is called or a bounded source is exhausted (then
+  // every window fires first). Returns the error that stopped processing:
+  // from the source, the state backend, the dead-letter queue, or more
+  // consecutive checkpoint failures than tolerated. A refused record is
+  // never an error: it goes to the dead-letter queue.
+  absl::Status Run();
+
+  // Asks Run to return (after a final checkpoint, if configured). Any thread.
+  void Stop();
+
+  // Asks for a checkpoint as soon as none is in flight. Any thread.
+  void RequestCheckpoint();
+
+  // Asks for a checkpoint that is also kept as savepoint `name` (never
+  // collected by retention). Any thread.
+  void RequestSavepoint(std::string name);
+
+  PipelineStats stats() const;
+
+ private:
+  struct Partition;
+  Pipeline(const PipelineOptions& options, const PipelineParts& parts);
+
+  absl::StatusOr<StartOffsets> OnAssigned(
+      absl::Span<const TopicPartition> partitions) override;
+  void OnRevoked(absl::Span<const TopicPartition> partitions) override;
+  absl::StatusOr<std::unique_ptr<Partition>> OpenPartition(
+      const TopicPartition& tp, int64_t* start_offset);
+
+  absl::Status ProcessRecord(const RawRecord& raw);
+  absl::Status DrainToSink(bool must_empty);
+  absl::Status UpdatePause();
+  absl::Status StartCheckpoint(std::optional<std::string> savepoint);
+  absl::Status PollCheckpoints();
+  absl::Status FinalCheckpoint();
+
+  PipelineOptions options_;
+  PipelineParts parts_;
+  std::unique_ptr<DeadLetterRouter> router_;
+  std::map<TopicPartition, std::unique_ptr<Partition>> partitions_;
+  std::optional<CheckpointScheduler> scheduler_;
+  int64_t generation_ = 0;  // distinguishes local directories
+
+  OperatorOutput out_;
+  std::vector<FeatureUpdate> pending_;
+  size_t pending_begin_ = 0;
+  bool paused_ = false;
+  absl::Time paused_since_;
+  absl::Time sink_retry_at_ = absl::InfinitePast();
+
+  // The checkpoint round in flight: the partitions submitted and their
+  // offsets; done when every one of them completed.
+  struct Round {
+    int64_t id = 0;
+    absl::Time started;
+    std::map<TopicPartition, int64_t> offsets;
+    std::map<TopicPartition, bool> done;
+    absl::Status status;
+  };
+  std::optional<Round> round_;
+  int64_t next_round_id_ = 1;
+
+  // Counters kept by the processing thread and published to stats_ once
+  // per batch.
+  struct Counters {
+    int64_t records_in = 0;
+    int64_t records_processed = 0;
+    int64_t late_records = 0;
+  };
+  void PublishCounters();
+  Counters counters_;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> checkpoint_requested_{false};
+  mutable absl::Mutex mu_;
+  std::optional<std::string> savepoint_requested_ ABSL_GUARDED_BY(mu_);
+  PipelineStats stats_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Time> paused_since_for_stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace weir
+
+#endif  // WEIR_PIPELINE_H_

@@ -1,0 +1,511 @@
+#include "weir/pipeline.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "weir/status_macros.h"
+
+namespace weir {
+namespace {
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 200) return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status MakeDirs(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("create directory ", dir, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+void RemoveAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+}  // namespace
+
+absl::Status PipelineOptions::Validate() const {
+  if (!ValidName(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("name: must match [a-z0-9_]+, got '", name, "'"));
+  }
+  KeyedWindowOptions f = features;
+  f.name = name;
+  f.clock = clock;
+  absl::Status s = f.Validate();
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("features.", std::string(s.message())));
+  }
+  if (state_dir.empty()) {
+    return absl::InvalidArgumentError("state_dir: is required");
+  }
+  if (!backend_factory) {
+    return absl::InvalidArgumentError("backend_factory: is required");
+  }
+  CheckpointerOptions c = checkpoints;
+  c.clock = clock;
+  s = c.Validate();
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoints.", std::string(s.message())));
+  }
+  if (clock == nullptr) return absl::InvalidArgumentError("clock: is null");
+  if (max_poll_records == 0) {
+    return absl::InvalidArgumentError("max_poll_records: must be positive");
+  }
+  if (poll_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("poll_timeout: must not be negative");
+  }
+  if (max_pending_updates == 0) {
+    return absl::InvalidArgumentError("max_pending_updates: must be positive");
+  }
+  if (sink_batch_size == 0) {
+    return absl::InvalidArgumentError("sink_batch_size: must be positive");
+  }
+  if (sink_retry_backoff <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("sink_retry_backoff: must be positive");
+  }
+  return absl::OkStatus();
+}
+
+// The state of one assigned input partition. Members are destroyed in
+// reverse order: the checkpointer (which uses the store) first, the operator
+// before its backend.
+struct Pipeline::Partition {
+  TopicPartition tp;
+  std::string dir;
+  std::unique_ptr<CheckpointStore> store;
+  std::unique_ptr<AsyncCheckpointer> checkpointer;
+  std::unique_ptr<StateBackend> backend;
+  std::unique_ptr<KeyedWindowOperator> op;
+  int64_t next_offset = 0;
+};
+
+Pipeline::Pipeline(const PipelineOptions& options, const PipelineParts& parts)
+    : options_(options), parts_(parts) {
+  options_.features.name = options_.name;
+  options_.features.clock = options_.clock;
+  options_.checkpoints.clock = options_.clock;
+}
+
+Pipeline::~Pipeline() {
+  if (parts_.source != nullptr) parts_.source->SetPartitionListener(nullptr);
+  partitions_.clear();
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
+    const PipelineOptions& options, const PipelineParts& parts) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  if (parts.source == nullptr)
+    return absl::InvalidArgumentError("source: is null");
+  if (parts.decoder == nullptr) {
+    return absl::InvalidArgumentError("decoder: is null");
+  }
+  if (parts.sink == nullptr) return absl::InvalidArgumentError("sink: is null");
+  if (parts.checkpoint_store == nullptr) {
+    return absl::InvalidArgumentError("checkpoint_store: is null");
+  }
+  if (parts.dead_letters == nullptr) {
+    return absl::InvalidArgumentError("dead_letters: is null");
+  }
+  WEIR_RETURN_IF_ERROR(MakeDirs(options.state_dir));
+  std::unique_ptr<Pipeline> p(new Pipeline(options, parts));
+  DeadLetterRouterOptions ro;
+  ro.pipeline_name = options.name;
+  ro.pipeline_version = options.version;
+  ro.clock = options.clock;
+  WEIR_ASSIGN_OR_RETURN(p->router_,
+                        DeadLetterRouter::Create(ro, parts.dead_letters));
+  WEIR_ASSIGN_OR_RETURN(CheckpointScheduler scheduler,
+                        CheckpointScheduler::Create(p->options_.checkpoints));
+  p->scheduler_.emplace(std::move(scheduler));
+  parts.source->SetPartitionListener(p.get());
+  return p;
+}
+
+// ---- partitions
+// ---------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
+    const TopicPartition& tp, int64_t* start_offset) {
+  auto p = std::make_unique<Partition>();
+  p->tp = tp;
+  const std::string base =
+      absl::StrCat(options_.state_dir, "/", tp.topic, "-", tp.partition);
+  WEIR_RETURN_IF_ERROR(MakeDirs(base));
+  p->dir = absl::StrCat(base, "/live-", ++generation_);
+  RemoveAll(p->dir);
+
+  CheckpointStoreOptions so;
+  so.prefix = CheckpointPrefix(absl::StrCat(options_.name, "/", tp.topic),
+                               tp.partition);
+  WEIR_ASSIGN_OR_RETURN(p->store,
+                        CheckpointStore::Create(parts_.checkpoint_store, so));
+  *start_offset = 0;
+  absl::StatusOr<CheckpointManifest> manifest = p->store->RestoreLatest(p->dir);
+  if (manifest.ok()) {
+    for (const SourceOffset& o : manifest->metadata.source_offsets) {
+      if (o.topic == tp.topic && o.partition == tp.partition) {
+        *start_offset = o.offset;
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    ++stats_.partitions_restored;
+  } else if (absl::IsNotFound(manifest.status())) {
+    RemoveAll(p->dir);  // nothing usable: start empty, from the beginning
+    WEIR_RETURN_IF_ERROR(MakeDirs(p->dir));
+  } else {
+    return manifest.status();
+  }
+  p->next_offset = *start_offset;
+  WEIR_ASSIGN_OR_RETURN(p->backend, options_.backend_factory(p->dir));
+  WEIR_ASSIGN_OR_RETURN(
+      p->op, KeyedWindowOperator::Create(options_.features, p->backend.get()));
+  WEIR_ASSIGN_OR_RETURN(
+      p->checkpointer,
+      AsyncCheckpointer::Create(p->store.get(), options_.checkpoints));
+  return p;
+}
+
+absl::StatusOr<StartOffsets> Pipeline::OnAssigned(
+    absl::Span<const TopicPartition> partitions) {
+  StartOffsets start;
+  for (const TopicPartition& tp : partitions) {
+    int64_t offset = 0;
+    WEIR_ASSIGN_OR_RETURN(std::unique_ptr<Partition> p,
+                          OpenPartition(tp, &offset));
+    partitions_[tp] = std::move(p);
+    start[tp] = offset;
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.partitions_assigned = static_cast<int64_t>(partitions_.size());
+  return start;
+}
+
+void Pipeline::OnRevoked(absl::Span<const TopicPartition> partitions) {
+  for (const TopicPartition& tp : partitions) {
+    auto it = partitions_.find(tp);
+    if (it == partitions_.end()) continue;
+    const std::string dir = it->second->dir;
+    partitions_.erase(it);  // abandons an upload in flight
+    RemoveAll(dir);
+    if (round_.has_value() && round_->done.count(tp)) {
+      round_->done[tp] = true;
+      round_->offsets.erase(tp);
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.partitions_assigned = static_cast<int64_t>(partitions_.size());
+}
+
+// ---- processing
+// -----------------------------------------------------------------
+
+absl::Status Pipeline::ProcessRecord(const RawRecord& raw) {
+  auto it =
+      partitions_.find(TopicPartition{std::string(raw.topic), raw.partition});
+  if (it == partitions_.end()) return absl::OkStatus();  // not ours any more
+  Partition& p = *it->second;
+  if (raw.offset < p.next_offset) return absl::OkStatus();  // seen already
+  p.next_offset = raw.offset + 1;
+  WEIR_ASSIGN_OR_RETURN(std::optional<Event> event,
+                        DecodeOrRoute(*parts_.decoder, raw, *router_));
+  int64_t late = 0;
+  if (event.has_value()) {
+    event->partition = raw.partition;
+    event->offset = raw.offset;
+    absl::Status s = p.op->Process(event->view(), &out_);
+    if (absl::IsInvalidArgument(s)) {
+      WEIR_RETURN_IF_ERROR(router_->Route(raw, s));
+    } else {
+      WEIR_RETURN_IF_ERROR(s);
+    }
+    for (const LateRecord& l : out_.late) {
+      ++late;
+      if (parts_.late_records != nullptr) {
+        WEIR_RETURN_IF_ERROR(parts_.late_records->Write(l, raw));
+      }
+    }
+  }
+  for (FeatureUpdate& u : out_.updates) pending_.push_back(std::move(u));
+  out_.Clear();
+  ++counters_.records_in;
+  if (event.has_value()) ++counters_.records_processed;
+  counters_.late_records += late;
+  return absl::OkStatus();
+}
+
+void Pipeline::PublishCounters() {
+  absl::MutexLock lock(&mu_);
+  stats_.records_in += counters_.records_in;
+  stats_.records_processed += counters_.records_processed;
+  stats_.late_records += counters_.late_records;
+  counters_ = Counters();
+}
+
+absl::Status Pipeline::DrainToSink(bool must_empty) {
+  const absl::Time now = options_.clock->Now();
+  if (!must_empty && now < sink_retry_at_) return absl::OkStatus();
+  int64_t written = 0;
+  absl::Status result;
+  while (pending_begin_ < pending_.size()) {
+    const size_t n =
+        std::min(options_.sink_batch_size, pending_.size() - pending_begin_);
+    absl::Status s = parts_.sink->Write(
+        absl::MakeConstSpan(pending_.data() + pending_begin_, n));
+    if (!s.ok()) {
+      if (absl::IsUnavailable(s)) {
+        sink_retry_at_ = now + options_.sink_retry_backoff;
+        if (must_empty) result = s;
+      } else {
+        result = s;
+      }
+      break;
+    }
+    pending_begin_ += n;
+    written += static_cast<int64_t>(n);
+  }
+  if (pending_begin_ == pending_.size()) {
+    pending_.clear();
+    pending_begin_ = 0;
+  } else if (pending_begin_ > pending_.size() / 2) {
+    pending_.erase(pending_.begin(), pending_.begin() + pending_begin_);
+    pending_begin_ = 0;
+  }
+  absl::MutexLock lock(&mu_);
+  stats_.updates_written += written;
+  stats_.pending_updates =
+      static_cast<int64_t>(pending_.size() - pending_begin_);
+  return result;
+}
+
+absl::Status Pipeline::UpdatePause() {
+  const size_t pending = pending_.size() - pending_begin_;
+  const bool want = pending >= options_.max_pending_updates ||
+                    (paused_ && pending > options_.max_pending_updates / 2);
+  if (want == paused_) return absl::OkStatus();
+  std::vector<TopicPartition> all;
+  for (const auto& [tp, p] : partitions_) all.push_back(tp);
+  const absl::Time now = options_.clock->Now();
+  if (want) {
+    WEIR_RETURN_IF_ERROR(parts_.source->Pause(all));
+    paused_since_ = now;
+    absl::MutexLock lock(&mu_);
+    paused_since_for_stats_ = now;
+  } else {
+    WEIR_RETURN_IF_ERROR(parts_.source->Resume(all));
+    absl::MutexLock lock(&mu_);
+    stats_.paused += now - paused_since_;
+    paused_since_for_stats_.reset();
+  }
+  paused_ = want;
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::Run() {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    WEIR_RETURN_IF_ERROR(DrainToSink(false));
+    WEIR_RETURN_IF_ERROR(UpdatePause());
+    const absl::Duration timeout =
+        paused_ ? std::min(options_.poll_timeout, options_.sink_retry_backoff)
+                : options_.poll_timeout;
+    WEIR_ASSIGN_OR_RETURN(
+        absl::Span<const RawRecord> batch,
+        parts_.source->Poll(options_.max_poll_records, timeout));
+    for (const RawRecord& raw : batch) WEIR_RETURN_IF_ERROR(ProcessRecord(raw));
+    PublishCounters();
+
+    WEIR_RETURN_IF_ERROR(PollCheckpoints());
+    std::optional<std::string> savepoint;
+    {
+      absl::MutexLock lock(&mu_);
+      savepoint = std::move(savepoint_requested_);
+      savepoint_requested_.reset();
+    }
+    const bool want = savepoint.has_value() ||
+                      checkpoint_requested_.exchange(false) ||
+                      scheduler_->Due();
+    if (want && !round_.has_value()) {
+      absl::Status s = StartCheckpoint(savepoint);
+      if (!s.ok()) {
+        {
+          absl::MutexLock lock(&mu_);
+          ++stats_.checkpoints_failed;
+        }
+        scheduler_->Started();
+        WEIR_RETURN_IF_ERROR(scheduler_->Completed(s));
+      }
+    } else if (want && savepoint.has_value()) {
+      absl::MutexLock lock(&mu_);
+      savepoint_requested_ = std::move(savepoint);  // after the one in flight
+    }
+
+    if (batch.empty() && parts_.source->AtEnd()) {
+      // A bounded input is exhausted: every window fires.
+      for (auto& [tp, p] : partitions_) {
+        WEIR_RETURN_IF_ERROR(p->op->AdvanceWatermark(kMaxEventTime, &out_));
+        for (FeatureUpdate& u : out_.updates) pending_.push_back(std::move(u));
+        out_.Clear();
+      }
+      break;
+    }
+  }
+  return FinalCheckpoint();
+}
+
+// ---- checkpoints
+// ----------------------------------------------------------------
+
+absl::Status Pipeline::StartCheckpoint(std::optional<std::string> savepoint) {
+  if (partitions_.empty()) return absl::OkStatus();
+  const int64_t id = next_round_id_++;
+  // Everything emitted so far must be durable before any offset past it is
+  // published: otherwise a crash after the checkpoint would lose updates
+  // that no replay re-emits.
+  WEIR_RETURN_IF_ERROR(DrainToSink(/*must_empty=*/true));
+  WEIR_RETURN_IF_ERROR(parts_.sink->PreCommit(id));
+  WEIR_RETURN_IF_ERROR(router_->Flush());
+  if (parts_.late_records != nullptr) {
+    WEIR_RETURN_IF_ERROR(parts_.late_records->Flush());
+  }
+  Round round;
+  round.id = id;
+  round.started = options_.clock->Now();
+  const std::string staging = absl::StrCat(options_.state_dir, "/staging");
+  WEIR_RETURN_IF_ERROR(MakeDirs(staging));
+  for (auto& [tp, p] : partitions_) {
+    WEIR_RETURN_IF_ERROR(p->op->Flush());
+    const std::string dir =
+        absl::StrCat(staging, "/", tp.topic, "-", tp.partition, "-", id);
+    RemoveAll(dir);
+    WEIR_RETURN_IF_ERROR(p->backend->CreateCheckpoint(dir));
+    CheckpointRequest request;
+    request.metadata.pipeline = options_.name;
+    request.metadata.pipeline_version = options_.version;
+    request.metadata.operator_name = options_.name;
+    request.metadata.partition = tp.partition;
+    request.metadata.source_offsets = {
+        SourceOffset{tp.topic, tp.partition, p->next_offset}};
+    request.metadata.watermark = p->op->watermark();
+    request.local_dir = dir;
+    request.savepoint_name = savepoint;
+    WEIR_RETURN_IF_ERROR(p->checkpointer->Submit(std::move(request)));
+    round.offsets[tp] = p->next_offset;
+    round.done[tp] = false;
+  }
+  round_ = std::move(round);
+  scheduler_->Started();
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::PollCheckpoints() {
+  if (!round_.has_value()) return absl::OkStatus();
+  Round& r = *round_;
+  int64_t bytes = 0;
+  bool all_done = true;
+  for (auto& [tp, done] : r.done) {
+    if (done) continue;
+    auto it = partitions_.find(tp);
+    if (it == partitions_.end()) {
+      done = true;
+      continue;
+    }
+    std::optional<CheckpointCompletion> c = it->second->checkpointer->Poll();
+    if (!c.has_value()) {
+      all_done = false;
+      continue;
+    }
+    done = true;
+    bytes += static_cast<int64_t>(c->bytes_uploaded);
+    if (!c->status.ok()) {
+      r.status = c->status;
+      r.offsets.erase(tp);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.checkpoint_bytes_uploaded += bytes;
+  }
+  if (!all_done) return absl::OkStatus();
+  // Offsets go to the source for lag tooling; the manifests are the truth,
+  // so a failed commit is not a failed checkpoint.
+  if (!r.offsets.empty()) {
+    PartitionOffsets offsets(r.offsets.begin(), r.offsets.end());
+    parts_.source->CommitOffsets(offsets).IgnoreError();
+  }
+  absl::Status status = r.status;
+  if (status.ok()) {
+    status = parts_.sink->Commit(r.id);
+  } else {
+    parts_.sink->Abort(r.id).IgnoreError();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (status.ok()) {
+      ++stats_.checkpoints_completed;
+      stats_.last_checkpoint = options_.clock->Now();
+      stats_.last_checkpoint_duration = options_.clock->Now() - r.started;
+    } else {
+      ++stats_.checkpoints_failed;
+    }
+  }
+  round_.reset();
+  return scheduler_->Completed(status);
+}
+
+absl::Status Pipeline::FinalCheckpoint() {
+  // Let the round in flight finish.
+  const absl::Duration wait = options_.checkpoints.timeout + absl::Seconds(5);
+  while (round_.has_value()) {
+    for (auto& [tp, p] : partitions_) p->checkpointer->WaitForIdle(wait);
+    WEIR_RETURN_IF_ERROR(PollCheckpoints());
+  }
+  if (!options_.checkpoint_on_stop || partitions_.empty()) {
+    return DrainToSink(/*must_empty=*/true);
+  }
+  WEIR_RETURN_IF_ERROR(StartCheckpoint(std::nullopt));
+  while (round_.has_value()) {
+    for (auto& [tp, p] : partitions_) p->checkpointer->WaitForIdle(wait);
+    WEIR_RETURN_IF_ERROR(PollCheckpoints());
+  }
+  return absl::OkStatus();
+}
+
+void Pipeline::Stop() { stop_.store(true); }
+
+void Pipeline::RequestCheckpoint() { checkpoint_requested_.store(true); }
+
+void Pipeline::RequestSavepoint(std::string name) {
+  absl::MutexLock lock(&mu_);
+  savepoint_requested_ = std::move(name);
+}
+
+PipelineStats Pipeline::stats() const {
+  absl::MutexLock lock(&mu_);
+  PipelineStats s = stats_;
+  s.dead_letters = 0;
+  if (router_ != nullptr) {
+    const DeadLetterCounts c = router_->counts();
+    s.dead_letters = c.deserialization + c.schema_mismatch + c.processing_error;
+  }
+  if (paused_since_for_stats_.has_value()) {
+    s.paused += options_.clock->Now() - *paused_since_for_stats_;
+  }
+  return s;
+}
+
+}  // namespace weir

@@ -1,0 +1,320 @@
+#include "weir/pipeline.h"
+
+#include <map>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "weir/json/json_decoder.h"
+#include "weir/object_store.h"
+#include "weir/rocksdb/rocksdb_state_backend.h"
+#include "weir/sinks.h"
+#include "weir/testing/harness.h"
+#include "weir/testing/subprocess.h"
+#include "weir/testing/wpay.h"
+
+namespace weir {
+namespace {
+
+using ::testing::SizeIs;
+
+constexpr int kPartitions = 4;
+
+// W-PAY runs 2000 events per event-time second: 60k events span 30 s.
+// Second-long windows make the operator emit all along the run.
+KeyedWindowOptions Features(absl::Duration count_window = absl::Seconds(1)) {
+  KeyedWindowOptions op;
+  FeatureSpec count;
+  count.name = "txn_count";
+  count.window = Tumbling(count_window);
+  FeatureSpec sum = count;
+  sum.name = "amount_sum_1h";  // fires only at the end of the input
+  sum.aggregate = AggregateKind::kDecimalSum;
+  sum.window = Tumbling(absl::Hours(1));
+  sum.field = 1;
+  op.features = {count, sum};
+  op.max_out_of_orderness = absl::Seconds(2);
+  op.allowed_lateness = absl::Seconds(1);
+  op.cache_max_entries = 5000;
+  return op;
+}
+
+JsonSchema WPaySchema() {
+  JsonSchema schema;
+  schema.name = "wpay";
+  schema.version = 1;
+  schema.key_field = "user_id";
+  schema.event_time_field = "event_timestamp";
+  schema.event_time_type = JsonType::kTimestampMs;
+  schema.fields = {JsonField::Required("merchant_id", JsonType::kString),
+                   JsonField::OptionalDecimal("amount", 2)};
+  return schema;
+}
+
+// Forwards to a source and calls `hook` after every poll with the number of
+// records delivered so far: lets a test stop or checkpoint the pipeline at
+// a chosen point, on the processing thread.
+class HookedSource final : public Source {
+ public:
+  HookedSource(Source* inner, std::function<void(int64_t)> hook)
+      : inner_(inner), hook_(std::move(hook)) {}
+  void SetPartitionListener(PartitionListener* l) override {
+    inner_->SetPartitionListener(l);
+  }
+  absl::StatusOr<absl::Span<const RawRecord>> Poll(
+      size_t max_records, absl::Duration timeout) override {
+    auto batch = inner_->Poll(max_records, timeout);
+    if (batch.ok()) {
+      delivered_ += static_cast<int64_t>(batch->size());
+      hook_(delivered_);
+    }
+    return batch;
+  }
+  bool AtEnd() const override { return inner_->AtEnd(); }
+  absl::Status Pause(absl::Span<const TopicPartition> p) override {
+    return inner_->Pause(p);
+  }
+  absl::Status Resume(absl::Span<const TopicPartition> p) override {
+    return inner_->Resume(p);
+  }
+  absl::Status Seek(const TopicPartition& p, int64_t offset) override {
+    return inner_->Seek(p, offset);
+  }
+  absl::Status CommitOffsets(const PartitionOffsets& o) override {
+    return inner_->CommitOffsets(o);
+  }
+  std::vector<TopicPartition> Assignment() const override {
+    return inner_->Assignment();
+  }
+  absl::StatusOr<std::vector<PartitionPosition>> Positions() override {
+    return inner_->Positions();
+  }
+  SourceStats stats() const override { return inner_->stats(); }
+  absl::Status Close() override { return inner_->Close(); }
+
+ private:
+  Source* inner_;
+  std::function<void(int64_t)> hook_;
+  int64_t delivered_ = 0;
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::WPayOptions w;
+    w.num_events = 60'000;
+    w.num_users = 3'000;
+    w.num_partitions = kPartitions;
+    w.seed = 5;
+    auto events = testing::WPayGenerator::GenerateAll(w);
+    ASSERT_TRUE(events.ok());
+    events_ = std::move(*events);
+    auto dir = testing::TempDir::Create("weir-pipeline");
+    ASSERT_TRUE(dir.ok());
+    dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
+    auto store = LocalDirectoryStore::Create(dir_->path() + "/store");
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    auto resources = RocksDbResources::Create({});
+    ASSERT_TRUE(resources.ok());
+    resources_ = *resources;
+    auto decoder = JsonDecoder::Create(WPaySchema());
+    ASSERT_TRUE(decoder.ok());
+    decoder_ = std::move(*decoder);
+  }
+
+  std::unique_ptr<VectorSource> MakeSource() {
+    std::vector<VectorSourceRecord> records;
+    for (const testing::WPayEvent& e : events_) {
+      records.push_back(
+          VectorSourceRecord{e.partition, e.user_id, e.json, e.event_time});
+    }
+    VectorSourceOptions o;
+    o.topic = "payments";
+    o.partitions = kPartitions;
+    auto s = VectorSource::Create(o, std::move(records));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return std::move(*s);
+  }
+
+  PipelineOptions Options(const std::string& state) {
+    PipelineOptions o;
+    o.name = "fraud";
+    o.version = "7";
+    o.features = Features();
+    o.state_dir = dir_->path() + "/" + state;
+    o.backend_factory = RocksDbBackendFactory(resources_);
+    o.checkpoints.interval = absl::Hours(1);  // only when asked
+    o.clock = &clock_;
+    o.max_poll_records = 500;
+    return o;
+  }
+
+  // What an idempotent store holds after one uninterrupted application of
+  // every feature update the operator computes from the accepted events.
+  std::map<std::pair<std::string, std::string>, FeatureUpdate> Golden() {
+    testing::HarnessOptions h;
+    h.op = Features();
+    h.op.name = "fraud";
+    auto harness = testing::OperatorHarness::Create(h);
+    EXPECT_TRUE(harness.ok());
+    for (const testing::WPayEvent& e : events_) {
+      if (e.accepted()) EXPECT_TRUE((*harness)->Process(e.ToEvent()).ok());
+    }
+    EXPECT_TRUE((*harness)->Finish().ok());
+    std::map<std::pair<std::string, std::string>, FeatureUpdate> out;
+    for (const FeatureUpdate& u : (*harness)->updates()) {
+      auto [it, inserted] = out.try_emplace({u.key, u.feature}, u);
+      if (!inserted && u.NewerThan(it->second)) it->second = u;
+    }
+    return out;
+  }
+
+  static void ExpectSinkEquals(
+      const MemorySink& sink,
+      const std::map<std::pair<std::string, std::string>, FeatureUpdate>&
+          golden) {
+    const std::vector<FeatureUpdate> got = sink.Snapshot();
+    ASSERT_EQ(got.size(), golden.size());
+    for (const FeatureUpdate& u : got) {
+      EXPECT_EQ(u, golden.at({u.key, u.feature})) << u.key << " " << u.feature;
+    }
+  }
+
+  int64_t BadRecords() const {
+    int64_t n = 0;
+    for (const auto& e : events_) n += e.accepted() ? 0 : 1;
+    return n;
+  }
+
+  std::vector<testing::WPayEvent> events_;
+  std::unique_ptr<testing::TempDir> dir_;
+  std::unique_ptr<LocalDirectoryStore> store_;
+  std::shared_ptr<RocksDbResources> resources_;
+  std::unique_ptr<JsonDecoder> decoder_;
+  ManualClock clock_{absl::FromUnixSeconds(1800000000)};
+};
+
+TEST_F(PipelineTest, BoundedRunComputesEveryFeatureAndDeadLettersBadRecords) {
+  auto source = MakeSource();
+  MemorySink sink;
+  MemoryDeadLetterQueue dlq;
+  auto pipeline = Pipeline::Create(
+      Options("a"), {source.get(), decoder_.get(), &sink, store_.get(), &dlq});
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  ExpectSinkEquals(sink, Golden());
+  const PipelineStats stats = (*pipeline)->stats();
+  EXPECT_EQ(stats.records_in, static_cast<int64_t>(events_.size()));
+  EXPECT_EQ(stats.dead_letters, BadRecords());
+  EXPECT_GT(stats.dead_letters, 0);
+  EXPECT_THAT(dlq.records(), SizeIs(BadRecords()));
+  for (const DeadLetterRecord& r : dlq.records()) {
+    const testing::WPayEvent* original = nullptr;
+    for (const auto& e : events_) {
+      if (e.partition == r.partition && e.offset == r.offset) original = &e;
+    }
+    ASSERT_NE(original, nullptr);
+    EXPECT_EQ(r.value, original->json);  // bytes kept exactly
+  }
+  EXPECT_GT(stats.late_records, 0);
+  EXPECT_EQ(stats.checkpoints_completed, 1);  // the final one
+  EXPECT_EQ(stats.partitions_assigned, kPartitions);
+}
+
+// A crash after a checkpoint: the second run restores every partition from
+// the store, replays from the checkpointed offsets, and the store ends equal
+// to an uninterrupted run's.
+TEST_F(PipelineTest, RestartFromCheckpointEqualsUninterruptedRun) {
+  MemorySink sink;
+  MemoryDeadLetterQueue dlq;
+  {
+    auto inner = MakeSource();
+    std::unique_ptr<Pipeline> pipeline;
+    bool asked = false;
+    HookedSource source(inner.get(), [&](int64_t delivered) {
+      if (delivered >= 20'000 && !asked) {
+        pipeline->RequestCheckpoint();
+        asked = true;
+      }
+      if (delivered >= 35'000) pipeline->Stop();  // then "crash"
+    });
+    PipelineOptions options = Options("first");
+    options.checkpoint_on_stop = false;
+    auto p = Pipeline::Create(
+        options, {&source, decoder_.get(), &sink, store_.get(), &dlq});
+    ASSERT_TRUE(p.ok()) << p.status();
+    pipeline = std::move(*p);
+    ASSERT_TRUE(pipeline->Run().ok());
+    EXPECT_EQ(pipeline->stats().checkpoints_completed, 1);
+  }
+  auto source = MakeSource();
+  auto second = Pipeline::Create(
+      Options("second"),
+      {source.get(), decoder_.get(), &sink, store_.get(), &dlq});
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE((*second)->Run().ok());
+  EXPECT_EQ((*second)->stats().partitions_restored, kPartitions);
+  EXPECT_LT((*second)->stats().records_in,
+            static_cast<int64_t>(events_.size()));
+  ExpectSinkEquals(sink, Golden());
+}
+
+// A sink that refuses writes: partitions pause, nothing is lost, and
+// processing resumes when the sink is back.
+TEST_F(PipelineTest, SinkOutagePausesAndLosesNothing) {
+  auto inner = MakeSource();
+  MemorySink sink;
+  MemoryDeadLetterQueue dlq;
+  std::unique_ptr<Pipeline> pipeline;
+  int polls_while_down = 0;
+  HookedSource source(inner.get(), [&](int64_t delivered) {
+    if (delivered >= 10'000 && polls_while_down == 0) {
+      sink.InjectError(absl::UnavailableError("store down"));
+    }
+    if (delivered >= 10'000 && polls_while_down < 200) {
+      ++polls_while_down;
+      clock_.Advance(absl::Milliseconds(100));
+      if (polls_while_down == 200) sink.InjectError(absl::OkStatus());
+    }
+  });
+  PipelineOptions options = Options("c");
+  options.max_pending_updates = 2000;
+  auto p = Pipeline::Create(
+      options, {&source, decoder_.get(), &sink, store_.get(), &dlq});
+  ASSERT_TRUE(p.ok());
+  pipeline = std::move(*p);
+  absl::Status run = pipeline->Run();
+  const PipelineStats stats = pipeline->stats();
+  ASSERT_TRUE(run.ok()) << run << " records_in=" << stats.records_in
+                        << " paused=" << stats.paused
+                        << " pending=" << stats.pending_updates
+                        << " polls_while_down=" << polls_while_down;
+  EXPECT_GT(stats.paused, absl::Seconds(5));
+  EXPECT_LE(stats.pending_updates, 0);
+  ExpectSinkEquals(sink, Golden());
+}
+
+TEST(PipelineOptionsTest, ValidateNamesTheBadField) {
+  PipelineOptions o;
+  EXPECT_THAT(o.Validate().message(), ::testing::HasSubstr("name"));
+  o.name = "p";
+  EXPECT_THAT(o.Validate().message(), ::testing::HasSubstr("features"));
+  FeatureSpec f;
+  f.name = "n";
+  f.window = Tumbling(absl::Minutes(1));
+  o.features.features = {f};
+  EXPECT_THAT(o.Validate().message(), ::testing::HasSubstr("state_dir"));
+  o.state_dir = "/tmp/x";
+  EXPECT_THAT(o.Validate().message(), ::testing::HasSubstr("backend_factory"));
+  o.backend_factory =
+      [](const std::string&) -> absl::StatusOr<std::unique_ptr<StateBackend>> {
+    return absl::UnimplementedError("");
+  };
+  EXPECT_TRUE(o.Validate().ok()) << o.Validate();
+  o.max_pending_updates = 0;
+  EXPECT_THAT(o.Validate().message(),
+              ::testing::HasSubstr("max_pending_updates"));
+}
+
+}  // namespace
+}  // namespace weir
