@@ -38,6 +38,14 @@
 // is for a standalone server (or a proxy that keeps keys together), not
 // Redis Cluster.
 //
+// Speed (bench/b5_redis_sink.cc, one connection, a 2-core machine): about
+// 230k applied upserts/s when an entity's four features come together and
+// 150k/s when every update is for another entity; one script call per
+// update does 110k/s. That is about 0.1x redis-benchmark's pipelined SET
+// (one small key, 50 connections) and 0.35x a blind pipelined HSET of the
+// same fields: the compare-and-set costs a read and a write through the
+// scripting engine per key, which no client-side batching removes.
+//
 // Buffering and backpressure: Write puts updates in a buffer of at most
 // `max_buffered_updates` and sends full batches; Flush sends the rest and
 // returns when Redis has applied everything. When Redis is down or slow
