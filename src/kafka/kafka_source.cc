@@ -230,7 +230,9 @@ void KafkaSource::OnAssign(rd_kafka_topic_partition_list_t* partitions,
                            bool cooperative) {
   const std::vector<TopicPartition> offered = ToVector(partitions);
   StartOffsets start;
-  if (listener_ != nullptr && sticky_error_.ok()) {
+  // Cooperative rebalances may assign nothing new; the listener only hears
+  // of actual partitions.
+  if (listener_ != nullptr && sticky_error_.ok() && !offered.empty()) {
     absl::StatusOr<StartOffsets> answer =
         internal::CallOnAssigned(*listener_, offered);
     if (!answer.ok()) {
@@ -507,9 +509,10 @@ absl::Status KafkaSource::Seek(const TopicPartition& partition,
   list->elems[0].offset = offset;
   int timeout_ms = TimeoutMs(options_.seek_timeout);
   if (rd_kafka_version() < 0x020100ff) {
-    // Before 2.1.0, rd_kafka_seek_partitions waited its remaining timeout
-    // in microseconds rather than milliseconds, so a confirmed seek would
-    // time out a thousand times too early; scale the timeout to match.
+    // Before 2.1.0, rd_kafka_seek_partitions waited its timeout in the
+    // wrong unit (microseconds), so a seek could report _TIMED_OUT long
+    // before `seek_timeout`; scaling makes the wait at least as long as
+    // asked. Seeks are local and normally confirmed at once.
     timeout_ms = static_cast<int>(
         std::min<int64_t>(int64_t{timeout_ms} * 1000, INT_MAX));
   }

@@ -111,7 +111,7 @@ class KafkaSourceTest : public ::testing::Test {
     options.topics = {kTopic};
     options.properties = {{"fetch.wait.max.ms", "20"},
                           {"reconnect.backoff.ms", "20"},
-                          {"session.timeout.ms", "6000"},
+                          {"session.timeout.ms", "3000"},
                           {"heartbeat.interval.ms", "200"}};
     return options;
   }
@@ -367,6 +367,39 @@ TEST_F(KafkaSourceTest, TwoMembersSplitThePartitionsAndOneTakesOverOnClose) {
   EXPECT_EQ(la.events.back(), "assigned");
   const SourceStats stats = (*a)->stats();
   EXPECT_EQ(stats.partitions_assigned - stats.partitions_revoked, kPartitions);
+}
+
+TEST_F(KafkaSourceTest, CooperativeRebalanceRevokesOnlyMovedPartitions) {
+  Produce(5);
+  KafkaSourceOptions options = Options("cooperative");
+  options.partition_assignment_strategy = "cooperative-sticky";
+  RecordingListener la;
+  absl::StatusOr<std::unique_ptr<KafkaSource>> a = KafkaSource::Create(options);
+  ASSERT_TRUE(a.ok()) << a.status();
+  (*a)->SetPartitionListener(&la);
+  ASSERT_TRUE(PollUntil({a->get()}, [&] {
+    return (*a)->Assignment().size() == kPartitions;
+  })) << "the first member never got every partition";
+
+  RecordingListener lb;
+  absl::StatusOr<std::unique_ptr<KafkaSource>> b = KafkaSource::Create(options);
+  ASSERT_TRUE(b.ok()) << b.status();
+  (*b)->SetPartitionListener(&lb);
+  ASSERT_TRUE(PollUntil({a->get(), b->get()}, [&] {
+    return !(*b)->Assignment().empty() &&
+           (*a)->Assignment().size() + (*b)->Assignment().size() == kPartitions;
+  })) << "the partitions were never split";
+  // Only what moved to the second member was revoked from the first.
+  std::set<TopicPartition> revoked;
+  for (const auto& r : la.revoked) revoked.insert(r.begin(), r.end());
+  const std::vector<TopicPartition> moved = (*b)->Assignment();
+  EXPECT_EQ(revoked, std::set<TopicPartition>(moved.begin(), moved.end()));
+  for (const TopicPartition& tp : (*a)->Assignment()) {
+    EXPECT_EQ(revoked.count(tp), 0u) << tp.ToString() << " was revoked";
+  }
+  EXPECT_EQ(la.assigned.size(), 1u);
+  WEIR_ASSERT_OK((*b)->Close());
+  WEIR_ASSERT_OK((*a)->Close());
 }
 
 TEST_F(KafkaSourceTest, PauseStopsAPartitionAndResumeRestartsIt) {
