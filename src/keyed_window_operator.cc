@@ -202,6 +202,11 @@ class KeyedWindowOperator::Impl {
     int64_t size_ms = 0;
     int64_t offset_ms = 0;
     int64_t gap_ms = 0;
+    int64_t tile_ms = 0;  // sliding: the tile
+    // How long after its end a window's state is still needed, before
+    // allowed lateness: size - tile for a sliding tile (later windows merge
+    // it), 0 otherwise.
+    int64_t keep_ms = 0;
     std::vector<int> features;  // indices into features_
     size_t acc_size = 0;        // bytes of all accumulators
     // Largest window start ever written to the backend: windows starting
@@ -278,6 +283,17 @@ class KeyedWindowOperator::Impl {
     if (ttl_ms_.has_value()) now_ms_ = ToEventTime(options_.clock->Now());
   }
 
+  // When a window's state is deleted: its end plus what later windows need
+  // (sliding tiles) plus allowed lateness.
+  EventTime CleanupTime(uint16_t g, EventTime end) const {
+    return SaturatingAdd(SaturatingAdd(end, groups_[g].keep_ms), lateness_ms_);
+  }
+  // Sliding tiles never fire on their own: they are emitted merged, per
+  // record.
+  bool Fires(uint16_t g) const {
+    return groups_[g].kind != WindowKind::kSliding;
+  }
+
   bool Valid(SlotRef r) const {
     return entries_[r.slot].live && entries_[r.slot].generation == r.generation;
   }
@@ -316,6 +332,13 @@ class KeyedWindowOperator::Impl {
 
   // Folding.
   absl::Status FoldWindow(uint16_t g, const Record& r, const Window& w);
+  absl::Status EmitSliding(uint16_t g, const Record& r, const Window& tile,
+                           OperatorOutput* out);
+  absl::Status EmitSlidingWindow(uint16_t g, std::string_view key,
+                                 EventTime end, int64_t offset,
+                                 OperatorOutput* out);
+  absl::Status TileExists(uint16_t g, std::string_view key, EventTime start,
+                          bool* exists);
   absl::Status FoldSession(uint16_t g, const Record& r);
   absl::Status MergeSessions(uint16_t g, const Record& r,
                              const std::pair<uint16_t, std::string>& key);
@@ -373,6 +396,7 @@ class KeyedWindowOperator::Impl {
   std::string scratch_value_;
   std::string scratch_read_;
   std::vector<uint64_t> scratch_acc_;
+  std::vector<uint64_t> sliding_acc_;
   OperatorStats stats_;
 };
 
@@ -399,6 +423,10 @@ absl::Status KeyedWindowOperator::Impl::Init() {
       group.kind = f.window->kind;
       group.size_ms = ToMillis(f.window->size);
       group.offset_ms = ToMillis(f.window->offset);
+      if (group.kind == WindowKind::kSliding) {
+        group.tile_ms = ToMillis(f.window->slide);
+        group.keep_ms = group.size_ms - group.tile_ms;
+      }
       group.gap_ms = ToMillis(f.window->gap);
       groups_.push_back(group);
     }
@@ -412,6 +440,7 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   size_t max_acc = 0;
   for (const Group& g : groups_) max_acc = std::max(max_acc, g.acc_size);
   scratch_acc_.resize(max_acc / 8 + 1);
+  sliding_acc_.resize(max_acc / 8 + 1);
   entries_.reserve(std::min<size_t>(options_.cache_max_entries, 1 << 16));
 
   // Resume from the backend.
@@ -555,6 +584,18 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
         WEIR_RETURN_IF_ERROR(s);
         break;
       }
+      case WindowKind::kSliding: {
+        const int64_t start =
+            FloorTo(t - group.offset_ms, group.tile_ms) + group.offset_ms;
+        const Window tile{start, start + group.tile_ms};
+        if (SaturatingAdd(tile.end, lateness_ms_) <= late_ref) {
+          missed = true;
+        } else {
+          WEIR_RETURN_IF_ERROR(FoldWindow(g, r, tile));
+          WEIR_RETURN_IF_ERROR(EmitSliding(g, r, tile, out));
+        }
+        break;
+      }
       case WindowKind::kSession:
         if (SaturatingAdd(SaturatingAdd(t, group.gap_ms), lateness_ms_) <=
             late_ref) {
@@ -618,7 +659,7 @@ absl::Status KeyedWindowOperator::Impl::FoldWindow(uint16_t g, const Record& r,
   bool inserted;
   WEIR_ASSIGN_OR_RETURN(uint32_t slot, FindOrInsert(g, r.key, w, &inserted));
   FoldInputs(entries_[slot], groups_[g], r);
-  if (w.end <= watermark_) QueueReemit(slot);  // fired already: re-emit
+  if (w.end <= watermark_ && Fires(g)) QueueReemit(slot);  // fired: re-emit
   return absl::OkStatus();
 }
 
@@ -682,11 +723,11 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
 
 void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
   const Entry& e = entries_[slot];
-  if (e.end > watermark_) {
+  if (e.end > watermark_ && Fires(e.group)) {
     AddTimer(fire_timers_, last_fire_, e.end, RefOf(slot));
   } else {
-    const EventTime cleanup = SaturatingAdd(e.end, lateness_ms_);
-    AddTimer(cleanup_timers_, last_cleanup_, cleanup, RefOf(slot));
+    AddTimer(cleanup_timers_, last_cleanup_, CleanupTime(e.group, e.end),
+             RefOf(slot));
   }
 }
 
@@ -803,8 +844,8 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
   EncodePayload(e, &scratch_value_);
   batch_.Put(Column::kWindows, scratch_key_, scratch_value_);
   if (!e.in_backend) {
-    const bool fired = e.end <= watermark_;
-    const EventTime when = fired ? SaturatingAdd(e.end, lateness_ms_) : e.end;
+    const bool fired = e.end <= watermark_ || !Fires(e.group);
+    const EventTime when = fired ? CleanupTime(e.group, e.end) : e.end;
     TimerKey(when, fired ? kCleanupTimer : kFireTimer, e.group, e.start, e.key,
              &scratch_key_);
     batch_.Put(Column::kTimers, scratch_key_, "");
@@ -823,8 +864,8 @@ void KeyedWindowOperator::Impl::DeleteFromBackend(const Entry& e) {
   batch_.Delete(Column::kWindows, scratch_key_);
   TimerKey(e.end, kFireTimer, e.group, e.start, e.key, &scratch_key_);
   batch_.Delete(Column::kTimers, scratch_key_);
-  TimerKey(SaturatingAdd(e.end, lateness_ms_), kCleanupTimer, e.group, e.start,
-           e.key, &scratch_key_);
+  TimerKey(CleanupTime(e.group, e.end), kCleanupTimer, e.group, e.start, e.key,
+           &scratch_key_);
   batch_.Delete(Column::kTimers, scratch_key_);
 }
 
@@ -853,10 +894,10 @@ void KeyedWindowOperator::Impl::Emit(uint16_t g, std::string_view key,
                                      const char* acc, OperatorOutput* out) {
   for (int i : groups_[g].features) {
     const Feature& f = features_[i];
-    out->updates.push_back(FeatureUpdate{
-        std::string(key), f.name, w,
-        internal::Result(f.kind, f.opts, acc + f.acc_offset), w.end,
-        max_offset});
+    out->updates.push_back(
+        FeatureUpdate{std::string(key), f.name, w,
+                      internal::Result(f.kind, f.opts, acc + f.acc_offset),
+                      w.end, max_offset});
   }
   stats_.updates_emitted += groups_[g].features.size();
 }
@@ -885,7 +926,7 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
   WEIR_RETURN_IF_ERROR(MakeComplete(e));
   Emit(e.group, e.key, Window{e.start, e.end}, e.max_offset, e.acc_data(), out);
   ++stats_.windows_fired;
-  if (SaturatingAdd(e.end, lateness_ms_) <= watermark_) {
+  if (CleanupTime(e.group, e.end) <= watermark_) {
     if (e.in_backend) DeleteFromBackend(e);
     FreeSlot(slot);
     return absl::OkStatus();
@@ -894,7 +935,7 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
   if (e.in_backend) {
     TimerKey(e.end, kFireTimer, e.group, e.start, e.key, &scratch_key_);
     batch_.Delete(Column::kTimers, scratch_key_);
-    const EventTime cleanup = SaturatingAdd(e.end, lateness_ms_);
+    const EventTime cleanup = CleanupTime(e.group, e.end);
     TimerKey(cleanup, kCleanupTimer, e.group, e.start, e.key, &scratch_key_);
     batch_.Put(Column::kTimers, scratch_key_, "");
     backend_timer_min_ = std::min(backend_timer_min_, cleanup);
@@ -959,7 +1000,7 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out) {
     int64_t end, max_offset;
     WEIR_RETURN_IF_ERROR(
         DecodePayload(t.group, scratch_read_, &end, &max_offset, acc));
-    const EventTime cleanup = SaturatingAdd(end, lateness_ms_);
+    const EventTime cleanup = CleanupTime(t.group, end);
     if (t.kind == kFireTimer) {
       Emit(t.group, t.key, Window{t.start, end}, max_offset, acc, out);
       ++stats_.windows_fired;
@@ -999,6 +1040,84 @@ void KeyedWindowOperator::Impl::UpdateNextDue() {
   if (!cleanup_timers_.empty()) {
     next_due_ = std::min(next_due_, cleanup_timers_.begin()->first);
   }
+}
+
+// ---- sliding windows
+
+absl::Status KeyedWindowOperator::Impl::EmitSliding(uint16_t g, const Record& r,
+                                                    const Window& tile,
+                                                    OperatorOutput* out) {
+  const Group& group = groups_[g];
+  WEIR_RETURN_IF_ERROR(EmitSlidingWindow(g, r.key, tile.end, r.offset, out));
+  // An out-of-order record also changes the key's latest window, if that
+  // one still covers the record's tile: emit it too, so that the newest
+  // version the sink keeps includes the record.
+  for (EventTime end = SaturatingAdd(tile.end, group.keep_ms); end > tile.end;
+       end -= group.tile_ms) {
+    bool exists = false;
+    WEIR_RETURN_IF_ERROR(TileExists(g, r.key, end - group.tile_ms, &exists));
+    if (exists) return EmitSlidingWindow(g, r.key, end, r.offset, out);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::TileExists(uint16_t g,
+                                                   std::string_view key,
+                                                   EventTime start,
+                                                   bool* exists) {
+  *exists = index_.contains(KeyView{key, start, g});
+  if (*exists || start > groups_[g].horizon) return absl::OkStatus();
+  WindowKey(key, g, start, &scratch_key_);
+  ++stats_.state_reads;
+  absl::Status s =
+      backend_->Get(Column::kWindows, scratch_key_, &scratch_read_);
+  if (absl::IsNotFound(s)) return absl::OkStatus();
+  WEIR_RETURN_IF_ERROR(s);
+  *exists = true;
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(uint16_t g,
+                                                          std::string_view key,
+                                                          EventTime end,
+                                                          int64_t offset,
+                                                          OperatorOutput* out) {
+  const Group& group = groups_[g];
+  char* acc = reinterpret_cast<char*>(sliding_acc_.data());
+  for (int i : group.features) {
+    internal::AccInit(features_[i].kind, acc + features_[i].acc_offset);
+  }
+  auto merge = [&](const char* tile_acc) {
+    for (int i : group.features) {
+      const Feature& f = features_[i];
+      internal::Merge(f.kind, acc + f.acc_offset, tile_acc + f.acc_offset);
+    }
+  };
+  const EventTime first = end - group.size_ms;
+  for (EventTime start = first; start < end; start += group.tile_ms) {
+    auto it = index_.find(KeyView{key, start, g});
+    if (it != index_.end()) {
+      Entry& e = entries_[*it];
+      if (Expired(e)) continue;
+      WEIR_RETURN_IF_ERROR(MakeComplete(e));
+      merge(e.acc_data());
+      continue;
+    }
+    if (start > group.horizon) continue;  // never spilled: no such tile
+    WindowKey(key, g, start, &scratch_key_);
+    ++stats_.state_reads;
+    absl::Status s =
+        backend_->Get(Column::kWindows, scratch_key_, &scratch_read_);
+    if (absl::IsNotFound(s)) continue;
+    WEIR_RETURN_IF_ERROR(s);
+    char* stored = reinterpret_cast<char*>(scratch_acc_.data());
+    int64_t tile_end, max_offset;
+    WEIR_RETURN_IF_ERROR(
+        DecodePayload(g, scratch_read_, &tile_end, &max_offset, stored));
+    merge(stored);
+  }
+  Emit(g, key, Window{first, end}, offset, acc, out);
+  return absl::OkStatus();
 }
 
 // ---- sessions

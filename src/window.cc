@@ -18,13 +18,14 @@ absl::Status WindowSpec::Validate() const {
   switch (kind) {
     case WindowKind::kTumbling:
     case WindowKind::kHopping:
+    case WindowKind::kSliding:
       if (!WholePositiveMillis(size) || size > 100 * year) {
         return absl::InvalidArgumentError(absl::StrCat(
             "window.size: must be a positive whole number of milliseconds "
             "up to 100 years, got ",
             Dur(size)));
       }
-      if (kind == WindowKind::kHopping) {
+      if (kind == WindowKind::kHopping || kind == WindowKind::kSliding) {
         if (!WholePositiveMillis(slide) || slide > size ||
             ToMillis(size) % ToMillis(slide) != 0) {
           return absl::InvalidArgumentError(absl::StrCat(
@@ -64,6 +65,9 @@ std::string WindowSpec::ToString() const {
       break;
     case WindowKind::kSession:
       return absl::StrCat("session(", Dur(gap), ")");
+    case WindowKind::kSliding:
+      s = absl::StrCat("sliding(", Dur(size), ",", Dur(slide), ")");
+      break;
   }
   if (offset != absl::ZeroDuration()) absl::StrAppend(&s, "+", Dur(offset));
   return s;
@@ -92,6 +96,14 @@ WindowSpec Session(absl::Duration gap) {
   WindowSpec spec;
   spec.kind = WindowKind::kSession;
   spec.gap = gap;
+  return spec;
+}
+
+WindowSpec Sliding(absl::Duration size, absl::Duration tile) {
+  WindowSpec spec;
+  spec.kind = WindowKind::kSliding;
+  spec.size = size;
+  spec.slide = tile;
   return spec;
 }
 

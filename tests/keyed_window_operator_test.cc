@@ -1,6 +1,7 @@
 #include "weir/keyed_window_operator.h"
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 #include "gmock/gmock.h"
@@ -230,6 +231,107 @@ TEST_P(KeyedWindowOperatorTest, BadValueIsRefusedAndChangesNothing) {
 
 // Results never depend on how much the cache holds: a cache of 8 entries
 // spills and re-reads constantly and must agree with one that never spills.
+// Every sliding-window update equals a brute-force recount over the records
+// seen so far, and the newest update per key is the key's latest window —
+// also with disorder, late records and a cache that spills.
+TEST_P(KeyedWindowOperatorTest, SlidingWindowsEqualBruteForce) {
+  const int64_t kTile = 60'000, kSize = 5 * kTile, kOoo = 20'000,
+                kLate = 30'000;
+  for (size_t cache : {size_t{1} << 16, size_t{16}}) {
+    KeyedWindowOptions op;
+    op.features = {Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
+                   Agg("sum5m", AggregateKind::kDecimalSum,
+                       Sliding(absl::Minutes(5), absl::Minutes(1)), 0)};
+    op.max_out_of_orderness = absl::Milliseconds(kOoo);
+    op.allowed_lateness = absl::Milliseconds(kLate);
+    op.cache_max_entries = cache;
+    auto h = Make(op);
+    std::mt19937_64 rng(17);
+    struct Seen {
+      EventTime t;
+      int64_t offset;
+      int64_t cents;
+    };
+    std::map<std::string, std::vector<Seen>> folded;  // non-late, per key
+    EventTime max_time = kMinEventTime;
+    size_t checked = 0;
+    for (int i = 0; i < 6000; ++i) {
+      const std::string key = absl::StrCat("k", rng() % 20);
+      EventTime t = i * 500 - static_cast<int64_t>(rng() % 15'000);
+      if (rng() % 50 == 0) t -= 120'000;  // some beyond lateness
+      const int64_t cents = static_cast<int64_t>(rng() % 10'000);
+      const size_t before = h->updates().size();
+      ASSERT_TRUE(h->Add(key, t, {Value::Dec(cents, 2)}).ok());
+      const EventTime tile_end = FloorTo(t, kTile) + kTile;
+      const bool late =
+          max_time != kMinEventTime && tile_end + kLate <= max_time - kOoo;
+      max_time = std::max(max_time, t);
+      if (!late) folded[key].push_back({t, i, cents});
+      EXPECT_EQ(h->updates().size() == before, late) << i;
+      for (size_t u = before; u < h->updates().size(); ++u) {
+        const FeatureUpdate& up = h->updates()[u];
+        ASSERT_EQ(up.window.end - up.window.start, kSize);
+        int64_t n = 0, sum = 0;
+        for (const Seen& s : folded[up.key]) {
+          if (s.t >= up.window.start && s.t < up.window.end) {
+            ++n;
+            sum += s.cents;
+          }
+        }
+        if (up.feature == "n5m") {
+          EXPECT_EQ(up.value, Value::Int64(n)) << i;
+        } else {
+          EXPECT_EQ(up.value, Value::Dec(sum, 2)) << i;
+        }
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 10'000u);
+    // What an idempotent sink keeps: the newest update of each key is its
+    // latest window.
+    std::map<std::string, FeatureUpdate> newest;
+    for (const FeatureUpdate& u : h->updates()) {
+      if (u.feature != "n5m") continue;
+      auto [it, inserted] = newest.try_emplace(u.key, u);
+      if (!inserted && u.NewerThan(it->second)) it->second = u;
+    }
+    for (const auto& [key, u] : newest) {
+      EventTime latest_end = kMinEventTime;
+      for (const Seen& s : folded[key]) {
+        latest_end = std::max(latest_end, FloorTo(s.t, kTile) + kTile);
+      }
+      EXPECT_EQ(u.window.end, latest_end) << key;
+      int64_t n = 0;
+      for (const Seen& s : folded[key]) {
+        n += (s.t >= latest_end - kSize && s.t < latest_end) ? 1 : 0;
+      }
+      EXPECT_EQ(u.value, Value::Int64(n)) << key;
+    }
+    if (cache == 16) EXPECT_GT(h->op().stats().cache_evictions, 100u);
+  }
+}
+
+// A record that lands in an earlier tile than the key's latest also changes
+// the latest window: both are emitted, and the newest version (what an
+// idempotent sink keeps) counts the record.
+TEST_P(KeyedWindowOperatorTest, SlidingOutOfOrderRecordUpdatesLatestWindow) {
+  KeyedWindowOptions op;
+  op.features = {Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1)))};
+  op.max_out_of_orderness = absl::Minutes(1);
+  auto h = Make(op);
+  ASSERT_TRUE(h->Add("u", 130'000).ok());  // tile [120000, 180000)
+  ASSERT_TRUE(h->Add("u", 100'000).ok());  // tile [60000, 120000)
+  ASSERT_EQ(h->updates().size(), 3u);
+  EXPECT_EQ(h->updates()[0].window, (Window{-120'000, 180'000}));
+  EXPECT_EQ(CountOf(h->updates()[0]), 1);
+  EXPECT_EQ(h->updates()[1].window, (Window{-180'000, 120'000}));
+  EXPECT_EQ(CountOf(h->updates()[1]), 1);
+  const FeatureUpdate& latest = h->updates()[2];
+  EXPECT_EQ(latest.window, (Window{-120'000, 180'000}));
+  EXPECT_EQ(CountOf(latest), 2);
+  EXPECT_TRUE(latest.NewerThan(h->updates()[0]));
+}
+
 TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {
   KeyedWindowOptions op;
   op.features = {

@@ -16,6 +16,11 @@
 //     `slide`; a record belongs to size / slide windows.
 //   - Session(gap): a record opens [t, t + gap); sessions of one key that
 //     overlap or touch merge into one (see keyed_window_operator.h).
+//   - Sliding(size, tile): "over the last `size`, as of this record". The
+//     record is folded into one tile (a tumbling window of `tile`), and the
+//     feature's value is the merge of the size / tile tiles ending with the
+//     record's tile: the window [tile end - size, tile end). The cost per
+//     record is that many tile merges, whatever the number of records.
 //
 // Example:
 //   weir::WindowSpec minute = weir::Tumbling(absl::Minutes(1));
@@ -48,7 +53,7 @@ struct Window {
   }
 };
 
-enum class WindowKind : uint8_t { kTumbling, kHopping, kSession };
+enum class WindowKind : uint8_t { kTumbling, kHopping, kSession, kSliding };
 
 struct WindowSpec {
   WindowKind kind = WindowKind::kTumbling;
@@ -57,7 +62,8 @@ struct WindowSpec {
   // number of milliseconds.
   absl::Duration size = absl::Minutes(1);
 
-  // Distance between window starts (hopping). REQUIRES: divides `size`.
+  // Distance between window starts (hopping), or the tile (sliding).
+  // REQUIRES: divides `size`.
   absl::Duration slide = absl::Minutes(1);
 
   // Inactivity that closes a session (session).
@@ -80,7 +86,8 @@ struct WindowSpec {
 
   // Calls fn(Window) for each window of a tumbling or hopping spec holding
   // `t`, earliest start first. For a session spec, calls it once with the
-  // record's own window [t, t + gap).
+  // record's own window [t, t + gap); for a sliding spec, once with the
+  // window of `size` ending with the record's tile.
   template <typename Fn>
   void ForEachWindow(EventTime t, Fn&& fn) const;
 
@@ -95,6 +102,8 @@ WindowSpec Tumbling(absl::Duration size,
 WindowSpec Hopping(absl::Duration size, absl::Duration slide,
                    absl::Duration offset = absl::ZeroDuration());
 WindowSpec Session(absl::Duration gap);
+// The last `size` as of each record, merged from tiles of `tile`.
+WindowSpec Sliding(absl::Duration size, absl::Duration tile);
 // One day, midnight to midnight UTC shifted by `offset`.
 WindowSpec Daily(absl::Duration offset = absl::ZeroDuration());
 
@@ -127,6 +136,14 @@ void WindowSpec::ForEachWindow(EventTime t, Fn&& fn) const {
     case WindowKind::kSession:
       fn(Window{t, t + ToMillis(gap)});
       return;
+    case WindowKind::kSliding: {
+      const int64_t tile_ms = ToMillis(slide);
+      const int64_t offset_ms = ToMillis(offset);
+      const int64_t tile_end =
+          FloorTo(t - offset_ms, tile_ms) + offset_ms + tile_ms;
+      fn(Window{tile_end - ToMillis(size), tile_end});
+      return;
+    }
   }
 }
 
