@@ -7,7 +7,7 @@ WEIR_APT_PACKAGES=(
   libhiredis-dev libsimdjson-dev libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   liblz4-dev libzstd-dev libsnappy-dev zlib1g-dev libbz2-dev
-  sqlite3 redis-server nodejs npm clang libclang-rt-14-dev
+  sqlite3 redis-server clang libclang-rt-14-dev
 )
 
 weir_install_deps() {
@@ -16,6 +16,10 @@ weir_install_deps() {
   for p in "${WEIR_APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
+  # Node.js and npm (for the s3rver test server) may come from another
+  # packaging than Debian's; only a missing command asks for Debian's.
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "weir: installing ${missing[*]}"
     local sudo=""
