@@ -191,6 +191,7 @@ absl::StatusOr<StartOffsets> Pipeline::OnAssigned(
     partitions_[tp] = std::move(p);
     start[tp] = offset;
   }
+  reassigned_ = true;
   absl::MutexLock lock(&mu_);
   stats_.partitions_assigned = static_cast<int64_t>(partitions_.size());
   return start;

@@ -231,6 +231,7 @@ class Pipeline final : private PartitionListener {
   std::vector<FeatureUpdate> pending_;
   size_t pending_begin_ = 0;
   bool paused_ = false;
+  bool reassigned_ = false;  // a rebalance happened: re-pause if paused
   absl::Time paused_since_;
   absl::Time sink_retry_at_ = absl::InfinitePast();
 
