@@ -61,6 +61,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -1026,6 +1027,14 @@ std::vector<std::string> TakeRepeatedProperties(int& argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // --help lists this file's flags (absl would look for a file named after
+  // the program).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "fraud_features/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "the weir fraud-features service: reads W-PAY payments from Kafka, "
       "computes per-user fraud features over event-time windows, writes them "

@@ -1,0 +1,263 @@
+// -----------------------------------------------------------------------------
+// File: tests/integration/fraud_features_testing.h
+// -----------------------------------------------------------------------------
+//
+// Helpers shared by the tests that run the `fraud-features` service as a
+// child process (fraud_features_test, crash_soak_test, rebalance_test):
+// where the binaries are, producing a W-PAY stream into the local broker,
+// running the service and reading its metrics, reading a FileSink log back
+// as final values, and asking the broker for log start offsets.
+//
+// Threading: each helper is called from the test's thread; none starts
+// threads of its own.
+//
+// Example:
+//   ASSERT_OK(ProduceWPay(broker->bootstrap(), "payments", wpay));
+//   auto run = StartService({"--bootstrap=" + broker->bootstrap(), ...});
+//   absl::StatusOr<FinalValues> out = ReadFinalValues(dir + "/out.jsonl");
+
+#ifndef WEIR_TESTS_INTEGRATION_FRAUD_FEATURES_TESTING_H_
+#define WEIR_TESTS_INTEGRATION_FRAUD_FEATURES_TESTING_H_
+
+#include <librdkafka/rdkafka.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "httplib.h"
+#include "weir/kafka/internal/kafka_producer.h"
+#include "weir/sinks.h"
+#include "weir/status_macros.h"
+#include "weir/testing/subprocess.h"
+#include "weir/testing/wpay.h"
+
+namespace weir {
+namespace fraud_features_testing {
+
+inline std::string ServiceBinary() {
+  return WEIR_BINARY_DIR "/examples/fraud_features/fraud-features";
+}
+inline std::string BrokerBinary() { return WEIR_BINARY_DIR "/weir-broker"; }
+inline bool BinariesBuilt() {
+  return access(ServiceBinary().c_str(), X_OK) == 0 &&
+         access(BrokerBinary().c_str(), X_OK) == 0;
+}
+
+// Produces the W-PAY stream of `options` into `topic`: keyed by user_id
+// with Kafka's murmur2 partitioner and one producer in order, so each event
+// lands at the partition and offset the generator reports (which the
+// sqlite oracle relies on). lz4, as the broker's retention needs.
+inline absl::Status ProduceWPay(const std::string& bootstrap,
+                                const std::string& topic,
+                                const testing::WPayOptions& options) {
+  WEIR_ASSIGN_OR_RETURN(auto gen, testing::WPayGenerator::Create(options));
+  const std::vector<std::pair<std::string, std::string>> settings = {
+      {"bootstrap.servers", bootstrap},
+      {"compression.type", "lz4"},
+      {"partitioner", "murmur2_random"},
+      {"enable.idempotence", "true"},
+      {"linger.ms", "20"},
+      {"batch.num.messages", "10000"},
+      {"queue.buffering.max.messages", "500000"}};
+  WEIR_ASSIGN_OR_RETURN(auto producer,
+                        internal::KafkaProducer::Create("test", settings, {}));
+  testing::WPayEvent e;
+  while (gen->Next(e)) {
+    WEIR_RETURN_IF_ERROR(
+        producer->Produce(topic, e.user_id, e.json, {}, absl::Seconds(30)));
+  }
+  return producer->Flush(absl::Seconds(120));
+}
+
+// The log start offset of each partition 0..partitions-1 of `topic`.
+inline absl::StatusOr<std::vector<int64_t>> LogStartOffsets(
+    const std::string& bootstrap, const std::string& topic, int partitions) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err,
+                        sizeof(err)) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InvalidArgumentError(err);
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (rk == nullptr) return absl::InternalError(err);
+  std::vector<int64_t> out;
+  absl::Status status;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = -1;
+    int64_t high = -1;
+    const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+        rk, topic.c_str(), p, &low, &high, 10000);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      status = absl::UnavailableError(rd_kafka_err2str(e));
+      break;
+    }
+    out.push_back(low);
+  }
+  rd_kafka_destroy(rk);
+  if (!status.ok()) return status;
+  return out;
+}
+
+// (key, feature, window start) -> the newest update a FileSink log holds
+// for it: what an idempotent store ends up with.
+using FinalValues =
+    std::map<std::tuple<std::string, std::string, EventTime>, FeatureUpdate>;
+
+inline absl::StatusOr<FinalValues> ReadFinalValues(const std::string& path) {
+  WEIR_ASSIGN_OR_RETURN(std::vector<FeatureUpdate> all, ReadFeatureFile(path));
+  FinalValues out;
+  for (FeatureUpdate& u : all) {
+    auto key = std::make_tuple(u.key, u.feature, u.window.start);
+    auto it = out.find(key);
+    if (it == out.end()) {
+      out.emplace(std::move(key), std::move(u));
+    } else if (u.NewerThan(it->second)) {
+      it->second = std::move(u);
+    }
+  }
+  return out;
+}
+
+// Whether two final values agree: exactly, except doubles (the mean), whose
+// partial sums may be merged at other moments after a restart.
+inline bool SameValue(const Value& a, const Value& b) {
+  if (a.type() == Value::Type::kDouble && b.type() == Value::Type::kDouble) {
+    const double x = a.double_value();
+    const double y = b.double_value();
+    return std::abs(x - y) <= 1e-9 * std::max(1.0, std::abs(x));
+  }
+  return a == b;
+}
+
+// Describes the first differences between two final outputs; empty if they
+// agree key by key.
+inline std::string CompareFinal(const FinalValues& want,
+                                const FinalValues& got) {
+  std::string diff;
+  int shown = 0;
+  auto note = [&](const std::string& line) {
+    if (shown++ < 10) absl::StrAppend(&diff, line, "\n");
+  };
+  for (const auto& [k, u] : want) {
+    auto it = got.find(k);
+    if (it == got.end()) {
+      note(absl::StrCat("missing ", std::get<0>(k), " ", std::get<1>(k), " ",
+                        std::get<2>(k)));
+    } else if (!SameValue(u.value, it->second.value)) {
+      note(absl::StrCat("differs ", std::get<0>(k), " ", std::get<1>(k), " ",
+                        std::get<2>(k), ": want ", u.value.ToString(), " got ",
+                        it->second.value.ToString()));
+    }
+  }
+  for (const auto& [k, u] : got) {
+    if (!want.count(k)) {
+      note(absl::StrCat("extra ", std::get<0>(k), " ", std::get<1>(k), " ",
+                        std::get<2>(k)));
+    }
+  }
+  if (shown > 10) absl::StrAppend(&diff, "... ", shown - 10, " more\n");
+  return diff;
+}
+
+// A running service with its stdout captured (stderr merged).
+struct Service {
+  std::unique_ptr<testing::Subprocess> process;
+  std::string metrics_url;  // from the "consuming" line, if metrics are on
+  std::string output;       // what was read so far
+};
+
+// Starts the service and waits until it says it is consuming.
+inline absl::StatusOr<Service> StartService(
+    const std::vector<std::string>& args,
+    const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv = {ServiceBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  testing::SubprocessOptions o;
+  o.env = env;
+  o.merge_stderr = true;
+  Service s;
+  WEIR_ASSIGN_OR_RETURN(s.process, testing::Subprocess::Start(argv, o));
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (true) {
+    WEIR_ASSIGN_OR_RETURN(std::string line,
+                          s.process->ReadLine(deadline - absl::Now()));
+    absl::StrAppend(&s.output, line, "\n");
+    if (line.find("consuming") != std::string::npos) {
+      const size_t at = line.find("metrics http://");
+      if (at != std::string::npos) s.metrics_url = line.substr(at + 8);
+      return s;
+    }
+  }
+}
+
+// Reads the rest of the output and waits for the exit; returns the wait
+// status.
+inline absl::StatusOr<int> FinishService(Service& s, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  WEIR_ASSIGN_OR_RETURN(std::string rest, s.process->ReadAll(timeout));
+  absl::StrAppend(&s.output, rest);
+  return s.process->Wait(std::max(absl::Seconds(1), deadline - absl::Now()));
+}
+
+// One metric's value from the service's /metrics (the first series of that
+// name), or an error if the endpoint does not answer.
+inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
+                                           const std::string& name) {
+  // url: http://127.0.0.1:PORT/metrics
+  const std::string base = url.substr(0, url.rfind('/'));
+  httplib::Client client(base);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(2);
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200) {
+    return absl::UnavailableError("metrics endpoint did not answer");
+  }
+  for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line.substr(0, name.size()) != name) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : ' ';
+    if (next != '{' && next != ' ') continue;
+    const size_t space = line.rfind(' ');
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(space + 1), &v)) return v;
+  }
+  return absl::NotFoundError(absl::StrCat("no metric ", name));
+}
+
+// The number in a summary line "  <label>  <number> ...", or -1.
+inline int64_t SummaryNumber(const std::string& output,
+                             const std::string& label) {
+  const size_t at = output.find(absl::StrCat("  ", label, " "));
+  if (at == std::string::npos) return -1;
+  size_t p = at + label.size() + 2;
+  while (p < output.size() && output[p] == ' ') ++p;
+  size_t e = p;
+  while (e < output.size() && isdigit(static_cast<unsigned char>(output[e]))) {
+    ++e;
+  }
+  int64_t v = -1;
+  if (!absl::SimpleAtoi(absl::string_view(output).substr(p, e - p), &v)) {
+    return -1;
+  }
+  return v;
+}
+
+}  // namespace fraud_features_testing
+}  // namespace weir
+
+#endif  // WEIR_TESTS_INTEGRATION_FRAUD_FEATURES_TESTING_H_
