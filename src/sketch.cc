@@ -1,0 +1,803 @@
+#include "weir/sketch.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <iterator>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "weir/internal/coding.h"
+#include "weir/internal/crc32c.h"
+
+namespace weir {
+namespace {
+
+// ---------------------------------------------------------------------------
+// XXH64
+
+constexpr uint64_t kP1 = 0x9E3779B185EBCA87ULL;
+constexpr uint64_t kP2 = 0xC2B2AE3D27D4EB4FULL;
+constexpr uint64_t kP3 = 0x165667B19E3779F9ULL;
+constexpr uint64_t kP4 = 0x85EBCA77C2B2AE63ULL;
+constexpr uint64_t kP5 = 0x27D4EB2F165667C5ULL;
+
+inline uint64_t Load64(const unsigned char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+inline uint32_t Load32(const unsigned char* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+inline uint64_t XxRound(uint64_t acc, uint64_t input) {
+  acc += input * kP2;
+  acc = std::rotl(acc, 31);
+  return acc * kP1;
+}
+inline uint64_t XxMergeRound(uint64_t acc, uint64_t v) {
+  acc ^= XxRound(0, v);
+  return acc * kP1 + kP4;
+}
+
+// ---------------------------------------------------------------------------
+// Encoding helpers
+
+constexpr char kHllTag = 'H';
+constexpr char kQuantileTag = 'Q';
+
+void PutVarint64(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint64(std::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
+    const auto byte = static_cast<uint8_t>(in->front());
+    in->remove_prefix(1);
+    if (shift == 63 && byte > 1) return false;
+    result |= static_cast<uint64_t>(byte & 0x7F) << shift;
+    if ((byte & 0x80) == 0) {
+      *v = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+void PutDouble(std::string* out, double d) {
+  internal::PutFixed64(out, std::bit_cast<uint64_t>(d));
+}
+bool GetDouble(std::string_view* in, double* d) {
+  uint64_t bits;
+  if (!internal::GetFixed64(in, &bits)) return false;
+  *d = std::bit_cast<double>(bits);
+  return true;
+}
+
+void AppendCrc(std::string* out, size_t start) {
+  const std::string_view body(out->data() + start, out->size() - start);
+  internal::PutFixed32(out, internal::Crc32c(body));
+}
+
+// Checks the tag, version and CRC of an encoding and returns its body (the
+// bytes between the version and the CRC).
+absl::StatusOr<std::string_view> OpenEncoding(std::string_view bytes, char tag,
+                                              uint8_t version,
+                                              const char* what) {
+  if (bytes.size() < 2) {
+    return absl::DataLossError(absl::StrCat(what, " encoding is truncated"));
+  }
+  if (bytes[0] != tag) {
+    return absl::DataLossError(
+        absl::StrCat("not a ", what, " encoding (bad type tag)"));
+  }
+  const auto stored_version = static_cast<uint8_t>(bytes[1]);
+  if (stored_version != version) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, " encoding has version ", stored_version,
+                     ", this build reads only version ", version));
+  }
+  if (bytes.size() < 6) {
+    return absl::DataLossError(absl::StrCat(what, " encoding is truncated"));
+  }
+  std::string_view crc_bytes = bytes.substr(bytes.size() - 4);
+  uint32_t stored_crc = 0;
+  internal::GetFixed32(&crc_bytes, &stored_crc);
+  if (internal::Crc32c(bytes.substr(0, bytes.size() - 4)) != stored_crc) {
+    return absl::DataLossError(
+        absl::StrCat(what, " encoding fails its checksum"));
+  }
+  return bytes.substr(2, bytes.size() - 6);
+}
+
+// ---------------------------------------------------------------------------
+// HyperLogLog helpers
+
+constexpr int kSparseP = HyperLogLog::kSparsePrecision;
+constexpr int kSparseRankBits = 6;
+constexpr uint32_t kSparseRankMask = (1u << kSparseRankBits) - 1;
+constexpr size_t kMaxSparseEntries = 4096;
+
+inline uint32_t SparseIndex(uint32_t entry) { return entry >> kSparseRankBits; }
+inline uint8_t SparseRank(uint32_t entry) { return entry & kSparseRankMask; }
+
+// The entry of `hash` at kSparsePrecision: the top 25 bits are the index, the
+// rank is 1 + the number of leading zeros of the remaining 39 bits (40 if
+// they are all zero).
+inline uint32_t SparseEntry(uint64_t hash) {
+  const auto index = static_cast<uint32_t>(hash >> (64 - kSparseP));
+  const uint64_t rest = hash << kSparseP;
+  const int rank = rest == 0 ? 64 - kSparseP + 1 : std::countl_zero(rest) + 1;
+  return (index << kSparseRankBits) | static_cast<uint32_t>(rank);
+}
+
+// The register index and rank at precision p of a hash whose sparse entry is
+// `entry`. Exact: equal to computing them from the hash itself.
+inline std::pair<uint32_t, uint8_t> DenseOfSparse(uint32_t entry, int p) {
+  const int extra = kSparseP - p;  // index bits below the dense index
+  const uint32_t index = SparseIndex(entry);
+  const uint32_t low = index & ((1u << extra) - 1);
+  const int rank =
+      low != 0 ? extra - std::bit_width(low) + 1 : extra + SparseRank(entry);
+  return {index >> extra, static_cast<uint8_t>(rank)};
+}
+
+// sigma and tau of Ertl (2017), section 4.
+double ErtlSigma(double x) {
+  if (x == 1.0) return std::numeric_limits<double>::infinity();
+  double y = 1.0;
+  double z = x;
+  while (true) {
+    x *= x;
+    const double z_old = z;
+    z += x * y;
+    y += y;
+    if (z == z_old) return z;
+  }
+}
+
+double ErtlTau(double x) {
+  if (x == 0.0 || x == 1.0) return 0.0;
+  double y = 1.0;
+  double z = 1.0 - x;
+  while (true) {
+    x = std::sqrt(x);
+    const double z_old = z;
+    y *= 0.5;
+    z -= (1.0 - x) * (1.0 - x) * y;
+    if (z == z_old) return z / 3.0;
+  }
+}
+
+// Ertl's improved estimator from the register histogram: counts[r] is the
+// number of the m = 2^p registers holding r, for r in [0, q + 1] where
+// q = 64 - p.
+double ErtlEstimate(const std::vector<double>& counts, int p) {
+  const double m = std::ldexp(1.0, p);
+  const int q = 64 - p;
+  double z = m * ErtlTau(1.0 - counts[q + 1] / m);
+  for (int r = q; r >= 1; --r) z = 0.5 * (z + counts[r]);
+  z += m * ErtlSigma(counts[0] / m);
+  if (std::isinf(z)) return 0.0;
+  const double alpha_inf = 0.5 / std::log(2.0);
+  return alpha_inf * m * m / z;
+}
+
+// ---------------------------------------------------------------------------
+// QuantileSketch helpers
+
+constexpr size_t kMinLevelWidth = 8;
+constexpr uint64_t kCompactionSeed = 0x6B6C6C2D77656972ULL;  // "kll-weir"
+constexpr size_t kMaxLevels = 64;
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// a and b sorted; returns their sorted union (a multiset merge).
+std::vector<double> MergeSorted(const std::vector<double>& a,
+                                const std::vector<double>& b) {
+  std::vector<double> out;
+  out.reserve(a.size() + b.size());
+  std::merge(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+}  // namespace
+
+uint64_t XxHash64(std::string_view data, uint64_t seed) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const auto* const end = p + data.size();
+  uint64_t h;
+  if (data.size() >= 32) {
+    uint64_t v1 = seed + kP1 + kP2;
+    uint64_t v2 = seed + kP2;
+    uint64_t v3 = seed;
+    uint64_t v4 = seed - kP1;
+    const auto* const limit = end - 32;
+    do {
+      v1 = XxRound(v1, Load64(p));
+      v2 = XxRound(v2, Load64(p + 8));
+      v3 = XxRound(v3, Load64(p + 16));
+      v4 = XxRound(v4, Load64(p + 24));
+      p += 32;
+    } while (p <= limit);
+    h = std::rotl(v1, 1) + std::rotl(v2, 7) + std::rotl(v3, 12) +
+        std::rotl(v4, 18);
+    h = XxMergeRound(h, v1);
+    h = XxMergeRound(h, v2);
+    h = XxMergeRound(h, v3);
+    h = XxMergeRound(h, v4);
+  } else {
+    h = seed + kP5;
+  }
+  h += static_cast<uint64_t>(data.size());
+  while (end - p >= 8) {
+    h ^= XxRound(0, Load64(p));
+    h = std::rotl(h, 27) * kP1 + kP4;
+    p += 8;
+  }
+  if (end - p >= 4) {
+    h ^= static_cast<uint64_t>(Load32(p)) * kP1;
+    h = std::rotl(h, 23) * kP2 + kP3;
+    p += 4;
+  }
+  while (p < end) {
+    h ^= static_cast<uint64_t>(*p) * kP5;
+    h = std::rotl(h, 11) * kP1;
+    ++p;
+  }
+  h ^= h >> 33;
+  h *= kP2;
+  h ^= h >> 29;
+  h *= kP3;
+  h ^= h >> 32;
+  return h;
+}
+
+// ---------------------------------------------------------------------------
+// HyperLogLog
+
+HyperLogLog::HyperLogLog() : HyperLogLog(kDefaultPrecision) {}
+
+absl::StatusOr<HyperLogLog> HyperLogLog::Create(int precision) {
+  if (precision < kMinPrecision || precision > kMaxPrecision) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HyperLogLog precision ", precision, " is outside [",
+                     kMinPrecision, ", ", kMaxPrecision, "]"));
+  }
+  return HyperLogLog(precision);
+}
+
+double HyperLogLog::StandardError(int precision) {
+  return 1.04 / std::sqrt(std::ldexp(1.0, precision));
+}
+
+namespace {
+uint64_t HashFixed64(uint64_t v) {
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(v >> (8 * i));
+  return XxHash64(std::string_view(bytes, sizeof(bytes)));
+}
+}  // namespace
+
+void HyperLogLog::Add(int64_t value) {
+  AddHash(HashFixed64(static_cast<uint64_t>(value)));
+}
+
+void HyperLogLog::Add(double value) {
+  uint64_t bits;
+  if (std::isnan(value)) {
+    bits = 0x7FF8000000000000ULL;
+  } else {
+    bits = std::bit_cast<uint64_t>(value == 0.0 ? 0.0 : value);
+  }
+  AddHash(HashFixed64(bits));
+}
+
+size_t HyperLogLog::SparseLimit() const {
+  return std::min((size_t{1} << precision_) / 4, kMaxSparseEntries);
+}
+
+void HyperLogLog::AddHash(uint64_t hash) {
+  if (!dense_.empty()) {
+    const auto index = static_cast<uint32_t>(hash >> (64 - precision_));
+    const uint64_t rest = hash << precision_;
+    const int rank =
+        rest == 0 ? 64 - precision_ + 1 : std::countl_zero(rest) + 1;
+    uint8_t& reg = dense_[index];
+    if (rank > reg) reg = static_cast<uint8_t>(rank);
+    return;
+  }
+  const uint32_t entry = SparseEntry(hash);
+  // Entries sort by index first (the high bits), so the first entry >= the
+  // index with rank 0 is the one with this index, if any.
+  auto it = std::lower_bound(sparse_.begin(), sparse_.end(),
+                             SparseIndex(entry) << kSparseRankBits);
+  if (it != sparse_.end() && SparseIndex(*it) == SparseIndex(entry)) {
+    if (entry > *it) *it = entry;
+    return;
+  }
+  sparse_.insert(it, entry);
+  if (sparse_.size() > SparseLimit()) ToDense();
+}
+
+void HyperLogLog::FoldSparseEntry(uint32_t entry) {
+  const auto [index, rank] = DenseOfSparse(entry, precision_);
+  if (rank > dense_[index]) dense_[index] = rank;
+}
+
+void HyperLogLog::ToDense() {
+  dense_.assign(size_t{1} << precision_, 0);
+  for (uint32_t entry : sparse_) FoldSparseEntry(entry);
+  sparse_.clear();
+  sparse_.shrink_to_fit();
+}
+
+absl::Status HyperLogLog::Merge(const HyperLogLog& other) {
+  if (other.precision_ != precision_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot merge a HyperLogLog of precision ",
+                     other.precision_, " into one of precision ", precision_));
+  }
+  if (other.is_sparse()) {
+    if (!is_sparse()) {
+      for (uint32_t entry : other.sparse_) FoldSparseEntry(entry);
+      return absl::OkStatus();
+    }
+    // Union of two index-sorted lists, keeping the larger rank per index.
+    std::vector<uint32_t> merged;
+    merged.reserve(sparse_.size() + other.sparse_.size());
+    auto a = sparse_.begin();
+    auto b = other.sparse_.begin();
+    while (a != sparse_.end() || b != other.sparse_.end()) {
+      if (b == other.sparse_.end() ||
+          (a != sparse_.end() && SparseIndex(*a) < SparseIndex(*b))) {
+        merged.push_back(*a++);
+      } else if (a == sparse_.end() || SparseIndex(*b) < SparseIndex(*a)) {
+        merged.push_back(*b++);
+      } else {
+        merged.push_back(std::max(*a++, *b++));
+      }
+    }
+    sparse_ = std::move(merged);
+    if (sparse_.size() > SparseLimit()) {
+      ToDense();
+    } else {
+      sparse_.shrink_to_fit();
+    }
+    return absl::OkStatus();
+  }
+  if (is_sparse()) ToDense();
+  for (size_t i = 0; i < dense_.size(); ++i) {
+    dense_[i] = std::max(dense_[i], other.dense_[i]);
+  }
+  return absl::OkStatus();
+}
+
+double HyperLogLog::Estimate() const {
+  if (is_sparse()) {
+    if (sparse_.empty()) return 0.0;
+    std::vector<double> counts(64 - kSparseP + 2, 0.0);
+    counts[0] = std::ldexp(1.0, kSparseP) - static_cast<double>(sparse_.size());
+    for (uint32_t entry : sparse_) counts[SparseRank(entry)] += 1.0;
+    return ErtlEstimate(counts, kSparseP);
+  }
+  std::vector<double> counts(64 - precision_ + 2, 0.0);
+  for (uint8_t reg : dense_) counts[reg] += 1.0;
+  return ErtlEstimate(counts, precision_);
+}
+
+// Encoding, version 1:
+//   'H' | version | precision (1 byte) | form (0 sparse, 1 dense) |
+//   sparse: entry count (varint), then the entries as varint deltas from
+//           the previous entry (the first from 0);
+//   dense:  2^precision register bytes |
+//   CRC-32C (fixed32) of all the bytes before it.
+void HyperLogLog::Serialize(std::string* out) const {
+  const size_t start = out->size();
+  out->push_back(kHllTag);
+  out->push_back(static_cast<char>(kEncodingVersion));
+  out->push_back(static_cast<char>(precision_));
+  if (is_sparse()) {
+    out->push_back(0);
+    PutVarint64(out, sparse_.size());
+    uint32_t previous = 0;
+    for (uint32_t entry : sparse_) {
+      PutVarint64(out, entry - previous);
+      previous = entry;
+    }
+  } else {
+    out->push_back(1);
+    out->append(reinterpret_cast<const char*>(dense_.data()), dense_.size());
+  }
+  AppendCrc(out, start);
+}
+
+absl::StatusOr<HyperLogLog> HyperLogLog::Deserialize(std::string_view bytes) {
+  auto body_or = OpenEncoding(bytes, kHllTag, kEncodingVersion, "HyperLogLog");
+  if (!body_or.ok()) return body_or.status();
+  std::string_view in = *body_or;
+  auto corrupt = [](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("HyperLogLog encoding: ", why));
+  };
+  if (in.size() < 2) return corrupt("truncated header");
+  const int precision = static_cast<uint8_t>(in[0]);
+  const auto form = static_cast<uint8_t>(in[1]);
+  in.remove_prefix(2);
+  if (precision < kMinPrecision || precision > kMaxPrecision) {
+    return corrupt(absl::StrCat("precision ", precision, " out of range"));
+  }
+  HyperLogLog hll(precision);
+  if (form == 0) {
+    uint64_t count;
+    if (!GetVarint64(&in, &count)) return corrupt("bad entry count");
+    if (count > hll.SparseLimit()) return corrupt("too many sparse entries");
+    hll.sparse_.reserve(count);
+    uint64_t previous = 0;
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t delta;
+      if (!GetVarint64(&in, &delta)) return corrupt("truncated entries");
+      const uint64_t entry = previous + delta;
+      if (entry > std::numeric_limits<uint32_t>::max()) {
+        return corrupt("entry out of range");
+      }
+      const auto e = static_cast<uint32_t>(entry);
+      if (SparseRank(e) < 1 || SparseRank(e) > 64 - kSparseP + 1) {
+        return corrupt("sparse rank out of range");
+      }
+      if (i > 0 && SparseIndex(e) <= SparseIndex(hll.sparse_.back())) {
+        return corrupt("sparse entries out of order");
+      }
+      hll.sparse_.push_back(e);
+      previous = entry;
+    }
+  } else if (form == 1) {
+    const size_t m = size_t{1} << precision;
+    if (in.size() < m) return corrupt("truncated registers");
+    hll.dense_.assign(in.begin(), in.begin() + m);
+    in.remove_prefix(m);
+    for (uint8_t reg : hll.dense_) {
+      if (reg > 64 - precision + 1) return corrupt("register out of range");
+    }
+  } else {
+    return corrupt(absl::StrCat("unknown form ", form));
+  }
+  if (!in.empty()) return corrupt("trailing bytes");
+  return hll;
+}
+
+size_t HyperLogLog::MemoryBytes() const {
+  return sizeof(*this) + sparse_.capacity() * sizeof(uint32_t) +
+         dense_.capacity();
+}
+
+// ---------------------------------------------------------------------------
+// QuantileSketch
+
+QuantileSketch::QuantileSketch() : QuantileSketch(kDefaultK) {}
+
+absl::StatusOr<QuantileSketch> QuantileSketch::Create(int k) {
+  if (k < kMinK || k > kMaxK) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "QuantileSketch k ", k, " is outside [", kMinK, ", ", kMaxK, "]"));
+  }
+  return QuantileSketch(k);
+}
+
+double QuantileSketch::RankErrorBound(int k) {
+  return 2.296 / std::pow(static_cast<double>(k), 0.9723);
+}
+
+std::optional<double> QuantileSketch::min() const {
+  if (n_ == 0) return std::nullopt;
+  return min_;
+}
+
+std::optional<double> QuantileSketch::max() const {
+  if (n_ == 0) return std::nullopt;
+  return max_;
+}
+
+size_t QuantileSketch::num_retained() const { return retained_; }
+
+void QuantileSketch::LevelsChanged() {
+  capacity_ = TotalCapacity(levels_.size());
+  retained_ = 0;
+  for (const auto& level : levels_) retained_ += level.size();
+}
+
+// max(8, round(k * (2/3)^depth)) for the level `depth` levels below the top,
+// in integer arithmetic so that every platform agrees.
+size_t QuantileSketch::LevelCapacity(size_t level, size_t num_levels) const {
+  const size_t depth = num_levels - level - 1;
+  if (depth > 40) return kMinLevelWidth;  // k * (2/3)^40 < 1
+  uint64_t pow3 = 1;
+  for (size_t i = 0; i < depth; ++i) pow3 *= 3;
+  const uint64_t twice = (static_cast<uint64_t>(2 * k_) << depth) / pow3;
+  return std::max<size_t>(kMinLevelWidth, (twice + 1) / 2);
+}
+
+size_t QuantileSketch::TotalCapacity(size_t num_levels) const {
+  size_t total = 0;
+  for (size_t h = 0; h < num_levels; ++h) total += LevelCapacity(h, num_levels);
+  return total;
+}
+
+bool QuantileSketch::NextBit() {
+  const uint64_t bits = SplitMix64(kCompactionSeed + compactions_);
+  ++compactions_;
+  return (bits >> 63) != 0;
+}
+
+// Halves level `level` into the level above: sorts it (level 0 only), keeps
+// its smallest value if the count is odd, and promotes every other value of
+// the rest, starting at a random one of the first two.
+void QuantileSketch::CompactLevel(size_t level) {
+  if (level + 1 == levels_.size()) {
+    levels_.emplace_back();
+    capacity_ = TotalCapacity(levels_.size());
+  }
+  std::vector<double>& current = levels_[level];
+  if (level == 0) std::sort(current.begin(), current.end());
+  const size_t odd = current.size() % 2;
+  const size_t offset = odd + (NextBit() ? 1 : 0);
+  std::vector<double> promoted;
+  promoted.reserve(current.size() / 2);
+  for (size_t i = offset; i < current.size(); i += 2) {
+    promoted.push_back(current[i]);
+  }
+  current.resize(odd);
+  // Level 0 refills at once; a higher level may stay near empty for long,
+  // so it gives its memory back.
+  if (level > 0) current.shrink_to_fit();
+  retained_ -= promoted.size();
+  std::vector<double>& above = levels_[level + 1];
+  if (above.empty()) {
+    above = std::move(promoted);
+  } else {
+    above = MergeSorted(above, promoted);
+  }
+}
+
+void QuantileSketch::Add(double value) {
+  if (std::isnan(value)) return;
+  if (value == 0.0) value = 0.0;  // -0.0 -> +0.0
+  if (levels_.empty()) {
+    levels_.emplace_back();
+    LevelsChanged();
+  }
+  if (retained_ >= capacity_) {
+    // Compact the lowest level at or over its capacity; one exists because
+    // the levels together are at capacity.
+    size_t level = 0;
+    while (levels_[level].size() < LevelCapacity(level, levels_.size())) {
+      ++level;
+    }
+    CompactLevel(level);
+  }
+  levels_[0].push_back(value);
+  ++retained_;
+  if (n_ == 0) {
+    min_ = max_ = value;
+  } else {
+    min_ = std::min(min_, value);
+    max_ = std::max(max_, value);
+  }
+  ++n_;
+}
+
+// One pass from the bottom level up, compacting every level at or over its
+// capacity while the sketch as a whole is over capacity. Compacting the top
+// level adds a level, which the pass then visits too.
+void QuantileSketch::CompressAfterMerge() {
+  size_t level = 0;
+  while (level < levels_.size()) {
+    if (retained_ < capacity_) return;
+    if (levels_[level].size() >= LevelCapacity(level, levels_.size())) {
+      CompactLevel(level);
+    }
+    ++level;
+  }
+}
+
+absl::Status QuantileSketch::Merge(const QuantileSketch& other) {
+  if (other.k_ != k_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot merge a QuantileSketch with k = ", other.k_,
+                     " into one with k = ", k_));
+  }
+  if (other.n_ == 0) return absl::OkStatus();
+  if (this == &other) {
+    const QuantileSketch copy = other;
+    return Merge(copy);
+  }
+  const uint64_t final_n = n_ + other.n_;
+  const double final_min = n_ == 0 ? other.min_ : std::min(min_, other.min_);
+  const double final_max = n_ == 0 ? other.max_ : std::max(max_, other.max_);
+  for (double v : other.levels_[0]) Add(v);
+  for (size_t h = 1; h < other.levels_.size(); ++h) {
+    if (other.levels_[h].empty()) continue;
+    if (levels_.size() <= h) levels_.resize(h + 1);
+    levels_[h] = MergeSorted(levels_[h], other.levels_[h]);
+  }
+  n_ = final_n;
+  min_ = final_min;
+  max_ = final_max;
+  LevelsChanged();
+  CompressAfterMerge();
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<double, uint64_t>> QuantileSketch::SortedView() const {
+  std::vector<std::pair<double, uint64_t>> view;
+  view.reserve(num_retained());
+  for (size_t h = 0; h < levels_.size(); ++h) {
+    for (double v : levels_[h]) view.emplace_back(v, uint64_t{1} << h);
+  }
+  std::sort(view.begin(), view.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return view;
+}
+
+absl::StatusOr<double> QuantileSketch::Quantile(double q) const {
+  if (!(q >= 0.0 && q <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantile ", q, " is outside [0, 1]"));
+  }
+  if (n_ == 0) {
+    return absl::FailedPreconditionError("quantile of an empty sketch");
+  }
+  if (q == 0.0) return min_;
+  if (q == 1.0) return max_;
+  const auto view = SortedView();
+  const double n = static_cast<double>(n_);
+  uint64_t cumulative = 0;
+  for (const auto& [value, weight] : view) {
+    cumulative += weight;
+    // cumulative / n is correctly rounded, so a q written as a decimal
+    // fraction matches the rank it names exactly (0.07 at n = 100 is the
+    // 7th value, not the 8th).
+    if (static_cast<double>(cumulative) / n >= q) return value;
+  }
+  return max_;
+}
+
+double QuantileSketch::Rank(double x) const {
+  if (n_ == 0 || std::isnan(x)) return 0.0;
+  uint64_t at_or_below = 0;
+  for (size_t h = 0; h < levels_.size(); ++h) {
+    const auto& level = levels_[h];
+    size_t count;
+    if (h == 0) {
+      count = std::count_if(level.begin(), level.end(),
+                            [x](double v) { return v <= x; });
+    } else {
+      count = std::upper_bound(level.begin(), level.end(), x) - level.begin();
+    }
+    at_or_below += static_cast<uint64_t>(count) << h;
+  }
+  return static_cast<double>(at_or_below) / static_cast<double>(n_);
+}
+
+// Encoding, version 1:
+//   'Q' | version | k (fixed16 LE) | n (varint) | compactions (varint) |
+//   level count (1 byte) | each level's size (varint) |
+//   if n > 0: min, max (IEEE-754 doubles, fixed64 LE) |
+//   the values, level 0 first, as doubles (fixed64 LE) |
+//   CRC-32C (fixed32) of all the bytes before it.
+void QuantileSketch::Serialize(std::string* out) const {
+  const size_t start = out->size();
+  out->push_back(kQuantileTag);
+  out->push_back(static_cast<char>(kEncodingVersion));
+  out->push_back(static_cast<char>(k_ & 0xFF));
+  out->push_back(static_cast<char>(k_ >> 8));
+  PutVarint64(out, n_);
+  PutVarint64(out, compactions_);
+  // The level count is part of the state (it sets the capacities); an
+  // empty sketch has no levels.
+  const size_t num_levels = n_ == 0 ? 0 : levels_.size();
+  out->push_back(static_cast<char>(num_levels));
+  for (size_t h = 0; h < num_levels; ++h) PutVarint64(out, levels_[h].size());
+  if (n_ > 0) {
+    PutDouble(out, min_);
+    PutDouble(out, max_);
+  }
+  for (size_t h = 0; h < num_levels; ++h) {
+    for (double v : levels_[h]) PutDouble(out, v);
+  }
+  AppendCrc(out, start);
+}
+
+absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
+    std::string_view bytes) {
+  auto body_or =
+      OpenEncoding(bytes, kQuantileTag, kEncodingVersion, "QuantileSketch");
+  if (!body_or.ok()) return body_or.status();
+  std::string_view in = *body_or;
+  auto corrupt = [](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("QuantileSketch encoding: ", why));
+  };
+  if (in.size() < 2) return corrupt("truncated header");
+  const int k =
+      static_cast<uint8_t>(in[0]) | (static_cast<uint8_t>(in[1]) << 8);
+  in.remove_prefix(2);
+  if (k < kMinK || k > kMaxK) {
+    return corrupt(absl::StrCat("k ", k, " out of range"));
+  }
+  QuantileSketch sketch(k);
+  uint64_t num_levels = 0;
+  if (!GetVarint64(&in, &sketch.n_) ||
+      !GetVarint64(&in, &sketch.compactions_) || in.empty()) {
+    return corrupt("truncated header");
+  }
+  num_levels = static_cast<uint8_t>(in[0]);
+  in.remove_prefix(1);
+  if (num_levels > kMaxLevels) return corrupt("too many levels");
+  if ((num_levels == 0) != (sketch.n_ == 0)) {
+    return corrupt("level count disagrees with the value count");
+  }
+  std::vector<uint64_t> sizes(num_levels);
+  unsigned __int128 weight = 0;
+  uint64_t retained = 0;
+  for (uint64_t h = 0; h < num_levels; ++h) {
+    if (!GetVarint64(&in, &sizes[h])) return corrupt("truncated level sizes");
+    // Every value takes 8 bytes, so a size beyond the remaining bytes is
+    // corrupt (and must not drive an allocation).
+    if (sizes[h] > in.size() / 8) return corrupt("level size out of range");
+    retained += sizes[h];
+    weight += static_cast<unsigned __int128>(sizes[h]) << h;
+  }
+  if (weight != sketch.n_) {
+    return corrupt("level weights do not add up to the value count");
+  }
+  if (sketch.n_ > 0) {
+    if (!GetDouble(&in, &sketch.min_) || !GetDouble(&in, &sketch.max_)) {
+      return corrupt("truncated min/max");
+    }
+    if (std::isnan(sketch.min_) || std::isnan(sketch.max_) ||
+        sketch.min_ > sketch.max_) {
+      return corrupt("bad min/max");
+    }
+  }
+  if (in.size() != retained * 8) return corrupt("value bytes do not match");
+  sketch.levels_.resize(std::max<uint64_t>(num_levels, 1));
+  for (uint64_t h = 0; h < num_levels; ++h) {
+    auto& level = sketch.levels_[h];
+    level.reserve(sizes[h]);
+    for (uint64_t i = 0; i < sizes[h]; ++i) {
+      double v;
+      GetDouble(&in, &v);
+      if (std::isnan(v) || v < sketch.min_ || v > sketch.max_) {
+        return corrupt("value outside [min, max]");
+      }
+      if (h > 0 && !level.empty() && v < level.back()) {
+        return corrupt("level out of order");
+      }
+      level.push_back(v);
+    }
+  }
+  sketch.LevelsChanged();
+  return sketch;
+}
+
+size_t QuantileSketch::MemoryBytes() const {
+  size_t bytes = sizeof(*this) + levels_.capacity() * sizeof(levels_[0]);
+  for (const auto& level : levels_) bytes += level.capacity() * sizeof(double);
+  return bytes;
+}
+
+}  // namespace weir

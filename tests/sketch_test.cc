@@ -1,0 +1,524 @@
+#include "weir/sketch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace weir {
+namespace {
+
+std::string Bytes(const HyperLogLog& hll) {
+  std::string out;
+  hll.Serialize(&out);
+  return out;
+}
+
+std::string Bytes(const QuantileSketch& sketch) {
+  std::string out;
+  sketch.Serialize(&out);
+  return out;
+}
+
+std::string Merchant(int i) { return absl::StrCat("merchant-", i); }
+
+HyperLogLog HllOfRange(int begin, int end) {
+  HyperLogLog hll;
+  for (int i = begin; i < end; ++i) hll.Add(Merchant(i));
+  return hll;
+}
+
+// ---------------------------------------------------------------------------
+// Hashing
+
+TEST(XxHash64Test, MatchesTheReferenceImplementation) {
+  // Values of the reference XXH64 (seed 0 unless given): constants, so a
+  // change of hash that would make old state disagree with new state fails.
+  EXPECT_EQ(XxHash64(""), 0xEF46DB3751D8E999ULL);
+  EXPECT_EQ(XxHash64("a"), 0xD24EC4F1A98C6E5BULL);
+  EXPECT_EQ(XxHash64("abc"), 0x44BC2CF5AD770999ULL);
+  EXPECT_EQ(XxHash64("merchant-42"), 0x3622E905E9F5F397ULL);
+  // 43 and 37 bytes: the 32-byte stripe loop and every tail step.
+  EXPECT_EQ(XxHash64("The quick brown fox jumps over the lazy dog"),
+            0x0B242D361FDA71BCULL);
+  EXPECT_EQ(XxHash64("0123456789abcdef0123456789abcdefXYZ12"),
+            0x7E9AC5D176415ED5ULL);
+  EXPECT_EQ(XxHash64("abc", 1234567), 0xCB54395BBF895909ULL);
+}
+
+TEST(HyperLogLogTest, NumbersHashAsTheirLittleEndianBytes) {
+  auto same = [](const HyperLogLog& a, uint64_t hash) {
+    HyperLogLog b;
+    b.AddHash(hash);
+    return Bytes(a) == Bytes(b);
+  };
+  HyperLogLog i42;
+  i42.Add(int64_t{42});
+  EXPECT_TRUE(same(i42, 0xB556806FB6D14353ULL));  // XXH64 of 2A 00 .. 00
+  HyperLogLog int42;
+  int42.Add(42);  // int goes through int64_t
+  EXPECT_EQ(Bytes(int42), Bytes(i42));
+  HyperLogLog d;
+  d.Add(1.5);
+  EXPECT_TRUE(same(d, 0x49F7B96B6B5CCAF9ULL));
+  HyperLogLog zero;
+  zero.Add(0.0);
+  HyperLogLog negative_zero;
+  negative_zero.Add(-0.0);
+  EXPECT_EQ(Bytes(zero), Bytes(negative_zero));
+  EXPECT_TRUE(same(zero, 0x34C96ACDCADB1BBBULL));
+  HyperLogLog str;
+  str.Add("42");
+  EXPECT_NE(Bytes(str), Bytes(i42));
+}
+
+// ---------------------------------------------------------------------------
+// HyperLogLog
+
+TEST(HyperLogLogTest, CreateChecksPrecision) {
+  EXPECT_EQ(HyperLogLog::Create(3).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(HyperLogLog::Create(19).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(HyperLogLog::Create(4).ok());
+  ASSERT_TRUE(HyperLogLog::Create(18).ok());
+  EXPECT_EQ(HyperLogLog().precision(), 14);
+  EXPECT_EQ(HyperLogLog().Estimate(), 0.0);
+  EXPECT_NEAR(HyperLogLog::StandardError(14), 0.0081, 0.0001);
+}
+
+TEST(HyperLogLogTest, ErrorStaysWithinBoundsFromTenToOneMillion) {
+  HyperLogLog hll;
+  const double bound = 3 * HyperLogLog::StandardError(14);  // 2.44%
+  int added = 0;
+  for (int n : {10, 100, 1000, 10000, 100000, 1000000}) {
+    for (; added < n; ++added) hll.Add(Merchant(added));
+    const double estimate = hll.Estimate();
+    SCOPED_TRACE(absl::StrCat("n = ", n, ", estimate = ", estimate));
+    if (n <= 1000) {
+      // Sparse: 2^25 fine registers make small counts all but exact.
+      EXPECT_TRUE(hll.is_sparse());
+      EXPECT_LE(std::abs(estimate - n), std::max(1.0, 0.002 * n));
+    } else {
+      EXPECT_FALSE(hll.is_sparse());
+      EXPECT_LE(std::abs(estimate / n - 1), bound);
+    }
+  }
+}
+
+TEST(HyperLogLogTest, PrecisionsFromEightStayWithinThreeStandardErrors) {
+  for (int p : {8, 10, 12, 16, 18}) {
+    auto hll = HyperLogLog::Create(p);
+    ASSERT_TRUE(hll.ok());
+    const int n = 200000;
+    for (int i = 0; i < n; ++i) hll->Add(int64_t{i});
+    EXPECT_LE(std::abs(hll->Estimate() / n - 1),
+              3 * HyperLogLog::StandardError(p))
+        << "p = " << p;
+  }
+}
+
+TEST(HyperLogLogTest, DuplicatesAndOrderDoNotChangeTheState) {
+  for (int n : {50, 20000}) {  // sparse and dense
+    HyperLogLog once = HllOfRange(0, n);
+    HyperLogLog repeated;
+    for (int round = 0; round < 3; ++round) {
+      for (int i = n - 1; i >= 0; --i) repeated.Add(Merchant(i));
+    }
+    EXPECT_EQ(Bytes(once), Bytes(repeated)) << n;
+    EXPECT_EQ(once.Estimate(), repeated.Estimate());
+  }
+}
+
+TEST(HyperLogLogTest, MergeOfDisjointPartsEqualsAddingAll) {
+  struct Case {
+    int split, end;
+  };
+  // sparse+sparse staying sparse, sparse+sparse turning dense,
+  // dense+dense, sparse+dense.
+  for (Case c : {Case{100, 200}, Case{3000, 6000}, Case{50000, 100000},
+                 Case{10, 50000}, Case{49990, 50000}}) {
+    HyperLogLog all = HllOfRange(0, c.end);
+    HyperLogLog left = HllOfRange(0, c.split);
+    const HyperLogLog right = HllOfRange(c.split, c.end);
+    ASSERT_TRUE(left.Merge(right).ok());
+    EXPECT_EQ(Bytes(left), Bytes(all)) << c.split << " " << c.end;
+    EXPECT_EQ(left.Estimate(), all.Estimate());
+  }
+}
+
+TEST(HyperLogLogTest, MergeIsCommutativeAndAssociative) {
+  const HyperLogLog a = HllOfRange(0, 50);         // sparse
+  const HyperLogLog b = HllOfRange(1000, 21000);   // dense
+  const HyperLogLog c = HllOfRange(20500, 23500);  // sparse, overlaps b
+  HyperLogLog ab_c = a;
+  ASSERT_TRUE(ab_c.Merge(b).ok());
+  ASSERT_TRUE(ab_c.Merge(c).ok());
+  HyperLogLog bc = b;
+  ASSERT_TRUE(bc.Merge(c).ok());
+  HyperLogLog a_bc = a;
+  ASSERT_TRUE(a_bc.Merge(bc).ok());
+  HyperLogLog cba = c;
+  ASSERT_TRUE(cba.Merge(b).ok());
+  ASSERT_TRUE(cba.Merge(a).ok());
+  EXPECT_EQ(Bytes(ab_c), Bytes(a_bc));
+  EXPECT_EQ(Bytes(ab_c), Bytes(cba));
+
+  HyperLogLog x = HllOfRange(0, 40);
+  HyperLogLog y = HllOfRange(30, 70);
+  HyperLogLog xy = x;
+  ASSERT_TRUE(xy.Merge(y).ok());
+  HyperLogLog yx = y;
+  ASSERT_TRUE(yx.Merge(x).ok());
+  EXPECT_EQ(Bytes(xy), Bytes(yx));
+  EXPECT_EQ(Bytes(xy), Bytes(HllOfRange(0, 70)));
+}
+
+TEST(HyperLogLogTest, MergeRejectsAnotherPrecision) {
+  HyperLogLog a;
+  auto b = HyperLogLog::Create(12);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(a.Merge(*b).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HyperLogLogTest, SerializeRoundTripsByteEqual) {
+  for (int n : {0, 5, 4000, 100000}) {
+    const HyperLogLog hll = HllOfRange(0, n);
+    const std::string bytes = Bytes(hll);
+    auto restored = HyperLogLog::Deserialize(bytes);
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    EXPECT_EQ(Bytes(*restored), bytes);
+    EXPECT_EQ(restored->Estimate(), hll.Estimate());
+    EXPECT_EQ(restored->is_sparse(), hll.is_sparse());
+    // A restored sketch goes on exactly like the original.
+    HyperLogLog more = hll;
+    more.Add("one more");
+    restored->Add("one more");
+    EXPECT_EQ(Bytes(*restored), Bytes(more));
+  }
+}
+
+TEST(HyperLogLogTest, SmallSketchesAreSmall) {
+  const HyperLogLog hll = HllOfRange(0, 5);
+  EXPECT_TRUE(hll.is_sparse());
+  EXPECT_LT(Bytes(hll).size(), 64u);
+  EXPECT_LE(hll.MemoryBytes(), 128u);
+  EXPECT_NEAR(hll.Estimate(), 5.0, 0.01);
+  const HyperLogLog big = HllOfRange(0, 20000);
+  EXPECT_GE(big.MemoryBytes(), 16384u);
+  EXPECT_LT(big.MemoryBytes(), 17000u);
+}
+
+void ExpectCorruptionDetected(const std::string& good,
+                              absl::StatusCode (*decode)(std::string_view)) {
+  for (size_t len = 0; len < good.size(); ++len) {
+    EXPECT_EQ(decode(good.substr(0, len)), absl::StatusCode::kDataLoss)
+        << "prefix of " << len;
+  }
+  for (size_t i = 0; i < good.size(); ++i) {
+    if (i == 1) continue;  // the version byte: see the version tests
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5A);
+    EXPECT_EQ(decode(bad), absl::StatusCode::kDataLoss) << "byte " << i;
+  }
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::string garbage(rng() % 200, '\0');
+    for (char& ch : garbage) ch = static_cast<char>(rng());
+    if (garbage.size() > 1 && trial % 2 == 0) {
+      garbage[0] = good[0];  // right tag and version, wrong body
+      garbage[1] = good[1];
+    }
+    if (garbage.size() > 1 && garbage[0] == good[0] && garbage[1] != good[1]) {
+      continue;  // an unknown version, reported as such
+    }
+    EXPECT_EQ(decode(garbage), absl::StatusCode::kDataLoss) << trial;
+  }
+  EXPECT_EQ(decode(good + "x"), absl::StatusCode::kDataLoss);
+}
+
+absl::StatusCode DecodeHll(std::string_view bytes) {
+  return HyperLogLog::Deserialize(bytes).status().code();
+}
+
+TEST(HyperLogLogTest, GarbageAndTruncationAreDataLoss) {
+  ExpectCorruptionDetected(Bytes(HllOfRange(0, 30)), DecodeHll);
+  auto small = HyperLogLog::Create(6);  // dense at 16 entries
+  ASSERT_TRUE(small.ok());
+  for (int i = 0; i < 500; ++i) small->Add(int64_t{i});
+  ASSERT_FALSE(small->is_sparse());
+  ExpectCorruptionDetected(Bytes(*small), DecodeHll);
+}
+
+TEST(HyperLogLogTest, UnknownVersionIsFailedPrecondition) {
+  std::string bytes = Bytes(HllOfRange(0, 3));
+  bytes[1] = 2;
+  EXPECT_EQ(DecodeHll(bytes), absl::StatusCode::kFailedPrecondition);
+}
+
+// ---------------------------------------------------------------------------
+// QuantileSketch
+
+std::vector<double> Uniform(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<double> out(n);
+  for (double& v : out) v = static_cast<double>(rng() >> 11) * 0x1p-53;
+  return out;
+}
+
+// Log-normal amounts (median e^3 ≈ 20, sigma 1.5): a heavy right tail.
+std::vector<double> LogNormal(int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto unit = [&rng] {  // (0, 1]
+    return (static_cast<double>(rng() >> 11) + 1) * 0x1p-53;
+  };
+  std::vector<double> out(n);
+  for (double& v : out) {
+    const double normal =
+        std::sqrt(-2 * std::log(unit())) * std::cos(2 * M_PI * unit());
+    v = std::exp(3 + 1.5 * normal);
+  }
+  return out;
+}
+
+// Largest normalized rank error of the sketch over the quantiles 0.01..0.99
+// and 0.999 and over Rank() at the true quantiles, measured against the
+// exact data.
+double MaxRankError(const QuantileSketch& sketch, std::vector<double> data) {
+  std::sort(data.begin(), data.end());
+  const double n = static_cast<double>(data.size());
+  std::vector<double> qs;
+  for (int i = 1; i <= 99; ++i) qs.push_back(i / 100.0);
+  qs.push_back(0.999);
+  double worst = 0;
+  for (double q : qs) {
+    auto v = sketch.Quantile(q);
+    EXPECT_TRUE(v.ok());
+    if (!v.ok()) return 1;
+    // True rank of v: any rank in [lo, hi] names v.
+    const double lo =
+        (std::lower_bound(data.begin(), data.end(), *v) - data.begin()) / n;
+    const double hi =
+        (std::upper_bound(data.begin(), data.end(), *v) - data.begin()) / n;
+    worst = std::max({worst, lo - q, q - hi});
+    const double x = data[static_cast<size_t>(q * n) - 1];
+    const double true_rank =
+        (std::upper_bound(data.begin(), data.end(), x) - data.begin()) / n;
+    worst = std::max(worst, std::abs(sketch.Rank(x) - true_rank));
+  }
+  return worst;
+}
+
+TEST(QuantileSketchTest, CreateChecksK) {
+  EXPECT_EQ(QuantileSketch::Create(7).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(QuantileSketch::Create(65536).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(QuantileSketch::Create(8).ok());
+  EXPECT_EQ(QuantileSketch().k(), 200);
+  EXPECT_NEAR(QuantileSketch::RankErrorBound(200), 0.0133, 0.0001);
+}
+
+TEST(QuantileSketchTest, EmptySketch) {
+  QuantileSketch sketch;
+  EXPECT_EQ(sketch.count(), 0u);
+  EXPECT_FALSE(sketch.min().has_value());
+  EXPECT_FALSE(sketch.max().has_value());
+  EXPECT_EQ(sketch.Quantile(0.5).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sketch.Rank(1.0), 0.0);
+  auto restored = QuantileSketch::Deserialize(Bytes(sketch));
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(Bytes(*restored), Bytes(sketch));
+}
+
+TEST(QuantileSketchTest, SmallInputsAreExact) {
+  std::vector<double> values;
+  for (int i = 1; i <= 200; ++i) values.push_back(i);
+  std::shuffle(values.begin(), values.end(), std::mt19937_64(3));
+  QuantileSketch sketch;
+  for (double v : values) sketch.Add(v);
+  EXPECT_EQ(sketch.num_retained(), 200u);
+  for (int i = 1; i <= 200; ++i) {
+    auto q = sketch.Quantile(i / 200.0);
+    ASSERT_TRUE(q.ok());
+    EXPECT_EQ(*q, i);
+    EXPECT_EQ(sketch.Rank(i), i / 200.0);
+    EXPECT_EQ(sketch.Rank(i + 0.5), i / 200.0);
+  }
+  EXPECT_EQ(*sketch.Quantile(0), 1);
+  EXPECT_EQ(*sketch.Quantile(1), 200);
+  EXPECT_EQ(*sketch.Quantile(0.001), 1);
+  EXPECT_EQ(sketch.Rank(0.5), 0.0);
+  EXPECT_EQ(*sketch.min(), 1);
+  EXPECT_EQ(*sketch.max(), 200);
+  EXPECT_EQ(sketch.Quantile(1.5).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sketch.Quantile(NAN).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(QuantileSketchTest, AHandfulOfValuesCostsAHandfulOfDoubles) {
+  QuantileSketch sketch;
+  for (double v : {12.5, 3.0, 99.0, 7.25, 40.0}) sketch.Add(v);
+  // Header, min, max, 5 values, checksum.
+  EXPECT_LE(Bytes(sketch).size(), 16 + 2 * 8 + 5 * 8u);
+  EXPECT_LE(sketch.MemoryBytes(), 200u);
+  EXPECT_EQ(*sketch.Quantile(0.5), 12.5);
+  EXPECT_EQ(*sketch.Quantile(0.99), 99.0);
+}
+
+TEST(QuantileSketchTest, NanIsIgnoredAndNegativeZeroIsZero) {
+  QuantileSketch a;
+  a.Add(NAN);
+  EXPECT_EQ(a.count(), 0u);
+  a.Add(-0.0);
+  QuantileSketch b;
+  b.Add(0.0);
+  EXPECT_EQ(Bytes(a), Bytes(b));
+  EXPECT_FALSE(std::signbit(*a.min()));
+}
+
+TEST(QuantileSketchTest, UniformMillionStaysWithinBound) {
+  const std::vector<double> data = Uniform(1000000, 11);
+  QuantileSketch sketch;
+  for (double v : data) sketch.Add(v);
+  EXPECT_EQ(sketch.count(), data.size());
+  EXPECT_EQ(*sketch.min(), *std::min_element(data.begin(), data.end()));
+  EXPECT_EQ(*sketch.max(), *std::max_element(data.begin(), data.end()));
+  EXPECT_LE(MaxRankError(sketch, data), QuantileSketch::RankErrorBound(200));
+  // About 3k retained values plus 8 per small level.
+  EXPECT_LT(sketch.num_retained(), 3u * 200 + 8 * 20);
+  EXPECT_LT(sketch.MemoryBytes(), 16384u);
+}
+
+TEST(QuantileSketchTest, LogNormalMillionStaysWithinBound) {
+  const std::vector<double> data = LogNormal(1000000, 12);
+  QuantileSketch sketch;
+  for (double v : data) sketch.Add(v);
+  EXPECT_LE(MaxRankError(sketch, data), QuantileSketch::RankErrorBound(200));
+}
+
+TEST(QuantileSketchTest, SmallerKHasItsOwnBound) {
+  const std::vector<double> data = LogNormal(300000, 13);
+  auto sketch = QuantileSketch::Create(50);
+  ASSERT_TRUE(sketch.ok());
+  for (double v : data) sketch->Add(v);
+  EXPECT_LE(MaxRankError(*sketch, data), QuantileSketch::RankErrorBound(50));
+}
+
+TEST(QuantileSketchTest, MergingEightPartsStaysWithinBound) {
+  const std::vector<double> data = LogNormal(1000000, 14);
+  std::vector<QuantileSketch> parts(8);
+  // Parts of different sizes, interleaved like partitions of one stream.
+  for (size_t i = 0; i < data.size(); ++i) {
+    parts[(i * i + i / 3) % 8].Add(data[i]);
+  }
+  QuantileSketch merged;
+  for (const QuantileSketch& part : parts) {
+    ASSERT_TRUE(merged.Merge(part).ok());
+  }
+  EXPECT_EQ(merged.count(), data.size());
+  EXPECT_EQ(*merged.min(), *std::min_element(data.begin(), data.end()));
+  EXPECT_EQ(*merged.max(), *std::max_element(data.begin(), data.end()));
+  EXPECT_LE(MaxRankError(merged, data), QuantileSketch::RankErrorBound(200));
+  EXPECT_LT(merged.num_retained(), 3u * 200 + 8 * 20);
+
+  // A tree of merges (pairs, then pairs of pairs) keeps the bound too.
+  std::vector<QuantileSketch> round = parts;
+  while (round.size() > 1) {
+    std::vector<QuantileSketch> next;
+    for (size_t i = 0; i < round.size(); i += 2) {
+      ASSERT_TRUE(round[i].Merge(round[i + 1]).ok());
+      next.push_back(round[i]);
+    }
+    round = next;
+  }
+  EXPECT_EQ(round[0].count(), data.size());
+  EXPECT_LE(MaxRankError(round[0], data), QuantileSketch::RankErrorBound(200));
+}
+
+TEST(QuantileSketchTest, MergeRejectsAnotherK) {
+  QuantileSketch a;
+  auto b = QuantileSketch::Create(100);
+  ASSERT_TRUE(b.ok());
+  b->Add(1);
+  EXPECT_EQ(a.Merge(*b).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(QuantileSketchTest, SmallMergesAreExact) {
+  QuantileSketch a;
+  QuantileSketch b;
+  for (int i = 0; i < 50; ++i) a.Add(i);
+  for (int i = 50; i < 100; ++i) b.Add(i);
+  ASSERT_TRUE(a.Merge(b).ok());
+  EXPECT_EQ(a.count(), 100u);
+  EXPECT_EQ(*a.Quantile(0.5), 49);
+  EXPECT_EQ(a.Rank(74), 0.75);
+  ASSERT_TRUE(a.Merge(a).ok());  // self-merge doubles every weight
+  EXPECT_EQ(a.count(), 200u);
+  EXPECT_EQ(a.Rank(74), 0.75);
+}
+
+TEST(QuantileSketchTest, SameSequenceGivesByteEqualSketches) {
+  const std::vector<double> data = LogNormal(200000, 15);
+  QuantileSketch a;
+  QuantileSketch b;
+  for (double v : data) a.Add(v);
+  for (double v : data) b.Add(v);
+  EXPECT_EQ(Bytes(a), Bytes(b));
+
+  // A sketch restored from a checkpoint mid-stream ends up identical.
+  QuantileSketch first_half;
+  for (size_t i = 0; i < data.size() / 2; ++i) first_half.Add(data[i]);
+  auto restored = QuantileSketch::Deserialize(Bytes(first_half));
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  for (size_t i = data.size() / 2; i < data.size(); ++i) {
+    restored->Add(data[i]);
+  }
+  EXPECT_EQ(Bytes(*restored), Bytes(a));
+}
+
+TEST(QuantileSketchTest, SerializeRoundTripsByteEqual) {
+  for (int n : {1, 5, 200, 201, 5000, 300000}) {
+    const std::vector<double> data = Uniform(n, 16);
+    QuantileSketch sketch;
+    for (double v : data) sketch.Add(v);
+    const std::string bytes = Bytes(sketch);
+    auto restored = QuantileSketch::Deserialize(bytes);
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    EXPECT_EQ(Bytes(*restored), bytes);
+    EXPECT_EQ(restored->count(), sketch.count());
+    EXPECT_EQ(*restored->Quantile(0.99), *sketch.Quantile(0.99));
+    EXPECT_EQ(restored->Rank(0.5), sketch.Rank(0.5));
+  }
+}
+
+absl::StatusCode DecodeQuantile(std::string_view bytes) {
+  return QuantileSketch::Deserialize(bytes).status().code();
+}
+
+TEST(QuantileSketchTest, GarbageAndTruncationAreDataLoss) {
+  QuantileSketch small;
+  for (double v : Uniform(20, 17)) small.Add(v);
+  ExpectCorruptionDetected(Bytes(small), DecodeQuantile);
+  QuantileSketch compacted;
+  for (double v : Uniform(3000, 18)) compacted.Add(v);
+  ExpectCorruptionDetected(Bytes(compacted), DecodeQuantile);
+}
+
+TEST(QuantileSketchTest, UnknownVersionIsFailedPrecondition) {
+  QuantileSketch sketch;
+  sketch.Add(1);
+  std::string bytes = Bytes(sketch);
+  bytes[1] = 9;
+  EXPECT_EQ(DecodeQuantile(bytes), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace weir
