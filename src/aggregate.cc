@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "weir/internal/accumulators.h"
+#include "weir/sketch.h"
 
 namespace weir {
 
@@ -27,6 +28,10 @@ const char* AggregateKindName(AggregateKind kind) {
       return "first";
     case AggregateKind::kLast:
       return "last";
+    case AggregateKind::kDistinctCount:
+      return "distinct_count";
+    case AggregateKind::kQuantile:
+      return "quantile";
   }
   return "unknown";
 }
@@ -35,6 +40,22 @@ absl::Status AggregatorOptions::Validate() const {
   if (decimal_scale < 0 || decimal_scale > 18) {
     return absl::InvalidArgumentError(
         absl::StrCat("decimal_scale: must be in 0..18, got ", decimal_scale));
+  }
+  if (!(quantile >= 0.0 && quantile <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantile: must be in [0, 1], got ", quantile));
+  }
+  if (hll_precision < HyperLogLog::kMinPrecision ||
+      hll_precision > HyperLogLog::kMaxPrecision) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "hll_precision: must be in ", HyperLogLog::kMinPrecision, "..",
+        HyperLogLog::kMaxPrecision, ", got ", hll_precision));
+  }
+  if (quantile_k < QuantileSketch::kMinK ||
+      quantile_k > QuantileSketch::kMaxK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantile_k: must be in ", QuantileSketch::kMinK, "..",
+                     QuantileSketch::kMaxK, ", got ", quantile_k));
   }
   if (null_policy != NullPolicy::kSkip && null_policy != NullPolicy::kZero) {
     return absl::InvalidArgumentError("null_policy: unknown policy");
@@ -62,7 +83,7 @@ absl::Status Aggregator::Add(char* acc, const Value& value, EventTime time,
   internal::AggInput in;
   absl::Status s = internal::Prepare(kind_, options_, value, &in);
   if (!s.ok()) return s;
-  internal::Fold(kind_, acc, in, time, offset);
+  internal::Fold(kind_, options_, acc, in, time, offset);
   return absl::OkStatus();
 }
 
@@ -81,5 +102,7 @@ void Aggregator::Encode(const char* acc, std::string* out) const {
 absl::Status Aggregator::Decode(std::string_view* in, char* acc) const {
   return internal::DecodeAcc(kind_, in, acc);
 }
+
+void Aggregator::Destroy(char* acc) const { internal::AccDestroy(kind_, acc); }
 
 }  // namespace weir

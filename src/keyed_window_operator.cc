@@ -175,6 +175,11 @@ absl::Status KeyedWindowOptions::Validate() const {
 class KeyedWindowOperator::Impl {
  public:
   Impl(const KeyedWindowOptions& options, StateBackend* backend);
+  ~Impl() {
+    for (Entry& e : entries_) {
+      if (e.live) DestroyAccs(e.group, e.acc_data());
+    }
+  }
 
   absl::Status Init();
   absl::Status Process(const Record& record, OperatorOutput* out);
@@ -207,6 +212,9 @@ class KeyedWindowOperator::Impl {
     // allowed lateness: size - tile for a sliding tile (later windows merge
     // it), 0 otherwise.
     int64_t keep_ms = 0;
+    // Some feature keeps a sketch on the heap: accumulators must be
+    // destroyed, not just dropped.
+    bool has_sketch = false;
     std::vector<int> features;  // indices into features_
     size_t acc_size = 0;        // bytes of all accumulators
     // Largest window start ever written to the backend: windows starting
@@ -292,6 +300,14 @@ class KeyedWindowOperator::Impl {
   // record.
   bool Fires(uint16_t g) const {
     return groups_[g].kind != WindowKind::kSliding;
+  }
+
+  // Releases the heap state of a group's accumulator block (sketches).
+  void DestroyAccs(uint16_t g, char* acc) const {
+    if (!groups_[g].has_sketch) return;
+    for (int i : groups_[g].features) {
+      internal::AccDestroy(features_[i].kind, acc + features_[i].acc_offset);
+    }
   }
 
   bool Valid(SlotRef r) const {
@@ -434,6 +450,7 @@ absl::Status KeyedWindowOperator::Impl::Init() {
     features_.push_back(
         Feature{f.name, f.aggregate, f.aggregator, f.field, group.acc_size});
     group.acc_size += internal::AccSize(f.aggregate);
+    if (internal::IsSketch(f.aggregate)) group.has_sketch = true;
     group.features.push_back(static_cast<int>(i));
   }
   inputs_.resize(features_.size());
@@ -637,7 +654,7 @@ void KeyedWindowOperator::Impl::FoldInputs(Entry& e, const Group& group,
   char* acc = e.acc_data();
   for (int i : group.features) {
     const Feature& f = features_[i];
-    internal::Fold(f.kind, acc + f.acc_offset, inputs_[i], r.event_time,
+    internal::Fold(f.kind, f.opts, acc + f.acc_offset, inputs_[i], r.event_time,
                    r.offset);
   }
   e.max_offset = std::max(e.max_offset, r.offset);
@@ -733,6 +750,7 @@ void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
 
 void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
   Entry& e = entries_[slot];
+  DestroyAccs(e.group, e.acc_data());
   index_.erase(slot);
   if (groups_[e.group].kind == WindowKind::kSession) {
     auto it = sessions_.find(std::make_pair(e.group, e.key));
@@ -832,6 +850,7 @@ absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
     const Feature& f = features_[i];
     internal::Merge(f.kind, acc + f.acc_offset, stored + f.acc_offset);
   }
+  DestroyAccs(e.group, stored);
   e.max_offset = std::max(e.max_offset, max_offset);
   e.complete = true;
   e.in_backend = true;
@@ -1005,6 +1024,7 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out) {
       Emit(t.group, t.key, Window{t.start, end}, max_offset, acc, out);
       ++stats_.windows_fired;
     }
+    DestroyAccs(t.group, acc);
     if (cleanup <= watermark_) {
       batch_.Delete(Column::kWindows, wkey);
     } else {
@@ -1115,8 +1135,10 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(uint16_t g,
     WEIR_RETURN_IF_ERROR(
         DecodePayload(g, scratch_read_, &tile_end, &max_offset, stored));
     merge(stored);
+    DestroyAccs(g, stored);
   }
   Emit(g, key, Window{first, end}, offset, acc, out);
+  DestroyAccs(g, acc);
   return absl::OkStatus();
 }
 
@@ -1173,7 +1195,6 @@ absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g,
 
 absl::Status KeyedWindowOperator::Impl::FoldSession(uint16_t g,
                                                     const Record& r) {
-  const Group& group = groups_[g];
   const auto session_key = std::make_pair(g, std::string(r.key));
   // Pin the key's sessions while they merge: loading more of them must not
   // evict one already gathered.

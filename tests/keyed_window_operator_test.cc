@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -330,6 +331,70 @@ TEST_P(KeyedWindowOperatorTest, SlidingOutOfOrderRecordUpdatesLatestWindow) {
   EXPECT_EQ(latest.window, (Window{-120'000, 180'000}));
   EXPECT_EQ(CountOf(latest), 2);
   EXPECT_TRUE(latest.NewerThan(h->updates()[0]));
+}
+
+// Sketch features (HyperLogLog distinct count, KLL quantile) through the
+// whole engine: spills, reloads, restore. The distinct count is exact under
+// merge order (register max), so spilled and unspilled runs agree exactly;
+// quantiles stay within the sketch's rank error.
+TEST_P(KeyedWindowOperatorTest, SketchFeaturesSurviveSpillsAndRestore) {
+  KeyedWindowOptions op;
+  FeatureSpec distinct = Agg("merchants_1h", AggregateKind::kDistinctCount,
+                             Tumbling(absl::Hours(1)), 0);
+  FeatureSpec p99 = Agg("amount_p99_1h", AggregateKind::kQuantile,
+                        Tumbling(absl::Hours(1)), 1);
+  p99.aggregator.quantile = 0.99;
+  op.features = {distinct, p99};
+  std::mt19937_64 rng(23);
+  std::vector<Event> events;
+  std::map<std::string, std::set<std::string>> merchants;
+  std::map<std::string, std::vector<double>> amounts;
+  for (int i = 0; i < 20000; ++i) {
+    Event e;
+    e.key = absl::StrCat("u", rng() % 10);
+    e.event_time = i * 100;  // all in the first hour
+    e.offset = i;
+    const std::string m = absl::StrCat("m", rng() % 3000);
+    const int64_t cents = static_cast<int64_t>(rng() % 100000);
+    e.values = {Value::String(m), Value::Dec(cents, 2)};
+    merchants[e.key].insert(m);
+    amounts[e.key].push_back(static_cast<double>(cents) / 100);
+    events.push_back(e);
+  }
+  auto big = Make(op);
+  op.cache_max_entries = 4;
+  auto tiny = Make(op);
+  for (size_t i = 0; i < events.size(); ++i) {
+    ASSERT_TRUE(big->Process(events[i]).ok());
+    ASSERT_TRUE(tiny->Process(events[i]).ok());
+    if (i == events.size() / 2) {
+      auto snap = tiny->Snapshot();
+      ASSERT_TRUE(snap.ok()) << snap.status();
+      ASSERT_TRUE(tiny->Restore(*snap).ok());
+    }
+  }
+  ASSERT_TRUE(big->Finish().ok());
+  ASSERT_TRUE(tiny->Finish().ok());
+  auto a = big->Final();
+  auto b = tiny->Final();
+  ASSERT_EQ(a.size(), 20u);
+  for (const auto& [user, set] : merchants) {
+    const int64_t est = a.at({user, "merchants_1h", 0}).value.int64_value();
+    EXPECT_NEAR(est, static_cast<int64_t>(set.size()), 0.03 * set.size())
+        << user;
+    EXPECT_EQ(b.at({user, "merchants_1h", 0}).value, Value::Int64(est));
+    std::vector<double> v = amounts[user];
+    std::sort(v.begin(), v.end());
+    for (const auto* results : {&a, &b}) {
+      const double q =
+          results->at({user, "amount_p99_1h", 0}).value.double_value();
+      const double rank =
+          static_cast<double>(std::lower_bound(v.begin(), v.end(), q) -
+                              v.begin()) /
+          static_cast<double>(v.size());
+      EXPECT_NEAR(rank, 0.99, 0.02) << user;
+    }
+  }
 }
 
 TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {

@@ -27,6 +27,15 @@
 //   kStddev      its square root
 //   kFirst       value with the smallest (event time, offset); double
 //   kLast        value with the largest (event time, offset); double
+//   kDistinctCount  HyperLogLog estimate of the number of distinct values
+//                (precision `hll_precision`; see sketch.h for the error
+//                bound); int64. Merging is exact (register-wise max).
+//   kQuantile    the `quantile` of the values, from a KLL sketch with
+//                parameter `quantile_k` (rank error bound in sketch.h);
+//                double; null when empty.
+//
+// The two sketch kinds keep their state on the heap: an accumulator of
+// theirs must be released with Destroy().
 //
 // Null policy: kSkip ignores null values (count counts non-null values);
 // kZero folds a null as 0.
@@ -70,6 +79,8 @@ enum class AggregateKind : uint8_t {
   kStddev = 8,
   kFirst = 9,
   kLast = 10,
+  kDistinctCount = 11,
+  kQuantile = 12,
 };
 
 const char* AggregateKindName(AggregateKind kind);  // "count", "sum", ...
@@ -86,6 +97,18 @@ struct AggregatorOptions {
   // not zero is refused (kInvalidArgument), never rounded.
   // Default: 2 (cents). REQUIRES: 0 <= decimal_scale <= 18.
   int32_t decimal_scale = 2;
+
+  // kQuantile: which quantile, in [0, 1]. Default: 0.5
+  double quantile = 0.5;
+
+  // kDistinctCount: HyperLogLog precision (4..18); standard error
+  // 1.04 / sqrt(2^p). Larger: more accurate, more memory once dense
+  // (2^p bytes). Default: 14
+  int32_t hll_precision = 14;
+
+  // kQuantile: KLL parameter k (8..65535). Larger: smaller rank error,
+  // more memory. Default: 200
+  int32_t quantile_k = 200;
 
   absl::Status Validate() const;
 };
@@ -125,6 +148,10 @@ class Aggregator {
   // with kFailedPrecondition if it was written by another kind or an
   // unknown version, kDataLoss if it is truncated.
   absl::Status Decode(std::string_view* in, char* acc) const;
+
+  // Releases what an accumulator holds on the heap (sketch kinds); a no-op
+  // for the others. The accumulator must be Init'ed again before reuse.
+  void Destroy(char* acc) const;
 
  private:
   Aggregator(AggregateKind kind, const AggregatorOptions& options)

@@ -26,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "weir/aggregate.h"
 #include "weir/record.h"
+#include "weir/sketch.h"
 
 namespace weir {
 namespace internal {
@@ -67,6 +68,18 @@ struct PickAcc {  // kFirst, kLast
   int64_t time;
   int64_t offset;
 };
+// kDistinctCount (HyperLogLog*) and kQuantile (QuantileSketch*): the sketch
+// lives on the heap, created on first use; AccDestroy releases it. Copying
+// the accumulator's bytes moves ownership.
+struct SketchAcc {
+  int64_t n;
+  void* sketch;
+};
+
+inline bool IsSketch(AggregateKind kind) {
+  return kind == AggregateKind::kDistinctCount ||
+         kind == AggregateKind::kQuantile;
+}
 
 inline size_t AccSize(AggregateKind kind) {
   switch (kind) {
@@ -86,6 +99,9 @@ inline size_t AccSize(AggregateKind kind) {
     case AggregateKind::kFirst:
     case AggregateKind::kLast:
       return sizeof(PickAcc);
+    case AggregateKind::kDistinctCount:
+    case AggregateKind::kQuantile:
+      return sizeof(SketchAcc);
   }
   return 0;
 }
@@ -114,7 +130,24 @@ inline void AccInit(AggregateKind kind, char* acc) {
     case AggregateKind::kLast:
       new (acc) PickAcc{0, 0.0, 0, 0};
       return;
+    case AggregateKind::kDistinctCount:
+    case AggregateKind::kQuantile:
+      new (acc) SketchAcc{0, nullptr};
+      return;
   }
+}
+
+// Releases a sketch accumulator's heap state; a no-op for other kinds.
+inline void AccDestroy(AggregateKind kind, char* acc) {
+  if (!IsSketch(kind)) return;
+  auto* a = reinterpret_cast<SketchAcc*>(acc);
+  if (kind == AggregateKind::kDistinctCount) {
+    delete static_cast<HyperLogLog*>(a->sketch);
+  } else {
+    delete static_cast<QuantileSketch*>(a->sketch);
+  }
+  a->sketch = nullptr;
+  a->n = 0;
 }
 
 // A value made ready to fold.
@@ -122,7 +155,46 @@ struct AggInput {
   bool skip = false;   // null under NullPolicy::kSkip
   double d = 0;        // all kinds but kDecimalSum
   __int128 units = 0;  // kDecimalSum, at the aggregator's scale
+  uint64_t hash = 0;   // kDistinctCount
 };
+
+// The hash kDistinctCount counts. Values equal as numbers hash equal (5,
+// 5.0 and 5.00 as decimals, the int64 5), and the hash is stable across
+// processes (XxHash64), so state written by one run merges correctly with
+// the next.
+inline uint64_t DistinctHash(const Value& v) {
+  char buf[17];
+  switch (v.type()) {
+    case Value::Type::kString:
+      return XxHash64(v.string_value());
+    case Value::Type::kBool:
+      buf[0] = v.bool_value() ? 1 : 0;
+      return XxHash64(std::string_view(buf, 1), /*seed=*/1);
+    case Value::Type::kInt64:
+    case Value::Type::kDecimal: {
+      int64_t units = v.type() == Value::Type::kInt64 ? v.int64_value()
+                                                      : v.decimal_value().units;
+      int32_t scale =
+          v.type() == Value::Type::kInt64 ? 0 : v.decimal_value().scale;
+      while (scale > 0 && units % 10 == 0) {
+        units /= 10;
+        --scale;
+      }
+      std::memcpy(buf, &units, 8);
+      std::memcpy(buf + 8, &scale, 4);
+      return XxHash64(std::string_view(buf, 12), /*seed=*/2);
+    }
+    case Value::Type::kDouble: {
+      double d = v.double_value();
+      if (d == 0) d = 0;  // -0.0 and 0.0 are one value
+      std::memcpy(buf, &d, 8);
+      return XxHash64(std::string_view(buf, 8), /*seed=*/3);
+    }
+    case Value::Type::kNull:
+      return XxHash64(std::string_view(), /*seed=*/4);
+  }
+  return 0;
+}
 
 inline constexpr int64_t kPow10[19] = {1LL,
                                        10LL,
@@ -175,6 +247,10 @@ inline absl::Status Prepare(AggregateKind kind, const AggregatorOptions& opts,
     return absl::OkStatus();  // kZero: d = 0, units = 0
   }
   if (kind == AggregateKind::kCount) return absl::OkStatus();
+  if (kind == AggregateKind::kDistinctCount) {
+    in->hash = DistinctHash(v);
+    return absl::OkStatus();
+  }
   if (kind == AggregateKind::kDecimalSum) {
     switch (v.type()) {
       case Value::Type::kDecimal:
@@ -231,8 +307,8 @@ inline bool PickBefore(int64_t t1, int64_t o1, int64_t t2, int64_t o2) {
   return t1 != t2 ? t1 < t2 : o1 < o2;
 }
 
-inline void Fold(AggregateKind kind, char* acc, const AggInput& in,
-                 EventTime time, int64_t offset) {
+inline void Fold(AggregateKind kind, const AggregatorOptions& opts, char* acc,
+                 const AggInput& in, EventTime time, int64_t offset) {
   if (in.skip) return;
   switch (kind) {
     case AggregateKind::kCount:
@@ -285,10 +361,52 @@ inline void Fold(AggregateKind kind, char* acc, const AggInput& in,
       a->n++;
       return;
     }
+    case AggregateKind::kDistinctCount: {
+      auto* a = reinterpret_cast<SketchAcc*>(acc);
+      if (a->sketch == nullptr) {
+        a->sketch = new HyperLogLog(*HyperLogLog::Create(opts.hll_precision));
+      }
+      static_cast<HyperLogLog*>(a->sketch)->AddHash(in.hash);
+      a->n++;
+      return;
+    }
+    case AggregateKind::kQuantile: {
+      auto* a = reinterpret_cast<SketchAcc*>(acc);
+      if (a->sketch == nullptr) {
+        a->sketch =
+            new QuantileSketch(*QuantileSketch::Create(opts.quantile_k));
+      }
+      static_cast<QuantileSketch*>(a->sketch)->Add(in.d);
+      a->n++;
+      return;
+    }
   }
 }
 
 inline void Merge(AggregateKind kind, char* acc, const char* other) {
+  if (IsSketch(kind)) {
+    auto* a = reinterpret_cast<SketchAcc*>(acc);
+    const auto* b = reinterpret_cast<const SketchAcc*>(other);
+    if (b->sketch == nullptr) return;
+    a->n += b->n;
+    // One feature's sketches share its precision / k, so Merge cannot fail.
+    if (kind == AggregateKind::kDistinctCount) {
+      const auto* src = static_cast<const HyperLogLog*>(b->sketch);
+      if (a->sketch == nullptr) {
+        a->sketch = new HyperLogLog(*src);
+      } else {
+        static_cast<HyperLogLog*>(a->sketch)->Merge(*src).IgnoreError();
+      }
+    } else {
+      const auto* src = static_cast<const QuantileSketch*>(b->sketch);
+      if (a->sketch == nullptr) {
+        a->sketch = new QuantileSketch(*src);
+      } else {
+        static_cast<QuantileSketch*>(a->sketch)->Merge(*src).IgnoreError();
+      }
+    }
+    return;
+  }
   switch (kind) {
     case AggregateKind::kCount:
       reinterpret_cast<CountAcc*>(acc)->n +=
@@ -358,6 +476,9 @@ inline void Merge(AggregateKind kind, char* acc, const char* other) {
       a->n += b->n;
       return;
     }
+    case AggregateKind::kDistinctCount:
+    case AggregateKind::kQuantile:
+      return;  // handled above
   }
 }
 
@@ -403,6 +524,20 @@ inline Value Result(AggregateKind kind, const AggregatorOptions& opts,
       const auto* a = reinterpret_cast<const PickAcc*>(acc);
       return a->n == 0 ? Value::Null() : Value::Double(a->v);
     }
+    case AggregateKind::kDistinctCount: {
+      const auto* a = reinterpret_cast<const SketchAcc*>(acc);
+      if (a->sketch == nullptr) return Value::Int64(0);
+      return Value::Int64(
+          std::llround(static_cast<const HyperLogLog*>(a->sketch)->Estimate()));
+    }
+    case AggregateKind::kQuantile: {
+      const auto* a = reinterpret_cast<const SketchAcc*>(acc);
+      if (a->sketch == nullptr) return Value::Null();
+      absl::StatusOr<double> q =
+          static_cast<const QuantileSketch*>(a->sketch)->Quantile(
+              opts.quantile);
+      return q.ok() ? Value::Double(*q) : Value::Null();
+    }
   }
   return Value::Null();
 }
@@ -410,7 +545,26 @@ inline Value Result(AggregateKind kind, const AggregatorOptions& opts,
 inline void EncodeAcc(AggregateKind kind, const char* acc, std::string* out) {
   out->push_back(static_cast<char>(kind));
   out->push_back(static_cast<char>(Aggregator::kEncodingVersion));
-  out->append(acc, AccSize(kind));
+  if (!IsSketch(kind)) {
+    out->append(acc, AccSize(kind));
+    return;
+  }
+  // n (8 bytes LE), length (4 bytes LE), the sketch's own versioned bytes.
+  const auto* a = reinterpret_cast<const SketchAcc*>(acc);
+  std::string bytes;
+  if (a->sketch != nullptr) {
+    if (kind == AggregateKind::kDistinctCount) {
+      static_cast<const HyperLogLog*>(a->sketch)->Serialize(&bytes);
+    } else {
+      static_cast<const QuantileSketch*>(a->sketch)->Serialize(&bytes);
+    }
+  }
+  for (int i = 0; i < 8; ++i) {
+    out->push_back(static_cast<char>(static_cast<uint64_t>(a->n) >> (8 * i)));
+  }
+  const uint32_t len = static_cast<uint32_t>(bytes.size());
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(len >> (8 * i)));
+  out->append(bytes);
 }
 
 inline absl::Status DecodeAcc(AggregateKind kind, std::string_view* in,
@@ -433,6 +587,40 @@ inline absl::Status DecodeAcc(AggregateKind kind, std::string_view* in,
     return absl::FailedPreconditionError(absl::StrCat(
         "'", AggregateKindName(kind), "' accumulator has encoding version ",
         version, ", this weir reads only ", Aggregator::kEncodingVersion));
+  }
+  if (IsSketch(kind)) {
+    if (in->size() < 2 + 12) {
+      return absl::DataLossError("sketch accumulator encoding is truncated");
+    }
+    uint64_t n = 0;
+    uint32_t len = 0;
+    for (int i = 0; i < 8; ++i) {
+      n |= static_cast<uint64_t>(static_cast<uint8_t>((*in)[2 + i])) << (8 * i);
+    }
+    for (int i = 0; i < 4; ++i) {
+      len |= static_cast<uint32_t>(static_cast<uint8_t>((*in)[10 + i]))
+             << (8 * i);
+    }
+    if (in->size() < 14 + static_cast<size_t>(len)) {
+      return absl::DataLossError("sketch accumulator encoding is truncated");
+    }
+    const std::string_view bytes = in->substr(14, len);
+    AccInit(kind, acc);
+    auto* a = reinterpret_cast<SketchAcc*>(acc);
+    a->n = static_cast<int64_t>(n);
+    if (len > 0) {
+      if (kind == AggregateKind::kDistinctCount) {
+        absl::StatusOr<HyperLogLog> h = HyperLogLog::Deserialize(bytes);
+        if (!h.ok()) return h.status();
+        a->sketch = new HyperLogLog(std::move(*h));
+      } else {
+        absl::StatusOr<QuantileSketch> q = QuantileSketch::Deserialize(bytes);
+        if (!q.ok()) return q.status();
+        a->sketch = new QuantileSketch(std::move(*q));
+      }
+    }
+    in->remove_prefix(14 + len);
+    return absl::OkStatus();
   }
   if (in->size() < 2 + size) {
     return absl::DataLossError("accumulator encoding is truncated");
