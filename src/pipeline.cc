@@ -93,6 +93,9 @@ struct Pipeline::Partition {
   std::unique_ptr<StateBackend> backend;
   std::unique_ptr<KeyedWindowOperator> op;
   int64_t next_offset = 0;
+  // The id of this partition's next checkpoint: one past the largest in the
+  // store, so a restored partition never reuses a published id.
+  uint64_t next_checkpoint_id = 1;
 };
 
 Pipeline::Pipeline(const PipelineOptions& options, const PipelineParts& parts)
@@ -156,6 +159,7 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
   WEIR_ASSIGN_OR_RETURN(p->store,
                         CheckpointStore::Create(parts_.checkpoint_store, so));
   *start_offset = 0;
+  WEIR_ASSIGN_OR_RETURN(p->next_checkpoint_id, p->store->NextCheckpointId());
   absl::StatusOr<CheckpointManifest> manifest = p->store->RestoreLatest(p->dir);
   if (manifest.ok()) {
     for (const SourceOffset& o : manifest->metadata.source_offsets) {
@@ -395,6 +399,7 @@ absl::Status Pipeline::StartCheckpoint(std::optional<std::string> savepoint) {
     RemoveAll(dir);
     WEIR_RETURN_IF_ERROR(p->backend->CreateCheckpoint(dir));
     CheckpointRequest request;
+    request.metadata.checkpoint_id = p->next_checkpoint_id++;
     request.metadata.pipeline = options_.name;
     request.metadata.pipeline_version = options_.version;
     request.metadata.operator_name = options_.name;

@@ -259,6 +259,61 @@ TEST_F(PipelineTest, RestartFromCheckpointEqualsUninterruptedRun) {
   ExpectSinkEquals(sink, Golden());
 }
 
+// Each checkpoint of a partition is published under its own id, one past
+// the newest in the store, also after a restart: none is refused as
+// already published, and the restart resumes from the newest.
+TEST_F(PipelineTest, EveryCheckpointGetsANewIdAcrossRestarts) {
+  MemorySink sink;
+  MemoryDeadLetterQueue dlq;
+  int64_t first_run_checkpoints = 0;
+  {
+    auto inner = MakeSource();
+    std::unique_ptr<Pipeline> pipeline;
+    int asked = 0;
+    HookedSource source(inner.get(), [&](int64_t delivered) {
+      if (delivered >= 10'000 * (asked + 1) && asked < 2) {
+        pipeline->RequestCheckpoint();
+        ++asked;
+      }
+      if (delivered >= 35'000) pipeline->Stop();  // with a final checkpoint
+    });
+    auto p = Pipeline::Create(
+        Options("first"), {&source, decoder_.get(), &sink, store_.get(), &dlq});
+    ASSERT_TRUE(p.ok()) << p.status();
+    pipeline = std::move(*p);
+    ASSERT_TRUE(pipeline->Run().ok());
+    EXPECT_EQ(pipeline->stats().checkpoints_failed, 0);
+    // The requested ones (unless one came while another was in flight) and
+    // the final one.
+    first_run_checkpoints = pipeline->stats().checkpoints_completed;
+    EXPECT_GE(first_run_checkpoints, 2);
+  }
+  auto source = MakeSource();
+  auto second = Pipeline::Create(
+      Options("second"),
+      {source.get(), decoder_.get(), &sink, store_.get(), &dlq});
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE((*second)->Run().ok());
+  EXPECT_EQ((*second)->stats().checkpoints_failed, 0);
+  EXPECT_EQ((*second)->stats().checkpoints_completed, 1);
+  EXPECT_EQ((*second)->stats().partitions_restored, kPartitions);
+  for (int p = 0; p < kPartitions; ++p) {
+    CheckpointStoreOptions so;
+    so.prefix = CheckpointPrefix("fraud/payments", p);
+    auto cs = CheckpointStore::Create(store_.get(), so);
+    ASSERT_TRUE(cs.ok());
+    auto ids = (*cs)->ListCheckpoints();
+    ASSERT_TRUE(ids.ok());
+    ASSERT_FALSE(ids->empty());
+    EXPECT_EQ(ids->back(), static_cast<uint64_t>(first_run_checkpoints + 1))
+        << "partition " << p;
+    auto newest = (*cs)->ReadCheckpoint(ids->back());
+    ASSERT_TRUE(newest.ok());
+    EXPECT_GT(newest->metadata.source_offsets.at(0).offset, 0);
+  }
+  ExpectSinkEquals(sink, Golden());
+}
+
 // A sink that refuses writes: partitions pause, nothing is lost, and
 // processing resumes when the sink is back.
 TEST_F(PipelineTest, SinkOutagePausesAndLosesNothing) {
