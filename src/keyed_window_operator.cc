@@ -212,6 +212,9 @@ class KeyedWindowOperator::Impl {
     // allowed lateness: size - tile for a sliding tile (later windows merge
     // it), 0 otherwise.
     int64_t keep_ms = 0;
+    // Sliding: the largest tile end any record reached. A record in that
+    // tile (the common, in-order case) has no later tile to re-emit.
+    EventTime max_tile_end = kMinEventTime;
     // Some feature keeps a sketch on the heap: accumulators must be
     // destroyed, not just dropped.
     bool has_sketch = false;
@@ -1067,8 +1070,12 @@ void KeyedWindowOperator::Impl::UpdateNextDue() {
 absl::Status KeyedWindowOperator::Impl::EmitSliding(uint16_t g, const Record& r,
                                                     const Window& tile,
                                                     OperatorOutput* out) {
-  const Group& group = groups_[g];
+  Group& group = groups_[g];
   WEIR_RETURN_IF_ERROR(EmitSlidingWindow(g, r.key, tile.end, r.offset, out));
+  if (tile.end >= group.max_tile_end) {
+    group.max_tile_end = tile.end;
+    return absl::OkStatus();
+  }
   // An out-of-order record also changes the key's latest window, if that
   // one still covers the record's tile: emit it too, so that the newest
   // version the sink keeps includes the record.
