@@ -331,6 +331,16 @@ absl::Status Pipeline::Run() {
     WEIR_ASSIGN_OR_RETURN(
         absl::Span<const RawRecord> batch,
         parts_.source->Poll(options_.max_poll_records, timeout));
+    if (reassigned_) {
+      // A rebalance resumes what it assigns; a pause must cover the new
+      // partitions too (a listener may not pause from inside the callback).
+      reassigned_ = false;
+      if (paused_) {
+        std::vector<TopicPartition> all;
+        for (const auto& [tp, p] : partitions_) all.push_back(tp);
+        WEIR_RETURN_IF_ERROR(parts_.source->Pause(all));
+      }
+    }
     for (const RawRecord& raw : batch) WEIR_RETURN_IF_ERROR(ProcessRecord(raw));
     PublishCounters();
 
