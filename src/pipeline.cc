@@ -160,7 +160,15 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
                         CheckpointStore::Create(parts_.checkpoint_store, so));
   *start_offset = 0;
   WEIR_ASSIGN_OR_RETURN(p->next_checkpoint_id, p->store->NextCheckpointId());
-  absl::StatusOr<CheckpointManifest> manifest = p->store->RestoreLatest(p->dir);
+  absl::StatusOr<CheckpointManifest> manifest =
+      options_.restore_savepoint.has_value()
+          ? p->store->RestoreSavepoint(*options_.restore_savepoint, p->dir)
+          : p->store->RestoreLatest(p->dir);
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.restore_fallbacks +=
+        static_cast<int64_t>(p->store->stats().restore_fallbacks);
+  }
   if (manifest.ok()) {
     for (const SourceOffset& o : manifest->metadata.source_offsets) {
       if (o.topic == tp.topic && o.partition == tp.partition) {
@@ -354,9 +362,24 @@ absl::Status Pipeline::Run() {
     const bool want = savepoint.has_value() ||
                       checkpoint_requested_.exchange(false) ||
                       scheduler_->Due();
-    if (want && !round_.has_value()) {
-      absl::Status s = StartCheckpoint(savepoint);
-      if (!s.ok()) {
+    const bool sink_backing_off = options_.clock->Now() < sink_retry_at_;
+    if (want && !round_.has_value() && sink_backing_off) {
+      // The sink refused recently: a checkpoint could not flush it. Put the
+      // checkpoint off (an explicit request stays pending).
+      checkpoint_requested_.store(true);
+      if (savepoint.has_value()) {
+        absl::MutexLock lock(&mu_);
+        savepoint_requested_ = std::move(savepoint);
+      }
+    } else if (want && !round_.has_value()) {
+      bool postponed = false;
+      absl::Status s = StartCheckpoint(savepoint, &postponed);
+      if (postponed) {
+        checkpoint_requested_.store(true);
+        absl::MutexLock lock(&mu_);
+        ++stats_.checkpoints_postponed;
+        if (savepoint.has_value()) savepoint_requested_ = std::move(savepoint);
+      } else if (!s.ok()) {
         {
           absl::MutexLock lock(&mu_);
           ++stats_.checkpoints_failed;
@@ -385,14 +408,24 @@ absl::Status Pipeline::Run() {
 // ---- checkpoints
 // ----------------------------------------------------------------
 
-absl::Status Pipeline::StartCheckpoint(std::optional<std::string> savepoint) {
+absl::Status Pipeline::StartCheckpoint(std::optional<std::string> savepoint,
+                                       bool* postponed) {
+  *postponed = false;
   if (partitions_.empty()) return absl::OkStatus();
-  const int64_t id = next_round_id_++;
+  const int64_t id = next_round_id_;
   // Everything emitted so far must be durable before any offset past it is
   // published: otherwise a crash after the checkpoint would lose updates
-  // that no replay re-emits.
-  WEIR_RETURN_IF_ERROR(DrainToSink(/*must_empty=*/true));
-  WEIR_RETURN_IF_ERROR(parts_.sink->PreCommit(id));
+  // that no replay re-emits. A sink that cannot take them now postpones
+  // the checkpoint rather than failing it.
+  absl::Status s = DrainToSink(/*must_empty=*/true);
+  if (s.ok()) s = parts_.sink->PreCommit(id);
+  if (absl::IsUnavailable(s)) {
+    sink_retry_at_ = options_.clock->Now() + options_.sink_retry_backoff;
+    *postponed = true;
+    return s;
+  }
+  WEIR_RETURN_IF_ERROR(s);
+  ++next_round_id_;
   WEIR_RETURN_IF_ERROR(router_->Flush());
   if (parts_.late_records != nullptr) {
     WEIR_RETURN_IF_ERROR(parts_.late_records->Flush());
@@ -493,7 +526,8 @@ absl::Status Pipeline::FinalCheckpoint() {
   if (!options_.checkpoint_on_stop || partitions_.empty()) {
     return DrainToSink(/*must_empty=*/true);
   }
-  WEIR_RETURN_IF_ERROR(StartCheckpoint(std::nullopt));
+  bool postponed = false;
+  WEIR_RETURN_IF_ERROR(StartCheckpoint(std::nullopt, &postponed));
   while (round_.has_value()) {
     for (auto& [tp, p] : partitions_) p->checkpointer->WaitForIdle(wait);
     WEIR_RETURN_IF_ERROR(PollCheckpoints());

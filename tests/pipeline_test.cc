@@ -334,6 +334,9 @@ TEST_F(PipelineTest, SinkOutagePausesAndLosesNothing) {
   });
   PipelineOptions options = Options("c");
   options.max_pending_updates = 2000;
+  // Checkpoints fall due during the outage: they are put off, not failed.
+  options.checkpoints.interval = absl::Seconds(2);
+  options.checkpoints.min_pause = absl::Seconds(1);
   auto p = Pipeline::Create(
       options, {&source, decoder_.get(), &sink, store_.get(), &dlq});
   ASSERT_TRUE(p.ok());
@@ -345,6 +348,8 @@ TEST_F(PipelineTest, SinkOutagePausesAndLosesNothing) {
                         << " pending=" << stats.pending_updates
                         << " polls_while_down=" << polls_while_down;
   EXPECT_GT(stats.paused, absl::Seconds(5));
+  EXPECT_EQ(stats.checkpoints_failed, 0);
+  EXPECT_GE(stats.checkpoints_completed, 2);
   EXPECT_LE(stats.pending_updates, 0);
   ExpectSinkEquals(sink, Golden());
 }

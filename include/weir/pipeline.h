@@ -122,6 +122,11 @@ struct PipelineOptions {
   // bounded input. Default: true
   bool checkpoint_on_stop = true;
 
+  // Restore assigned partitions from this savepoint instead of the newest
+  // checkpoint (a partition the savepoint does not have starts empty).
+  // Default: unset
+  std::optional<std::string> restore_savepoint;
+
   // Processing-time source (checkpoint schedule, backpressure time, TTL).
   // Not owned. Default: Clock::Real()
   Clock* clock = Clock::Real();
@@ -174,6 +179,12 @@ struct PipelineStats {
   absl::Duration paused;  // total time the partitions were paused
   int64_t partitions_assigned = 0;
   int64_t partitions_restored = 0;  // from a checkpoint
+  // Checkpoints a restore skipped because a manifest or file was corrupt or
+  // missing (the previous one was used).
+  int64_t restore_fallbacks = 0;
+  // Checkpoints put off because the sink could not take the pending
+  // updates (kUnavailable): not failures, retried when the sink is back.
+  int64_t checkpoints_postponed = 0;
 };
 
 class Pipeline final : private PartitionListener {
@@ -216,7 +227,8 @@ class Pipeline final : private PartitionListener {
   absl::Status ProcessRecord(const RawRecord& raw);
   absl::Status DrainToSink(bool must_empty);
   absl::Status UpdatePause();
-  absl::Status StartCheckpoint(std::optional<std::string> savepoint);
+  absl::Status StartCheckpoint(std::optional<std::string> savepoint,
+                               bool* postponed);
   absl::Status PollCheckpoints();
   absl::Status FinalCheckpoint();
 
