@@ -79,6 +79,10 @@ absl::Status PipelineOptions::Validate() const {
   if (sink_retry_backoff <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("sink_retry_backoff: must be positive");
   }
+  if (partition_stats_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "partition_stats_interval: must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -93,6 +97,8 @@ struct Pipeline::Partition {
   std::unique_ptr<StateBackend> backend;
   std::unique_ptr<KeyedWindowOperator> op;
   int64_t next_offset = 0;
+  int64_t records = 0;
+  std::unique_ptr<HeavyHitters> hot_keys;  // null when turned off
   // The id of this partition's next checkpoint: one past the largest in the
   // store, so a restored partition never reuses a published id.
   uint64_t next_checkpoint_id = 1;
@@ -190,6 +196,9 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
   WEIR_ASSIGN_OR_RETURN(
       p->checkpointer,
       AsyncCheckpointer::Create(p->store.get(), options_.checkpoints));
+  if (options_.hot_key_capacity > 0) {
+    p->hot_keys = std::make_unique<HeavyHitters>(options_.hot_key_capacity);
+  }
   return p;
 }
 
@@ -204,6 +213,7 @@ absl::StatusOr<StartOffsets> Pipeline::OnAssigned(
     start[tp] = offset;
   }
   reassigned_ = true;
+  partition_stats_at_ = absl::InfinitePast();
   absl::MutexLock lock(&mu_);
   stats_.partitions_assigned = static_cast<int64_t>(partitions_.size());
   return start;
@@ -216,6 +226,7 @@ void Pipeline::OnRevoked(absl::Span<const TopicPartition> partitions) {
     const std::string dir = it->second->dir;
     partitions_.erase(it);  // abandons an upload in flight
     RemoveAll(dir);
+    partition_stats_at_ = absl::InfinitePast();
     if (round_.has_value() && round_->done.count(tp)) {
       round_->done[tp] = true;
       round_->offsets.erase(tp);
@@ -235,6 +246,8 @@ absl::Status Pipeline::ProcessRecord(const RawRecord& raw) {
   Partition& p = *it->second;
   if (raw.offset < p.next_offset) return absl::OkStatus();  // seen already
   p.next_offset = raw.offset + 1;
+  ++p.records;
+  if (p.hot_keys != nullptr) p.hot_keys->Add(raw.key);
   WEIR_ASSIGN_OR_RETURN(std::optional<Event> event,
                         DecodeOrRoute(*parts_.decoder, raw, *router_));
   int64_t late = 0;
@@ -351,6 +364,7 @@ absl::Status Pipeline::Run() {
     }
     for (const RawRecord& raw : batch) WEIR_RETURN_IF_ERROR(ProcessRecord(raw));
     PublishCounters();
+    RefreshPartitionStats(/*force=*/false);
 
     WEIR_RETURN_IF_ERROR(PollCheckpoints());
     std::optional<std::string> savepoint;
@@ -402,7 +416,9 @@ absl::Status Pipeline::Run() {
       break;
     }
   }
-  return FinalCheckpoint();
+  absl::Status s = FinalCheckpoint();
+  RefreshPartitionStats(/*force=*/true);
+  return s;
 }
 
 // ---- checkpoints
@@ -533,6 +549,33 @@ absl::Status Pipeline::FinalCheckpoint() {
     WEIR_RETURN_IF_ERROR(PollCheckpoints());
   }
   return absl::OkStatus();
+}
+
+void Pipeline::RefreshPartitionStats(bool force) {
+  const absl::Time now = options_.clock->Now();
+  if (!force && now < partition_stats_at_ + options_.partition_stats_interval) {
+    return;
+  }
+  partition_stats_at_ = now;
+  std::vector<PartitionStats> all;
+  for (const auto& [tp, p] : partitions_) {
+    PartitionStats s;
+    s.partition = tp;
+    s.records = p->records;
+    s.next_offset = p->next_offset;
+    s.watermark = p->op->watermark();
+    s.op = p->op->stats();
+    s.state = p->backend->Stats();
+    if (p->hot_keys != nullptr) s.hot_keys = p->hot_keys->Top(10);
+    all.push_back(std::move(s));
+  }
+  absl::MutexLock lock(&mu_);
+  partition_stats_ = std::move(all);
+}
+
+std::vector<PartitionStats> Pipeline::partition_stats() const {
+  absl::MutexLock lock(&mu_);
+  return partition_stats_;
 }
 
 void Pipeline::Stop() { stop_.store(true); }

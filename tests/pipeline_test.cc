@@ -219,6 +219,20 @@ TEST_F(PipelineTest, BoundedRunComputesEveryFeatureAndDeadLettersBadRecords) {
   EXPECT_GT(stats.late_records, 0);
   EXPECT_EQ(stats.checkpoints_completed, 1);  // the final one
   EXPECT_EQ(stats.partitions_assigned, kPartitions);
+  // Per partition: every record counted once, and the hottest W-PAY user
+  // (u1, Zipf rank 1) on top of its partition's hot keys.
+  const std::vector<PartitionStats> parts = (*pipeline)->partition_stats();
+  ASSERT_EQ(parts.size(), static_cast<size_t>(kPartitions));
+  int64_t records = 0;
+  bool u1_on_top = false;
+  for (const PartitionStats& p : parts) {
+    records += p.records;
+    EXPECT_GT(p.watermark, 0);
+    ASSERT_FALSE(p.hot_keys.empty());
+    if (p.hot_keys[0].key == "u1") u1_on_top = true;
+  }
+  EXPECT_EQ(records, static_cast<int64_t>(events_.size()));
+  EXPECT_TRUE(u1_on_top);
 }
 
 // A crash after a checkpoint: the second run restores every partition from

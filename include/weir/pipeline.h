@@ -68,6 +68,7 @@
 #include "weir/checkpoint.h"
 #include "weir/decode.h"
 #include "weir/dlq.h"
+#include "weir/heavy_hitters.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/object_store.h"
 #include "weir/sink.h"
@@ -146,6 +147,15 @@ struct PipelineOptions {
   // Updates per Sink::Write. Default: 1000
   size_t sink_batch_size = 1000;
 
+  // Keys tracked per partition by the hot-key sketch (Space-Saving): every
+  // key with more than 1/capacity of a partition's records is reported.
+  // 0 turns it off. Default: 64
+  size_t hot_key_capacity = 64;
+
+  // How often per-partition statistics (state size, hot keys) are
+  // refreshed for partition_stats(). Default: absl::Seconds(1)
+  absl::Duration partition_stats_interval = absl::Seconds(1);
+
   // How long to wait before retrying a sink that refused (kUnavailable),
   // while partitions are paused. Default: absl::Milliseconds(100)
   absl::Duration sink_retry_backoff = absl::Milliseconds(100);
@@ -187,6 +197,17 @@ struct PipelineStats {
   int64_t checkpoints_postponed = 0;
 };
 
+// One assigned partition, as of the last refresh.
+struct PartitionStats {
+  TopicPartition partition;
+  int64_t records = 0;      // processed since it was assigned here
+  int64_t next_offset = 0;  // the next offset to process
+  EventTime watermark = kMinEventTime;
+  OperatorStats op;  // cache, late records, state reads/writes
+  StateStats state;  // backend key counts and bytes (estimates)
+  std::vector<HeavyHitter> hot_keys;  // hottest first
+};
+
 class Pipeline final : private PartitionListener {
  public:
   static absl::StatusOr<std::unique_ptr<Pipeline>> Create(
@@ -213,6 +234,10 @@ class Pipeline final : private PartitionListener {
   void RequestSavepoint(std::string name);
 
   PipelineStats stats() const;
+
+  // Per assigned partition, refreshed every partition_stats_interval. Any
+  // thread.
+  std::vector<PartitionStats> partition_stats() const;
 
  private:
   struct Partition;
@@ -275,6 +300,9 @@ class Pipeline final : private PartitionListener {
   std::optional<std::string> savepoint_requested_ ABSL_GUARDED_BY(mu_);
   PipelineStats stats_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Time> paused_since_for_stats_ ABSL_GUARDED_BY(mu_);
+  std::vector<PartitionStats> partition_stats_ ABSL_GUARDED_BY(mu_);
+  absl::Time partition_stats_at_ = absl::InfinitePast();
+  void RefreshPartitionStats(bool force);
 };
 
 }  // namespace weir
