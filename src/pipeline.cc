@@ -373,9 +373,11 @@ absl::Status Pipeline::Run() {
       savepoint = std::move(savepoint_requested_);
       savepoint_requested_.reset();
     }
-    const bool want = savepoint.has_value() ||
-                      checkpoint_requested_.exchange(false) ||
-                      scheduler_->Due();
+    // A request made while a round is in flight waits for it to end.
+    const bool requested = !round_.has_value()
+                               ? checkpoint_requested_.exchange(false)
+                               : checkpoint_requested_.load();
+    const bool want = savepoint.has_value() || requested || scheduler_->Due();
     const bool sink_backing_off = options_.clock->Now() < sink_retry_at_;
     if (want && !round_.has_value() && sink_backing_off) {
       // The sink refused recently: a checkpoint could not flush it. Put the
