@@ -916,10 +916,10 @@ void KeyedWindowOperator::Impl::Emit(uint16_t g, std::string_view key,
                                      const char* acc, OperatorOutput* out) {
   for (int i : groups_[g].features) {
     const Feature& f = features_[i];
-    out->updates.push_back(
-        FeatureUpdate{std::string(key), f.name, w,
-                      internal::Result(f.kind, f.opts, acc + f.acc_offset),
-                      w.end, max_offset});
+    out->updates.emplace_back(
+        std::string(key), f.name, w,
+        internal::Result(f.kind, f.opts, acc + f.acc_offset), w.end,
+        max_offset);
   }
   stats_.updates_emitted += groups_[g].features.size();
 }
