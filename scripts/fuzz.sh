@@ -13,4 +13,4 @@ CXX=${CXX:-clang++} cmake -S fuzz -B "$build_dir" -G Ninja \
   -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DWEIR_FUZZ_SECONDS="$seconds"
 cmake --build "$build_dir" -j "$(nproc)"
 cd "$build_dir"
-ctest -L fuzz --output-on-failure
+ctest -L fuzz -j2 --output-on-failure
