@@ -1,12 +1,6 @@
 #include "weir/dlq.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -22,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "weir/internal/jsonl_file.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -31,26 +26,6 @@ constexpr int kDlqFormat = 1;
 
 absl::string_view ToAbsl(std::string_view s) {
   return absl::string_view(s.data(), s.size());
-}
-
-absl::Status ErrnoStatus(int error, std::string_view what,
-                         const std::string& path) {
-  const std::string message =
-      absl::StrCat(ToAbsl(what), " ", path, ": ", std::strerror(error));
-  switch (error) {
-    case ENOSPC:
-    case EDQUOT:
-      return absl::ResourceExhaustedError(message);
-    case ENOENT:
-    case ENOTDIR:
-    case EACCES:
-    case EPERM:
-    case EISDIR:
-    case EROFS:
-      return absl::FailedPreconditionError(message);
-    default:
-      return absl::UnavailableError(message);
-  }
 }
 
 // ---- writing JSON ---------------------------------------------------------
@@ -509,61 +484,10 @@ absl::Status FileDeadLetterQueueOptions::Validate() const {
   return absl::OkStatus();
 }
 
-namespace {
-
-// Cuts a last line that has no newline (one a crash interrupted).
-absl::Status TruncateTornTail(int fd, const std::string& path) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, "stat", path);
-  off_t end = st.st_size;
-  if (end == 0) return absl::OkStatus();
-  char buf[4096];
-  off_t pos = end;
-  bool checked_last = false;
-  while (pos > 0) {
-    const off_t begin = pos > static_cast<off_t>(sizeof(buf))
-                            ? pos - static_cast<off_t>(sizeof(buf))
-                            : 0;
-    const size_t n = static_cast<size_t>(pos - begin);
-    ssize_t got;
-    do {
-      got = pread(fd, buf, n, begin);
-    } while (got < 0 && errno == EINTR);
-    if (got != static_cast<ssize_t>(n)) {
-      return ErrnoStatus(got < 0 ? errno : EIO, "read", path);
-    }
-    if (!checked_last) {
-      if (buf[n - 1] == '\n') return absl::OkStatus();
-      checked_last = true;
-    }
-    for (size_t k = n; k > 0; --k) {
-      if (buf[k - 1] == '\n') {
-        const off_t keep = begin + static_cast<off_t>(k);
-        if (ftruncate(fd, keep) != 0) {
-          return ErrnoStatus(errno, "truncate", path);
-        }
-        return absl::OkStatus();
-      }
-    }
-    pos = begin;
-  }
-  if (ftruncate(fd, 0) != 0) return ErrnoStatus(errno, "truncate", path);
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<FileDeadLetterQueue>>
 FileDeadLetterQueue::Create(FileDeadLetterQueueOptions options) {
   WEIR_RETURN_IF_ERROR(options.Validate());
-  const int fd =
-      open(options.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(errno, "open", options.path);
-  absl::Status repaired = TruncateTornTail(fd, options.path);
-  if (!repaired.ok()) {
-    close(fd);
-    return repaired;
-  }
+  WEIR_ASSIGN_OR_RETURN(const int fd, internal::OpenAppendFile(options.path));
   return std::unique_ptr<FileDeadLetterQueue>(
       new FileDeadLetterQueue(std::move(options), fd));
 }
@@ -574,98 +498,38 @@ FileDeadLetterQueue::FileDeadLetterQueue(FileDeadLetterQueueOptions options,
 
 FileDeadLetterQueue::~FileDeadLetterQueue() {
   absl::MutexLock lock(&mu_);
-  WritePendingLocked().IgnoreError();
-  close(fd_);
-}
-
-absl::Status FileDeadLetterQueue::WritePendingLocked() {
-  size_t done = 0;
-  absl::Status status;
-  while (done < pending_.size()) {
-    const ssize_t n =
-        write(fd_, pending_.data() + done, pending_.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      status = ErrnoStatus(errno, "write", options_.path);
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  pending_.erase(0, done);
-  return status;
+  internal::CloseAppendFile(fd_, options_.path, &pending_);
 }
 
 absl::Status FileDeadLetterQueue::Write(const DeadLetterRecord& record) {
   std::string line = record.ToJson();
   line.push_back('\n');
   absl::MutexLock lock(&mu_);
-  // Lines a previous write could not hand over go first; if they still
-  // cannot, this record is not taken.
-  if (!pending_.empty() && pending_.size() >= options_.buffer_bytes) {
-    WEIR_RETURN_IF_ERROR(WritePendingLocked());
-  }
-  pending_.append(line);
-  if (pending_.size() >= options_.buffer_bytes) {
-    // The record is taken either way; a failure here is reported by the
-    // next Write or Flush.
-    WritePendingLocked().IgnoreError();
-  }
-  return absl::OkStatus();
+  return internal::AppendLines(fd_, options_.path, options_.buffer_bytes, line,
+                               &pending_);
 }
 
 absl::Status FileDeadLetterQueue::Flush() {
   absl::MutexLock lock(&mu_);
-  WEIR_RETURN_IF_ERROR(WritePendingLocked());
-  if (options_.fsync && fsync(fd_) != 0) {
-    // After a failed fsync the kernel may have dropped the unsynced pages:
-    // only a replay from the last checkpoint rewrites them for sure.
-    return absl::AbortedError(
-        absl::StrCat("fsync ", options_.path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  return internal::FlushLines(fd_, options_.path, options_.fsync, &pending_);
 }
 
 absl::StatusOr<std::vector<DeadLetterRecord>> ReadDeadLetterFile(
     const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat("no dead-letter file ", path));
-    }
-    return ErrnoStatus(errno, "open", path);
-  }
-  std::string data;
-  char buf[1 << 16];
-  while (true) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      close(fd);
-      return ErrnoStatus(error, "read", path);
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-
+  WEIR_ASSIGN_OR_RETURN(const std::string data,
+                        internal::ReadWholeFile(path, "dead-letter"));
   std::vector<DeadLetterRecord> records;
-  std::string_view rest = data;
-  int64_t line_number = 0;
-  while (!rest.empty()) {
-    ++line_number;
-    const size_t newline = rest.find('\n');
-    if (newline == std::string_view::npos) break;  // torn last line
-    const std::string_view line = rest.substr(0, newline);
-    rest.remove_prefix(newline + 1);
-    if (line.empty()) continue;
-    absl::StatusOr<DeadLetterRecord> record = ParseDeadLetterJson(line);
-    if (!record.ok()) {
-      return absl::DataLossError(absl::StrCat(path, ":", line_number, ": ",
-                                              record.status().message()));
-    }
-    records.push_back(*std::move(record));
-  }
+  WEIR_RETURN_IF_ERROR(internal::ForEachCompleteLine(
+      data, [&](int64_t line_number, std::string_view line) -> absl::Status {
+        if (line.empty()) return absl::OkStatus();
+        absl::StatusOr<DeadLetterRecord> record = ParseDeadLetterJson(line);
+        if (!record.ok()) {
+          return absl::DataLossError(absl::StrCat(path, ":", line_number, ": ",
+                                                  record.status().message()));
+        }
+        records.push_back(*std::move(record));
+        return absl::OkStatus();
+      }));
   return records;
 }
 

@@ -1,14 +1,8 @@
 #include "weir/sinks.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -17,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "weir/internal/jsonl_file.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -28,26 +23,6 @@ absl::string_view ToAbsl(std::string_view s) {
 
 bool Less(const FeatureUpdate& a, const FeatureUpdate& b) {
   return a.key != b.key ? a.key < b.key : a.feature < b.feature;
-}
-
-absl::Status ErrnoStatus(int error, std::string_view what,
-                         const std::string& path) {
-  const std::string message =
-      absl::StrCat(ToAbsl(what), " ", path, ": ", std::strerror(error));
-  switch (error) {
-    case ENOSPC:
-    case EDQUOT:
-      return absl::ResourceExhaustedError(message);
-    case ENOENT:
-    case ENOTDIR:
-    case EACCES:
-    case EPERM:
-    case EISDIR:
-    case EROFS:
-      return absl::FailedPreconditionError(message);
-    default:
-      return absl::UnavailableError(message);
-  }
 }
 
 // ---- writing JSON -----------------------------------------------------------
@@ -339,42 +314,6 @@ absl::StatusOr<Value> ParseValue(std::string_view type, const JsonScalar& v) {
       "not a feature update line: unknown type \"", ToAbsl(type), "\""));
 }
 
-absl::Status TruncateTornTail(int fd, const std::string& path) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) return ErrnoStatus(errno, "stat", path);
-  off_t pos = st.st_size;
-  bool checked_last = false;
-  char buf[4096];
-  while (pos > 0) {
-    const off_t begin = std::max<off_t>(0, pos - off_t{sizeof(buf)});
-    const size_t n = static_cast<size_t>(pos - begin);
-    ssize_t got;
-    do {
-      got = pread(fd, buf, n, begin);
-    } while (got < 0 && errno == EINTR);
-    if (got != static_cast<ssize_t>(n)) {
-      return ErrnoStatus(got < 0 ? errno : EIO, "read", path);
-    }
-    if (!checked_last) {
-      if (buf[n - 1] == '\n') return absl::OkStatus();
-      checked_last = true;
-    }
-    for (size_t k = n; k > 0; --k) {
-      if (buf[k - 1] == '\n') {
-        if (ftruncate(fd, begin + static_cast<off_t>(k)) != 0) {
-          return ErrnoStatus(errno, "truncate", path);
-        }
-        return absl::OkStatus();
-      }
-    }
-    pos = begin;
-  }
-  if (checked_last && ftruncate(fd, 0) != 0) {
-    return ErrnoStatus(errno, "truncate", path);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 // ---- MemorySink -------------------------------------------------------------
@@ -461,38 +400,13 @@ absl::Status FileSinkOptions::Validate() const {
 absl::StatusOr<std::unique_ptr<FileSink>> FileSink::Create(
     FileSinkOptions options) {
   WEIR_RETURN_IF_ERROR(options.Validate());
-  const int fd =
-      open(options.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(errno, "open", options.path);
-  absl::Status repaired = TruncateTornTail(fd, options.path);
-  if (!repaired.ok()) {
-    close(fd);
-    return repaired;
-  }
+  WEIR_ASSIGN_OR_RETURN(const int fd, internal::OpenAppendFile(options.path));
   return std::unique_ptr<FileSink>(new FileSink(std::move(options), fd));
 }
 
 FileSink::~FileSink() {
   absl::MutexLock lock(&mu_);
-  WritePendingLocked().IgnoreError();
-  close(fd_);
-}
-
-absl::Status FileSink::WritePendingLocked() {
-  size_t done = 0;
-  absl::Status status;
-  while (done < pending_.size()) {
-    const ssize_t n =
-        write(fd_, pending_.data() + done, pending_.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      status = ErrnoStatus(errno, "write", options_.path);
-      break;
-    }
-    done += static_cast<size_t>(n);
-  }
-  pending_.erase(0, done);
-  return status;
+  internal::CloseAppendFile(fd_, options_.path, &pending_);
 }
 
 absl::Status FileSink::Write(absl::Span<const FeatureUpdate> updates) {
@@ -502,28 +416,13 @@ absl::Status FileSink::Write(absl::Span<const FeatureUpdate> updates) {
     lines.push_back('\n');
   }
   absl::MutexLock lock(&mu_);
-  // Lines an earlier call could not hand over go first; if they still
-  // cannot, these updates are not taken and the buffer stays bounded.
-  if (!pending_.empty() && pending_.size() >= options_.buffer_bytes) {
-    WEIR_RETURN_IF_ERROR(WritePendingLocked());
-  }
-  pending_.append(lines);
-  if (pending_.size() >= options_.buffer_bytes) {
-    // The updates are taken either way; a failure here is reported by the
-    // next Write or Flush.
-    WritePendingLocked().IgnoreError();
-  }
-  return absl::OkStatus();
+  return internal::AppendLines(fd_, options_.path, options_.buffer_bytes, lines,
+                               &pending_);
 }
 
 absl::Status FileSink::Flush() {
   absl::MutexLock lock(&mu_);
-  WEIR_RETURN_IF_ERROR(WritePendingLocked());
-  if (options_.fsync && fsync(fd_) != 0) {
-    return absl::AbortedError(
-        absl::StrCat("fsync ", options_.path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
+  return internal::FlushLines(fd_, options_.path, options_.fsync, &pending_);
 }
 
 // ---- the line format --------------------------------------------------------
@@ -596,44 +495,19 @@ absl::StatusOr<FeatureUpdate> ParseFeatureUpdateJson(std::string_view line) {
 
 absl::StatusOr<std::vector<FeatureUpdate>> ReadFeatureFile(
     const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) {
-      return absl::NotFoundError(absl::StrCat("no feature file ", path));
-    }
-    return ErrnoStatus(errno, "open", path);
-  }
-  std::string data;
-  char buf[1 << 16];
-  while (true) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      close(fd);
-      return ErrnoStatus(error, "read", path);
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-
+  WEIR_ASSIGN_OR_RETURN(const std::string data,
+                        internal::ReadWholeFile(path, "feature"));
   std::vector<FeatureUpdate> updates;
-  std::string_view rest = data;
-  int64_t line_number = 0;
-  while (!rest.empty()) {
-    ++line_number;
-    const size_t nl = rest.find('\n');
-    if (nl == std::string_view::npos) break;  // a torn last line
-    const std::string_view line = rest.substr(0, nl);
-    rest.remove_prefix(nl + 1);
-    absl::StatusOr<FeatureUpdate> u = ParseFeatureUpdateJson(line);
-    if (!u.ok()) {
-      return absl::DataLossError(absl::StrCat(path, " line ", line_number, ": ",
-                                              u.status().message()));
-    }
-    updates.push_back(*std::move(u));
-  }
+  WEIR_RETURN_IF_ERROR(internal::ForEachCompleteLine(
+      data, [&](int64_t line_number, std::string_view line) -> absl::Status {
+        absl::StatusOr<FeatureUpdate> u = ParseFeatureUpdateJson(line);
+        if (!u.ok()) {
+          return absl::DataLossError(absl::StrCat(path, " line ", line_number,
+                                                  ": ", u.status().message()));
+        }
+        updates.push_back(*std::move(u));
+        return absl::OkStatus();
+      }));
   return updates;
 }
 

@@ -178,8 +178,6 @@ class FileDeadLetterQueue final : public DeadLetterQueue {
 
  private:
   FileDeadLetterQueue(FileDeadLetterQueueOptions options, int fd);
-  // Writes `pending_` to the file; on failure keeps what was not written.
-  absl::Status WritePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const FileDeadLetterQueueOptions options_;
   absl::Mutex mu_;

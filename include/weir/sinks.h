@@ -160,7 +160,6 @@ class FileSink final : public Sink {
  private:
   FileSink(FileSinkOptions options, int fd)
       : options_(std::move(options)), fd_(fd) {}
-  absl::Status WritePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const FileSinkOptions options_;
   absl::Mutex mu_;
