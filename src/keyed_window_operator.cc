@@ -226,9 +226,9 @@ class KeyedWindowOperator::Impl {
   };
 
   // Laid out so that what a record touches (key, start, group, flags,
-  // max_offset and up to 48 bytes of accumulators) fills the first 128
-  // bytes: one adjacent-line pair of cache lines per lookup and fold.
-  struct alignas(64) Entry {
+  // max_offset and up to 48 bytes of accumulators) comes first, in the
+  // first two cache lines.
+  struct Entry {
     std::string key;
     int64_t start = 0;
     uint16_t group = 0;
@@ -247,6 +247,13 @@ class KeyedWindowOperator::Impl {
                              // rehashing and erasing without rehashing
     uint32_t generation = 0;
     bool pinned = false;  // must not be evicted (a merge in progress)
+    // Where the entry's one in-memory timer is: the bucket (time and map)
+    // and the position in it, so freeing the entry removes its reference
+    // (timer buckets never fill up with dead references).
+    bool has_timer = false;
+    bool timer_cleanup = false;
+    uint32_t timer_pos = 0;
+    EventTime timer_time = 0;
 
     char* acc_data() { return reinterpret_cast<char*>(acc.data()); }
   };
@@ -396,13 +403,48 @@ class KeyedWindowOperator::Impl {
   // Timer buckets by time. std::map keeps the last-used bucket's address
   // stable, so consecutive entries of one window skip the lookup.
   using TimerMap = std::map<EventTime, std::vector<SlotRef>>;
-  void AddTimer(TimerMap& timers, TimerMap::iterator& last, EventTime when,
-                SlotRef ref) {
+  void AddTimer(bool cleanup, EventTime when, uint32_t slot) {
+    TimerMap& timers = cleanup ? cleanup_timers_ : fire_timers_;
+    TimerMap::iterator& last = cleanup ? last_cleanup_ : last_fire_;
     if (last == timers.end() || last->first != when) {
       last = timers.try_emplace(when).first;
     }
-    last->second.push_back(ref);
+    Entry& e = entries_[slot];
+    e.has_timer = true;
+    e.timer_cleanup = cleanup;
+    e.timer_time = when;
+    e.timer_pos = static_cast<uint32_t>(last->second.size());
+    last->second.push_back(RefOf(slot));
     next_due_ = std::min(next_due_, when);
+  }
+  // Takes the entry's reference out of its bucket (swap with the last).
+  void RemoveTimer(uint32_t slot) {
+    Entry& e = entries_[slot];
+    if (!e.has_timer) return;
+    e.has_timer = false;
+    TimerMap& timers = e.timer_cleanup ? cleanup_timers_ : fire_timers_;
+    TimerMap::iterator& last = e.timer_cleanup ? last_cleanup_ : last_fire_;
+    auto bucket = timers.find(e.timer_time);
+    if (bucket == timers.end()) return;
+    std::vector<SlotRef>& refs = bucket->second;
+    const SlotRef moved = refs.back();
+    refs[e.timer_pos] = moved;
+    entries_[moved.slot].timer_pos = e.timer_pos;
+    refs.pop_back();
+    if (refs.empty()) {
+      if (last == bucket) last = timers.end();
+      timers.erase(bucket);
+    }
+  }
+  // Takes a due bucket out of its map; its entries no longer have a timer.
+  std::vector<SlotRef> TakeBucket(bool cleanup) {
+    TimerMap& timers = cleanup ? cleanup_timers_ : fire_timers_;
+    TimerMap::iterator& last = cleanup ? last_cleanup_ : last_fire_;
+    std::vector<SlotRef> refs = std::move(timers.begin()->second);
+    if (last == timers.begin()) last = timers.end();
+    timers.erase(timers.begin());
+    for (SlotRef ref : refs) entries_[ref.slot].has_timer = false;
+    return refs;
   }
   TimerMap fire_timers_;
   TimerMap cleanup_timers_;
@@ -727,6 +769,7 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
   e.referenced = true;
   e.reemit = false;
   e.pinned = false;
+  e.has_timer = false;
   const Group& group = groups_[g];
   e.acc.resize(group.acc_size / 8);
   char* acc = e.acc_data();
@@ -742,16 +785,17 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
 }
 
 void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
+  RemoveTimer(slot);
   const Entry& e = entries_[slot];
   if (e.end > watermark_ && Fires(e.group)) {
-    AddTimer(fire_timers_, last_fire_, e.end, RefOf(slot));
+    AddTimer(/*cleanup=*/false, e.end, slot);
   } else {
-    AddTimer(cleanup_timers_, last_cleanup_, CleanupTime(e.group, e.end),
-             RefOf(slot));
+    AddTimer(/*cleanup=*/true, CleanupTime(e.group, e.end), slot);
   }
 }
 
 void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
+  RemoveTimer(slot);
   Entry& e = entries_[slot];
   DestroyAccs(e.group, e.acc_data());
   index_.erase(slot);
@@ -968,20 +1012,14 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
 
 absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
   while (!fire_timers_.empty() && fire_timers_.begin()->first <= watermark_) {
-    std::vector<SlotRef> refs = std::move(fire_timers_.begin()->second);
-    if (last_fire_ == fire_timers_.begin()) last_fire_ = fire_timers_.end();
-    fire_timers_.erase(fire_timers_.begin());
+    const std::vector<SlotRef> refs = TakeBucket(/*cleanup=*/false);
     for (SlotRef ref : refs) {
       if (Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
     }
   }
   while (!cleanup_timers_.empty() &&
          cleanup_timers_.begin()->first <= watermark_) {
-    std::vector<SlotRef> refs = std::move(cleanup_timers_.begin()->second);
-    if (last_cleanup_ == cleanup_timers_.begin()) {
-      last_cleanup_ = cleanup_timers_.end();
-    }
-    cleanup_timers_.erase(cleanup_timers_.begin());
+    const std::vector<SlotRef> refs = TakeBucket(/*cleanup=*/true);
     for (SlotRef ref : refs) {
       if (!Valid(ref)) continue;
       Entry& e = entries_[ref.slot];
