@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "weir/internal/crc32c.h"
+#include "weir/internal/json_string.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -100,40 +101,10 @@ bool AllDigits(std::string_view s) {
 
 // ---- JSON: the writer -------------------------------------------------------
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          absl::StrAppendFormat(out, "\\u%04x", c);
-        } else {
-          out->push_back(ch);
-        }
-    }
-  }
-  out->push_back('"');
-}
-
+// Manifests escape DEL too, so every byte below 0x80 in them is printable.
 std::string JsonString(std::string_view s) {
   std::string out;
-  AppendJsonString(&out, s);
+  internal::AppendJsonString(s, &out, {.escape_del = true});
   return out;
 }
 
@@ -312,104 +283,32 @@ class JsonParser {
     return absl::OkStatus();
   }
 
-  absl::Status ParseHex4(uint32_t* out) {
-    if (in_.size() - pos_ < 4) return Error("truncated \\u escape");
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = in_[pos_++];
-      int d;
-      if (c >= '0' && c <= '9') {
-        d = c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        d = c - 'a' + 10;
-      } else if (c >= 'A' && c <= 'F') {
-        d = c - 'A' + 10;
-      } else {
-        return Error("bad hex digit in \\u escape");
-      }
-      v = (v << 4) | static_cast<uint32_t>(d);
-    }
-    *out = v;
-    return absl::OkStatus();
-  }
-
-  static void AppendUtf8(std::string* out, uint32_t cp) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   absl::Status ParseString(std::string* out) {
-    ++pos_;  // '"'
     out->clear();
-    while (true) {
-      if (pos_ >= in_.size()) return Error("unterminated string");
-      const char c = in_[pos_++];
-      if (c == '"') return absl::OkStatus();
-      if (static_cast<unsigned char>(c) < 0x20) {
+    switch (internal::ReadJsonString(in_, &pos_,
+                                     /*allow_control_characters=*/false, out)) {
+      case internal::JsonStringError::kOk:
+        return absl::OkStatus();
+      case internal::JsonStringError::kUnterminated:
+        return Error("unterminated string");
+      case internal::JsonStringError::kControlCharacter:
         return Error("control character in a string");
-      }
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
-      if (pos_ >= in_.size()) return Error("unterminated escape");
-      const char e = in_[pos_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out->push_back(e);
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
-        case 'u': {
-          uint32_t cp = 0;
-          WEIR_RETURN_IF_ERROR(ParseHex4(&cp));
-          if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return Error("lone low surrogate in \\u escape");
-          }
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (!Consume("\\u")) return Error("lone high surrogate");
-            uint32_t low = 0;
-            WEIR_RETURN_IF_ERROR(ParseHex4(&low));
-            if (low < 0xDC00 || low > 0xDFFF) {
-              return Error("bad low surrogate in \\u escape");
-            }
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          AppendUtf8(out, cp);
-          break;
-        }
-        default:
-          return Error("unknown escape");
-      }
+      case internal::JsonStringError::kUnterminatedEscape:
+        return Error("unterminated escape");
+      case internal::JsonStringError::kBadEscape:
+        return Error("unknown escape");
+      case internal::JsonStringError::kShortUnicodeEscape:
+        return Error("truncated \\u escape");
+      case internal::JsonStringError::kBadUnicodeEscape:
+        return Error("bad hex digit in \\u escape");
+      case internal::JsonStringError::kLoneLowSurrogate:
+        return Error("lone low surrogate in \\u escape");
+      case internal::JsonStringError::kLoneHighSurrogate:
+        return Error("lone high surrogate");
+      case internal::JsonStringError::kBadLowSurrogate:
+        return Error("bad low surrogate in \\u escape");
     }
+    return Error("bad string");
   }
 
   std::string_view in_;

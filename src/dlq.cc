@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "weir/internal/json_string.h"
 #include "weir/internal/jsonl_file.h"
 #include "weir/status_macros.h"
 
@@ -30,79 +31,12 @@ absl::string_view ToAbsl(std::string_view s) {
 
 // ---- writing JSON ---------------------------------------------------------
 
-// The length of the valid UTF-8 sequence starting at s[i], or 0.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) -> unsigned char {
-    return static_cast<unsigned char>(s[k]);
-  };
-  const unsigned char lead = byte(i);
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    len = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    len = 3;
-    if (lead == 0xE0) lo = 0xA0;  // no overlong forms
-    if (lead == 0xED) hi = 0x9F;  // no surrogates
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    len = 4;
-    if (lead == 0xF0) lo = 0x90;
-    if (lead == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
-  for (size_t k = 2; k < len; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  }
-  return len;
-}
+// Dead-letter records carry arbitrary bytes in their messages: the output
+// stays valid UTF-8 whatever they hold.
+constexpr internal::JsonEscapeOptions kEscape{.replace_invalid_utf8 = true};
 
 void AppendJsonString(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t len = Utf8SequenceLength(s, i);
-      if (len == 0) {
-        out->append("\xEF\xBF\xBD");  // U+FFFD for a byte that is not UTF-8
-        ++i;
-      } else {
-        out->append(s.substr(i, len));
-        i += len;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xF]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
-  }
-  out->push_back('"');
+  internal::AppendJsonString(s, out, kEscape);
 }
 
 void AppendMember(std::string_view name, std::string_view value,
@@ -154,61 +88,13 @@ class JsonReader {
   absl::StatusOr<std::string> ReadString() {
     SkipSpace();
     if (!Peek('"')) return Error("expected a string");
-    ++i_;
     std::string out;
-    while (true) {
-      if (i_ >= s_.size()) return Error("unterminated string");
-      const char c = s_[i_++];
-      if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) {
-        return Error("control character in string");
-      }
-      if (c != '\\') {
-        out.push_back(c);
-        continue;
-      }
-      if (i_ >= s_.size()) return Error("unterminated escape");
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out.push_back(e);
-          break;
-        case 'b':
-          out.push_back('\b');
-          break;
-        case 'f':
-          out.push_back('\f');
-          break;
-        case 'n':
-          out.push_back('\n');
-          break;
-        case 'r':
-          out.push_back('\r');
-          break;
-        case 't':
-          out.push_back('\t');
-          break;
-        case 'u': {
-          WEIR_ASSIGN_OR_RETURN(uint32_t cp, ReadHex4());
-          if (cp >= 0xDC00 && cp <= 0xDFFF) return Error("lone surrogate");
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (i_ + 2 > s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u') {
-              return Error("lone surrogate");
-            }
-            i_ += 2;
-            WEIR_ASSIGN_OR_RETURN(uint32_t low, ReadHex4());
-            if (low < 0xDC00 || low > 0xDFFF) return Error("lone surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          AppendUtf8(cp, &out);
-          break;
-        }
-        default:
-          return Error("bad escape");
-      }
+    const internal::JsonStringError error = internal::ReadJsonString(
+        s_, &i_, /*allow_control_characters=*/false, &out);
+    if (error != internal::JsonStringError::kOk) {
+      return Error(internal::JsonStringErrorMessage(error));
     }
+    return out;
   }
 
   absl::StatusOr<int64_t> ReadInt() {
@@ -275,43 +161,6 @@ class JsonReader {
   }
 
  private:
-  absl::StatusOr<uint32_t> ReadHex4() {
-    if (i_ + 4 > s_.size()) return Error("short \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char h = s_[i_++];
-      v <<= 4;
-      if (h >= '0' && h <= '9') {
-        v |= static_cast<uint32_t>(h - '0');
-      } else if (h >= 'a' && h <= 'f') {
-        v |= static_cast<uint32_t>(h - 'a' + 10);
-      } else if (h >= 'A' && h <= 'F') {
-        v |= static_cast<uint32_t>(h - 'A' + 10);
-      } else {
-        return Error("bad \\u escape");
-      }
-    }
-    return v;
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   std::string_view s_;
   size_t i_ = 0;
 };

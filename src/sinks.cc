@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "weir/internal/json_string.h"
 #include "weir/internal/jsonl_file.h"
 #include "weir/status_macros.h"
 
@@ -27,42 +28,8 @@ bool Less(const FeatureUpdate& a, const FeatureUpdate& b) {
 
 // ---- writing JSON -----------------------------------------------------------
 
-// Escapes `s` as a JSON string. Bytes of 0x80 and above are copied as they
-// are: keys and strings are expected to be UTF-8.
-void AppendJsonString(std::string_view s, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->push_back('"');
-  for (const char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xF]);
-        } else {
-          out->push_back(ch);
-        }
-    }
-  }
-  out->push_back('"');
-}
-
+// Keys and strings are expected to be UTF-8: bytes of 0x80 and above are
+// copied as they are (the default JsonEscapeOptions).
 void AppendValue(const Value& value, std::string* out) {
   switch (value.type()) {
     case Value::Type::kNull:
@@ -77,13 +44,14 @@ void AppendValue(const Value& value, std::string* out) {
       return;
     case Value::Type::kDouble:
       if (!std::isfinite(value.double_value())) {
-        AppendJsonString(value.ToString(), out);  // "nan", "inf", "-inf"
+        internal::AppendJsonString(value.ToString(),
+                                   out);  // "nan", "inf", "-inf"
       } else {
         out->append(value.ToString());
       }
       return;
     case Value::Type::kString:
-      AppendJsonString(value.string_value(), out);
+      internal::AppendJsonString(value.string_value(), out);
       return;
   }
 }
@@ -159,99 +127,14 @@ class FlatJsonParser {
         "not a feature update line: ", ToAbsl(what), " at byte ", i_));
   }
 
-  absl::Status Hex4(uint32_t* out) {
-    if (i_ + 4 > s_.size()) return Error("short \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = s_[i_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9') {
-        v |= static_cast<uint32_t>(c - '0');
-      } else if (c >= 'a' && c <= 'f') {
-        v |= static_cast<uint32_t>(c - 'a' + 10);
-      } else if (c >= 'A' && c <= 'F') {
-        v |= static_cast<uint32_t>(c - 'A' + 10);
-      } else {
-        return Error("bad \\u escape");
-      }
-    }
-    *out = v;
-    return absl::OkStatus();
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
+  // Feature lines may carry raw control bytes in strings; they are taken.
   absl::Status String(std::string* out) {
-    ++i_;  // the opening quote
-    while (true) {
-      if (i_ >= s_.size()) return Error("unterminated string");
-      const char c = s_[i_++];
-      if (c == '"') return absl::OkStatus();
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
-      if (i_ >= s_.size()) return Error("unterminated escape");
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          out->push_back(e);
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
-        case 'u': {
-          uint32_t cp = 0;
-          WEIR_RETURN_IF_ERROR(Hex4(&cp));
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t lo = 0;
-            if (i_ + 2 > s_.size() || s_[i_] != '\\' || s_[i_ + 1] != 'u') {
-              return Error("lone surrogate");
-            }
-            i_ += 2;
-            WEIR_RETURN_IF_ERROR(Hex4(&lo));
-            if (lo < 0xDC00 || lo > 0xDFFF) return Error("lone surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return Error("lone surrogate");
-          }
-          AppendUtf8(cp, out);
-          break;
-        }
-        default:
-          return Error("bad escape");
-      }
+    const internal::JsonStringError error = internal::ReadJsonString(
+        s_, &i_, /*allow_control_characters=*/true, out);
+    if (error != internal::JsonStringError::kOk) {
+      return Error(internal::JsonStringErrorMessage(error));
     }
+    return absl::OkStatus();
   }
 
   std::string_view s_;
@@ -431,9 +314,9 @@ std::string FeatureUpdateToJson(const FeatureUpdate& u) {
   std::string out;
   out.reserve(160 + u.key.size() + u.feature.size());
   out.append("{\"key\":");
-  AppendJsonString(u.key, &out);
+  internal::AppendJsonString(u.key, &out);
   out.append(",\"feature\":");
-  AppendJsonString(u.feature, &out);
+  internal::AppendJsonString(u.feature, &out);
   absl::StrAppend(&out, ",\"window_start\":", u.window.start,
                   ",\"window_end\":", u.window.end, ",\"type\":\"",
                   TypeName(u.value.type()), "\",\"value\":");

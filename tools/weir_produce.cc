@@ -34,6 +34,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -44,6 +45,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "weir/internal/json_string.h"
 
 namespace {
 
@@ -184,84 +186,14 @@ class KeyScanner {
     }
   }
 
-  static int HexValue(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-
-  bool ReadHex4(uint32_t* out) {
-    if (pos_ + 4 > text_.size()) return false;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) {
-      int h = HexValue(text_[pos_ + i]);
-      if (h < 0) return false;
-      v = v * 16 + static_cast<uint32_t>(h);
-    }
-    pos_ += 4;
-    *out = v;
-    return true;
-  }
-
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   // Reads a JSON string at the cursor into `out` (decoded), or skips it
   // when `out` is null.
   bool ReadString(std::string* out) {
-    if (!Consume('"')) return false;
-    while (!AtEnd()) {
-      char c = text_[pos_++];
-      if (c == '"') return true;
-      if (static_cast<unsigned char>(c) < 0x20) return false;
-      if (c != '\\') {
-        if (out != nullptr) out->push_back(c);
-        continue;
-      }
-      if (AtEnd()) return false;
-      const char e = text_[pos_++];
-      if (e == 'u') {
-        uint32_t cp = 0;
-        if (!ReadHex4(&cp)) return false;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-          // A high surrogate must pair with a low one.
-          uint32_t low = 0;
-          if (!Consume('\\') || !Consume('u') || !ReadHex4(&low) ||
-              low < 0xDC00 || low > 0xDFFF) {
-            return false;
-          }
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-          return false;
-        }
-        if (out != nullptr) AppendUtf8(cp, out);
-        continue;
-      }
-      // The one-letter escapes and what they stand for.
-      constexpr absl::string_view kEscaped = "\"\\/bfnrt";
-      constexpr absl::string_view kPlain = "\"\\/\b\f\n\r\t";
-      const size_t k = kEscaped.find(e);
-      if (k == absl::string_view::npos) return false;
-      const char plain = kPlain[k];
-      if (out != nullptr) out->push_back(plain);
-    }
-    return false;
+    if (Peek() != '"' || AtEnd()) return false;
+    return weir::internal::ReadJsonString(
+               std::string_view(text_.data(), text_.size()), &pos_,
+               /*allow_control_characters=*/false,
+               out) == weir::internal::JsonStringError::kOk;
   }
 
   // Skips one value of any type, nested ones included.
