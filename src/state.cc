@@ -201,16 +201,6 @@ class MemoryStateIterator final : public StateIterator {
   absl::Status status_;
 };
 
-// An iterator over nothing, for an empty range.
-class EmptyStateIterator final : public StateIterator {
- public:
-  bool Valid() const override { return false; }
-  void Next() override {}
-  std::string_view key() const override { return {}; }
-  std::string_view value() const override { return {}; }
-  absl::Status status() const override { return absl::OkStatus(); }
-};
-
 }  // namespace
 
 const char* ColumnName(Column c) {
@@ -300,17 +290,11 @@ absl::Status MemoryStateBackend::Get(Column column, std::string_view key,
   const Map& map = columns_[static_cast<int>(column)];
   auto it = map.find(key);
   if (it == map.end()) return absl::NotFoundError("state key not found");
-  int64_t write_ms;
-  std::string_view payload;
-  WEIR_RETURN_IF_ERROR(
-      internal::DecodeStateValue(it->second, &write_ms, &payload));
-  if (column == Column::kWindows &&
-      internal::StateExpired(write_ms, TtlMs(options_.ttl),
-                             NowMs(options_.clock))) {
-    return absl::NotFoundError("state key expired");
-  }
-  value->assign(payload);
-  return absl::OkStatus();
+  // Only "windows" entries expire.
+  const bool expires = column == Column::kWindows;
+  return internal::DecodeLiveStateValue(
+      it->second, expires ? TtlMs(options_.ttl) : std::nullopt,
+      expires ? NowMs(options_.clock) : 0, value);
 }
 
 absl::Status MemoryStateBackend::Write(const StateWriteBatch& batch) {
@@ -340,7 +324,7 @@ std::unique_ptr<StateIterator> MemoryStateBackend::Scan(Column column,
                                                         std::string_view begin,
                                                         std::string_view end) {
   if (!ValidColumn(column) || (!end.empty() && end <= begin)) {
-    return std::make_unique<EmptyStateIterator>();
+    return std::make_unique<internal::EmptyStateIterator>();
   }
   std::optional<int64_t> ttl_ms;
   if (column == Column::kWindows) ttl_ms = TtlMs(options_.ttl);
@@ -356,11 +340,7 @@ absl::Status MemoryStateBackend::Compact() {
   Map& map = columns_[static_cast<int>(Column::kWindows)];
   bool erased = false;
   for (auto it = map.begin(); it != map.end();) {
-    int64_t write_ms;
-    std::string_view payload;
-    // A value of an unknown format is kept: only its writer may judge it.
-    if (internal::DecodeStateValue(it->second, &write_ms, &payload).ok() &&
-        internal::StateExpired(write_ms, ttl_ms, now_ms)) {
+    if (internal::CompactionDrops(it->second, *ttl_ms, now_ms)) {
       it = map.erase(it);
       erased = true;
     } else {

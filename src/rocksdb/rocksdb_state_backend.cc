@@ -99,18 +99,7 @@ class TtlCompactionFilter final : public rocksdb::CompactionFilter {
   bool Filter(int /*level*/, const rocksdb::Slice& /*key*/,
               const rocksdb::Slice& existing_value, std::string* /*new_value*/,
               bool* /*value_changed*/) const override {
-    const std::string_view stored = View(existing_value);
-    // The cheap checks first, so an unknown version builds no error status.
-    if (stored.size() < internal::kStateHeaderSize ||
-        static_cast<uint8_t>(stored[0]) != internal::kStateFormatVersion) {
-      return false;
-    }
-    int64_t write_ms;
-    std::string_view payload;
-    if (!internal::DecodeStateValue(stored, &write_ms, &payload).ok()) {
-      return false;
-    }
-    return internal::StateExpired(write_ms, ttl_ms_, now_ms_);
+    return internal::CompactionDrops(View(existing_value), ttl_ms_, now_ms_);
   }
 
   const char* Name() const override { return "weir.StateTtlFilter"; }
@@ -190,15 +179,6 @@ class RocksDbStateIterator final : public StateIterator {
   bool valid_ = false;
   std::string_view payload_;
   absl::Status status_;
-};
-
-class EmptyStateIterator final : public StateIterator {
- public:
-  bool Valid() const override { return false; }
-  void Next() override {}
-  std::string_view key() const override { return {}; }
-  std::string_view value() const override { return {}; }
-  absl::Status status() const override { return absl::OkStatus(); }
 };
 
 }  // namespace
@@ -430,16 +410,11 @@ absl::Status RocksDbStateBackend::Get(Column column, std::string_view key,
       impl_->read_options, impl_->cf(column), ToSlice(key), &stored);
   if (s.IsNotFound()) return absl::NotFoundError("state key not found");
   if (!s.ok()) return FromRocks(s, "Get");
-  int64_t write_ms;
-  std::string_view payload;
-  WEIR_RETURN_IF_ERROR(
-      internal::DecodeStateValue(View(stored), &write_ms, &payload));
-  if (column == Column::kWindows &&
-      internal::StateExpired(write_ms, impl_->ttl_ms, NowMs(options_.clock))) {
-    return absl::NotFoundError("state key expired");
-  }
-  value->assign(payload);
-  return absl::OkStatus();
+  // Only "windows" entries expire.
+  const bool expires = column == Column::kWindows;
+  return internal::DecodeLiveStateValue(
+      View(stored), expires ? impl_->ttl_ms : std::nullopt,
+      expires ? NowMs(options_.clock) : 0, value);
 }
 
 absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
@@ -477,7 +452,7 @@ std::unique_ptr<StateIterator> RocksDbStateBackend::Scan(Column column,
                                                          std::string_view begin,
                                                          std::string_view end) {
   if (!ValidColumn(column) || (!end.empty() && end <= begin)) {
-    return std::make_unique<EmptyStateIterator>();
+    return std::make_unique<internal::EmptyStateIterator>();
   }
   std::optional<int64_t> ttl_ms;
   if (column == Column::kWindows) ttl_ms = impl_->ttl_ms;

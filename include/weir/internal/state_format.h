@@ -11,6 +11,19 @@
 //
 // A different version byte means the state was written by an incompatible
 // weir; reading it fails with kFailedPrecondition.
+//
+// Besides the codec, the few pieces of backend logic that must agree
+// between the backends live here: how Get reads a value under a TTL, when
+// compaction drops one, and the iterator over an empty range.
+//
+// Threading: pure functions and a stateless iterator, safe from any thread.
+//
+// Example:
+//   std::string stored;
+//   weir::internal::EncodeStateValue(now_ms, payload, &stored);
+//   std::string value;
+//   WEIR_RETURN_IF_ERROR(weir::internal::DecodeLiveStateValue(
+//       stored, ttl_ms, now_ms, &value));  // kNotFound once expired
 
 #ifndef WEIR_INTERNAL_STATE_FORMAT_H_
 #define WEIR_INTERNAL_STATE_FORMAT_H_
@@ -23,6 +36,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "weir/state.h"
 
 namespace weir {
 namespace internal {
@@ -71,6 +85,49 @@ inline bool StateExpired(int64_t write_time_ms, std::optional<int64_t> ttl_ms,
                          int64_t now_ms) {
   return ttl_ms.has_value() && now_ms - write_time_ms >= *ttl_ms;
 }
+
+// What Get returns for a stored value: its payload in `*value`, or
+// kNotFound "state key expired" if it has expired at `now_ms` under
+// `ttl_ms` (unset: it never expires), or the decoding error.
+inline absl::Status DecodeLiveStateValue(std::string_view stored,
+                                         std::optional<int64_t> ttl_ms,
+                                         int64_t now_ms, std::string* value) {
+  int64_t write_ms;
+  std::string_view payload;
+  absl::Status status = DecodeStateValue(stored, &write_ms, &payload);
+  if (!status.ok()) return status;
+  if (StateExpired(write_ms, ttl_ms, now_ms)) {
+    return absl::NotFoundError("state key expired");
+  }
+  value->assign(payload);
+  return absl::OkStatus();
+}
+
+// Whether compaction drops a stored value: it has expired at `now_ms`. A
+// value it cannot decode (another format version) is kept: only the weir
+// that wrote it may judge it.
+inline bool CompactionDrops(std::string_view stored, int64_t ttl_ms,
+                            int64_t now_ms) {
+  // The cheap checks first, so an unknown version builds no error status.
+  if (stored.size() < kStateHeaderSize ||
+      static_cast<uint8_t>(stored[0]) != kStateFormatVersion) {
+    return false;
+  }
+  int64_t write_ms;
+  std::string_view payload;
+  if (!DecodeStateValue(stored, &write_ms, &payload).ok()) return false;
+  return StateExpired(write_ms, ttl_ms, now_ms);
+}
+
+// An iterator over nothing, for an empty or invalid range.
+class EmptyStateIterator final : public StateIterator {
+ public:
+  bool Valid() const override { return false; }
+  void Next() override {}
+  std::string_view key() const override { return {}; }
+  std::string_view value() const override { return {}; }
+  absl::Status status() const override { return absl::OkStatus(); }
+};
 
 }  // namespace internal
 }  // namespace weir
