@@ -16,9 +16,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench_flags.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
@@ -33,18 +33,7 @@ struct Input {
   std::vector<weir::Value> amounts;  // Dec(cents, 2)
 };
 
-int64_t Flag(int argc, char** argv, const char* name, int64_t def) {
-  const std::string prefix = absl::StrCat("--", name, "=");
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    int64_t v;
-    if (a.rfind(prefix, 0) == 0 &&
-        absl::SimpleAtoi(a.substr(prefix.size()), &v)) {
-      return v;
-    }
-  }
-  return def;
-}
+using ::weir::bench::Flag;
 
 Input Generate(int64_t events, int64_t users) {
   weir::testing::WPayOptions o;

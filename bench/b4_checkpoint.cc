@@ -25,10 +25,10 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "bench_flags.h"
 #include "weir/checkpoint.h"
 #include "weir/object_store.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
@@ -39,18 +39,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t Flag(int argc, char** argv, const char* name, int64_t def) {
-  const std::string prefix = absl::StrCat("--", name, "=");
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    int64_t v;
-    if (a.rfind(prefix, 0) == 0 &&
-        absl::SimpleAtoi(a.substr(prefix.size()), &v)) {
-      return v;
-    }
-  }
-  return def;
-}
+using ::weir::bench::Flag;
 
 void Check(const absl::Status& s, const char* what) {
   if (!s.ok()) {

@@ -27,27 +27,16 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench_flags.h"
 #include "weir/redis/redis_sink.h"
 #include "weir/testing/redis_server.h"
 #include "weir/testing/subprocess.h"
 
 namespace {
 
-int64_t Flag(int argc, char** argv, const char* name, int64_t def) {
-  const std::string prefix = absl::StrCat("--", name, "=");
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    int64_t v;
-    if (a.rfind(prefix, 0) == 0 &&
-        absl::SimpleAtoi(a.substr(prefix.size()), &v)) {
-      return v;
-    }
-  }
-  return def;
-}
+using ::weir::bench::Flag;
 
 // Requests per second from redis-benchmark -q output ("SET: 612745.12
 // requests per second, p50=..."), or a negative number. `args` follow
