@@ -541,6 +541,15 @@ absl::Status Pipeline::FinalCheckpoint() {
     for (auto& [tp, p] : partitions_) p->checkpointer->WaitForIdle(wait);
     WEIR_RETURN_IF_ERROR(PollCheckpoints());
   }
+  // At the end of a bounded input every update must reach the sink: a sink
+  // that refuses for now (kUnavailable) is waited for, with backoff, until
+  // it takes them or Stop() is called. After Stop() it is not: the last
+  // checkpoint covers what was not written, and a restart replays it.
+  while (!stop_.load()) {
+    absl::Status s = DrainToSink(/*must_empty=*/true);
+    if (s.ok() || !absl::IsUnavailable(s)) break;
+    absl::SleepFor(options_.sink_retry_backoff);
+  }
   if (!options_.checkpoint_on_stop || partitions_.empty()) {
     return DrainToSink(/*must_empty=*/true);
   }
