@@ -116,21 +116,32 @@ std::string JsonString(std::string_view s) {
 // error is a kDataLoss naming the byte offset, so arbitrary input yields a
 // clear error and never a crash.
 
+struct JsonMember;
+
 struct JsonValue {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
   Type type = Type::kNull;
   bool boolean = false;
   std::string text;  // a number's digits or a string's bytes
   std::vector<JsonValue> items;
-  std::vector<std::pair<std::string, JsonValue>> members;
+  // A vector of a type completed below (std::pair<std::string, JsonValue>
+  // would need JsonValue complete here, which clang's checks refuse).
+  std::vector<JsonMember> members;
 
-  const JsonValue* Find(std::string_view key) const {
-    for (const auto& [k, v] : members) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
+  const JsonValue* Find(std::string_view key) const;
 };
+
+struct JsonMember {
+  std::string key;
+  JsonValue value;
+};
+
+const JsonValue* JsonValue::Find(std::string_view key) const {
+  for (const JsonMember& m : members) {
+    if (m.key == key) return &m.value;
+  }
+  return nullptr;
+}
 
 class JsonParser {
  public:
@@ -221,7 +232,7 @@ class JsonParser {
       SkipSpace();
       JsonValue value;
       WEIR_RETURN_IF_ERROR(ParseValue(&value, depth + 1));
-      out->members.emplace_back(std::move(key), std::move(value));
+      out->members.push_back(JsonMember{std::move(key), std::move(value)});
       SkipSpace();
       if (pos_ >= in_.size()) return Error("unexpected end in an object");
       if (in_[pos_] == ',') {
