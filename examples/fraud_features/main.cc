@@ -148,6 +148,17 @@ ABSL_FLAG(std::string, redis_key_prefix,
           "fraud:", "Redis sink: prefix of each user's hash.");
 ABSL_FLAG(std::string, show_users, "u1,u2,u3",
           "Users whose features the summary reads back from the sink.");
+ABSL_FLAG(int64_t, max_pending_updates, 50000,
+          "Feature updates queued in front of the sink; when full, the "
+          "input pauses until half of them are written. Larger absorbs "
+          "sink hiccups and uses more memory.");
+ABSL_FLAG(int64_t, sink_batch_size, 1000, "Feature updates per sink write.");
+ABSL_FLAG(int, sink_delay_ms, 0,
+          "Testing/chaos only: make the sink behave like a slow store that "
+          "takes this long per batch. After each accepted batch it refuses "
+          "writes (kUnavailable) for this long, so updates queue up and the "
+          "input pauses (backpressure); at the end of a run it waits "
+          "instead of refusing. 0: off.");
 
 namespace {
 
@@ -179,6 +190,9 @@ struct Config {
   int partitions = 0;
   std::string redis_key_prefix;
   std::vector<std::string> show_users;
+  absl::Duration sink_delay;  // testing/chaos: a slow sink
+  int64_t max_pending_updates = 0;
+  int64_t sink_batch_size = 0;
 };
 
 absl::StatusOr<Config> ConfigFromFlags(
@@ -212,6 +226,21 @@ absl::StatusOr<Config> ConfigFromFlags(
   for (absl::string_view u :
        absl::StrSplit(absl::GetFlag(FLAGS_show_users), ',')) {
     if (!u.empty()) c.show_users.emplace_back(u);
+  }
+
+  const int sink_delay_ms = absl::GetFlag(FLAGS_sink_delay_ms);
+  if (sink_delay_ms < 0 || sink_delay_ms > 60000) {
+    return absl::InvalidArgumentError("--sink_delay_ms: 0 to 60000");
+  }
+  c.sink_delay = absl::Milliseconds(sink_delay_ms);
+  c.max_pending_updates = absl::GetFlag(FLAGS_max_pending_updates);
+  c.sink_batch_size = absl::GetFlag(FLAGS_sink_batch_size);
+  if (c.sink_batch_size < 1) {
+    return absl::InvalidArgumentError("--sink_batch_size: must be positive");
+  }
+  if (c.max_pending_updates < 1) {
+    return absl::InvalidArgumentError(
+        "--max_pending_updates: must be positive");
   }
 
   if (c.topic.empty()) return absl::InvalidArgumentError("--topic: empty");
@@ -292,7 +321,8 @@ weir::FeatureSpec Feature(std::string name, weir::AggregateKind kind,
 // it.
 weir::KeyedWindowOptions FraudFeatures() {
   using weir::AggregateKind;
-  const int amount = 1;  // WPaySchema().fields[1]
+  const int merchant = 0;  // WPaySchema().fields[0]
+  const int amount = 1;    // WPaySchema().fields[1]
   weir::KeyedWindowOptions options;
   options.features = {
       Feature("txn_count_1m", AggregateKind::kCount,
@@ -300,11 +330,17 @@ weir::KeyedWindowOptions FraudFeatures() {
       Feature("amount_sum_1h", AggregateKind::kDecimalSum,
               weir::Tumbling(absl::Hours(1)), amount),
       Feature("amount_avg_1d", AggregateKind::kMean, weir::Daily(), amount),
-      // The rest of F-FRAUD joins here once the engine has it:
-      //   txn_count_5m_sliding   count over the last 5 minutes, 1m tiles
-      //   distinct_merchants_1h  HyperLogLog of merchant_id, tumbling 1h
-      //   amount_p99_1h          quantile sketch of amount, tumbling 1h
+      // The last 5 minutes as of each payment, merged from 1-minute tiles:
+      // one update per payment (the window ends at the payment).
+      Feature("txn_count_5m_sliding", AggregateKind::kCount,
+              weir::Sliding(absl::Minutes(5), absl::Minutes(1)), -1),
+      // HyperLogLog estimate of the distinct merchants.
+      Feature("distinct_merchants_1h", AggregateKind::kDistinctCount,
+              weir::Tumbling(absl::Hours(1)), merchant),
+      Feature("amount_p99_1h", AggregateKind::kQuantile,
+              weir::Tumbling(absl::Hours(1)), amount),
   };
+  options.features.back().aggregator.quantile = 0.99;
   options.max_out_of_orderness = absl::Seconds(5);
   options.allowed_lateness = absl::Minutes(1);
   return options;
@@ -339,6 +375,12 @@ class BoundedSource final : public weir::Source,
   std::vector<weir::PartitionPosition> positions() const {
     absl::MutexLock lock(&mu_);
     return positions_;
+  }
+
+  // When partitions were first assigned (the consumer started reading).
+  std::optional<absl::Time> first_assigned() const {
+    absl::MutexLock lock(&mu_);
+    return first_assigned_;
   }
 
   void SetPartitionListener(weir::PartitionListener* l) override {
@@ -404,6 +446,10 @@ class BoundedSource final : public weir::Source,
  private:
   absl::StatusOr<weir::StartOffsets> OnAssigned(
       absl::Span<const weir::TopicPartition> partitions) override {
+    if (!ever_assigned_ && !partitions.empty()) {
+      absl::MutexLock lock(&mu_);
+      first_assigned_ = absl::Now();
+    }
     ever_assigned_ = ever_assigned_ || !partitions.empty();
     last_arrival_ = absl::Now();  // a new assignment restarts the idle clock
     return listener_->OnAssigned(partitions);
@@ -423,6 +469,7 @@ class BoundedSource final : public weir::Source,
   mutable absl::Mutex mu_;
   std::string end_reason_ ABSL_GUARDED_BY(mu_);
   std::vector<weir::PartitionPosition> positions_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Time> first_assigned_ ABSL_GUARDED_BY(mu_);
 };
 
 // ---- Signals ----------------------------------------------------------------
@@ -537,6 +584,77 @@ absl::StatusOr<std::unique_ptr<weir::Sink>> MakeSink(const Config& c) {
   return std::unique_ptr<weir::Sink>(std::move(sink));
 }
 
+// Wraps the sink the service writes to: times each Write into the sink
+// latency histogram and counts errors and refusals. With a delay (the
+// testing/chaos flag --sink_delay_ms) it also plays a slow store: after an
+// accepted batch it is busy for `delay`, and a Write while busy is refused
+// with kUnavailable, which makes the pipeline queue updates, pause the input
+// and retry; once `finishing()` is true (the bounded input ended or a stop
+// was asked for), it waits out the busy time instead, because the final
+// checkpoint must be able to hand everything to the sink.
+// Called on the processing thread only.
+class InstrumentedSink final : public weir::Sink {
+ public:
+  struct Metrics {
+    weir::Histogram* write_seconds = nullptr;
+    weir::Counter* errors = nullptr;
+    weir::Counter* refusals = nullptr;
+  };
+
+  InstrumentedSink(std::unique_ptr<weir::Sink> inner, absl::Duration delay,
+                   std::function<bool()> finishing, Metrics metrics)
+      : inner_(std::move(inner)),
+        delay_(delay),
+        finishing_(std::move(finishing)),
+        metrics_(metrics) {}
+
+  absl::Status Write(absl::Span<const weir::FeatureUpdate> updates) override {
+    if (delay_ > absl::ZeroDuration()) {
+      const absl::Time now = absl::Now();
+      if (now < busy_until_) {
+        if (!finishing_()) {
+          metrics_.refusals->Increment();
+          return absl::UnavailableError("sink busy (--sink_delay_ms)");
+        }
+        absl::SleepFor(busy_until_ - now);
+      }
+    }
+    const absl::Time t0 = absl::Now();
+    absl::Status s = inner_->Write(updates);
+    const absl::Time t1 = absl::Now();
+    metrics_.write_seconds->Observe(t1 - t0);
+    if (absl::IsUnavailable(s)) {
+      metrics_.refusals->Increment();
+    } else if (!s.ok()) {
+      metrics_.errors->Increment();
+    }
+    if (s.ok() && delay_ > absl::ZeroDuration()) busy_until_ = t1 + delay_;
+    return s;
+  }
+  absl::Status Flush() override { return Count(inner_->Flush()); }
+  absl::Status PreCommit(int64_t id) override {
+    return Count(inner_->PreCommit(id));
+  }
+  absl::Status Commit(int64_t id) override { return Count(inner_->Commit(id)); }
+  absl::Status Abort(int64_t id) override { return Count(inner_->Abort(id)); }
+
+ private:
+  absl::Status Count(absl::Status s) {
+    if (absl::IsUnavailable(s)) {
+      metrics_.refusals->Increment();
+    } else if (!s.ok()) {
+      metrics_.errors->Increment();
+    }
+    return s;
+  }
+
+  const std::unique_ptr<weir::Sink> inner_;
+  const absl::Duration delay_;
+  const std::function<bool()> finishing_;
+  const Metrics metrics_;
+  absl::Time busy_until_ = absl::InfinitePast();
+};
+
 absl::StatusOr<std::unique_ptr<weir::DeadLetterQueue>> MakeDlq(
     const Config& c) {
   if (absl::StartsWith(c.dlq, "file:")) {
@@ -645,6 +763,48 @@ absl::Status ProduceWPay(const Config& c) {
 
 // ---- Metrics ----------------------------------------------------------------
 
+// How many of the hottest keys the metrics show.
+constexpr size_t kHotKeysShown = 10;
+
+// Turns the per-partition record counts of successive scrapes into rates:
+// each partition's rate is over the interval since its previous sample, a
+// sample being replaced once it is at least a second old. Thread-safe (the
+// metrics thread may scrape concurrently with a Snapshot).
+class ThroughputTracker {
+ public:
+  std::map<weir::TopicPartition, double> Rates(
+      const std::vector<weir::PartitionStats>& stats) {
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu_);
+    std::map<weir::TopicPartition, double> out;
+    std::map<weir::TopicPartition, Sample> next;
+    for (const weir::PartitionStats& p : stats) {
+      auto it = samples_.find(p.partition);
+      if (it == samples_.end() || p.records < it->second.records) {
+        next[p.partition] = {now, p.records, 0};
+      } else if (now - it->second.at >= absl::Seconds(1)) {
+        const double dt = absl::ToDoubleSeconds(now - it->second.at);
+        next[p.partition] = {now, p.records,
+                             (p.records - it->second.records) / dt};
+      } else {
+        next[p.partition] = it->second;
+      }
+      out[p.partition] = next[p.partition].rate;
+    }
+    samples_ = std::move(next);
+    return out;
+  }
+
+ private:
+  struct Sample {
+    absl::Time at;
+    int64_t records = 0;
+    double rate = 0;
+  };
+  absl::Mutex mu_;
+  std::map<weir::TopicPartition, Sample> samples_ ABSL_GUARDED_BY(mu_);
+};
+
 absl::Status RegisterMetrics(weir::MetricsRegistry& registry,
                              const weir::Pipeline* pipeline,
                              const BoundedSource* source, absl::Time start,
@@ -688,10 +848,28 @@ absl::Status RegisterMetrics(weir::MetricsRegistry& registry,
       {"weir_paused_seconds_total",
        "Time the input was paused because the sink fell behind.", true,
        [pipeline] { return absl::ToDoubleSeconds(pipeline->stats().paused); }},
+      {"weir_last_checkpoint_duration_seconds",
+       "Time the last published checkpoint took, from its start on the "
+       "processing thread to its last manifest.",
+       false,
+       [pipeline] {
+         return absl::ToDoubleSeconds(
+             pipeline->stats().last_checkpoint_duration);
+       }},
+      {"weir_checkpoints_postponed_total",
+       "Checkpoints put off because the sink refused the pending updates.",
+       true, stat(&weir::PipelineStats::checkpoints_postponed)},
+      {"weir_restore_fallbacks_total",
+       "Checkpoints a restore skipped as corrupt or missing.", true,
+       stat(&weir::PipelineStats::restore_fallbacks)},
       {"weir_backpressure_ratio",
-       "Share of the run time the input was paused (backpressure).", false,
-       [pipeline, start] {
-         const double up = absl::ToDoubleSeconds(absl::Now() - start);
+       "Share of the time since partitions were first assigned that the "
+       "input was paused (backpressure).",
+       false,
+       [pipeline, source] {
+         const std::optional<absl::Time> since = source->first_assigned();
+         if (!since.has_value()) return 0.0;
+         const double up = absl::ToDoubleSeconds(absl::Now() - *since);
          return up > 0 ? absl::ToDoubleSeconds(pipeline->stats().paused) / up
                        : 0.0;
        }},
@@ -740,6 +918,155 @@ absl::Status RegisterMetrics(weir::MetricsRegistry& registry,
           },
           labels));
   keep.push_back(std::move(lag));
+
+  // Per partition, from Pipeline::partition_stats() (refreshed every
+  // second by the processing thread).
+  struct PartitionSeries {
+    const char* name;
+    const char* help;
+    std::function<double(const weir::PartitionStats&)> fn;
+    bool needs_watermark = false;  // absent before the first record
+  };
+  const std::vector<PartitionSeries> per_partition = {
+      {"weir_partition_records",
+       "Records read from the partition (dead letters included) by this "
+       "instance since it was assigned here.",
+       [](const weir::PartitionStats& p) {
+         return static_cast<double>(p.records);
+       }},
+      {"weir_partition_next_offset", "The next offset to process.",
+       [](const weir::PartitionStats& p) {
+         return static_cast<double>(p.next_offset);
+       }},
+      {"weir_partition_watermark_seconds",
+       "The partition's event-time watermark, in seconds since the epoch "
+       "(absent before its first record).",
+       [](const weir::PartitionStats& p) {
+         return static_cast<double>(p.watermark) / 1000.0;
+       },
+       true},
+      {"weir_watermark_lag_seconds",
+       "Wall-clock time minus the partition's watermark: how far event "
+       "time trails real time (meaningful for live input; negative for "
+       "future-dated test data).",
+       [](const weir::PartitionStats& p) {
+         return absl::ToDoubleSeconds(absl::Now() -
+                                      weir::FromEventTime(p.watermark));
+       },
+       true},
+      {"weir_state_keys",
+       "Window keys in the partition's state backend (estimate).",
+       [](const weir::PartitionStats& p) {
+         return static_cast<double>(p.state.windows_keys);
+       }},
+      {"weir_state_bytes",
+       "Live bytes of the partition's state backend (estimate).",
+       [](const weir::PartitionStats& p) {
+         return static_cast<double>(p.state.bytes);
+       }},
+      {"weir_cache_entries",
+       "Entries in the partition's pre-aggregation (write-back) cache.",
+       [](const weir::PartitionStats& p) {
+         return static_cast<double>(p.op.cache_entries);
+       }},
+  };
+  for (const PartitionSeries& ps : per_partition) {
+    auto fn = ps.fn;
+    const bool needs_watermark = ps.needs_watermark;
+    WEIR_ASSIGN_OR_RETURN(
+        weir::CallbackRegistration r,
+        registry.AddCallbackGaugeFamily(
+            ps.name, ps.help, {"topic", "partition"},
+            [pipeline, fn, needs_watermark] {
+              std::vector<weir::CallbackSample> out;
+              for (const weir::PartitionStats& p :
+                   pipeline->partition_stats()) {
+                if (needs_watermark && p.watermark == weir::kMinEventTime) {
+                  continue;
+                }
+                out.push_back(
+                    {{p.partition.topic, absl::StrCat(p.partition.partition)},
+                     fn(p)});
+              }
+              return out;
+            },
+            labels));
+    keep.push_back(std::move(r));
+  }
+
+  // Throughput per partition over the last >= 1 s between scrapes, and the
+  // skew between the busiest and the idlest partition.
+  auto throughput = std::make_shared<ThroughputTracker>();
+  WEIR_ASSIGN_OR_RETURN(
+      weir::CallbackRegistration rate,
+      registry.AddCallbackGaugeFamily(
+          "weir_partition_records_per_second",
+          "Records per second processed per partition, over the last "
+          "second or more.",
+          {"topic", "partition"},
+          [pipeline, throughput] {
+            std::vector<weir::CallbackSample> out;
+            for (const auto& [tp, r] :
+                 throughput->Rates(pipeline->partition_stats())) {
+              out.push_back({{tp.topic, absl::StrCat(tp.partition)}, r});
+            }
+            return out;
+          },
+          labels));
+  keep.push_back(std::move(rate));
+  WEIR_ASSIGN_OR_RETURN(
+      weir::CallbackRegistration skew,
+      registry.AddCallbackGauge(
+          "weir_partition_skew_ratio",
+          "Records per second of the busiest partition over the idlest "
+          "(rates floored at 1/s); 1 when balanced or idle.",
+          [pipeline, throughput] {
+            double lo = 0;
+            double hi = 0;
+            bool any = false;
+            for (const auto& [tp, r] :
+                 throughput->Rates(pipeline->partition_stats())) {
+              const double v = std::max(1.0, r);
+              lo = any ? std::min(lo, v) : v;
+              hi = any ? std::max(hi, v) : v;
+              any = true;
+            }
+            return any ? hi / lo : 1.0;
+          },
+          labels));
+  keep.push_back(std::move(skew));
+
+  // The hottest keys over all partitions (Space-Saving counts: an upper
+  // bound of each key's records since its partition was assigned here).
+  WEIR_ASSIGN_OR_RETURN(
+      weir::CallbackRegistration hot,
+      registry.AddCallbackGaugeFamily(
+          "weir_hot_key_records",
+          "Records of the hottest keys (Space-Saving estimate, an upper "
+          "bound), rank 1 the hottest.",
+          {"rank", "key", "partition"},
+          [pipeline] {
+            std::vector<std::pair<weir::HeavyHitter, int32_t>> all;
+            for (const weir::PartitionStats& p : pipeline->partition_stats()) {
+              for (const weir::HeavyHitter& h : p.hot_keys) {
+                all.emplace_back(h, p.partition.partition);
+              }
+            }
+            std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+              return a.first.count != b.first.count
+                         ? a.first.count > b.first.count
+                         : a.first.key < b.first.key;
+            });
+            std::vector<weir::CallbackSample> out;
+            for (size_t i = 0; i < all.size() && i < kHotKeysShown; ++i) {
+              out.push_back({{absl::StrCat(i + 1), all[i].first.key,
+                              absl::StrCat(all[i].second)},
+                             static_cast<double>(all[i].first.count)});
+            }
+            return out;
+          },
+          labels));
+  keep.push_back(std::move(hot));
   return absl::OkStatus();
 }
 
@@ -833,6 +1160,23 @@ std::vector<std::string> ReadBack(const Config& c) {
 
 // ---- The service ------------------------------------------------------------
 
+// The process's peak resident set size (VmHWM of /proc/self/status), or -1.
+int64_t PeakRssKib() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  int64_t kib = -1;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    long long v = 0;
+    if (std::sscanf(line, "VmHWM: %lld kB", &v) == 1) {
+      kib = v;
+      break;
+    }
+  }
+  std::fclose(f);
+  return kib;
+}
+
 absl::Status RunService(Config c) {
   const absl::Time start = absl::Now();
 
@@ -885,7 +1229,7 @@ absl::Status RunService(Config c) {
 
   // The parts.
   WEIR_ASSIGN_OR_RETURN(auto decoder, weir::JsonDecoder::Create(WPaySchema()));
-  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::Sink> sink, MakeSink(c));
+  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::Sink> raw_sink, MakeSink(c));
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::DeadLetterQueue> dlq, MakeDlq(c));
   weir::ObjectStoreOptions store_options;
   if (!c.s3_endpoint.empty()) store_options.s3.endpoint = c.s3_endpoint;
@@ -897,6 +1241,34 @@ absl::Status RunService(Config c) {
                                      .max_time = c.max_time,
                                      .idle_exit = c.idle_exit});
 
+  weir::MetricsRegistry registry;
+  std::atomic<int> stop_signal{0};
+  const weir::MetricLabels pipeline_labels = {{"pipeline", kPipelineName}};
+  InstrumentedSink::Metrics sink_metrics;
+  WEIR_ASSIGN_OR_RETURN(
+      sink_metrics.write_seconds,
+      registry.AddHistogram("weir_sink_write_seconds",
+                            "Time of one Sink::Write (a batch of updates).",
+                            weir::DefaultLatencyBuckets(), pipeline_labels));
+  WEIR_ASSIGN_OR_RETURN(
+      sink_metrics.errors,
+      registry.AddCounter("weir_sink_errors_total",
+                          "Sink calls that failed (other than refusals).",
+                          pipeline_labels));
+  WEIR_ASSIGN_OR_RETURN(
+      sink_metrics.refusals,
+      registry.AddCounter("weir_sink_refusals_total",
+                          "Sink calls refused with kUnavailable (retried; "
+                          "the input pauses while updates pile up).",
+                          pipeline_labels));
+  InstrumentedSink instrumented_sink(
+      std::move(raw_sink), c.sink_delay,
+      [&source, &stop_signal] {
+        return source.AtEnd() || stop_signal.load() != 0;
+      },
+      sink_metrics);
+  weir::Sink* const sink = &instrumented_sink;
+
   WEIR_ASSIGN_OR_RETURN(auto resources, weir::RocksDbResources::Create({}));
   weir::PipelineOptions options;
   options.name = kPipelineName;
@@ -905,10 +1277,11 @@ absl::Status RunService(Config c) {
   options.state_dir = absl::StrCat(c.state_dir, "/live");
   options.backend_factory = weir::RocksDbBackendFactory(resources);
   options.checkpoints.interval = c.checkpoint_interval;
-  weir::PipelineParts parts{&source, decoder.get(), sink.get(), store.get(),
+  options.max_pending_updates = static_cast<size_t>(c.max_pending_updates);
+  options.sink_batch_size = static_cast<size_t>(c.sink_batch_size);
+  weir::PipelineParts parts{&source, decoder.get(), sink, store.get(),
                             dlq.get()};
 
-  weir::MetricsRegistry registry;
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::Pipeline> pipeline,
                         weir::Pipeline::Create(options, parts));
   std::vector<weir::CallbackRegistration> metric_series;
@@ -932,7 +1305,6 @@ absl::Status RunService(Config c) {
                         : "");
   std::fflush(stdout);
 
-  std::atomic<int> stop_signal{0};
   absl::Status run_status;
   const absl::Time run_start = absl::Now();
   {
@@ -985,8 +1357,11 @@ absl::Status RunService(Config c) {
       static_cast<long long>(stats.checkpoints_failed),
       static_cast<long long>(stats.partitions_restored),
       c.checkpoint_uri.c_str());
-  std::printf("  backpressure      %.1f s paused\n",
-              absl::ToDoubleSeconds(stats.paused));
+  std::printf("  backpressure      %.1f s paused (%.2f of the run)\n",
+              absl::ToDoubleSeconds(stats.paused),
+              absl::ToDoubleSeconds(stats.paused) / secs);
+  std::printf("  peak RSS          %lld KiB (VmHWM)\n",
+              static_cast<long long>(PeakRssKib()));
   std::vector<std::string> users = ReadBack(c);
   if (!users.empty()) {
     std::printf("\n  features of a few users, read back from the sink:\n");

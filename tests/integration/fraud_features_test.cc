@@ -68,8 +68,10 @@ TEST_F(FraudFeaturesTest, EmbeddedDefaultRunsToCompletionWithSummary) {
   ASSERT_TRUE(final.ok()) << final.status();
   std::set<std::string> features;
   for (const auto& [k, u] : *final) features.insert(std::get<1>(k));
-  EXPECT_EQ(features, (std::set<std::string>{"txn_count_1m", "amount_sum_1h",
-                                             "amount_avg_1d"}));
+  EXPECT_EQ(features,
+            (std::set<std::string>{"txn_count_1m", "amount_sum_1h",
+                                   "amount_avg_1d", "txn_count_5m_sliding",
+                                   "distinct_merchants_1h", "amount_p99_1h"}));
 }
 
 // SIGTERM stops a run that has no bound: the service takes a final
