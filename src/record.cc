@@ -12,31 +12,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "weir/internal/pow10.h"
 
 namespace weir {
 namespace {
 
-constexpr int32_t kMaxScale = 18;
-
-constexpr int64_t kPow10[kMaxScale + 1] = {1LL,
-                                           10LL,
-                                           100LL,
-                                           1000LL,
-                                           10000LL,
-                                           100000LL,
-                                           1000000LL,
-                                           10000000LL,
-                                           100000000LL,
-                                           1000000000LL,
-                                           10000000000LL,
-                                           100000000000LL,
-                                           1000000000000LL,
-                                           10000000000000LL,
-                                           100000000000000LL,
-                                           1000000000000000LL,
-                                           10000000000000000LL,
-                                           100000000000000000LL,
-                                           1000000000000000000LL};
+constexpr int32_t kMaxScale = internal::kMaxDecimalScale;
+using internal::kPow10;
 
 std::string Quoted(std::string_view text) {
   constexpr size_t kMaxShown = 40;

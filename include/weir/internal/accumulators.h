@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "weir/aggregate.h"
+#include "weir/internal/pow10.h"
 #include "weir/record.h"
 #include "weir/sketch.h"
 
@@ -195,26 +196,6 @@ inline uint64_t DistinctHash(const Value& v) {
   }
   return 0;
 }
-
-inline constexpr int64_t kPow10[19] = {1LL,
-                                       10LL,
-                                       100LL,
-                                       1000LL,
-                                       10000LL,
-                                       100000LL,
-                                       1000000LL,
-                                       10000000LL,
-                                       100000000LL,
-                                       1000000000LL,
-                                       10000000000LL,
-                                       100000000000LL,
-                                       1000000000000LL,
-                                       10000000000000LL,
-                                       100000000000000LL,
-                                       1000000000000000LL,
-                                       10000000000000000LL,
-                                       100000000000000000LL,
-                                       1000000000000000000LL};
 
 // `units` at `scale` places expressed at `target` places, exactly.
 inline absl::Status Rescale(int64_t units, int32_t scale, int32_t target,
