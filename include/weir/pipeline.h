@@ -218,10 +218,10 @@ class Pipeline final : private PartitionListener {
 
   // Processes until Stop() is called or a bounded source is exhausted (then
   // every window fires first, and a sink that refuses for now is waited for
-  // until it takes the last updates or Stop() is called). Returns the error that stopped processing:
-  // from the source, the state backend, the dead-letter queue, or more
-  // consecutive checkpoint failures than tolerated. A refused record is
-  // never an error: it goes to the dead-letter queue.
+  // until it takes the last updates or Stop() is called). Returns the error
+  // that stopped processing: from the source, the state backend, the
+  // dead-letter queue, or more consecutive checkpoint failures than tolerated.
+  // A refused record is never an error: it goes to the dead-letter queue.
   absl::Status Run();
 
   // Asks Run to return (after a final checkpoint, if configured). Any thread.
