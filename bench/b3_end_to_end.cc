@@ -1,0 +1,333 @@
+// B3 of BENCHMARKS.md: end to end from Kafka. Starts the local broker
+// (weir-broker), produces N W-PAY payments into an 8-partition topic (lz4,
+// keyed by user_id), then reads that topic to the end twice:
+//   (a) the reference: a bare librdkafka consumer (rd_kafka_consumer_poll,
+//       all partitions assigned from the beginning, no group), counting
+//       messages;
+//   (b) the pipeline: KafkaSource + JsonDecoder + F-FRAUD + FileSink into a
+//       temporary directory, RocksDB state, file:// checkpoints every 10 s
+//       and a final one, every window fired at the end.
+// Each is timed from its first record to its end (the pipeline's end
+// includes firing every window and the final checkpoint), so the group
+// join of the pipeline's consumer is left out of both.
+//
+//   b3_end_to_end [--events=N] [--users=N] [--partitions=N]
+//
+// The broker is looked for next to this program (the build tree puts both
+// there), then in PATH; WEIR_BROKER=/path overrides both.
+//
+// Prints:
+//   B3 pipeline events_per_s=... ref_events_per_s=... ratio=...
+
+#include <librdkafka/rdkafka.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench_flags.h"
+#include "weir/json/json_decoder.h"
+#include "weir/kafka/internal/kafka_producer.h"
+#include "weir/kafka/kafka_source.h"
+#include "weir/kafka/local_broker.h"
+#include "weir/object_store.h"
+#include "weir/pipeline.h"
+#include "weir/rocksdb/rocksdb_state_backend.h"
+#include "weir/sinks.h"
+#include "weir/status_macros.h"
+#include "weir/testing/subprocess.h"
+#include "weir/testing/wpay.h"
+
+namespace {
+
+using ::weir::bench::Flag;
+
+constexpr char kTopic[] = "payments";
+
+absl::StatusOr<std::string> FindBroker() {
+  if (const char* env = std::getenv("WEIR_BROKER")) return std::string(env);
+  std::vector<std::string> candidates;
+  std::error_code ec;
+  const std::filesystem::path self =
+      std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(self.parent_path() / "weir-broker");
+  if (const char* path = std::getenv("PATH")) {
+    for (absl::string_view dir : absl::StrSplit(path, ':')) {
+      if (!dir.empty()) candidates.push_back(absl::StrCat(dir, "/weir-broker"));
+    }
+  }
+  for (const std::string& p : candidates) {
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return absl::NotFoundError(
+      "weir-broker not found: build it (it goes next to this program), put "
+      "it in PATH or set WEIR_BROKER");
+}
+
+absl::Status Produce(const std::string& bootstrap,
+                     const weir::testing::WPayOptions& w) {
+  WEIR_ASSIGN_OR_RETURN(auto gen, weir::testing::WPayGenerator::Create(w));
+  const std::vector<std::pair<std::string, std::string>> settings = {
+      {"bootstrap.servers", bootstrap},
+      {"compression.type", "lz4"},
+      {"partitioner", "murmur2_random"},
+      {"enable.idempotence", "true"},
+      {"linger.ms", "20"},
+      {"batch.num.messages", "10000"},
+      {"queue.buffering.max.messages", "500000"}};
+  WEIR_ASSIGN_OR_RETURN(
+      auto producer, weir::internal::KafkaProducer::Create("b3", settings, {}));
+  weir::testing::WPayEvent e;
+  while (gen->Next(e)) {
+    WEIR_RETURN_IF_ERROR(
+        producer->Produce(kTopic, e.user_id, e.json, {}, absl::Seconds(30)));
+  }
+  return producer->Flush(absl::Seconds(120));
+}
+
+// (a) The bare consumer: seconds from the first message to the last.
+absl::StatusOr<double> RunReference(const std::string& bootstrap,
+                                    int partitions, int64_t events) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  auto set = [&](const char* k, const char* v) {
+    return rd_kafka_conf_set(conf, k, v, err, sizeof(err)) == RD_KAFKA_CONF_OK;
+  };
+  if (!set("bootstrap.servers", bootstrap.c_str()) ||
+      !set("group.id", "b3-reference") || !set("enable.auto.commit", "false")) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InvalidArgumentError(err);
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+  if (rk == nullptr) return absl::InternalError(err);
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list, kTopic, p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  int64_t count = 0;
+  int64_t bytes = 0;
+  absl::Time first;
+  const absl::Time deadline = absl::Now() + absl::Minutes(10);
+  absl::Status status;
+  while (count < events) {
+    if (absl::Now() > deadline) {
+      status = absl::DeadlineExceededError("reference consumer stalled");
+      break;
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (count == 0) first = absl::Now();
+      ++count;
+      bytes += static_cast<int64_t>(m->len);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  const absl::Time end = absl::Now();
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  if (!status.ok()) return status;
+  if (bytes == 0) return absl::InternalError("no payload read");
+  return absl::ToDoubleSeconds(end - first);
+}
+
+// Ends the pipeline's input once `events` records were returned, and notes
+// when the first one came.
+class CountingSource final : public weir::Source {
+ public:
+  CountingSource(weir::Source* inner, int64_t events)
+      : inner_(inner), events_(events) {}
+
+  absl::Time first() const { return first_; }
+
+  void SetPartitionListener(weir::PartitionListener* l) override {
+    inner_->SetPartitionListener(l);
+  }
+  absl::StatusOr<absl::Span<const weir::RawRecord>> Poll(
+      size_t max_records, absl::Duration timeout) override {
+    if (AtEnd()) return absl::Span<const weir::RawRecord>();
+    auto batch = inner_->Poll(max_records, timeout);
+    if (batch.ok() && !batch->empty()) {
+      if (read_ == 0) first_ = absl::Now();
+      read_ += static_cast<int64_t>(batch->size());
+    }
+    return batch;
+  }
+  bool AtEnd() const override { return read_ >= events_; }
+  absl::Status Pause(absl::Span<const weir::TopicPartition> p) override {
+    return inner_->Pause(p);
+  }
+  absl::Status Resume(absl::Span<const weir::TopicPartition> p) override {
+    return inner_->Resume(p);
+  }
+  absl::Status Seek(const weir::TopicPartition& p, int64_t offset) override {
+    return inner_->Seek(p, offset);
+  }
+  absl::Status CommitOffsets(const weir::PartitionOffsets& o) override {
+    return inner_->CommitOffsets(o);
+  }
+  std::vector<weir::TopicPartition> Assignment() const override {
+    return inner_->Assignment();
+  }
+  absl::StatusOr<std::vector<weir::PartitionPosition>> Positions() override {
+    return inner_->Positions();
+  }
+  weir::SourceStats stats() const override { return inner_->stats(); }
+  absl::Status Close() override { return inner_->Close(); }
+
+ private:
+  weir::Source* const inner_;
+  const int64_t events_;
+  int64_t read_ = 0;
+  absl::Time first_;
+};
+
+weir::FeatureSpec Feature(std::string name, weir::AggregateKind kind,
+                          weir::WindowSpec window, int field) {
+  weir::FeatureSpec f;
+  f.name = std::move(name);
+  f.aggregate = kind;
+  f.window = window;
+  f.field = field;
+  return f;
+}
+
+// F-FRAUD as the fraud-features service computes it.
+weir::KeyedWindowOptions FraudFeatures() {
+  using weir::AggregateKind;
+  weir::KeyedWindowOptions o;
+  weir::FeatureSpec p99 = Feature("amount_p99_1h", AggregateKind::kQuantile,
+                                  weir::Tumbling(absl::Hours(1)), 1);
+  p99.aggregator.quantile = 0.99;
+  o.features = {
+      Feature("txn_count_1m", AggregateKind::kCount,
+              weir::Tumbling(absl::Minutes(1)), -1),
+      Feature("amount_sum_1h", AggregateKind::kDecimalSum,
+              weir::Tumbling(absl::Hours(1)), 1),
+      Feature("amount_avg_1d", AggregateKind::kMean, weir::Daily(), 1),
+      Feature("txn_count_5m_sliding", AggregateKind::kCount,
+              weir::Sliding(absl::Minutes(5), absl::Minutes(1)), -1),
+      Feature("distinct_merchants_1h", AggregateKind::kDistinctCount,
+              weir::Tumbling(absl::Hours(1)), 0),
+      p99,
+  };
+  o.max_out_of_orderness = absl::Seconds(5);
+  o.allowed_lateness = absl::Minutes(1);
+  return o;
+}
+
+// (b) The pipeline: seconds from the first record to Run's return.
+absl::StatusOr<double> RunPipeline(const std::string& bootstrap, int64_t events,
+                                   int64_t* updates) {
+  WEIR_ASSIGN_OR_RETURN(weir::testing::TempDir dir,
+                        weir::testing::TempDir::Create("b3"));
+  weir::JsonSchema schema;
+  schema.name = "wpay";
+  schema.version = 1;
+  schema.key_field = "user_id";
+  schema.event_time_field = "event_timestamp";
+  schema.event_time_type = weir::JsonType::kTimestampMs;
+  schema.fields = {
+      weir::JsonField::Required("merchant_id", weir::JsonType::kString),
+      weir::JsonField::OptionalDecimal("amount", 2)};
+  WEIR_ASSIGN_OR_RETURN(auto decoder, weir::JsonDecoder::Create(schema));
+  weir::FileSinkOptions so;
+  so.path = dir.path() + "/features.jsonl";
+  WEIR_ASSIGN_OR_RETURN(auto sink, weir::FileSink::Create(so));
+  weir::FileDeadLetterQueueOptions dqo;
+  dqo.path = dir.path() + "/dlq.jsonl";
+  WEIR_ASSIGN_OR_RETURN(auto dlq, weir::FileDeadLetterQueue::Create(dqo));
+  WEIR_ASSIGN_OR_RETURN(
+      auto store,
+      weir::OpenObjectStore(absl::StrCat("file://", dir.path(), "/ckpt"), {}));
+  weir::KafkaSourceOptions ko;
+  ko.bootstrap_servers = bootstrap;
+  ko.group_id = "b3-pipeline";
+  ko.topics = {kTopic};
+  WEIR_ASSIGN_OR_RETURN(auto kafka, weir::KafkaSource::Create(ko));
+  CountingSource source(kafka.get(), events);
+  WEIR_ASSIGN_OR_RETURN(auto resources, weir::RocksDbResources::Create({}));
+
+  weir::PipelineOptions options;
+  options.name = "b3";
+  options.features = FraudFeatures();
+  options.state_dir = dir.path() + "/live";
+  options.backend_factory = weir::RocksDbBackendFactory(resources);
+  options.checkpoints.interval = absl::Seconds(10);
+  weir::PipelineParts parts{&source, decoder.get(), sink.get(), store.get(),
+                            dlq.get()};
+  WEIR_ASSIGN_OR_RETURN(auto pipeline, weir::Pipeline::Create(options, parts));
+  WEIR_RETURN_IF_ERROR(pipeline->Run());
+  const absl::Time end = absl::Now();
+  *updates = pipeline->stats().updates_written;
+  source.Close().IgnoreError();
+  return absl::ToDoubleSeconds(end - source.first());
+}
+
+absl::Status Main(int argc, char** argv) {
+  const int64_t events = Flag(argc, argv, "events", 500'000);
+  const int64_t users = Flag(argc, argv, "users", 100'000);
+  const int partitions = static_cast<int>(Flag(argc, argv, "partitions", 8));
+  if (events <= 0 || users <= 0 || partitions <= 0) {
+    return absl::InvalidArgumentError("--events, --users, --partitions > 0");
+  }
+  WEIR_ASSIGN_OR_RETURN(std::string binary, FindBroker());
+  weir::LocalBroker::Options bo;
+  bo.binary_path = binary;
+  bo.topics = {{kTopic, partitions}};
+  WEIR_ASSIGN_OR_RETURN(auto broker, weir::LocalBroker::Start(bo));
+
+  weir::testing::WPayOptions w;
+  w.num_events = events;
+  w.num_users = users;
+  w.num_partitions = partitions;
+  const absl::Time t0 = absl::Now();
+  WEIR_RETURN_IF_ERROR(Produce(broker->bootstrap(), w));
+  std::fprintf(stderr, "B3: produced %lld W-PAY payments in %.1f s\n",
+               static_cast<long long>(events),
+               absl::ToDoubleSeconds(absl::Now() - t0));
+
+  WEIR_ASSIGN_OR_RETURN(double ref_s,
+                        RunReference(broker->bootstrap(), partitions, events));
+  int64_t updates = 0;
+  WEIR_ASSIGN_OR_RETURN(double pipe_s,
+                        RunPipeline(broker->bootstrap(), events, &updates));
+  const double ref_rate = static_cast<double>(events) / ref_s;
+  const double pipe_rate = static_cast<double>(events) / pipe_s;
+  std::fprintf(stderr,
+               "B3: reference %.2f s, pipeline %.2f s (%lld feature "
+               "updates)\n",
+               ref_s, pipe_s, static_cast<long long>(updates));
+  std::printf(
+      "B3 pipeline events_per_s=%.3g ref_events_per_s=%.3g "
+      "ratio=%.2f\n",
+      pipe_rate, ref_rate, pipe_rate / ref_rate);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::Status s = Main(argc, argv);
+  if (!s.ok()) {
+    std::fprintf(stderr, "b3_end_to_end: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
