@@ -38,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "weir/sink.h"
 #include "weir/sinks.h"
+#include "fraud_features_testing.h"
 
 namespace weir {
 namespace redis_features_testing {
@@ -134,7 +135,8 @@ inline RedisContent ExpectedRedisContent(
 // Describes the first differences between two contents; empty if they are
 // equal field by field. The values of `double_fields` (features computed in
 // floating point, whose partial sums a restart may merge at other moments)
-// need only agree to 1e-9 relative.
+// need only agree to 1e-9 relative, and quantile-sketch features within the
+// sketch's error (fraud_features_testing::CloseQuantile).
 inline std::string CompareRedis(const RedisContent& want,
                                 const RedisContent& got,
                                 const std::set<std::string>& double_fields) {
@@ -148,10 +150,12 @@ inline std::string CompareRedis(const RedisContent& want,
     if (a == b) return true;
     double x = 0;
     double y = 0;
-    if (!double_fields.count(field) || !absl::SimpleAtod(a, &x) ||
-        !absl::SimpleAtod(b, &y)) {
-      return false;
+    if (!absl::SimpleAtod(a, &x) || !absl::SimpleAtod(b, &y)) return false;
+    if (fraud_features_testing::ApproximateFeature(field)) {
+      return fraud_features_testing::CloseQuantile(Value::Double(x),
+                                                   Value::Double(y));
     }
+    if (!double_fields.count(field)) return false;
     return std::abs(x - y) <= 1e-9 * std::max(1.0, std::abs(x));
   };
   for (const auto& [key, fields] : want) {
