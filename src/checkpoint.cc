@@ -1358,6 +1358,61 @@ absl::Status CheckpointerOptions::Validate() const {
   return absl::OkStatus();
 }
 
+// ---- UploadPool
+// ---------------------------------------------------------------
+
+UploadPool::UploadPool(int threads) {
+  for (int i = 0; i < std::max(threads, 1); ++i) {
+    threads_.emplace_back([this] { Run(); });
+  }
+}
+
+UploadPool::~UploadPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+void UploadPool::Enqueue(AsyncCheckpointer* c) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(c);
+}
+
+void UploadPool::Forget(AsyncCheckpointer* c) {
+  absl::MutexLock lock(&mu_);
+  queue_.erase(std::remove(queue_.begin(), queue_.end(), c), queue_.end());
+  auto not_running = [this, c]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return std::find(running_.begin(), running_.end(), c) == running_.end();
+  };
+  mu_.Await(absl::Condition(&not_running));
+}
+
+void UploadPool::Run() {
+  pthread_setname_np(pthread_self(), "weir-ckpt-upld");
+  while (true) {
+    AsyncCheckpointer* c;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_ || !queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stop_) return;
+      c = queue_.front();
+      queue_.pop_front();
+      running_.push_back(c);
+    }
+    c->RunPending();
+    absl::MutexLock lock(&mu_);
+    running_.erase(std::find(running_.begin(), running_.end(), c));
+  }
+}
+
+// ---- AsyncCheckpointer
+// --------------------------------------------------------
+
 struct AsyncCheckpointer::Job {
   CheckpointRequest request;
   absl::Time submitted;
@@ -1371,13 +1426,18 @@ AsyncCheckpointer::AsyncCheckpointer(CheckpointStore* store,
     : store_(store), options_(options) {}
 
 absl::StatusOr<std::unique_ptr<AsyncCheckpointer>> AsyncCheckpointer::Create(
-    CheckpointStore* store, const CheckpointerOptions& options) {
+    CheckpointStore* store, const CheckpointerOptions& options,
+    UploadPool* pool) {
   if (store == nullptr) {
     return absl::InvalidArgumentError("AsyncCheckpointer: store is null");
   }
   WEIR_RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<AsyncCheckpointer> c(new AsyncCheckpointer(store, options));
-  c->thread_ = std::thread([raw = c.get()] { raw->Run(); });
+  if (pool == nullptr) {
+    c->own_pool_ = std::make_unique<UploadPool>();
+    pool = c->own_pool_.get();
+  }
+  c->pool_ = pool;
   return c;
 }
 
@@ -1387,7 +1447,12 @@ AsyncCheckpointer::~AsyncCheckpointer() {
     stop_ = true;
     if (in_flight_ != nullptr) in_flight_->control->Abandon();
   }
-  if (thread_.joinable()) thread_.join();
+  pool_->Forget(this);
+  // The thread never reached the pending job.
+  absl::MutexLock lock(&mu_);
+  if (pending_ != nullptr && options_.remove_local_dir) {
+    RemoveTree(pending_->request.local_dir);
+  }
 }
 
 absl::Status AsyncCheckpointer::Submit(CheckpointRequest request) {
@@ -1417,6 +1482,9 @@ absl::Status AsyncCheckpointer::Submit(CheckpointRequest request) {
     in_flight_ = job;
     pending_ = job;
   }
+  // A dropped job is still queued in the pool, which takes the new one in
+  // its place.
+  if (dropped == nullptr) pool_->Enqueue(this);
   if (dropped != nullptr && options_.remove_local_dir) {
     RemoveTree(dropped->request.local_dir);
   }
@@ -1461,30 +1529,17 @@ absl::Status AsyncCheckpointer::last_retain_status() const {
   return last_retain_status_;
 }
 
-void AsyncCheckpointer::Run() {
-  pthread_setname_np(pthread_self(), "weir-ckpt-upld");
-  while (true) {
-    std::shared_ptr<Job> job;
-    {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stop_ || pending_ != nullptr;
-      };
-      mu_.Await(absl::Condition(&ready));
-      if (stop_) {
-        job = std::move(pending_);
-        if (job != nullptr && options_.remove_local_dir) {
-          RemoveTree(job->request.local_dir);
-        }
-        return;
-      }
-      job = std::move(pending_);
-      busy_ = true;
-    }
-    RunJob(*job);
+void AsyncCheckpointer::RunPending() {
+  std::shared_ptr<Job> job;
+  {
     absl::MutexLock lock(&mu_);
-    busy_ = false;
+    if (stop_ || pending_ == nullptr) return;
+    job = std::move(pending_);
+    busy_ = true;
   }
+  RunJob(*job);
+  absl::MutexLock lock(&mu_);
+  busy_ = false;
 }
 
 void AsyncCheckpointer::RunJob(Job& job) {

@@ -56,6 +56,11 @@ absl::Status PipelineOptions::Validate() const {
   if (!backend_factory) {
     return absl::InvalidArgumentError("backend_factory: is required");
   }
+  if (checkpoint_upload_threads < 1 || checkpoint_upload_threads > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint_upload_threads: must be 1 to 64, got ",
+                     checkpoint_upload_threads));
+  }
   CheckpointerOptions c = checkpoints;
   c.clock = clock;
   s = c.Validate();
@@ -142,6 +147,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   WEIR_ASSIGN_OR_RETURN(CheckpointScheduler scheduler,
                         CheckpointScheduler::Create(p->options_.checkpoints));
   p->scheduler_.emplace(std::move(scheduler));
+  p->upload_pool_ =
+      std::make_unique<UploadPool>(options.checkpoint_upload_threads);
   parts.source->SetPartitionListener(p.get());
   return p;
 }
@@ -195,7 +202,8 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
       p->op, KeyedWindowOperator::Create(options_.features, p->backend.get()));
   WEIR_ASSIGN_OR_RETURN(
       p->checkpointer,
-      AsyncCheckpointer::Create(p->store.get(), options_.checkpoints));
+      AsyncCheckpointer::Create(p->store.get(), options_.checkpoints,
+                                upload_pool_.get()));
   if (options_.hot_key_capacity > 0) {
     p->hot_keys = std::make_unique<HeavyHitters>(options_.hot_key_capacity);
   }

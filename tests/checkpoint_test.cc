@@ -745,6 +745,96 @@ TEST_F(CheckpointTest, TimedOutUploadNeverWritesItsManifest) {
   EXPECT_EQ(RestoreAndCheck(*checkpoints_), 2u);
 }
 
+TEST_F(CheckpointTest, CheckpointersSharingAnUploadPoolTakeTurns) {
+  // Two partitions' stores: the first's uploads can be held.
+  GatedStore gated(object_store_.get());
+  CheckpointStoreOptions first_options;
+  first_options.prefix = "payments/p0";
+  auto first_store = CheckpointStore::Create(&gated, first_options);
+  ASSERT_TRUE(first_store.ok());
+  ManualClock clock(absl::FromUnixMillis(1767225600000));
+  CheckpointerOptions options;
+  options.clock = &clock;
+  UploadPool pool(1);
+  auto first = AsyncCheckpointer::Create(first_store->get(), options, &pool);
+  auto second = AsyncCheckpointer::Create(checkpoints_.get(), options, &pool);
+  auto third = AsyncCheckpointer::Create(checkpoints_.get(), options, &pool);
+  ASSERT_TRUE(first.ok() && second.ok() && third.ok());
+
+  gated.Arm();
+  CheckpointRequest a;
+  a.metadata = Metadata(1);
+  a.local_dir = TakeCheckpoint(1, 0, 100, 1);
+  ASSERT_TRUE((*first)->Submit(a).ok());
+  ASSERT_TRUE(gated.WaitEntered(absl::Seconds(30)));
+  CheckpointRequest b;
+  b.metadata = Metadata(2);
+  b.local_dir = TakeCheckpoint(2, 0, 200, 2);
+  ASSERT_TRUE((*second)->Submit(b).ok());
+  CheckpointRequest c;
+  c.metadata = Metadata(3);
+  c.local_dir = TakeCheckpoint(3, 0, 300, 3);
+  ASSERT_TRUE((*third)->Submit(c).ok());
+
+  // The pool's one thread is held by the first upload: the others wait
+  // their turn.
+  EXPECT_FALSE((*second)->WaitForIdle(absl::Milliseconds(50)));
+  EXPECT_FALSE((*second)->Poll().has_value());
+  // A checkpointer destroyed while its job waits drops the job and its
+  // local copy, and the thread never runs it.
+  third->reset();
+  EXPECT_FALSE(fs::exists(c.local_dir));
+
+  gated.Release();
+  ASSERT_TRUE((*first)->WaitForIdle(absl::Seconds(30)));
+  ASSERT_TRUE((*second)->WaitForIdle(absl::Seconds(30)));
+  std::optional<CheckpointCompletion> one = (*first)->Poll();
+  std::optional<CheckpointCompletion> two = (*second)->Poll();
+  ASSERT_TRUE(one.has_value() && two.has_value());
+  EXPECT_TRUE(one->status.ok()) << one->status;
+  EXPECT_TRUE(two->status.ok()) << two->status;
+  EXPECT_EQ(*(*first_store)->ListCheckpoints(), std::vector<uint64_t>{1});
+  EXPECT_EQ(*checkpoints_->ListCheckpoints(), std::vector<uint64_t>{2});
+  EXPECT_EQ(RestoreAndCheck(*checkpoints_), 2u);
+}
+
+TEST_F(CheckpointTest, AStuckUploadDoesNotHoldTheOtherThreadsOfAPool) {
+  GatedStore gated(object_store_.get());
+  CheckpointStoreOptions first_options;
+  first_options.prefix = "payments/p0";
+  auto first_store = CheckpointStore::Create(&gated, first_options);
+  ASSERT_TRUE(first_store.ok());
+  ManualClock clock(absl::FromUnixMillis(1767225600000));
+  CheckpointerOptions options;
+  options.clock = &clock;
+  UploadPool pool(2);
+  auto first = AsyncCheckpointer::Create(first_store->get(), options, &pool);
+  auto second = AsyncCheckpointer::Create(checkpoints_.get(), options, &pool);
+  ASSERT_TRUE(first.ok() && second.ok());
+
+  gated.Arm();
+  CheckpointRequest a;
+  a.metadata = Metadata(1);
+  a.local_dir = TakeCheckpoint(1, 0, 100, 1);
+  ASSERT_TRUE((*first)->Submit(a).ok());
+  ASSERT_TRUE(gated.WaitEntered(absl::Seconds(30)));
+  CheckpointRequest b;
+  b.metadata = Metadata(2);
+  b.local_dir = TakeCheckpoint(2, 0, 200, 2);
+  ASSERT_TRUE((*second)->Submit(b).ok());
+  ASSERT_TRUE((*second)->WaitForIdle(absl::Seconds(30)));
+  std::optional<CheckpointCompletion> two = (*second)->Poll();
+  ASSERT_TRUE(two.has_value());
+  EXPECT_TRUE(two->status.ok()) << two->status;
+  EXPECT_FALSE((*first)->Poll().has_value());  // still held
+  gated.Release();
+  ASSERT_TRUE((*first)->WaitForIdle(absl::Seconds(30)));
+  std::optional<CheckpointCompletion> one = (*first)->Poll();
+  ASSERT_TRUE(one.has_value());
+  EXPECT_TRUE(one->status.ok()) << one->status;
+  EXPECT_EQ(RestoreAndCheck(*checkpoints_), 2u);
+}
+
 // ---- CheckpointScheduler
 // ------------------------------------------------------
 

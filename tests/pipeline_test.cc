@@ -385,6 +385,10 @@ TEST(PipelineOptionsTest, ValidateNamesTheBadField) {
     return absl::UnimplementedError("");
   };
   EXPECT_TRUE(o.Validate().ok()) << o.Validate();
+  o.checkpoint_upload_threads = 0;
+  EXPECT_THAT(o.Validate().message(),
+              ::testing::HasSubstr("checkpoint_upload_threads"));
+  o.checkpoint_upload_threads = 4;
   o.max_pending_updates = 0;
   EXPECT_THAT(o.Validate().message(),
               ::testing::HasSubstr("max_pending_updates"));

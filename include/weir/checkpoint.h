@@ -103,6 +103,7 @@
 #define WEIR_CHECKPOINT_H_
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -526,7 +527,42 @@ struct CheckpointCompletion {
   absl::Duration total_time;     // Submit to completion
 };
 
-// Runs the asynchronous part of the protocol on its own upload thread.
+class AsyncCheckpointer;
+
+// The threads that run checkpoint uploads, "weir-ckpt-upld". Several
+// AsyncCheckpointers (one per partition of a pipeline) share a pool, so an
+// instance uploads on a fixed number of threads however many partitions it
+// owns. Checkpoints are started in the order submitted; one checkpointer's
+// checkpoint runs on one thread at a time.
+//
+// Threading: starts `threads` threads; the destructor joins them. Every
+// AsyncCheckpointer using the pool must be destroyed first.
+class UploadPool {
+ public:
+  // REQUIRES: threads >= 1.
+  explicit UploadPool(int threads = 1);
+  ~UploadPool();
+  UploadPool(const UploadPool&) = delete;
+  UploadPool& operator=(const UploadPool&) = delete;
+
+ private:
+  friend class AsyncCheckpointer;
+
+  // Queues `c`, which has a job pending, for RunPending() on a thread.
+  void Enqueue(AsyncCheckpointer* c);
+  // Takes `c` out of the queue and waits until no thread runs its job.
+  // After this the pool never touches `c` again.
+  void Forget(AsyncCheckpointer* c);
+  void Run();
+
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<AsyncCheckpointer*> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<AsyncCheckpointer*> running_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_;
+};
+
+// Runs the asynchronous part of the protocol on an upload thread.
 //
 // At most one checkpoint is in flight: from an accepted Submit until Poll
 // returns its completion. A Submit while one is in flight returns
@@ -549,16 +585,18 @@ struct CheckpointCompletion {
 // Give every Submit a new checkpoint id, also after a failure: a manifest
 // write that failed on the client side may still have reached the store.
 //
-// Threading: starts one thread, "weir-ckpt-upld", which is the only
-// thread that uploads. Submit, Poll and WaitForIdle are meant for one
-// processing thread (they are safe from any thread). The destructor abandons
-// what is in flight and joins the thread, which waits for the store call in
-// progress to return (bounded by the store's own request timeout).
+// Threading: uploads on `pool`, shared with other checkpointers, or, when
+// none is given, on a one-thread UploadPool of its own. Submit, Poll and
+// WaitForIdle are meant for one processing thread (they are safe from any
+// thread). The destructor abandons what is in flight and waits for the
+// store call in progress to return (bounded by the store's own request
+// timeout).
 class AsyncCheckpointer {
  public:
-  // `store` is not owned and must outlive the checkpointer.
+  // `store` and `pool` are not owned and must outlive the checkpointer.
   static absl::StatusOr<std::unique_ptr<AsyncCheckpointer>> Create(
-      CheckpointStore* store, const CheckpointerOptions& options);
+      CheckpointStore* store, const CheckpointerOptions& options,
+      UploadPool* pool = nullptr);
   ~AsyncCheckpointer();
   AsyncCheckpointer(const AsyncCheckpointer&) = delete;
   AsyncCheckpointer& operator=(const AsyncCheckpointer&) = delete;
@@ -585,9 +623,11 @@ class AsyncCheckpointer {
   absl::Status last_retain_status() const;
 
  private:
+  friend class UploadPool;
   struct Job;
   AsyncCheckpointer(CheckpointStore* store, const CheckpointerOptions& options);
-  void Run();
+  // On the upload thread: runs the pending job, if any.
+  void RunPending();
   void RunJob(Job& job);
 
   CheckpointStore* const store_;
@@ -602,7 +642,8 @@ class AsyncCheckpointer {
   // True while the upload thread works (upload or retention).
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status last_retain_status_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
+  std::unique_ptr<UploadPool> own_pool_;  // when none was given
+  UploadPool* pool_ = nullptr;
 };
 
 // Says when the next checkpoint is due and counts consecutive failures.

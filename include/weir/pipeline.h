@@ -20,10 +20,11 @@
 // Checkpoints (docs/architecture.md): every `checkpoints.interval`, on the
 // processing thread, the pipeline writes all pending updates to the sink and
 // flushes it (PreCommit), flushes the dead-letter queue, flushes each
-// operator and hard-links a checkpoint of each backend; the upload happens on
-// upload threads; once a partition's manifest is published its offsets are
-// committed to the source, and when all are, the sink's Commit(n) is called.
-// More consecutive failures than tolerated stop Run with an error.
+// operator and hard-links a checkpoint of each backend; the uploads happen on
+// the upload threads (`checkpoint_upload_threads`, shared); once a partition's
+// manifest is published its offsets are committed to the source, and when all
+// are, the sink's Commit(n) is called. More consecutive failures than tolerated
+// stop Run with an error.
 //
 // Backpressure. Updates wait in a bounded queue in front of the sink. When
 // the sink refuses them (kUnavailable) or the queue is full, every assigned
@@ -33,8 +34,9 @@
 // Threading: Run() is called on one thread (the processing thread), which
 // also runs every callback into the parts (decoder, sink, source listener).
 // Stop(), RequestCheckpoint(), RequestSavepoint() and stats() may be called
-// from any thread. Threads started: one checkpoint upload thread per assigned
-// partition ("weir-ckpt-upld", see checkpoint.h).
+// from any thread. Threads started: `checkpoint_upload_threads` checkpoint
+// upload threads ("weir-ckpt-upld", see checkpoint.h), shared by the
+// assigned partitions.
 //
 // Example:
 //   weir::PipelineOptions options;
@@ -118,6 +120,12 @@ struct PipelineOptions {
   // Interval, minimum pause, timeout, tolerated failures, retention.
   // `checkpoints.clock` is replaced by `clock`.
   CheckpointerOptions checkpoints;
+
+  // Threads that upload checkpoints, shared by every assigned partition: a
+  // round's partitions upload this many at a time. More: shorter rounds on
+  // a store with high request latency (S3). REQUIRES: 1 to 64.
+  // Default: 4
+  int checkpoint_upload_threads = 4;
 
   // Take a final checkpoint when Run returns after Stop() or at the end of a
   // bounded input. Default: true
@@ -261,6 +269,8 @@ class Pipeline final : private PartitionListener {
   PipelineOptions options_;
   PipelineParts parts_;
   std::unique_ptr<DeadLetterRouter> router_;
+  // Uploads every partition's checkpoints; outlives the partitions.
+  std::unique_ptr<UploadPool> upload_pool_;
   std::map<TopicPartition, std::unique_ptr<Partition>> partitions_;
   std::optional<CheckpointScheduler> scheduler_;
   int64_t generation_ = 0;  // distinguishes local directories
