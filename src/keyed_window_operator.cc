@@ -24,6 +24,8 @@ constexpr uint8_t kPayloadVersion = 1;
 constexpr uint8_t kMetaVersion = 1;
 constexpr uint8_t kFireTimer = 0;
 constexpr uint8_t kCleanupTimer = 1;
+// Flush() writes the cache to the backend in batches of this many writes.
+constexpr size_t kFlushBatchEntries = 4096;
 
 bool ValidName(const std::string& s) {
   if (s.empty() || s.size() > 200) return false;
@@ -383,6 +385,7 @@ class KeyedWindowOperator::Impl {
   int64_t now_ms_ = 0;  // processing time, refreshed per call when TTL is on
   std::vector<Feature> features_;
   std::vector<Group> groups_;
+  size_t max_group_size_ = 0;               // features in the largest group
   std::vector<internal::AggInput> inputs_;  // per feature, reused per record
 
   WatermarkTracker tracker_;
@@ -500,7 +503,10 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   }
   inputs_.resize(features_.size());
   size_t max_acc = 0;
-  for (const Group& g : groups_) max_acc = std::max(max_acc, g.acc_size);
+  for (const Group& g : groups_) {
+    max_acc = std::max(max_acc, g.acc_size);
+    max_group_size_ = std::max(max_group_size_, g.features.size());
+  }
   scratch_acc_.resize(max_acc / 8 + 1);
   sliding_acc_.resize(max_acc / 8 + 1);
   entries_.reserve(std::min<size_t>(options_.cache_max_entries, 1 << 16));
@@ -946,7 +952,11 @@ absl::Status KeyedWindowOperator::Impl::ApplyBatch() {
 absl::Status KeyedWindowOperator::Impl::Flush() {
   RefreshNow();
   for (Entry& e : entries_) {
-    if (e.live && e.dirty) WEIR_RETURN_IF_ERROR(Persist(e));
+    if (!e.live || !e.dirty) continue;
+    WEIR_RETURN_IF_ERROR(Persist(e));
+    // In slices: one batch of the whole cache would hold a second copy of
+    // it in memory.
+    if (batch_.size() >= kFlushBatchEntries) WEIR_RETURN_IF_ERROR(ApplyBatch());
   }
   WEIR_RETURN_IF_ERROR(WriteMeta());
   return ApplyBatch();
@@ -1013,6 +1023,12 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
 absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
   while (!fire_timers_.empty() && fire_timers_.begin()->first <= watermark_) {
     const std::vector<SlotRef> refs = TakeBucket(/*cleanup=*/false);
+    // A bucket is often a whole window of keys: make room for its updates
+    // at once rather than growing (and moving every update) step by step.
+    const size_t need = out->updates.size() + refs.size() * max_group_size_;
+    if (need > out->updates.capacity()) {
+      out->updates.reserve(std::max(need, 2 * out->updates.capacity()));
+    }
     for (SlotRef ref : refs) {
       if (Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
     }
