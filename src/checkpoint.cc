@@ -1377,7 +1377,9 @@ UploadPool::~UploadPool() {
 
 void UploadPool::Enqueue(AsyncCheckpointer* c) {
   absl::MutexLock lock(&mu_);
-  queue_.push_back(c);
+  if (std::find(queue_.begin(), queue_.end(), c) == queue_.end()) {
+    queue_.push_back(c);
+  }
 }
 
 void UploadPool::Forget(AsyncCheckpointer* c) {
@@ -1395,13 +1397,22 @@ void UploadPool::Run() {
     AsyncCheckpointer* c;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stop_ || !queue_.empty();
+      // The first queued checkpointer no thread is running: its previous
+      // job (retention included) may still run after its completion was
+      // delivered, and one checkpointer's jobs never overlap.
+      std::deque<AsyncCheckpointer*>::iterator next;
+      auto ready = [this, &next]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (stop_) return true;
+        next = std::find_if(queue_.begin(), queue_.end(), [this](auto* q) {
+          return std::find(running_.begin(), running_.end(), q) ==
+                 running_.end();
+        });
+        return next != queue_.end();
       };
       mu_.Await(absl::Condition(&ready));
       if (stop_) return;
-      c = queue_.front();
-      queue_.pop_front();
+      c = *next;
+      queue_.erase(next);
       running_.push_back(c);
     }
     c->RunPending();

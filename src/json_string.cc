@@ -42,7 +42,20 @@ void AppendJsonString(std::string_view s, std::string* out,
                       JsonEscapeOptions options) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
+  // Bytes that stand for themselves: taken a run at a time.
+  auto plain = [&options](unsigned char c) {
+    if (c >= 0x80) return !options.replace_invalid_utf8;
+    if (c == 0x7f) return !options.escape_del;
+    return c >= 0x20 && c != '"' && c != '\\';
+  };
   for (size_t i = 0; i < s.size();) {
+    size_t end = i;
+    while (end < s.size() && plain(static_cast<unsigned char>(s[end]))) ++end;
+    if (end > i) {
+      out->append(s.data() + i, end - i);
+      i = end;
+      continue;
+    }
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80 && options.replace_invalid_utf8) {
       const size_t len = Utf8SequenceLength(s, i);

@@ -275,12 +275,27 @@ absl::Status Pipeline::ProcessRecord(const RawRecord& raw) {
       }
     }
   }
-  for (FeatureUpdate& u : out_.updates) pending_.push_back(std::move(u));
-  out_.Clear();
+  TakeOutput();
   ++counters_.records_in;
   if (event.has_value()) ++counters_.records_processed;
   counters_.late_records += late;
   return absl::OkStatus();
+}
+
+void Pipeline::TakeOutput() {
+  out_.late.clear();
+  if (out_.updates.empty()) return;
+  if (pending_begin_ == pending_.size()) {
+    // The queue is empty (the common case: the sink keeps up): trade
+    // buffers instead of moving every update.
+    pending_.clear();
+    pending_begin_ = 0;
+    pending_.swap(out_.updates);
+    return;
+  }
+  pending_.insert(pending_.end(), std::make_move_iterator(out_.updates.begin()),
+                  std::make_move_iterator(out_.updates.end()));
+  out_.updates.clear();
 }
 
 void Pipeline::PublishCounters() {
@@ -420,8 +435,8 @@ absl::Status Pipeline::Run() {
       // A bounded input is exhausted: every window fires.
       for (auto& [tp, p] : partitions_) {
         WEIR_RETURN_IF_ERROR(p->op->AdvanceWatermark(kMaxEventTime, &out_));
-        for (FeatureUpdate& u : out_.updates) pending_.push_back(std::move(u));
-        out_.Clear();
+        TakeOutput();
+        WEIR_RETURN_IF_ERROR(DrainToSink(/*must_empty=*/false));
       }
       break;
     }

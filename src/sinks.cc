@@ -294,8 +294,9 @@ FileSink::~FileSink() {
 
 absl::Status FileSink::Write(absl::Span<const FeatureUpdate> updates) {
   std::string lines;
+  lines.reserve(updates.size() * 200);
   for (const FeatureUpdate& u : updates) {
-    lines.append(FeatureUpdateToJson(u));
+    AppendFeatureUpdateJson(u, &lines);
     lines.push_back('\n');
   }
   absl::MutexLock lock(&mu_);
@@ -310,19 +311,23 @@ absl::Status FileSink::Flush() {
 
 // ---- the line format --------------------------------------------------------
 
+void AppendFeatureUpdateJson(const FeatureUpdate& u, std::string* out) {
+  out->append("{\"key\":");
+  internal::AppendJsonString(u.key, out);
+  out->append(",\"feature\":");
+  internal::AppendJsonString(u.feature, out);
+  absl::StrAppend(out, ",\"window_start\":", u.window.start,
+                  ",\"window_end\":", u.window.end, ",\"type\":\"",
+                  TypeName(u.value.type()), "\",\"value\":");
+  AppendValue(u.value, out);
+  absl::StrAppend(out, ",\"version_time\":", u.version_time,
+                  ",\"version_offset\":", u.version_offset, "}");
+}
+
 std::string FeatureUpdateToJson(const FeatureUpdate& u) {
   std::string out;
   out.reserve(160 + u.key.size() + u.feature.size());
-  out.append("{\"key\":");
-  internal::AppendJsonString(u.key, &out);
-  out.append(",\"feature\":");
-  internal::AppendJsonString(u.feature, &out);
-  absl::StrAppend(&out, ",\"window_start\":", u.window.start,
-                  ",\"window_end\":", u.window.end, ",\"type\":\"",
-                  TypeName(u.value.type()), "\",\"value\":");
-  AppendValue(u.value, &out);
-  absl::StrAppend(&out, ",\"version_time\":", u.version_time,
-                  ",\"version_offset\":", u.version_offset, "}");
+  AppendFeatureUpdateJson(u, &out);
   return out;
 }
 

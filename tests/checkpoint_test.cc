@@ -745,93 +745,97 @@ TEST_F(CheckpointTest, TimedOutUploadNeverWritesItsManifest) {
   EXPECT_EQ(RestoreAndCheck(*checkpoints_), 2u);
 }
 
-TEST_F(CheckpointTest, CheckpointersSharingAnUploadPoolTakeTurns) {
-  // Two partitions' stores: the first's uploads can be held.
-  GatedStore gated(object_store_.get());
-  CheckpointStoreOptions first_options;
-  first_options.prefix = "payments/p0";
-  auto first_store = CheckpointStore::Create(&gated, first_options);
-  ASSERT_TRUE(first_store.ok());
-  ManualClock clock(absl::FromUnixMillis(1767225600000));
-  CheckpointerOptions options;
-  options.clock = &clock;
-  UploadPool pool(1);
-  auto first = AsyncCheckpointer::Create(first_store->get(), options, &pool);
-  auto second = AsyncCheckpointer::Create(checkpoints_.get(), options, &pool);
-  auto third = AsyncCheckpointer::Create(checkpoints_.get(), options, &pool);
-  ASSERT_TRUE(first.ok() && second.ok() && third.ok());
+// Checkpointers of two partitions sharing an UploadPool; the first
+// partition's uploads can be held.
+class UploadPoolTest : public CheckpointTest {
+ protected:
+  void SetUp() override {
+    CheckpointTest::SetUp();
+    gated_ = std::make_unique<GatedStore>(object_store_.get());
+    CheckpointStoreOptions held;
+    held.prefix = "payments/p0";
+    auto store = CheckpointStore::Create(gated_.get(), held);
+    ASSERT_TRUE(store.ok()) << store.status();
+    held_store_ = std::move(*store);
+    options_.clock = &clock_;
+  }
 
-  gated.Arm();
-  CheckpointRequest a;
-  a.metadata = Metadata(1);
-  a.local_dir = TakeCheckpoint(1, 0, 100, 1);
-  ASSERT_TRUE((*first)->Submit(a).ok());
-  ASSERT_TRUE(gated.WaitEntered(absl::Seconds(30)));
-  CheckpointRequest b;
-  b.metadata = Metadata(2);
-  b.local_dir = TakeCheckpoint(2, 0, 200, 2);
-  ASSERT_TRUE((*second)->Submit(b).ok());
-  CheckpointRequest c;
-  c.metadata = Metadata(3);
-  c.local_dir = TakeCheckpoint(3, 0, 300, 3);
-  ASSERT_TRUE((*third)->Submit(c).ok());
+  std::unique_ptr<AsyncCheckpointer> Checkpointer(CheckpointStore* store,
+                                                  UploadPool* pool) {
+    auto c = AsyncCheckpointer::Create(store, options_, pool);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? std::move(*c) : nullptr;
+  }
+
+  CheckpointRequest Request(uint64_t id) {
+    CheckpointRequest r;
+    r.metadata = Metadata(id);
+    const int n = static_cast<int>(id);
+    r.local_dir = TakeCheckpoint(id, 0, 100 * n, n);
+    return r;
+  }
+
+  // Submits checkpoint 1 to `held` and waits until its upload is held.
+  void SubmitHeld(AsyncCheckpointer& held) {
+    gated_->Arm();
+    ASSERT_TRUE(held.Submit(Request(1)).ok());
+    ASSERT_TRUE(gated_->WaitEntered(absl::Seconds(30)));
+  }
+
+  static void ExpectPublished(AsyncCheckpointer& c) {
+    ASSERT_TRUE(c.WaitForIdle(absl::Seconds(30)));
+    std::optional<CheckpointCompletion> done = c.Poll();
+    ASSERT_TRUE(done.has_value());
+    EXPECT_TRUE(done->status.ok()) << done->status;
+  }
+
+  std::unique_ptr<GatedStore> gated_;
+  std::unique_ptr<CheckpointStore> held_store_;
+  ManualClock clock_{absl::FromUnixMillis(1767225600000)};
+  CheckpointerOptions options_;
+};
+
+TEST_F(UploadPoolTest, CheckpointersSharingAThreadTakeTurns) {
+  UploadPool pool(1);
+  auto first = Checkpointer(held_store_.get(), &pool);
+  auto second = Checkpointer(checkpoints_.get(), &pool);
+  auto third = Checkpointer(checkpoints_.get(), &pool);
+  ASSERT_TRUE(first && second && third);
+
+  SubmitHeld(*first);
+  ASSERT_TRUE(second->Submit(Request(2)).ok());
+  const CheckpointRequest dropped = Request(3);
+  ASSERT_TRUE(third->Submit(dropped).ok());
 
   // The pool's one thread is held by the first upload: the others wait
   // their turn.
-  EXPECT_FALSE((*second)->WaitForIdle(absl::Milliseconds(50)));
-  EXPECT_FALSE((*second)->Poll().has_value());
+  EXPECT_FALSE(second->WaitForIdle(absl::Milliseconds(50)));
+  EXPECT_FALSE(second->Poll().has_value());
   // A checkpointer destroyed while its job waits drops the job and its
   // local copy, and the thread never runs it.
-  third->reset();
-  EXPECT_FALSE(fs::exists(c.local_dir));
+  third.reset();
+  EXPECT_FALSE(fs::exists(dropped.local_dir));
 
-  gated.Release();
-  ASSERT_TRUE((*first)->WaitForIdle(absl::Seconds(30)));
-  ASSERT_TRUE((*second)->WaitForIdle(absl::Seconds(30)));
-  std::optional<CheckpointCompletion> one = (*first)->Poll();
-  std::optional<CheckpointCompletion> two = (*second)->Poll();
-  ASSERT_TRUE(one.has_value() && two.has_value());
-  EXPECT_TRUE(one->status.ok()) << one->status;
-  EXPECT_TRUE(two->status.ok()) << two->status;
-  EXPECT_EQ(*(*first_store)->ListCheckpoints(), std::vector<uint64_t>{1});
+  gated_->Release();
+  ExpectPublished(*first);
+  ExpectPublished(*second);
+  EXPECT_EQ(*held_store_->ListCheckpoints(), std::vector<uint64_t>{1});
   EXPECT_EQ(*checkpoints_->ListCheckpoints(), std::vector<uint64_t>{2});
   EXPECT_EQ(RestoreAndCheck(*checkpoints_), 2u);
 }
 
-TEST_F(CheckpointTest, AStuckUploadDoesNotHoldTheOtherThreadsOfAPool) {
-  GatedStore gated(object_store_.get());
-  CheckpointStoreOptions first_options;
-  first_options.prefix = "payments/p0";
-  auto first_store = CheckpointStore::Create(&gated, first_options);
-  ASSERT_TRUE(first_store.ok());
-  ManualClock clock(absl::FromUnixMillis(1767225600000));
-  CheckpointerOptions options;
-  options.clock = &clock;
+TEST_F(UploadPoolTest, AStuckUploadDoesNotHoldTheOtherThreads) {
   UploadPool pool(2);
-  auto first = AsyncCheckpointer::Create(first_store->get(), options, &pool);
-  auto second = AsyncCheckpointer::Create(checkpoints_.get(), options, &pool);
-  ASSERT_TRUE(first.ok() && second.ok());
+  auto first = Checkpointer(held_store_.get(), &pool);
+  auto second = Checkpointer(checkpoints_.get(), &pool);
+  ASSERT_TRUE(first && second);
 
-  gated.Arm();
-  CheckpointRequest a;
-  a.metadata = Metadata(1);
-  a.local_dir = TakeCheckpoint(1, 0, 100, 1);
-  ASSERT_TRUE((*first)->Submit(a).ok());
-  ASSERT_TRUE(gated.WaitEntered(absl::Seconds(30)));
-  CheckpointRequest b;
-  b.metadata = Metadata(2);
-  b.local_dir = TakeCheckpoint(2, 0, 200, 2);
-  ASSERT_TRUE((*second)->Submit(b).ok());
-  ASSERT_TRUE((*second)->WaitForIdle(absl::Seconds(30)));
-  std::optional<CheckpointCompletion> two = (*second)->Poll();
-  ASSERT_TRUE(two.has_value());
-  EXPECT_TRUE(two->status.ok()) << two->status;
-  EXPECT_FALSE((*first)->Poll().has_value());  // still held
-  gated.Release();
-  ASSERT_TRUE((*first)->WaitForIdle(absl::Seconds(30)));
-  std::optional<CheckpointCompletion> one = (*first)->Poll();
-  ASSERT_TRUE(one.has_value());
-  EXPECT_TRUE(one->status.ok()) << one->status;
+  SubmitHeld(*first);
+  ASSERT_TRUE(second->Submit(Request(2)).ok());
+  ExpectPublished(*second);
+  EXPECT_FALSE(first->Poll().has_value());  // still held
+  gated_->Release();
+  ExpectPublished(*first);
   EXPECT_EQ(RestoreAndCheck(*checkpoints_), 2u);
 }
 

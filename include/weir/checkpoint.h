@@ -532,8 +532,10 @@ class AsyncCheckpointer;
 // The threads that run checkpoint uploads, "weir-ckpt-upld". Several
 // AsyncCheckpointers (one per partition of a pipeline) share a pool, so an
 // instance uploads on a fixed number of threads however many partitions it
-// owns. Checkpoints are started in the order submitted; one checkpointer's
-// checkpoint runs on one thread at a time.
+// owns. Checkpoints are started in the order submitted, except that one
+// checkpointer's jobs never overlap: its next upload waits until the thread
+// running its previous one (retention runs after the completion is
+// delivered) is done.
 //
 // Threading: starts `threads` threads; the destructor joins them. Every
 // AsyncCheckpointer using the pool must be destroyed first.

@@ -261,6 +261,8 @@ class Pipeline final : private PartitionListener {
   absl::Status ProcessRecord(const RawRecord& raw);
   absl::Status DrainToSink(bool must_empty);
   absl::Status UpdatePause();
+  // Moves what the operator produced (out_) to the sink queue.
+  void TakeOutput();
   absl::Status StartCheckpoint(std::optional<std::string> savepoint,
                                bool* postponed);
   absl::Status PollCheckpoints();

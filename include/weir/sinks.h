@@ -169,6 +169,8 @@ class FileSink final : public Sink {
 
 // One update as a FileSink line, without the newline.
 std::string FeatureUpdateToJson(const FeatureUpdate& update);
+// The same, appended to `out`.
+void AppendFeatureUpdateJson(const FeatureUpdate& update, std::string* out);
 
 // Parses one FileSink line (kInvalidArgument if it is not one).
 absl::StatusOr<FeatureUpdate> ParseFeatureUpdateJson(std::string_view line);

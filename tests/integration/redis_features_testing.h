@@ -36,9 +36,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "fraud_features_testing.h"
 #include "weir/sink.h"
 #include "weir/sinks.h"
-#include "fraud_features_testing.h"
 
 namespace weir {
 namespace redis_features_testing {
@@ -184,13 +184,13 @@ inline std::string CompareRedis(const RedisContent& want,
   return diff;
 }
 
-// VmHWM (peak resident set size) of `pid` in KiB from /proc/<pid>/status,
-// or -1 if the process is gone.
-inline int64_t PeakRssKib(pid_t pid) {
+// A memory line of /proc/<pid>/status ("VmHWM:", "VmRSS:") in KiB, or -1
+// if the process is gone.
+inline int64_t StatusKib(pid_t pid, std::string_view field) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) != 0) continue;
+    if (line.rfind(field, 0) != 0) continue;
     int64_t kib = -1;
     std::string digits;
     for (char ch : line) {
@@ -200,6 +200,11 @@ inline int64_t PeakRssKib(pid_t pid) {
   }
   return -1;
 }
+
+// Peak resident set size (VmHWM) of `pid` in KiB, or -1.
+inline int64_t PeakRssKib(pid_t pid) { return StatusKib(pid, "VmHWM:"); }
+// Resident set size now (VmRSS) of `pid` in KiB, or -1.
+inline int64_t RssKib(pid_t pid) { return StatusKib(pid, "VmRSS:"); }
 
 }  // namespace redis_features_testing
 }  // namespace weir
