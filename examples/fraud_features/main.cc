@@ -153,6 +153,10 @@ ABSL_FLAG(int64_t, max_pending_updates, 50000,
           "input pauses until half of them are written. Larger absorbs "
           "sink hiccups and uses more memory.");
 ABSL_FLAG(int64_t, sink_batch_size, 1000, "Feature updates per sink write.");
+ABSL_FLAG(int, checkpoint_upload_threads, 4,
+          "Threads uploading checkpoints, shared by every partition (1 to "
+          "64). More shortens checkpoints of many partitions on a store with "
+          "high request latency (S3).");
 ABSL_FLAG(int, sink_delay_ms, 0,
           "Testing/chaos only: make the sink behave like a slow store that "
           "takes this long per batch. After each accepted batch it refuses "
@@ -193,6 +197,7 @@ struct Config {
   absl::Duration sink_delay;  // testing/chaos: a slow sink
   int64_t max_pending_updates = 0;
   int64_t sink_batch_size = 0;
+  int checkpoint_upload_threads = 0;
 };
 
 absl::StatusOr<Config> ConfigFromFlags(
@@ -235,6 +240,7 @@ absl::StatusOr<Config> ConfigFromFlags(
   c.sink_delay = absl::Milliseconds(sink_delay_ms);
   c.max_pending_updates = absl::GetFlag(FLAGS_max_pending_updates);
   c.sink_batch_size = absl::GetFlag(FLAGS_sink_batch_size);
+  c.checkpoint_upload_threads = absl::GetFlag(FLAGS_checkpoint_upload_threads);
   if (c.sink_batch_size < 1) {
     return absl::InvalidArgumentError("--sink_batch_size: must be positive");
   }
@@ -1278,6 +1284,7 @@ absl::Status RunService(Config c) {
   options.backend_factory = weir::RocksDbBackendFactory(resources);
   options.checkpoints.interval = c.checkpoint_interval;
   options.max_pending_updates = static_cast<size_t>(c.max_pending_updates);
+  options.checkpoint_upload_threads = c.checkpoint_upload_threads;
   options.sink_batch_size = static_cast<size_t>(c.sink_batch_size);
   weir::PipelineParts parts{&source, decoder.get(), sink, store.get(),
                             dlq.get()};
