@@ -46,6 +46,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -66,6 +67,7 @@
 #include "absl/time/time.h"
 #include "weir/decode.h"
 #include "weir/dlq.h"
+#include "weir/kafka/internal/kafka_conf.h"
 #include "weir/status_macros.h"
 
 namespace {
@@ -246,22 +248,23 @@ int TimeoutMs(absl::Duration d) {
       std::min<int64_t>(absl::ToInt64Milliseconds(d), 1 << 30));
 }
 
-absl::Status SetConf(rd_kafka_conf_t* conf, const std::string& key,
-                     const std::string& value) {
-  char errstr[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr,
-                        sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key, "=", value, ": ", errstr));
-  }
-  return absl::OkStatus();
-}
-
 // Owns an rd_kafka_t.
 struct KafkaDeleter {
   void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
 };
 using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+
+// A client of `type` over `conf`.
+absl::StatusOr<KafkaPtr> NewKafka(rd_kafka_type_t type,
+                                  weir::internal::KafkaConfPtr conf) {
+  char errstr[512];
+  KafkaPtr rk(rd_kafka_new(type, conf.get(), errstr, sizeof(errstr)));
+  if (rk == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("rd_kafka_new: ", errstr));
+  }
+  conf.release();  // rd_kafka_new took it
+  return rk;
+}
 
 // ---- Reading a DLQ topic ---------------------------------------------------
 
@@ -269,24 +272,17 @@ using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
 // the high watermark each partition had when the read began.
 absl::StatusOr<std::vector<weir::DeadLetterRecord>> ReadDlqTopic(
     const Flags& f) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
-           {"bootstrap.servers", f.dlq_bootstrap},
-           {"group.id", "weir-dlq-replay"},
-           {"enable.auto.commit", "false"},
-           {"enable.partition.eof", "false"},
-           {"auto.offset.reset", "error"}}) {
-    if (absl::Status s = SetConf(conf, k, v); !s.ok()) {
-      rd_kafka_conf_destroy(conf);
-      return s;
-    }
-  }
-  char errstr[512];
-  KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)));
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(absl::StrCat("rd_kafka_new: ", errstr));
-  }
+  const std::vector<std::pair<std::string, std::string>> settings = {
+      {"bootstrap.servers", f.dlq_bootstrap},
+      {"group.id", "weir-dlq-replay"},
+      {"enable.auto.commit", "false"},
+      {"enable.partition.eof", "false"},
+      {"auto.offset.reset", "error"}};
+  WEIR_ASSIGN_OR_RETURN(
+      weir::internal::KafkaConfPtr conf,
+      weir::internal::NewKafkaConf("weir-dlq-replay", settings, {}));
+  WEIR_ASSIGN_OR_RETURN(KafkaPtr rk,
+                        NewKafka(RD_KAFKA_CONSUMER, std::move(conf)));
   rd_kafka_poll_set_consumer(rk.get());
 
   // How many partitions the topic has.
@@ -443,30 +439,21 @@ void OnDelivery(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message,
 }
 
 absl::StatusOr<KafkaPtr> NewProducer(const Flags& f, Deliveries* d) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  std::vector<std::pair<std::string, std::string>> settings = {
+  const std::vector<std::pair<std::string, std::string>> settings = {
       {"bootstrap.servers", f.bootstrap},
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"partitioner", "murmur2_random"},
       {"message.timeout.ms", absl::StrCat(TimeoutMs(f.timeout))},
   };
-  settings.insert(settings.end(), f.properties.begin(), f.properties.end());
-  for (const auto& [k, v] : settings) {
-    if (absl::Status s = SetConf(conf, k, v); !s.ok()) {
-      rd_kafka_conf_destroy(conf);
-      return s;
-    }
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, OnDelivery);
-  rd_kafka_conf_set_opaque(conf, d);
-  char errstr[512];
-  KafkaPtr rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)));
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(absl::StrCat("rd_kafka_new: ", errstr));
-  }
-  return rk;
+  std::map<std::string, std::string> properties;
+  for (const auto& [k, v] : f.properties) properties[k] = v;
+  WEIR_ASSIGN_OR_RETURN(
+      weir::internal::KafkaConfPtr conf,
+      weir::internal::NewKafkaConf("weir-dlq-replay", settings, properties));
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), OnDelivery);
+  rd_kafka_conf_set_opaque(conf.get(), d);
+  return NewKafka(RD_KAFKA_PRODUCER, std::move(conf));
 }
 
 // Queues one record's original bytes, waiting for room in librdkafka's

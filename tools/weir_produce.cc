@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +47,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "weir/internal/json_string.h"
+#include "weir/kafka/internal/kafka_conf.h"
+#include "weir/status_macros.h"
 
 namespace {
 
@@ -252,20 +255,8 @@ void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message,
   }
 }
 
-absl::Status Set(rd_kafka_conf_t* conf, const std::string& key,
-                 const std::string& value) {
-  char errstr[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr,
-                        sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key, "=", value, ": ", errstr));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<rd_kafka_t*> NewProducer(const Flags& flags,
                                         DeliveryState* state) {
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
   const std::vector<std::pair<std::string, std::string>> defaults = {
       {"bootstrap.servers", flags.bootstrap},
       {"compression.codec", "lz4"},
@@ -279,27 +270,20 @@ absl::StatusOr<rd_kafka_t*> NewProducer(const Flags& flags,
       {"message.timeout.ms", absl::StrCat(flags.delivery_timeout_ms)},
       {"partitioner", flags.partitioner},
   };
-  for (const auto& [key, value] : defaults) {
-    if (absl::Status s = Set(conf, key, value); !s.ok()) {
-      rd_kafka_conf_destroy(conf);
-      return s;
-    }
-  }
-  for (const auto& [key, value] : flags.properties) {
-    if (absl::Status s = Set(conf, key, value); !s.ok()) {
-      rd_kafka_conf_destroy(conf);
-      return s;
-    }
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, OnDelivery);
-  rd_kafka_conf_set_opaque(conf, state);
+  std::map<std::string, std::string> properties;
+  for (const auto& [key, value] : flags.properties) properties[key] = value;
+  WEIR_ASSIGN_OR_RETURN(
+      weir::internal::KafkaConfPtr conf,
+      weir::internal::NewKafkaConf("weir-produce", defaults, properties));
+  rd_kafka_conf_set_dr_msg_cb(conf.get(), OnDelivery);
+  rd_kafka_conf_set_opaque(conf.get(), state);
   char errstr[512];
   rd_kafka_t* rk =
-      rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof(errstr));
   if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
     return absl::InvalidArgumentError(absl::StrCat("rd_kafka_new: ", errstr));
   }
+  conf.release();  // rd_kafka_new took it
   return rk;
 }
 
