@@ -291,6 +291,11 @@ absl::StatusOr<std::vector<weir::DeadLetterRecord>> ReadDlqTopic(
   {
     rd_kafka_topic_t* t =
         rd_kafka_topic_new(rk.get(), f.dlq_topic.c_str(), nullptr);
+    if (t == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--dlq_topic=", f.dlq_topic, ": ",
+                       rd_kafka_err2str(rd_kafka_last_error())));
+    }
     const rd_kafka_metadata_t* md = nullptr;
     const rd_kafka_resp_err_t err = rd_kafka_metadata(
         rk.get(), 0, t, &md, TimeoutMs(deadline - absl::Now()));
@@ -380,7 +385,10 @@ absl::StatusOr<std::vector<weir::DeadLetterRecord>> ReadDlqTopic(
     }
     const int32_t p = m->partition;
     if (p >= 0 && p < partitions && m->offset < end[p]) {
-      const std::string_view line(static_cast<const char*>(m->payload), m->len);
+      const std::string_view line =
+          m->payload != nullptr
+              ? std::string_view(static_cast<const char*>(m->payload), m->len)
+              : std::string_view();
       absl::StatusOr<weir::DeadLetterRecord> r =
           weir::ParseDeadLetterJson(line);
       if (!r.ok()) {

@@ -329,6 +329,13 @@ int Run(const Flags& flags) {
   rd_kafka_t* rk = *producer;
   rd_kafka_topic_t* topic =
       rd_kafka_topic_new(rk, flags.topic.c_str(), nullptr);
+  if (topic == nullptr) {
+    std::fprintf(stderr, "weir-produce: --topic=%s: %s\n", flags.topic.c_str(),
+                 rd_kafka_err2str(rd_kafka_last_error()));
+    rd_kafka_destroy(rk);
+    if (in != stdin) std::fclose(in);
+    return 2;
+  }
 
   int exit_code = 0;
   int64_t queued = 0;

@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "weir/kafka/internal/kafka_conf.h"
 #include "weir/status_macros.h"
@@ -82,6 +83,14 @@ std::vector<std::pair<std::string, std::string>> Settings(
   };
 }
 
+// Whether librdkafka runs the cooperative rebalance protocol for `strategy`
+// (a comma-separated list of assignors). librdkafka requires every
+// configured assignor to use the same protocol, and in 2.0 the only
+// cooperative one is "cooperative-sticky".
+bool IsCooperativeStrategy(std::string_view strategy) {
+  return strategy.find("cooperative-sticky") != std::string_view::npos;
+}
+
 absl::Status ClosedError() {
   return absl::FailedPreconditionError("the KafkaSource is closed");
 }
@@ -103,9 +112,9 @@ struct KafkaSourceCallbacks {
                         rd_kafka_topic_partition_list_t* partitions,
                         void* opaque) {
     auto* source = static_cast<KafkaSource*>(opaque);
-    const bool cooperative =
-        std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    const bool cooperative = source->CooperativeProtocol();
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      source->ever_assigned_ = true;
       source->OnAssign(partitions, cooperative);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       source->OnRevoke(partitions, cooperative);
@@ -211,11 +220,50 @@ absl::StatusOr<std::unique_ptr<KafkaSource>> KafkaSource::Create(
 }
 
 KafkaSource::KafkaSource(KafkaSourceOptions options)
-    : options_(std::move(options)) {}
+    : options_(std::move(options)),
+      cooperative_(
+          IsCooperativeStrategy(options_.partition_assignment_strategy)) {}
+
+bool KafkaSource::CooperativeProtocol() const {
+  // rd_kafka_rebalance_protocol returns NULL when it cannot ask the group
+  // (before the group exists, or while it terminates inside
+  // rd_kafka_consumer_close, which still calls the rebalance callback), and
+  // "NONE" before the first join. The protocol follows from the configured
+  // assignors, so that answer stands in for both.
+  const char* protocol = rd_kafka_rebalance_protocol(rk_);
+  if (protocol == nullptr || std::strcmp(protocol, "NONE") == 0) {
+    return cooperative_;
+  }
+  return std::strcmp(protocol, "COOPERATIVE") == 0;
+}
+
+namespace {
+
+// Before 2.3.0, librdkafka asserts (and so aborts the process) in
+// rd_kafka_destroy when a cooperative-sticky consumer joined its group but
+// never received an assignment: its assignor state is still NULL
+// (librdkafka issue 4312). Such a consumer is closed, then kept here,
+// reachable, for the life of the process instead of destroyed. Nothing
+// calls back into its (gone) source: callbacks run only inside a poll or a
+// close.
+void KeepUndestroyed(rd_kafka_t* rk) {
+  static absl::Mutex mu(absl::kConstInit);
+  static std::vector<rd_kafka_t*>* kept = nullptr;
+  absl::MutexLock lock(&mu);
+  if (kept == nullptr) kept = new std::vector<rd_kafka_t*>();
+  kept->push_back(rk);
+}
+
+}  // namespace
 
 KafkaSource::~KafkaSource() {
   Close().IgnoreError();
-  if (rk_ != nullptr) rd_kafka_destroy(rk_);
+  if (rk_ == nullptr) return;
+  if (cooperative_ && !ever_assigned_ && rd_kafka_version() < 0x020300ff) {
+    KeepUndestroyed(rk_);
+  } else {
+    rd_kafka_destroy(rk_);
+  }
 }
 
 std::string KafkaSource::name() const {
@@ -244,7 +292,7 @@ void KafkaSource::OnAssign(rd_kafka_topic_partition_list_t* partitions,
   if (!sticky_error_.ok()) {
     // Take none of the partitions: the source is failing, and the pipeline
     // will close it, which gives them to another group member.
-    if (!cooperative) rd_kafka_assign(rk_, nullptr);
+    if (!cooperative) Unassign();
     return;
   }
   for (int i = 0; i < partitions->cnt; ++i) {
@@ -309,7 +357,7 @@ void KafkaSource::OnRevoke(rd_kafka_topic_partition_list_t* partitions,
       rd_kafka_error_destroy(error);
     }
   } else {
-    rd_kafka_assign(rk_, nullptr);
+    Unassign();
   }
   for (const TopicPartition& tp : revoked) {
     assignment_.erase(tp);
@@ -318,6 +366,13 @@ void KafkaSource::OnRevoke(rd_kafka_topic_partition_list_t* partitions,
   }
   absl::MutexLock lock(&stats_mu_);
   stats_.partitions_revoked += static_cast<int64_t>(revoked.size());
+}
+
+void KafkaSource::Unassign() {
+  if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_, nullptr);
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    CountTransient(internal::KafkaErrorText(err, "unassign"));
+  }
 }
 
 void KafkaSource::OnError(int err, const char* reason) {
@@ -333,7 +388,8 @@ void KafkaSource::OnError(int err, const char* reason) {
     }
     return;
   }
-  CountTransient(absl::StrCat(rd_kafka_err2name(code), ": ", reason));
+  CountTransient(absl::StrCat(rd_kafka_err2name(code), ": ",
+                              reason != nullptr ? reason : ""));
 }
 
 void KafkaSource::CountTransient(std::string text) {

@@ -9,11 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -401,6 +404,166 @@ TEST_F(KafkaSourceTest, CooperativeRebalanceRevokesOnlyMovedPartitions) {
   WEIR_ASSERT_OK((*b)->Close());
   WEIR_ASSERT_OK((*a)->Close());
 }
+
+// Busy-loops on every core until destroyed, so that the group's threads
+// and the test's run late, as on a loaded machine.
+class CpuHog {
+ public:
+  CpuHog() {
+    const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) {
+      threads_.emplace_back([this] {
+        uint64_t x = 0;
+        while (!stop_.load(std::memory_order_relaxed)) x = x * 31 + 7;
+        sink_.fetch_add(x, std::memory_order_relaxed);
+      });
+    }
+  }
+  ~CpuHog() {
+    stop_.store(true);
+    for (std::thread& t : threads_) t.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> sink_{0};
+  std::vector<std::thread> threads_;
+};
+
+// Members join, poll, pause, seek and leave a group in a loop, under both
+// rebalance protocols, while every core is busy. Members also close before
+// their first join and in the middle of a rebalance, when librdkafka cannot
+// name the group's protocol. Every member's listener hears of every
+// partition it was given being taken back, and the last member standing
+// gets the whole topic.
+class KafkaSourceChurnTest : public KafkaSourceTest,
+                             public ::testing::WithParamInterface<const char*> {
+};
+
+TEST_P(KafkaSourceChurnTest, MembersJoinPollAndLeaveUnderLoad) {
+  Produce(20);
+  CpuHog hog;
+  KafkaSourceOptions options =
+      Options(absl::StrCat("churn-", GetParam()[0] == 'c' ? "coop" : "eager"));
+  options.partition_assignment_strategy = GetParam();
+  options.properties["session.timeout.ms"] = "6000";
+
+  struct Member {
+    std::unique_ptr<RecordingListener> listener;
+    std::unique_ptr<KafkaSource> source;
+  };
+  // Closes a member and checks that its listener heard every partition
+  // taken back, and its counters agree.
+  auto leave = [](Member& m) {
+    const absl::Status closed = m.source->Close();
+    // Leaving may report that the group could not be told; never a crash.
+    EXPECT_TRUE(closed.ok() || absl::IsUnavailable(closed)) << closed;
+    std::multiset<TopicPartition> held;
+    for (const auto& a : m.listener->assigned) held.insert(a.begin(), a.end());
+    for (const auto& r : m.listener->revoked) {
+      for (const TopicPartition& tp : r) {
+        auto it = held.find(tp);
+        ASSERT_NE(it, held.end()) << tp.ToString() << " revoked, not held";
+        held.erase(it);
+      }
+    }
+    EXPECT_THAT(held, IsEmpty()) << "partitions never revoked";
+    const SourceStats stats = m.source->stats();
+    EXPECT_EQ(stats.partitions_assigned, stats.partitions_revoked);
+    EXPECT_THAT(m.source->Assignment(), IsEmpty());
+  };
+
+  std::mt19937 rng(20261204);
+  std::vector<Member> members;
+  constexpr int kRounds = 12;
+  for (int round = 0; round < kRounds; ++round) {
+    Member joining;
+    joining.listener = std::make_unique<RecordingListener>();
+    absl::StatusOr<std::unique_ptr<KafkaSource>> created =
+        KafkaSource::Create(options);
+    ASSERT_TRUE(created.ok()) << created.status();
+    joining.source = *std::move(created);
+    joining.source->SetPartitionListener(joining.listener.get());
+    if (round % 6 == 5) {
+      // Leaves before it ever joined the group.
+      leave(joining);
+      continue;
+    }
+    members.push_back(std::move(joining));
+    // A few polls of every member; between them, each pauses, resumes or
+    // seeks one of its partitions.
+    const int polls = 1 + static_cast<int>(rng() % 6);
+    for (int i = 0; i < polls; ++i) {
+      for (Member& m : members) {
+        absl::StatusOr<absl::Span<const RawRecord>> batch = m.source->Poll(
+            50, absl::Milliseconds(static_cast<int>(rng() % 40)));
+        ASSERT_TRUE(batch.ok()) << batch.status();
+        const std::vector<TopicPartition> mine = m.source->Assignment();
+        if (mine.empty()) continue;
+        const TopicPartition& tp = mine[rng() % mine.size()];
+        switch (rng() % 3) {
+          case 0:
+            WEIR_ASSERT_OK(m.source->Pause({{tp}}));
+            break;
+          case 1:
+            WEIR_ASSERT_OK(m.source->Resume({{tp}}));
+            break;
+          default: {
+            // A seek can time out while the partition is being fetched
+            // for the first time; it must never fail otherwise.
+            const absl::Status s =
+                m.source->Seek(tp, static_cast<int64_t>(rng() % 20));
+            EXPECT_TRUE(s.ok() || absl::IsUnavailable(s)) << s;
+          }
+        }
+      }
+    }
+    // Keep up to three members; one leaves, often in mid-rebalance.
+    if (members.size() > 2 || (members.size() > 1 && rng() % 2 == 0)) {
+      const size_t i = rng() % members.size();
+      leave(members[i]);
+      members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+  while (members.size() > 1) {
+    leave(members.front());
+    members.erase(members.begin());
+  }
+  ASSERT_EQ(members.size(), 1u);
+  KafkaSource& last = *members.front().source;
+  for (const TopicPartition& tp : last.Assignment()) {
+    WEIR_ASSERT_OK(last.Resume({{tp}}));
+  }
+  ASSERT_TRUE(PollUntil({&last}, [&] {
+    return last.Assignment().size() == kPartitions;
+  })) << "the last member never got every partition";
+
+  // A second member joins; both leave while the group's coordinator is
+  // gone, so the group terminates without it.
+  Member second;
+  second.listener = std::make_unique<RecordingListener>();
+  absl::StatusOr<std::unique_ptr<KafkaSource>> created =
+      KafkaSource::Create(options);
+  ASSERT_TRUE(created.ok()) << created.status();
+  second.source = *std::move(created);
+  second.source->SetPartitionListener(second.listener.get());
+  ASSERT_TRUE(PollUntil({&last, second.source.get()}, [&] {
+    return !second.source->Assignment().empty() &&
+           last.Assignment().size() + second.source->Assignment().size() ==
+               kPartitions;
+  })) << "the partitions were never split";
+  WEIR_ASSERT_OK(broker_->SetBrokerDown(-1));
+  leave(second);
+  leave(members.front());
+  WEIR_ASSERT_OK(broker_->SetBrokerUp(-1));
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, KafkaSourceChurnTest,
+                         ::testing::Values("range", "cooperative-sticky"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(
+                               info.param[0] == 'c' ? "Cooperative" : "Eager");
+                         });
 
 TEST_F(KafkaSourceTest, PauseStopsAPartitionAndResumeRestartsIt) {
   Produce(10);

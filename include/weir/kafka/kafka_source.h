@@ -177,6 +177,11 @@ class KafkaSource final : public Source {
   void OnRevoke(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
   void OnError(int err, const char* reason);
   void CountTransient(std::string text);
+  // Whether the group's rebalance protocol is cooperative (incremental
+  // assign/unassign) or eager; answers even when librdkafka cannot.
+  bool CooperativeProtocol() const;
+  // Drops the whole assignment (eager protocol); a failure is counted.
+  void Unassign();
 
   void ReleaseBatch();
   absl::Status CheckAssigned(absl::Span<const TopicPartition> partitions) const;
@@ -185,7 +190,11 @@ class KafkaSource final : public Source {
   absl::Status HandleMessageError(rd_kafka_message_t* message);
 
   const KafkaSourceOptions options_;
+  // The rebalance protocol the configured assignors imply.
+  const bool cooperative_;
   rd_kafka_t* rk_ = nullptr;
+  // Whether the group ever gave this member an assignment (possibly empty).
+  bool ever_assigned_ = false;
   PartitionListener* listener_ = nullptr;
   bool closed_ = false;
   // Set by a failed OnAssigned or a fatal error; returned by every Poll.
