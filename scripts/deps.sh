@@ -7,7 +7,7 @@ WEIR_APT_PACKAGES=(
   libhiredis-dev libsimdjson-dev libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   liblz4-dev libzstd-dev libsnappy-dev zlib1g-dev libbz2-dev
-  sqlite3 redis-server clang libclang-rt-14-dev
+  sqlite3 redis-server clang libclang-rt-14-dev prometheus
 )
 
 weir_install_deps() {
