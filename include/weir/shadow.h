@@ -1,0 +1,192 @@
+// -----------------------------------------------------------------------------
+// File: shadow.h
+// -----------------------------------------------------------------------------
+//
+// Shadow comparison: the values a streaming pipeline served (an online store)
+// against the values a batch system computed for the same windows. Training/
+// serving skew shows here first: a batch job's "average order value in the
+// last 7 days" must equal the streaming value exactly for exact aggregates
+// (count, decimal sum, min, max, first, last), within a floating-point
+// tolerance for mean and standard deviation, and within the documented error
+// for sketches (distinct count, quantiles).
+//
+// Both sides are lists of `ShadowValue`: one value of one feature of one
+// entity for one window, keyed by the window's start. `CompareShadow` pairs
+// them and reports, per feature, how many values were compared, equal,
+// within tolerance, divergent, and missing on either side, the largest
+// absolute and relative differences, and a sample of divergent rows with
+// both values. The report renders as text, JSON and Prometheus text.
+//
+// Which windows count as missing online depends on what the store holds:
+//   - every window (a FileSink feature file): every batch value in range
+//     with no online value is missing online;
+//   - the newest window per (entity, feature) (the Redis sink's layout):
+//     each online value is compared with the batch value of its window, and
+//     a batch value is missing online only if the store has nothing for
+//     that (entity, feature) or only an older window (the stream is behind
+//     or lost it); older batch windows were overwritten, not lost.
+// An online value whose window the batch side lacks is missing in batch.
+//
+// Alerting follows the field's practice: the report alerts when more than
+// `max_divergent_share` of the values compared (0.1% by default) diverge or
+// are missing on either side, or when any value differs by more than
+// `max_relative_difference` (1%) in magnitude.
+//
+// Threading: the functions are pure; no state, no threads.
+//
+// Example:
+//   weir::ShadowOptions options;
+//   options.rules["amount_avg_1d"] = weir::ShadowRule::Tolerance(1e-9);
+//   options.rules["distinct_merchants_1h"] =
+//   weir::ShadowRule::Tolerance(0.0244); WEIR_ASSIGN_OR_RETURN(auto batch,
+//   weir::ReadShadowCsv("batch.csv")); WEIR_ASSIGN_OR_RETURN(auto file,
+//   weir::ReadFeatureFile("features.jsonl")); weir::ShadowReport report =
+//   weir::CompareShadow(
+//       weir::ShadowValuesFromUpdates(file), batch, options);
+//   std::cout << report.ToText();
+//   return report.alert ? 1 : 0;
+
+#ifndef WEIR_SHADOW_H_
+#define WEIR_SHADOW_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "weir/sink.h"
+
+namespace weir {
+
+// One value of one feature of one entity for one window. `value` is the
+// value's text as the online store or the batch export holds it ("12",
+// "1234.50", "0.5", "3.2e-05"); nullopt for a null (nothing folded).
+struct ShadowValue {
+  std::string entity;
+  std::string feature;
+  int64_t window_start_ms = 0;
+  std::optional<std::string> value;
+};
+
+// How the values of one feature are compared.
+struct ShadowRule {
+  enum class Kind {
+    // Equal as decimal numbers ("1.50" equals "1.5", "-0" equals "0"); any
+    // other difference diverges. For count, decimal sum, min, max, first,
+    // last.
+    kExact,
+    // Equal within `relative` of the larger magnitude or within `absolute`
+    // (whichever is looser). For mean and stddev (floating point) and the
+    // sketches (their documented error).
+    kTolerance,
+  };
+  Kind kind = Kind::kExact;
+  double relative = 0;
+  double absolute = 0;
+
+  static ShadowRule Exact() { return {}; }
+  static ShadowRule Tolerance(double relative, double absolute = 0) {
+    return {Kind::kTolerance, relative, absolute};
+  }
+};
+
+// What the online side holds (see the top of this file).
+enum class OnlineHolds { kEveryWindow, kNewestWindow };
+
+struct ShadowOptions {
+  // Per feature; a feature without a rule uses `default_rule`.
+  // Default: none
+  std::map<std::string, ShadowRule> rules;
+  // Default: ShadowRule::Exact()
+  ShadowRule default_rule;
+
+  // Default: OnlineHolds::kNewestWindow
+  OnlineHolds online = OnlineHolds::kNewestWindow;
+
+  // Only windows starting in [from_ms, to_ms) are compared; the overlap of
+  // the two systems' coverage. Default: every window
+  std::optional<int64_t> from_ms;
+  std::optional<int64_t> to_ms;
+
+  // Alert when (divergent + missing) / (compared + missing) is above this.
+  // Default: 0.001 (0.1%)
+  double max_divergent_share = 0.001;
+  // Alert when any compared value differs by more than this fraction of the
+  // larger magnitude. Default: 0.01 (1%)
+  double max_relative_difference = 0.01;
+  // Divergent or missing rows kept per feature for the report. Default: 10
+  size_t sample_size = 10;
+
+  // Returns kInvalidArgument naming the first bad field.
+  absl::Status Validate() const;
+};
+
+// One divergent or missing row, with both values ("" where a side has no
+// value, "null" for a null).
+struct ShadowSample {
+  std::string entity;
+  int64_t window_start_ms = 0;
+  std::string online;
+  std::string batch;
+  std::string why;  // "divergent", "missing online", "missing in batch"
+};
+
+struct ShadowFeatureReport {
+  std::string feature;
+  ShadowRule rule;
+  int64_t compared = 0;  // pairs with a value on both sides
+  int64_t equal = 0;
+  int64_t within_tolerance = 0;  // not equal, but within the rule
+  int64_t divergent = 0;
+  int64_t missing_online = 0;
+  int64_t missing_batch = 0;
+  double max_abs_difference = 0;
+  double max_rel_difference = 0;
+  std::vector<ShadowSample> samples;
+
+  // (divergent + missing) / (compared + missing); 0 when nothing counted.
+  double divergent_share() const;
+};
+
+struct ShadowReport {
+  std::vector<ShadowFeatureReport> features;  // sorted by feature name
+  bool alert = false;
+  // Why it alerts, one line per reason; empty when it does not.
+  std::vector<std::string> reasons;
+
+  // A readable report: one row per feature, then the reasons and samples.
+  std::string ToText() const;
+  // The same as one JSON object.
+  std::string ToJson() const;
+  // Prometheus text exposition: weir_shadow_* gauges per feature and
+  // weir_shadow_alert, for a node-exporter textfile collector or a push.
+  std::string ToPrometheus() const;
+};
+
+// Pairs `online` with `batch` by (entity, feature, window start) and
+// compares. Two values of the same key on one side: the last one counts.
+ShadowReport CompareShadow(absl::Span<const ShadowValue> online,
+                           absl::Span<const ShadowValue> batch,
+                           const ShadowOptions& options);
+
+// The newest update per (key, feature, window) of a feature file as
+// shadow values (FeatureUpdate's value printed as the Redis sink stores it).
+std::vector<ShadowValue> ShadowValuesFromUpdates(
+    absl::Span<const FeatureUpdate> updates);
+
+// A batch export as CSV: a header naming the columns `entity`, `feature`,
+// `window_start` and `value` (in any order; other columns ignored), one row
+// per value. `window_start` is ms since the epoch or an RFC 3339 UTC time
+// ("2026-01-01T00:00:00Z"); an empty value or "null" is a null. Fields may
+// be double-quoted ("" for a quote). kInvalidArgument names the line.
+absl::StatusOr<std::vector<ShadowValue>> ParseShadowCsv(std::string_view text);
+absl::StatusOr<std::vector<ShadowValue>> ReadShadowCsv(const std::string& path);
+
+}  // namespace weir
+
+#endif  // WEIR_SHADOW_H_
