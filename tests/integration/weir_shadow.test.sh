@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# weir-shadow as a scheduler runs it: exit 0 when a feature file and a batch
+# CSV agree (within the given tolerances), 1 with the divergent rows shown
+# when they do not, 2 on bad input; the JSON and Prometheus reports are
+# written. Usage: weir_shadow.test.sh SOURCE_DIR BINARY_DIR
+set -euo pipefail
+bin=${2:?binary dir}/weir-shadow
+[ -x "$bin" ] || { echo "skipped: $bin is not built"; exit 77; }
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cat > "$dir/features.jsonl" <<'JSONL'
+{"key":"u1","feature":"txn_count_1m","window_start":1767225600000,"window_end":1767225660000,"type":"int64","value":3,"version_time":1767225660000,"version_offset":40}
+{"key":"u1","feature":"txn_count_1m","window_start":1767225600000,"window_end":1767225660000,"type":"int64","value":4,"version_time":1767225660000,"version_offset":57}
+{"key":"u1","feature":"amount_avg_1d","window_start":1767225600000,"window_end":1767312000000,"type":"double","value":12.5,"version_time":1767312000000,"version_offset":57}
+JSONL
+cat > "$dir/same.csv" <<'CSV'
+entity,feature,window_start,value
+u1,txn_count_1m,2026-01-01T00:00:00Z,4
+u1,amount_avg_1d,1767225600000,12.5000000001
+CSV
+cat > "$dir/skew.csv" <<'CSV'
+entity,feature,window_start,value
+u1,txn_count_1m,2026-01-01T00:00:00Z,5
+u1,amount_avg_1d,1767225600000,12.5000000001
+CSV
+
+"$bin" --online=file:"$dir/features.jsonl" --batch="$dir/same.csv" \
+  --tolerance=amount_avg_1d=1e-9 --json_report="$dir/r.json" \
+  --prometheus_report="$dir/r.prom" > "$dir/out.txt"
+grep -q '^OK$' "$dir/out.txt"
+grep -q '"alert":false' "$dir/r.json"
+grep -q '^weir_shadow_alert 0$' "$dir/r.prom"
+
+set +e
+"$bin" --online=file:"$dir/features.jsonl" --batch="$dir/skew.csv" \
+  --tolerance=amount_avg_1d=1e-9 > "$dir/out.txt"
+rc=$?
+"$bin" --online=file:"$dir/features.jsonl" --batch="$dir/missing.csv" \
+  2> "$dir/err.txt"
+rc_bad=$?
+set -e
+[ "$rc" -eq 1 ] || { echo "skew: exit $rc, want 1"; cat "$dir/out.txt"; exit 1; }
+grep -q 'online=4 batch=5' "$dir/out.txt"
+[ "$rc_bad" -eq 2 ] || { echo "missing batch file: exit $rc_bad, want 2"; exit 1; }
+grep -q 'missing.csv' "$dir/err.txt"
+echo "weir-shadow: agreement 0, skew 1, bad input 2"

@@ -1,0 +1,157 @@
+// weir-shadow: compares the feature values a streaming pipeline served with
+// the values a batch system computed for the same windows (weir/shadow.h),
+// prints a report and exits non-zero when the comparison alerts, so a
+// scheduler can page on training/serving skew.
+//
+//   $ weir-shadow --online=file:/var/lib/ff/features.jsonl \
+//         --batch=/exports/features.csv --tolerance=amount_avg_1d=1e-9 \
+//         --tolerance=distinct_merchants_1h=0.0244 --json_report=r.json
+//
+// Exit status: 0 no alert, 1 the comparison alerts, 2 bad flags or input.
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "weir/shadow.h"
+#include "weir/sinks.h"
+#include "weir/status_macros.h"
+
+ABSL_FLAG(std::string, online, "",
+          "The online side: file:PATH, a feature file FileSink wrote (every "
+          "window). Required.");
+ABSL_FLAG(std::string, batch, "",
+          "The batch side: a CSV file with columns entity, feature, "
+          "window_start (ms or RFC 3339) and value. Required.");
+ABSL_FLAG(std::vector<std::string>, tolerance, {},
+          "FEATURE=RELATIVE[:ABSOLUTE], repeatable or comma-separated: "
+          "compare FEATURE within this tolerance instead of exactly (mean, "
+          "stddev: e.g. 1e-9; sketches: their documented error).");
+ABSL_FLAG(std::string, from, "",
+          "Compare only windows starting at or after this RFC 3339 time.");
+ABSL_FLAG(std::string, to, "",
+          "Compare only windows starting before this RFC 3339 time.");
+ABSL_FLAG(double, max_divergent_share, 0.001,
+          "Alert when more than this share of values diverge or are missing.");
+ABSL_FLAG(double, max_relative_difference, 0.01,
+          "Alert when any value differs by more than this fraction.");
+ABSL_FLAG(int, sample, 10, "Divergent rows shown per feature.");
+ABSL_FLAG(std::string, json_report, "", "Also write the report as JSON here.");
+ABSL_FLAG(std::string, prometheus_report, "",
+          "Also write the report as Prometheus text here (for a textfile "
+          "collector).");
+
+namespace {
+
+absl::StatusOr<int64_t> ParseTimeFlag(const char* name,
+                                      const std::string& text) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &t, &err)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, "=", text, ": ", err));
+  }
+  return absl::ToUnixMillis(t);
+}
+
+absl::StatusOr<weir::ShadowOptions> Options() {
+  weir::ShadowOptions o;
+  o.online = weir::OnlineHolds::kEveryWindow;
+  for (const std::string& t : absl::GetFlag(FLAGS_tolerance)) {
+    std::vector<std::string> parts = absl::StrSplit(t, '=');
+    std::vector<std::string> numbers;
+    if (parts.size() == 2) numbers = absl::StrSplit(parts[1], ':');
+    double relative = 0;
+    double absolute = 0;
+    if (parts.size() != 2 || parts[0].empty() || numbers.empty() ||
+        numbers.size() > 2 || !absl::SimpleAtod(numbers[0], &relative) ||
+        (numbers.size() == 2 && !absl::SimpleAtod(numbers[1], &absolute))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tolerance=", t, ": expected FEATURE=RELATIVE[:ABSOLUTE]"));
+    }
+    o.rules[parts[0]] = weir::ShadowRule::Tolerance(relative, absolute);
+  }
+  if (!absl::GetFlag(FLAGS_from).empty()) {
+    WEIR_ASSIGN_OR_RETURN(o.from_ms,
+                          ParseTimeFlag("from", absl::GetFlag(FLAGS_from)));
+  }
+  if (!absl::GetFlag(FLAGS_to).empty()) {
+    WEIR_ASSIGN_OR_RETURN(o.to_ms,
+                          ParseTimeFlag("to", absl::GetFlag(FLAGS_to)));
+  }
+  o.max_divergent_share = absl::GetFlag(FLAGS_max_divergent_share);
+  o.max_relative_difference = absl::GetFlag(FLAGS_max_relative_difference);
+  if (absl::GetFlag(FLAGS_sample) < 0) {
+    return absl::InvalidArgumentError("--sample must be >= 0");
+  }
+  o.sample_size = static_cast<size_t>(absl::GetFlag(FLAGS_sample));
+  WEIR_RETURN_IF_ERROR(o.Validate());
+  return o;
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Run() {
+  WEIR_ASSIGN_OR_RETURN(weir::ShadowOptions options, Options());
+  const std::string online_flag = absl::GetFlag(FLAGS_online);
+  absl::string_view online = online_flag;
+  if (!absl::ConsumePrefix(&online, "file:")) {
+    return absl::InvalidArgumentError(
+        "--online: expected file:PATH (a FileSink feature file)");
+  }
+  if (absl::GetFlag(FLAGS_batch).empty()) {
+    return absl::InvalidArgumentError("--batch is required");
+  }
+  WEIR_ASSIGN_OR_RETURN(std::vector<weir::FeatureUpdate> updates,
+                        weir::ReadFeatureFile(std::string(online)));
+  WEIR_ASSIGN_OR_RETURN(std::vector<weir::ShadowValue> batch,
+                        weir::ReadShadowCsv(absl::GetFlag(FLAGS_batch)));
+  const weir::ShadowReport report = weir::CompareShadow(
+      weir::ShadowValuesFromUpdates(updates), batch, options);
+  std::fputs(report.ToText().c_str(), stdout);
+  if (!absl::GetFlag(FLAGS_json_report).empty()) {
+    WEIR_RETURN_IF_ERROR(
+        WriteFile(absl::GetFlag(FLAGS_json_report), report.ToJson()));
+  }
+  if (!absl::GetFlag(FLAGS_prometheus_report).empty()) {
+    WEIR_RETURN_IF_ERROR(WriteFile(absl::GetFlag(FLAGS_prometheus_report),
+                                   report.ToPrometheus()));
+  }
+  return report.alert;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "compares online feature values with a batch export; exit 1 on an "
+      "alert.\nusage: weir-shadow --online=file:PATH --batch=PATH.csv "
+      "[--tolerance=FEATURE=REL ...]");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "weir-shadow: unexpected argument %s\n", rest[1]);
+    return 2;
+  }
+  absl::StatusOr<bool> alert = Run();
+  if (!alert.ok()) {
+    std::fprintf(stderr, "weir-shadow: %s\n",
+                 std::string(alert.status().message()).c_str());
+    return 2;
+  }
+  return *alert ? 1 : 0;
+}
