@@ -22,13 +22,18 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "weir/redis/redis_reader.h"
 #include "weir/shadow.h"
 #include "weir/sinks.h"
 #include "weir/status_macros.h"
 
 ABSL_FLAG(std::string, online, "",
           "The online side: file:PATH, a feature file FileSink wrote (every "
-          "window). Required.");
+          "window), or redis://HOST:PORT, the hashes a Redis sink wrote (the "
+          "newest window per entity and feature). Required.");
+ABSL_FLAG(std::string, redis_prefix, "",
+          "With --online=redis://: the sink's key prefix.");
+ABSL_FLAG(int, redis_db, 0, "With --online=redis://: the database number.");
 ABSL_FLAG(std::string, batch, "",
           "The batch side: a CSV file with columns entity, feature, "
           "window_start (ms or RFC 3339) and value. Required.");
@@ -65,7 +70,6 @@ absl::StatusOr<int64_t> ParseTimeFlag(const char* name,
 
 absl::StatusOr<weir::ShadowOptions> Options() {
   weir::ShadowOptions o;
-  o.online = weir::OnlineHolds::kEveryWindow;
   for (const std::string& t : absl::GetFlag(FLAGS_tolerance)) {
     std::vector<std::string> parts = absl::StrSplit(t, '=');
     std::vector<std::string> numbers;
@@ -106,23 +110,54 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+// The online side named by --online; sets what it holds in `options`.
+absl::StatusOr<std::vector<weir::ShadowValue>> ReadOnline(
+    weir::ShadowOptions* options) {
+  const std::string flag = absl::GetFlag(FLAGS_online);
+  absl::string_view rest = flag;
+  if (absl::ConsumePrefix(&rest, "file:")) {
+    options->online = weir::OnlineHolds::kEveryWindow;
+    WEIR_ASSIGN_OR_RETURN(std::vector<weir::FeatureUpdate> updates,
+                          weir::ReadFeatureFile(std::string(rest)));
+    return weir::ShadowValuesFromUpdates(updates);
+  }
+  if (absl::ConsumePrefix(&rest, "redis://")) {
+    options->online = weir::OnlineHolds::kNewestWindow;
+    weir::RedisSinkOptions where;
+    const size_t colon = rest.rfind(':');
+    if (colon == absl::string_view::npos ||
+        !absl::SimpleAtoi(rest.substr(colon + 1), &where.port)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--online=", flag, ": expected redis://HOST:PORT"));
+    }
+    where.host = std::string(rest.substr(0, colon));
+    where.key_prefix = absl::GetFlag(FLAGS_redis_prefix);
+    where.db = absl::GetFlag(FLAGS_redis_db);
+    WEIR_RETURN_IF_ERROR(where.Validate());
+    WEIR_ASSIGN_OR_RETURN(std::vector<weir::RedisFeatureValue> stored,
+                          weir::ReadRedisFeatures(where));
+    std::vector<weir::ShadowValue> out;
+    out.reserve(stored.size());
+    for (weir::RedisFeatureValue& v : stored) {
+      out.push_back({std::move(v.entity), std::move(v.feature),
+                     v.window_start_ms, std::move(v.value)});
+    }
+    return out;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--online=", flag, ": expected file:PATH or redis://HOST:PORT"));
+}
+
 absl::StatusOr<bool> Run() {
   WEIR_ASSIGN_OR_RETURN(weir::ShadowOptions options, Options());
-  const std::string online_flag = absl::GetFlag(FLAGS_online);
-  absl::string_view online = online_flag;
-  if (!absl::ConsumePrefix(&online, "file:")) {
-    return absl::InvalidArgumentError(
-        "--online: expected file:PATH (a FileSink feature file)");
-  }
   if (absl::GetFlag(FLAGS_batch).empty()) {
     return absl::InvalidArgumentError("--batch is required");
   }
-  WEIR_ASSIGN_OR_RETURN(std::vector<weir::FeatureUpdate> updates,
-                        weir::ReadFeatureFile(std::string(online)));
+  WEIR_ASSIGN_OR_RETURN(std::vector<weir::ShadowValue> online,
+                        ReadOnline(&options));
   WEIR_ASSIGN_OR_RETURN(std::vector<weir::ShadowValue> batch,
                         weir::ReadShadowCsv(absl::GetFlag(FLAGS_batch)));
-  const weir::ShadowReport report = weir::CompareShadow(
-      weir::ShadowValuesFromUpdates(updates), batch, options);
+  const weir::ShadowReport report = weir::CompareShadow(online, batch, options);
   std::fputs(report.ToText().c_str(), stdout);
   if (!absl::GetFlag(FLAGS_json_report).empty()) {
     WEIR_RETURN_IF_ERROR(
@@ -140,7 +175,8 @@ absl::StatusOr<bool> Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "compares online feature values with a batch export; exit 1 on an "
-      "alert.\nusage: weir-shadow --online=file:PATH --batch=PATH.csv "
+      "alert.\nusage: weir-shadow --online=file:PATH|redis://HOST:PORT "
+      "--batch=PATH.csv "
       "[--tolerance=FEATURE=REL ...]");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() > 1) {

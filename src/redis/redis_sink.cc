@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
+#include "redis_connection.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -151,18 +152,17 @@ return {applied, skipped}
 
 namespace {
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const {
-    if (r != nullptr) freeReplyObject(r);
-  }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+using internal::ReplyError;
+using ReplyPtr = internal::RedisReplyPtr;
 
 timeval TimevalOf(absl::Duration d) {
   return absl::ToTimeval(std::max(d, absl::Milliseconds(1)));
 }
 
-// The status of an error reply, by its error code (the first word).
+}  // namespace
+
+namespace internal {
+
 absl::Status ReplyError(std::string_view where, std::string_view message) {
   const std::string text =
       absl::StrCat(absl::string_view(where.data(), where.size()), ": ",
@@ -187,6 +187,88 @@ absl::Status ReplyError(std::string_view where, std::string_view message) {
   if (code == "WEIRVERSION") return absl::DataLossError(text);
   return absl::InternalError(text);
 }
+
+std::string RedisWhere(const RedisSinkOptions& options) {
+  if (options.unix_socket.has_value()) {
+    return absl::StrCat("redis unix:", *options.unix_socket);
+  }
+  return absl::StrCat("redis ", options.host, ":", options.port);
+}
+
+absl::StatusOr<RedisReplyPtr> RedisCommand(redisContext* c,
+                                           const RedisSinkOptions& options,
+                                           std::vector<std::string> args,
+                                           std::string_view what) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  RedisReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(
+      c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  const absl::string_view what_text(what.data(), what.size());
+  if (reply == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat(RedisWhere(options), ": ", what_text, ": ", c->errstr));
+  }
+  if (reply->type == REDIS_REPLY_ERROR) {
+    std::string message(reply->str, reply->len);
+    if (options.password.has_value() && !options.password->empty()) {
+      absl::StrReplaceAll({{*options.password, "<password>"}}, &message);
+    }
+    return ReplyError(absl::StrCat(RedisWhere(options), ": ", what_text),
+                      message);
+  }
+  return reply;
+}
+
+absl::StatusOr<RedisContextPtr> ConnectRedis(const RedisSinkOptions& options) {
+  const std::string where = RedisWhere(options);
+  const timeval connect_tv = TimevalOf(options.connect_timeout);
+  RedisContextPtr c(options.unix_socket.has_value()
+                        ? redisConnectUnixWithTimeout(
+                              options.unix_socket->c_str(), connect_tv)
+                        : redisConnectWithTimeout(options.host.c_str(),
+                                                  options.port, connect_tv));
+  if (c == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(where, ": cannot allocate a connection"));
+  }
+  if (c->err != 0) {
+    return absl::UnavailableError(
+        absl::StrCat(where, ": connect: ", c->errstr));
+  }
+  if (redisSetTimeout(c.get(), TimevalOf(options.command_timeout)) !=
+      REDIS_OK) {
+    return absl::UnavailableError(
+        absl::StrCat(where, ": setting the timeout: ", c->errstr));
+  }
+  if (!options.unix_socket.has_value()) redisEnableKeepAlive(c.get());
+  if (options.password.has_value()) {
+    std::vector<std::string> auth = {"AUTH"};
+    if (options.username.has_value()) auth.push_back(*options.username);
+    auth.push_back(*options.password);
+    WEIR_ASSIGN_OR_RETURN(
+        RedisReplyPtr unused,
+        RedisCommand(c.get(), options, std::move(auth), "AUTH"));
+  }
+  if (options.db != 0) {
+    absl::StatusOr<RedisReplyPtr> selected = RedisCommand(
+        c.get(), options, {"SELECT", std::to_string(options.db)}, "SELECT");
+    if (!selected.ok()) {
+      if (absl::IsInternal(selected.status())) {
+        return absl::FailedPreconditionError(selected.status().message());
+      }
+      return selected.status();
+    }
+  }
+  return c;
+}
+
+}  // namespace internal
+
+namespace {
 
 // Keeps a write to a connection the server closed from raising SIGPIPE,
 // whose default action ends the process (hiredis writes with write(2), not
@@ -300,12 +382,7 @@ RedisSink::RedisSink(const RedisSinkOptions& options)
 
 RedisSink::~RedisSink() { Disconnect(); }
 
-std::string RedisSink::Where() const {
-  if (options_.unix_socket.has_value()) {
-    return absl::StrCat("redis unix:", *options_.unix_socket);
-  }
-  return absl::StrCat("redis ", options_.host, ":", options_.port);
-}
+std::string RedisSink::Where() const { return internal::RedisWhere(options_); }
 
 void RedisSink::Disconnect() {
   if (context_ != nullptr) {
@@ -316,82 +393,19 @@ void RedisSink::Disconnect() {
 
 absl::Status RedisSink::Connect() {
   Disconnect();
-  const timeval connect_tv = TimevalOf(options_.connect_timeout);
-  redisContext* c = options_.unix_socket.has_value()
-                        ? redisConnectUnixWithTimeout(
-                              options_.unix_socket->c_str(), connect_tv)
-                        : redisConnectWithTimeout(options_.host.c_str(),
-                                                  options_.port, connect_tv);
-  if (c == nullptr) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(Where(), ": cannot allocate a connection"));
-  }
-  context_ = c;
-  if (c->err != 0) {
-    return absl::UnavailableError(
-        absl::StrCat(Where(), ": connect: ", c->errstr));
-  }
-  if (redisSetTimeout(c, TimevalOf(options_.command_timeout)) != REDIS_OK) {
-    return absl::UnavailableError(
-        absl::StrCat(Where(), ": setting the timeout: ", c->errstr));
-  }
-  if (!options_.unix_socket.has_value()) redisEnableKeepAlive(c);
-
-  // One command, one reply; an I/O failure is kUnavailable, an error reply
-  // is classified. `what` names the command in messages (never its
-  // arguments, which may hold the password).
-  const auto command = [&](std::vector<std::string> args,
-                           std::string_view what) -> absl::StatusOr<ReplyPtr> {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    ReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(
-        c, static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (reply == nullptr) {
-      return absl::UnavailableError(absl::StrCat(
-          Where(), ": ", absl::string_view(what.data(), what.size()), ": ",
-          c->errstr));
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-      std::string message(reply->str, reply->len);
-      if (options_.password.has_value() && !options_.password->empty()) {
-        absl::StrReplaceAll({{*options_.password, "<password>"}}, &message);
-      }
-      return ReplyError(
-          absl::StrCat(Where(), ": ",
-                       absl::string_view(what.data(), what.size())),
-          message);
-    }
-    return reply;
-  };
-
-  if (options_.password.has_value()) {
-    std::vector<std::string> auth = {"AUTH"};
-    if (options_.username.has_value()) auth.push_back(*options_.username);
-    auth.push_back(*options_.password);
-    WEIR_ASSIGN_OR_RETURN(ReplyPtr unused, command(std::move(auth), "AUTH"));
-  }
-  if (options_.db != 0) {
-    absl::StatusOr<ReplyPtr> selected =
-        command({"SELECT", std::to_string(options_.db)}, "SELECT");
-    if (!selected.ok()) {
-      if (absl::IsInternal(selected.status())) {
-        return absl::FailedPreconditionError(selected.status().message());
-      }
-      return selected.status();
-    }
-  }
+  WEIR_ASSIGN_OR_RETURN(internal::RedisContextPtr c,
+                        internal::ConnectRedis(options_));
   WEIR_ASSIGN_OR_RETURN(
       ReplyPtr sha,
-      command({"SCRIPT", "LOAD", internal::kRedisSinkScript}, "SCRIPT LOAD"));
+      internal::RedisCommand(c.get(), options_,
+                             {"SCRIPT", "LOAD", internal::kRedisSinkScript},
+                             "SCRIPT LOAD"));
   if (sha->type != REDIS_REPLY_STRING) {
     return absl::InternalError(
         absl::StrCat(Where(), ": SCRIPT LOAD did not return a digest"));
   }
   script_sha_.assign(sha->str, sha->len);
+  context_ = c.release();
   return absl::OkStatus();
 }
 
