@@ -472,44 +472,7 @@ class Resolver {
   CompatibilityResult result_;
 };
 
-constexpr std::pair<SchemaCompatibility, const char*> kModes[] = {
-    {SchemaCompatibility::kNone, "NONE"},
-    {SchemaCompatibility::kBackward, "BACKWARD"},
-    {SchemaCompatibility::kBackwardTransitive, "BACKWARD_TRANSITIVE"},
-    {SchemaCompatibility::kForward, "FORWARD"},
-    {SchemaCompatibility::kForwardTransitive, "FORWARD_TRANSITIVE"},
-    {SchemaCompatibility::kFull, "FULL"},
-    {SchemaCompatibility::kFullTransitive, "FULL_TRANSITIVE"},
-};
-
 }  // namespace
-
-const char* SchemaCompatibilityName(SchemaCompatibility mode) {
-  for (const auto& [m, name] : kModes) {
-    if (m == mode) return name;
-  }
-  return "?";
-}
-
-absl::StatusOr<SchemaCompatibility> ParseSchemaCompatibility(
-    std::string_view name) {
-  for (const auto& [m, text] : kModes) {
-    if (name == text) return m;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown compatibility \"", Str(name),
-                   "\": one of NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, "
-                   "FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE"));
-}
-
-std::string CompatibilityResult::ToString() const {
-  if (compatible) return "compatible";
-  std::vector<std::string> lines;
-  for (const CompatibilityIssue& i : issues) {
-    lines.push_back(absl::StrCat(i.path, ": ", i.reason));
-  }
-  return absl::StrJoin(lines, "\n");
-}
 
 CompatibilityResult CanRead(const AvroSchema& reader,
                             const AvroSchema& writer) {
@@ -521,38 +484,11 @@ CompatibilityResult CanRead(const AvroSchema& reader,
 CompatibilityResult CheckCompatibility(const AvroSchema& candidate,
                                        absl::Span<const AvroSchema> previous,
                                        SchemaCompatibility mode) {
-  CompatibilityResult out;
-  if (previous.empty() || mode == SchemaCompatibility::kNone) return out;
-  const bool transitive = mode == SchemaCompatibility::kBackwardTransitive ||
-                          mode == SchemaCompatibility::kForwardTransitive ||
-                          mode == SchemaCompatibility::kFullTransitive;
-  const bool backward = mode != SchemaCompatibility::kForward &&
-                        mode != SchemaCompatibility::kForwardTransitive;
-  const bool forward = mode != SchemaCompatibility::kBackward &&
-                       mode != SchemaCompatibility::kBackwardTransitive;
-  const size_t first = transitive ? 0 : previous.size() - 1;
-  for (size_t i = first; i < previous.size(); ++i) {
-    const std::string version = i + 1 == previous.size()
-                                    ? "the latest version"
-                                    : absl::StrCat("version ", i + 1);
-    auto add = [&](CompatibilityResult r, const std::string& direction) {
-      if (r.compatible) return;
-      out.compatible = false;
-      for (CompatibilityIssue& issue : r.issues) {
-        issue.reason = absl::StrCat(issue.reason, " (", direction, ")");
-        out.issues.push_back(std::move(issue));
-      }
-    };
-    if (backward) {
-      add(CanRead(candidate, previous[i]),
-          absl::StrCat("the new schema reading data of ", version));
-    }
-    if (forward) {
-      add(CanRead(previous[i], candidate),
-          absl::StrCat(version, " reading data of the new schema"));
-    }
-  }
-  return out;
+  return CheckCompatibilityModes(
+      previous.size(), mode, [&](size_t i, bool candidate_reads) {
+        return candidate_reads ? CanRead(candidate, previous[i])
+                               : CanRead(previous[i], candidate);
+      });
 }
 
 }  // namespace weir

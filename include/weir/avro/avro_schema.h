@@ -59,6 +59,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "weir/schema_compatibility.h"
 
 namespace weir {
 
@@ -118,34 +119,6 @@ class AvroSchema {
   friend class AvroSchemaParser;
   std::vector<AvroNode> nodes_;
   int root_ = -1;
-};
-
-// A registry's compatibility modes.
-enum class SchemaCompatibility {
-  kNone,
-  kBackward,
-  kBackwardTransitive,
-  kForward,
-  kForwardTransitive,
-  kFull,
-  kFullTransitive,
-};
-
-// "NONE", "BACKWARD", ..., "FULL_TRANSITIVE" (as the registry spells them).
-const char* SchemaCompatibilityName(SchemaCompatibility mode);
-absl::StatusOr<SchemaCompatibility> ParseSchemaCompatibility(
-    std::string_view name);
-
-struct CompatibilityIssue {
-  std::string path;    // e.g. "Payment.amount", "Payment.tags[]"
-  std::string reason;  // the rule that fails
-};
-
-struct CompatibilityResult {
-  bool compatible = true;
-  std::vector<CompatibilityIssue> issues;
-  // "compatible", or one line per issue: "<path>: <reason>".
-  std::string ToString() const;
 };
 
 // Whether data written with `writer` can be read with `reader`.
