@@ -4,7 +4,7 @@
 WEIR_APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libabsl-dev librocksdb-dev librdkafka-dev libcurl4-openssl-dev
-  libhiredis-dev libsimdjson-dev libcpp-httplib-dev libssl-dev
+  libhiredis-dev libsimdjson-dev libcpp-httplib-dev libssl-dev libavro-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   liblz4-dev libzstd-dev libsnappy-dev zlib1g-dev libbz2-dev
   sqlite3 redis-server clang libclang-rt-14-dev prometheus

@@ -149,11 +149,17 @@ class AvroSchemaParser {
     }
     std::string_view logical;
     if (o["logicalType"].get_string().get(logical)) logical = {};
+    int64_t scale = 0;
+    if (o["scale"].get_int64().get(scale)) scale = 0;
+    if (scale < 0 || scale > 18) {
+      return Bad(where, "a decimal's scale must be in [0, 18]");
+    }
     for (const auto& [primitive, type] : kPrimitives) {
       if (type_name == primitive) {
         AvroNode n;
         n.type = type;
         n.logical_type = Str(logical);
+        n.scale = static_cast<int32_t>(scale);
         return Add(std::move(n));
       }
     }
@@ -196,6 +202,7 @@ class AvroSchemaParser {
     AvroNode n;
     n.full_name = FullName(name, own_ns);
     n.logical_type = Str(logical);
+    n.scale = static_cast<int32_t>(scale);
     const std::string inner_ns =
         n.full_name.find('.') == std::string::npos
             ? ""
@@ -270,6 +277,7 @@ class AvroSchemaParser {
                             ParseType(field_type, inner_ns, field_where));
       simdjson::dom::element def;
       field.has_default = !f["default"].get(def);
+      if (field.has_default) field.default_json = simdjson::minify(def);
       simdjson::dom::array field_aliases;
       if (!f["aliases"].get_array().get(field_aliases)) {
         for (simdjson::dom::element a : field_aliases) {

@@ -86,6 +86,7 @@ struct AvroNode {
     std::string name;
     int type = -1;  // node index
     bool has_default = false;
+    std::string default_json;  // the default as JSON, when has_default
     std::vector<std::string> aliases;
   };
 
@@ -99,6 +100,7 @@ struct AvroNode {
   int64_t size = 0;                  // fixed
   std::vector<int> branches;         // unions
   std::string logical_type;          // e.g. "decimal", "timestamp-millis"
+  int32_t scale = 0;                 // decimals
 };
 
 // "null", "boolean", ..., "record", "union".

@@ -1,0 +1,335 @@
+// AvroDecoder against records encoded by Avro C (libavro, an independent
+// encoder): every supported type, schema resolution between writer and
+// reader versions, the Confluent wire format, and malformed bytes.
+
+#include "weir/avro/avro_decoder.h"
+
+#include <avro.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace weir {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Encodes one record of `schema` with Avro C; `fill` sets its fields.
+std::string Encode(const std::string& schema_json,
+                   const std::function<void(avro_value_t*)>& fill) {
+  avro_schema_t schema;
+  EXPECT_EQ(avro_schema_from_json_length(schema_json.data(), schema_json.size(),
+                                         &schema),
+            0)
+      << avro_strerror();
+  avro_value_iface_t* iface = avro_generic_class_from_schema(schema);
+  avro_value_t value;
+  avro_generic_value_new(iface, &value);
+  fill(&value);
+  std::string buf(1 << 16, '\0');
+  avro_writer_t w = avro_writer_memory(buf.data(), buf.size());
+  EXPECT_EQ(avro_value_write(w, &value), 0) << avro_strerror();
+  buf.resize(static_cast<size_t>(avro_writer_tell(w)));
+  avro_writer_free(w);
+  avro_value_decref(&value);
+  avro_value_iface_decref(iface);
+  avro_schema_decref(schema);
+  return buf;
+}
+
+avro_value_t Field(avro_value_t* record, const char* name) {
+  avro_value_t f;
+  EXPECT_EQ(avro_value_get_by_name(record, name, &f, nullptr), 0) << name;
+  return f;
+}
+void SetString(avro_value_t* r, const char* name, const std::string& s) {
+  avro_value_t f = Field(r, name);
+  avro_value_set_string_len(&f, s.c_str(), s.size() + 1);
+}
+void SetLong(avro_value_t* r, const char* name, int64_t v) {
+  avro_value_t f = Field(r, name);
+  avro_value_set_long(&f, v);
+}
+
+std::string Wire(int32_t id, const std::string& body) {
+  std::string out(5, '\0');
+  out[1] = static_cast<char>(id >> 24);
+  out[2] = static_cast<char>(id >> 16);
+  out[3] = static_cast<char>(id >> 8);
+  out[4] = static_cast<char>(id);
+  return out + body;
+}
+
+class MapLookup : public SchemaLookup {
+ public:
+  absl::StatusOr<std::string> WriterSchema(int32_t id) override {
+    ++calls[id];
+    if (unavailable) return absl::UnavailableError("registry down");
+    auto it = schemas.find(id);
+    if (it == schemas.end()) return absl::NotFoundError("no such id");
+    return it->second;
+  }
+  std::map<int32_t, std::string> schemas;
+  std::map<int32_t, int> calls;
+  bool unavailable = false;
+};
+
+constexpr char kAllTypes[] = R"({"type":"record","name":"All","fields":[
+  {"name":"key","type":"string"},
+  {"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
+  {"name":"i","type":"int"},
+  {"name":"l","type":"long"},
+  {"name":"f","type":"float"},
+  {"name":"d","type":"double"},
+  {"name":"b","type":"boolean"},
+  {"name":"dec","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":2}},
+  {"name":"fdec","type":{"type":"fixed","name":"F8","size":8,"logicalType":"decimal","precision":18,"scale":3}},
+  {"name":"e","type":{"type":"enum","name":"Kind","symbols":["CARD","BANK"]}},
+  {"name":"opt","type":["null","string"],"default":null},
+  {"name":"raw","type":"bytes"}]})";
+
+RawRecord Raw(const std::string& value) {
+  RawRecord r;
+  r.partition = 3;
+  r.offset = 77;
+  r.value = value;
+  return r;
+}
+
+TEST(AvroDecoderTest, EveryTypeBecomesTheSameValueTheJsonDecoderMakes) {
+  AvroDecoderOptions o;
+  o.reader_schema = kAllTypes;
+  o.key_field = "key";
+  o.event_time_field = "ts";
+  o.value_fields = {"i", "l", "f", "d", "b", "dec", "fdec", "e", "opt", "raw"};
+  auto decoder = AvroDecoder::Create(o);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  const std::string body = Encode(kAllTypes, [](avro_value_t* r) {
+    SetString(r, "key", "u1");
+    SetLong(r, "ts", 1767225600123);
+    avro_value_t i = Field(r, "i");
+    avro_value_set_int(&i, -42);
+    SetLong(r, "l", int64_t{1} << 40);
+    avro_value_t f = Field(r, "f");
+    avro_value_set_float(&f, 1.5f);
+    avro_value_t d = Field(r, "d");
+    avro_value_set_double(&d, -2.25);
+    avro_value_t b = Field(r, "b");
+    avro_value_set_boolean(&b, 1);
+    // -1234.56: unscaled -123456 = 0xFE1DC0 in two's complement.
+    const char dec[] = {'\xfe', '\x1d', '\xc0'};
+    avro_value_t dv = Field(r, "dec");
+    avro_value_set_bytes(&dv, const_cast<char*>(dec), 3);
+    // 12.345 at scale 3: 12345 = 0x3039 in 8 bytes.
+    const char fdec[8] = {0, 0, 0, 0, 0, 0, '\x30', '\x39'};
+    avro_value_t fd = Field(r, "fdec");
+    avro_value_set_fixed(&fd, const_cast<char*>(fdec), 8);
+    avro_value_t e = Field(r, "e");
+    avro_value_set_enum(&e, 1);
+    avro_value_t opt = Field(r, "opt");
+    avro_value_t branch;
+    avro_value_set_branch(&opt, 1, &branch);
+    avro_value_set_string(&branch, "note");
+    avro_value_t raw = Field(r, "raw");
+    avro_value_set_bytes(&raw, const_cast<char*>("ab\0c"), 4);
+  });
+  absl::StatusOr<Event> e = (*decoder)->Decode(Raw(body));
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->key, "u1");
+  EXPECT_EQ(e->event_time, 1767225600123);
+  EXPECT_EQ(e->partition, 3);
+  EXPECT_EQ(e->offset, 77);
+  const std::vector<Value> want = {
+      Value::Int64(-42),     Value::Int64(int64_t{1} << 40),
+      Value::Double(1.5),    Value::Double(-2.25),
+      Value::Bool(true),     Value::Dec(-123456, 2),
+      Value::Dec(12345, 3),  Value::String("BANK"),
+      Value::String("note"), Value::String(std::string("ab\0c", 4))};
+  EXPECT_EQ(e->values, want);
+}
+
+// W-PAY's payment, v1, and v2 with a defaulted currency_code (the seeds'
+// example), its fields in another order.
+constexpr char kV1[] =
+    R"({"type":"record","name":"Payment","namespace":"wpay","fields":[
+  {"name":"user_id","type":"string"},
+  {"name":"merchant_id","type":"string"},
+  {"name":"amount","type":"int"},
+  {"name":"ts","type":"long"},
+  {"name":"tags","type":{"type":"array","items":"string"}},
+  {"name":"attrs","type":{"type":"map","values":{"type":"record","name":"A","fields":[{"name":"x","type":"long"}]}}}]})";
+constexpr char kV2[] =
+    R"({"type":"record","name":"Payment","namespace":"wpay","fields":[
+  {"name":"ts","type":"long"},
+  {"name":"user_id","type":"string"},
+  {"name":"currency_code","type":"string","default":"USD"},
+  {"name":"amount","type":"double"},
+  {"name":"merchant_id","type":"string"}]})";
+
+std::string V1Body(const std::string& user, int32_t amount) {
+  return Encode(kV1, [&](avro_value_t* r) {
+    SetString(r, "user_id", user);
+    SetString(r, "merchant_id", "m9");
+    avro_value_t a = Field(r, "amount");
+    avro_value_set_int(&a, amount);
+    SetLong(r, "ts", 1767225600000);
+    avro_value_t tags = Field(r, "tags");
+    avro_value_t t;
+    avro_value_append(&tags, &t, nullptr);
+    avro_value_set_string(&t, "x");
+    avro_value_t attrs = Field(r, "attrs");
+    avro_value_t a1;
+    avro_value_add(&attrs, "k", &a1, nullptr, nullptr);
+    avro_value_t x = Field(&a1, "x");
+    avro_value_set_long(&x, 5);
+  });
+}
+
+TEST(AvroDecoderTest, OldAndNewWriterSchemasReadWithTheNewReader) {
+  MapLookup registry;
+  registry.schemas = {{1, kV1}, {2, kV2}};
+  AvroDecoderOptions o;
+  o.reader_schema = kV2;
+  o.key_field = "user_id";
+  o.event_time_field = "ts";
+  o.value_fields = {"merchant_id", "amount", "currency_code"};
+  o.writer_schemas = &registry;
+  auto decoder = AvroDecoder::Create(o);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+
+  // v1 data: amount promoted from int, currency_code from its default, the
+  // array and map of records skipped.
+  absl::StatusOr<Event> old =
+      (*decoder)->Decode(Raw(Wire(1, V1Body("u1", 1250))));
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->key, "u1");
+  EXPECT_EQ(old->event_time, 1767225600000);
+  EXPECT_EQ(old->values,
+            (std::vector<Value>{Value::String("m9"), Value::Double(1250),
+                                Value::String("USD")}));
+  // v2 data.
+  const std::string v2 = Encode(kV2, [](avro_value_t* r) {
+    SetLong(r, "ts", 1767225601000);
+    SetString(r, "user_id", "u2");
+    SetString(r, "currency_code", "EUR");
+    avro_value_t a = Field(r, "amount");
+    avro_value_set_double(&a, 9.75);
+    SetString(r, "merchant_id", "m1");
+  });
+  absl::StatusOr<Event> now = (*decoder)->Decode(Raw(Wire(2, v2)));
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->values,
+            (std::vector<Value>{Value::String("m1"), Value::Double(9.75),
+                                Value::String("EUR")}));
+  // Each id was fetched once.
+  ASSERT_TRUE((*decoder)->Decode(Raw(Wire(1, V1Body("u3", 1)))).ok());
+  EXPECT_EQ(registry.calls[1], 1);
+  EXPECT_EQ(registry.calls[2], 1);
+}
+
+TEST(AvroDecoderTest, SchemaFailuresAreDeadLettersByType) {
+  MapLookup registry;
+  // A writer without merchant_id, which the reader requires (no default).
+  registry.schemas = {
+      {7, R"({"type":"record","name":"Payment","namespace":"wpay","fields":[
+      {"name":"user_id","type":"string"},{"name":"ts","type":"long"}]})"}};
+  AvroDecoderOptions o;
+  o.reader_schema = kV2;
+  o.key_field = "user_id";
+  o.event_time_field = "ts";
+  o.value_fields = {"merchant_id"};
+  o.writer_schemas = &registry;
+  auto decoder = AvroDecoder::Create(o);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+
+  DecodeError e =
+      GetDecodeError((*decoder)->Decode(Raw(Wire(99, "x"))).status());
+  EXPECT_EQ(e.category, DecodeErrorCategory::kSchemaMismatch);
+  EXPECT_EQ(e.type, "schema_unknown");
+  (*decoder)->Decode(Raw(Wire(99, "x"))).IgnoreError();
+  EXPECT_EQ(registry.calls[99], 1) << "an unknown id is remembered";
+
+  e = GetDecodeError((*decoder)->Decode(Raw(Wire(7, ""))).status());
+  EXPECT_EQ(e.type, "schema_incompatible");
+  EXPECT_THAT(e.message, HasSubstr("Payment.merchant_id: the reader's field "
+                                   "has no default"));
+
+  registry.unavailable = true;
+  e = GetDecodeError((*decoder)->Decode(Raw(Wire(8, "x"))).status());
+  EXPECT_EQ(e.category, DecodeErrorCategory::kProcessingError);
+  EXPECT_EQ(e.type, "schema_unavailable");
+  (*decoder)->Decode(Raw(Wire(8, "x"))).IgnoreError();
+  EXPECT_EQ(registry.calls[8], 2) << "an unavailable registry is asked again";
+
+  e = GetDecodeError((*decoder)->Decode(Raw("{\"json\":1}")).status());
+  EXPECT_EQ(e.category, DecodeErrorCategory::kDeserialization);
+  EXPECT_EQ(e.type, "bad_magic_byte");
+}
+
+TEST(AvroDecoderTest, MalformedBytesAreDeadLettersNeverCrashes) {
+  AvroDecoderOptions o;
+  o.reader_schema = kV1;
+  o.key_field = "user_id";
+  o.event_time_field = "ts";
+  o.value_fields = {"merchant_id", "amount"};
+  auto decoder = AvroDecoder::Create(o);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  const std::string good = V1Body("u1", 5);
+  ASSERT_TRUE((*decoder)->Decode(Raw(good)).ok());
+  // Every truncation, and trailing bytes.
+  for (size_t n = 0; n < good.size(); ++n) {
+    const std::string cut = good.substr(0, n);
+    absl::StatusOr<Event> e = (*decoder)->Decode(Raw(cut));
+    ASSERT_FALSE(e.ok()) << n;
+    EXPECT_EQ(GetDecodeError(e.status()).category,
+              DecodeErrorCategory::kDeserialization);
+  }
+  EXPECT_EQ(GetDecodeError((*decoder)->Decode(Raw(good + "z")).status()).type,
+            "invalid_avro");
+  // A varint that never ends; a huge length.
+  EXPECT_FALSE((*decoder)->Decode(Raw(std::string(20, '\xff'))).ok());
+  EXPECT_FALSE((*decoder)->Decode(Raw("\xfe\xff\xff\xff\x0f")).ok());
+  // Random bytes: decoded or refused, never a crash (ASan checks reads).
+  std::mt19937 rng(5);
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes = good;
+    for (int k = 0; k < 3; ++k)
+      bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    (*decoder)
+        ->Decode(Raw(bytes.substr(0, rng() % (bytes.size() + 1))))
+        .IgnoreError();
+  }
+}
+
+TEST(AvroDecoderTest, BadOptionsNameTheField) {
+  AvroDecoderOptions o;
+  o.reader_schema = kV1;
+  o.key_field = "user_id";
+  o.value_fields = {"nope"};
+  EXPECT_THAT(AvroDecoder::Create(o).status().message(),
+              HasSubstr("AvroDecoderOptions.value_fields[0]: the reader "
+                        "schema has no field \"nope\""));
+  o.value_fields = {"tags"};
+  EXPECT_THAT(AvroDecoder::Create(o).status().message(),
+              HasSubstr("is a record, array or map"));
+  o.value_fields = {};
+  o.key_field = "";
+  EXPECT_THAT(AvroDecoder::Create(o).status().message(),
+              HasSubstr("AvroDecoderOptions.key_field"));
+  o.key_field = "user_id";
+  o.writer_schema =
+      R"({"type":"record","name":"Payment","namespace":"wpay","fields":[]})";
+  EXPECT_THAT(AvroDecoder::Create(o).status().message(),
+              HasSubstr("AvroDecoderOptions.writer_schema"));
+}
+
+}  // namespace
+}  // namespace weir
