@@ -494,14 +494,17 @@ TEST_P(StateBackendTest, UnknownFormatVersionIsFailedPrecondition) {
   batch.Put(Column::kWindows, "c", "fine too");
   ASSERT_OK(backend.value()->Write(batch));
 
-  absl::StatusOr<std::unique_ptr<StateBackend>> reopened = SetStoredVersion(
-      *std::move(backend), Column::kWindows, "b", "written-by-weir-v2", 2);
+  absl::StatusOr<std::unique_ptr<StateBackend>> reopened =
+      SetStoredVersion(*std::move(backend), Column::kWindows, "b",
+                       "written-by-weir-v2", internal::kStateFormatVersion + 1);
   ASSERT_OK(reopened);
   StateBackend& b = **reopened;
 
   absl::Status status = Get(b, Column::kWindows, "b").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(status.message(), HasSubstr("format version 2"));
+  EXPECT_THAT(status.message(),
+              HasSubstr(absl::StrCat("format version ",
+                                     internal::kStateFormatVersion + 1)));
   EXPECT_EQ(*Get(b, Column::kWindows, "a"), "fine");
 
   // A scan stops on it with the same error, after the good entry before it.

@@ -6,18 +6,21 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/merge_operator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "weir/internal/state_format.h"
+#include "weir/internal/window_state.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -102,6 +105,13 @@ class TtlCompactionFilter final : public rocksdb::CompactionFilter {
     return internal::CompactionDrops(View(existing_value), ttl_ms_, now_ms_);
   }
 
+  // Merge operands carry the header too: an expired one is dropped like an
+  // expired value.
+  bool FilterMergeOperand(int /*level*/, const rocksdb::Slice& /*key*/,
+                          const rocksdb::Slice& operand) const override {
+    return internal::CompactionDrops(View(operand), ttl_ms_, now_ms_);
+  }
+
   const char* Name() const override { return "weir.StateTtlFilter"; }
 
  private:
@@ -126,6 +136,40 @@ class TtlCompactionFilterFactory final
  private:
   const int64_t ttl_ms_;
   Clock* const clock_;
+};
+
+// Combines the merge operands of a "windows" key (StateWriteBatch::Merge)
+// with its value by the aggregates' merge law (internal/window_state.h),
+// when the key is read or compacted. Parts that do not merge fail the read
+// (RocksDB reports Corruption) rather than losing a part.
+class WindowMergeOperator final : public rocksdb::MergeOperator {
+ public:
+  explicit WindowMergeOperator(std::optional<int64_t> ttl_ms)
+      : ttl_ms_(ttl_ms) {}
+
+  bool FullMergeV2(const MergeOperationInput& in,
+                   MergeOperationOutput* out) const override {
+    std::string_view existing;
+    if (in.existing_value != nullptr) existing = View(*in.existing_value);
+    absl::InlinedVector<std::string_view, 4> operands;
+    operands.reserve(in.operand_list.size());
+    for (const rocksdb::Slice& operand : in.operand_list) {
+      operands.push_back(View(operand));
+    }
+    const absl::Status s = internal::MergeStoredWindowValues(
+        in.existing_value != nullptr ? &existing : nullptr, operands, ttl_ms_,
+        &out->new_value);
+    if (!s.ok() && in.logger != nullptr) {
+      rocksdb::Log(rocksdb::InfoLogLevel::ERROR_LEVEL, in.logger,
+                   "weir window merge failed: %s", s.ToString().c_str());
+    }
+    return s.ok();
+  }
+
+  const char* Name() const override { return "weir.WindowStateMerge"; }
+
+ private:
+  const std::optional<int64_t> ttl_ms_;
 };
 
 // Iterates [begin, end) of one column family; the upper bound is enforced
@@ -382,6 +426,7 @@ RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
         std::make_shared<TtlCompactionFilterFactory>(*impl->ttl_ms,
                                                      options.clock);
   }
+  windows.merge_operator = std::make_shared<WindowMergeOperator>(impl->ttl_ms);
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
       {rocksdb::kDefaultColumnFamilyName, base},
@@ -421,9 +466,7 @@ absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
   size_t bytes = 0;
   for (const StateWriteBatch::Op& op : batch.ops()) {
-    if (!ValidColumn(op.column)) {
-      return absl::InvalidArgumentError("Write: unknown column");
-    }
+    WEIR_RETURN_IF_ERROR(internal::CheckStateOp(op));
     bytes += op.key.size() + op.value.size() + internal::kStateHeaderSize + 16;
   }
   // Every value of a batch gets the same header (one write time), so it is
@@ -439,8 +482,14 @@ absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
       const rocksdb::Slice key(op.key);
       const rocksdb::Slice value[2] = {rocksdb::Slice(header),
                                        rocksdb::Slice(op.value)};
-      s = write_batch.Put(impl_->cf(op.column), rocksdb::SliceParts(&key, 1),
-                          rocksdb::SliceParts(value, 2));
+      if (op.is_merge) {
+        s = write_batch.Merge(impl_->cf(op.column),
+                              rocksdb::SliceParts(&key, 1),
+                              rocksdb::SliceParts(value, 2));
+      } else {
+        s = write_batch.Put(impl_->cf(op.column), rocksdb::SliceParts(&key, 1),
+                            rocksdb::SliceParts(value, 2));
+      }
     }
     if (!s.ok()) return FromRocks(s, "Write");
   }
