@@ -21,6 +21,7 @@
 #include "rocksdb/write_buffer_manager.h"
 #include "weir/internal/state_format.h"
 #include "weir/internal/window_state.h"
+#include "weir/rocksdb/internal/rocksdb_options.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -348,36 +349,11 @@ RocksDbStateBackend::RocksDbStateBackend(
 
 RocksDbStateBackend::~RocksDbStateBackend() = default;
 
-absl::StatusOr<std::unique_ptr<RocksDbStateBackend>>
-RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
-  WEIR_RETURN_IF_ERROR(options.Validate());
+namespace internal {
+
+RocksDbOpenOptions MakeRocksDbOpenOptions(
+    const RocksDbStateBackendOptions& options) {
   const RocksDbResources::Impl& shared = *options.resources->impl_;
-
-  // A database holding column families this weir does not know was written
-  // by something else; refuse it rather than guess.
-  std::vector<std::string> existing;
-  if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path,
-                                      &existing)
-          .ok()) {
-    for (const std::string& name : existing) {
-      if (name != rocksdb::kDefaultColumnFamilyName &&
-          std::find_if(kColumnFamilies.begin(), kColumnFamilies.end(),
-                       [&name](const char* known) { return name == known; }) ==
-              kColumnFamilies.end()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the database at ", options.path, " has a column family \"", name,
-            "\" that weir's state layout does not have"));
-      }
-    }
-  }
-
-  std::error_code ec;
-  std::filesystem::create_directories(options.path, ec);
-  if (ec) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot create state directory ", options.path, ": ", ec.message()));
-  }
-
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -411,32 +387,80 @@ RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
   base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
 
   // "windows" takes point reads when windows fire: bloom filters save disk
-  // reads for keys that are absent.
+  // reads for keys that are absent. Filters and indexes are partitioned (a
+  // two-level index over 4 KiB partitions), so a read loads one small
+  // partition through the cache instead of a whole file's filter, whose
+  // size grows with the state; the top levels stay pinned for the life of
+  // each table, and the partitions stay in the cache's high-priority pool.
   rocksdb::ColumnFamilyOptions windows = base;
   rocksdb::BlockBasedTableOptions windows_table = table_options;
   windows_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   windows_table.optimize_filters_for_memory = true;
+  windows_table.index_type =
+      rocksdb::BlockBasedTableOptions::IndexType::kTwoLevelIndexSearch;
+  windows_table.partition_filters = true;
+  windows_table.metadata_block_size = 4096;
+  windows_table.metadata_cache_options.top_level_index_pinning =
+      rocksdb::PinningTier::kAll;
   windows.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(windows_table));
 
-  auto impl = std::make_unique<Impl>();
+  std::optional<int64_t> ttl_ms;
   if (options.ttl.has_value()) {
-    impl->ttl_ms = ToMillis(*options.ttl);
+    ttl_ms = ToMillis(*options.ttl);
     windows.compaction_filter_factory =
-        std::make_shared<TtlCompactionFilterFactory>(*impl->ttl_ms,
-                                                     options.clock);
+        std::make_shared<TtlCompactionFilterFactory>(*ttl_ms, options.clock);
   }
-  windows.merge_operator = std::make_shared<WindowMergeOperator>(impl->ttl_ms);
+  windows.merge_operator = std::make_shared<WindowMergeOperator>(ttl_ms);
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+  internal::RocksDbOpenOptions open;
+  open.db = db_options;
+  open.column_families = {
       {rocksdb::kDefaultColumnFamilyName, base},
       {kColumnFamilies[static_cast<int>(Column::kWindows)], windows},
       {kColumnFamilies[static_cast<int>(Column::kTimers)], base},
       {kColumnFamilies[static_cast<int>(Column::kMeta)], base},
   };
+  return open;
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<RocksDbStateBackend>>
+RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  // A database holding column families this weir does not know was written
+  // by something else; refuse it rather than guess.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path,
+                                      &existing)
+          .ok()) {
+    for (const std::string& name : existing) {
+      if (name != rocksdb::kDefaultColumnFamilyName &&
+          std::find_if(kColumnFamilies.begin(), kColumnFamilies.end(),
+                       [&name](const char* known) { return name == known; }) ==
+              kColumnFamilies.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database at ", options.path, " has a column family \"", name,
+            "\" that weir's state layout does not have"));
+      }
+    }
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create state directory ", options.path, ": ", ec.message()));
+  }
+
+  auto impl = std::make_unique<Impl>();
+  if (options.ttl.has_value()) impl->ttl_ms = ToMillis(*options.ttl);
+  const internal::RocksDbOpenOptions open =
+      internal::MakeRocksDbOpenOptions(options);
   rocksdb::DB* db = nullptr;
-  const rocksdb::Status s = rocksdb::DB::Open(db_options, options.path,
-                                              descriptors, &impl->handles, &db);
+  const rocksdb::Status s = rocksdb::DB::Open(
+      open.db, options.path, open.column_families, &impl->handles, &db);
   if (!s.ok()) return FromRocks(s, absl::StrCat("Open ", options.path));
   impl->db.reset(db);
   for (int c = 0; c < kNumColumns; ++c) impl->columns[c] = impl->handles[c + 1];
@@ -595,6 +619,19 @@ absl::StatusOr<uint64_t> RocksDbStateBackend::GetIntProperty(
   if (!impl_->db->GetIntProperty(impl_->cf(column), ToSlice(property), &v)) {
     return absl::NotFoundError(absl::StrCat("rocksdb has no integer property ",
                                             std::string(property)));
+  }
+  return v;
+}
+
+absl::StatusOr<std::string> RocksDbStateBackend::GetProperty(
+    Column column, std::string_view property) {
+  if (!ValidColumn(column)) {
+    return absl::InvalidArgumentError("GetProperty: unknown column");
+  }
+  std::string v;
+  if (!impl_->db->GetProperty(impl_->cf(column), ToSlice(property), &v)) {
+    return absl::NotFoundError(
+        absl::StrCat("rocksdb has no property ", std::string(property)));
   }
   return v;
 }
