@@ -81,14 +81,26 @@ void UserKey(int64_t i, int64_t users, std::string* key) {
   absl::StrAppend(key, x % static_cast<uint64_t>(users * 4));
 }
 
-// RocksDB budget and operator cache, split as docs/benchmarks.md says:
-// three quarters to RocksDB (block cache and memtables), a quarter to the
-// operator's write-back cache.
-absl::StatusOr<std::shared_ptr<weir::RocksDbResources>> Resources(
-    size_t budget) {
+// A database in a new temporary directory, with the RocksDB share of the
+// budget: three quarters to RocksDB (block cache and memtables); the
+// operator's write-back cache takes the last quarter.
+struct Db {
+  weir::testing::TempDir dir;
+  weir::RocksDbStateBackendOptions options;
+};
+
+absl::StatusOr<Db> NewDb(const char* name, size_t budget) {
+  absl::StatusOr<weir::testing::TempDir> dir =
+      weir::testing::TempDir::Create(name);
+  if (!dir.ok()) return dir.status();
   weir::RocksDbResourcesOptions ro;
   ro.memory_budget_bytes = budget * 3 / 4;
-  return weir::RocksDbResources::Create(ro);
+  auto resources = weir::RocksDbResources::Create(ro);
+  if (!resources.ok()) return resources.status();
+  weir::RocksDbStateBackendOptions options;
+  options.path = dir->path() + "/db";
+  options.resources = *resources;
+  return Db{*std::move(dir), options};
 }
 
 struct WeirRun {
@@ -101,13 +113,9 @@ struct WeirRun {
 };
 
 bool RunWeir(int64_t users, size_t budget, bool print_stats, WeirRun* run) {
-  auto tmp = weir::testing::TempDir::Create("weir-b6");
-  auto resources = Resources(budget);
-  if (!tmp.ok() || !resources.ok()) return false;
-  weir::RocksDbStateBackendOptions bo;
-  bo.path = tmp->path() + "/db";
-  bo.resources = *resources;
-  auto backend = weir::RocksDbStateBackend::Create(bo);
+  absl::StatusOr<Db> db = NewDb("weir-b6", budget);
+  if (!db.ok()) return false;
+  auto backend = weir::RocksDbStateBackend::Create(db->options);
   if (!backend.ok()) return false;
 
   weir::KeyedWindowOptions options;
@@ -177,17 +185,14 @@ bool RunWeir(int64_t users, size_t budget, bool print_stats, WeirRun* run) {
 // no operator in front. Returns false on an error.
 bool RunReference(int64_t users, size_t budget, const WeirRun& weir_run,
                   double* secs, double* cpu_secs) {
-  auto tmp = weir::testing::TempDir::Create("weir-b6-ref");
-  auto resources = Resources(budget);
-  if (!tmp.ok() || !resources.ok()) return false;
-  weir::RocksDbStateBackendOptions bo;
-  bo.path = tmp->path() + "/db";
-  bo.resources = *resources;
+  absl::StatusOr<Db> ref_db = NewDb("weir-b6-ref", budget);
+  if (!ref_db.ok()) return false;
   const weir::internal::RocksDbOpenOptions open =
-      weir::internal::MakeRocksDbOpenOptions(bo);
+      weir::internal::MakeRocksDbOpenOptions(ref_db->options);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  if (!rocksdb::DB::Open(open.db, bo.path, open.column_families, &handles, &raw)
+  if (!rocksdb::DB::Open(open.db, ref_db->options.path, open.column_families,
+                         &handles, &raw)
            .ok()) {
     return false;
   }
