@@ -1,30 +1,62 @@
 // B6 of BENCHMARKS.md: memory. N distinct users each add state to a daily
 // window (nothing fires, so state only grows) on the RocksDB backend under
-// one memory budget; the reference is the budget itself. Peak RSS (VmHWM)
-// of the whole process is compared against it.
+// one memory budget. Two references, measured in the same binary:
+//   - the budget itself, against the peak RSS (VmHWM) of the weir phase;
+//   - raw RocksDB: a rocksdb::WriteBatch loop putting the keys and value
+//     sizes the operator writes (each user's window entry and its timer), in
+//     the same order and batches of the same size, into a database opened
+//     with the backend's own options (internal::MakeRocksDbOpenOptions) and
+//     the same budget: what the backend would do with no operator in front.
 //
-//   b6_memory [--users=N] [--budget_mb=N]
+//   b6_memory [--users=N] [--budget_mb=N] [--reference=0|1] [--stats=0|1]
 //
 // Prints:
 //   B6 rocksdb users=... peak_rss_mb=... budget_mb=... ratio=...
-// Goal: ratio <= 1.3 (the full size is --users=10000000).
+//   B6 speed users=... events_per_s=... ref_events_per_s=... ratio=...
+//   B6 cpu users=... cpu_ns_per_event=... ref_cpu_ns_per_event=... ratio=...
+// Goals: peak ratio <= 1.3, speed ratio >= 0.5 (the full size is
+// --users=10000000), and ns_per_event at 10 M within 2x of 1 M.
+// --stats=1 also prints RocksDB's own statistics (stalls, compactions) of
+// the weir phase to stderr.
+
+#include <time.h>
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench_flags.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+#include "weir/internal/coding.h"
+#include "weir/internal/state_format.h"
 #include "weir/keyed_window_operator.h"
+#include "weir/rocksdb/internal/rocksdb_options.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/testing/subprocess.h"
 
 namespace {
 
 using ::weir::bench::Flag;
+
+constexpr weir::EventTime kDayStart = 1767225600000;  // 2026-01-01 UTC
+constexpr int64_t kDayMs = 86'400'000;
+
+// CPU seconds of the whole process so far (every thread, RocksDB's
+// background flushes and compactions included): less disturbed than wall
+// time by other work on a shared machine.
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) +
+         1e-9 * static_cast<double>(ts.tv_nsec);
+}
 
 // Peak resident set size of this process, in MiB (VmHWM).
 double PeakRssMb() {
@@ -41,25 +73,50 @@ double PeakRssMb() {
   return -1;
 }
 
-}  // namespace
+// The i-th user: each user once, in a scrambled order (an odd multiplier is
+// a permutation modulo 2^64; the modulo keeps ids below 4 × users).
+void UserKey(int64_t i, int64_t users, std::string* key) {
+  const uint64_t x = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
+  key->assign("u");
+  absl::StrAppend(key, x % static_cast<uint64_t>(users * 4));
+}
 
-int main(int argc, char** argv) {
-  const int64_t users = Flag(argc, argv, "users", 2'000'000);
-  const int64_t budget_mb = Flag(argc, argv, "budget_mb", 256);
-  const size_t budget = static_cast<size_t>(budget_mb) << 20;
+// A database in a new temporary directory, with the RocksDB share of the
+// budget: three quarters to RocksDB (block cache and memtables); the
+// operator's write-back cache takes the last quarter.
+struct Db {
+  weir::testing::TempDir dir;
+  weir::RocksDbStateBackendOptions options;
+};
 
-  auto tmp = weir::testing::TempDir::Create("weir-b6");
-  // The budget is split: three quarters to RocksDB (block cache and
-  // memtables), a quarter to the operator's write-back cache.
+absl::StatusOr<Db> NewDb(const char* name, size_t budget) {
+  absl::StatusOr<weir::testing::TempDir> dir =
+      weir::testing::TempDir::Create(name);
+  if (!dir.ok()) return dir.status();
   weir::RocksDbResourcesOptions ro;
   ro.memory_budget_bytes = budget * 3 / 4;
   auto resources = weir::RocksDbResources::Create(ro);
-  if (!tmp.ok() || !resources.ok()) return 1;
-  weir::RocksDbStateBackendOptions bo;
-  bo.path = tmp->path() + "/db";
-  bo.resources = *resources;
-  auto backend = weir::RocksDbStateBackend::Create(bo);
-  if (!backend.ok()) return 1;
+  if (!resources.ok()) return resources.status();
+  weir::RocksDbStateBackendOptions options;
+  options.path = dir->path() + "/db";
+  options.resources = *resources;
+  return Db{*std::move(dir), options};
+}
+
+struct WeirRun {
+  double secs = 0;
+  double cpu_secs = 0;
+  double peak_rss_mb = 0;
+  weir::OperatorStats stats;
+  size_t value_bytes = 0;  // a stored window payload, without the header
+  size_t batch_entries = 0;
+};
+
+bool RunWeir(int64_t users, size_t budget, bool print_stats, WeirRun* run) {
+  absl::StatusOr<Db> db = NewDb("weir-b6", budget);
+  if (!db.ok()) return false;
+  auto backend = weir::RocksDbStateBackend::Create(db->options);
+  if (!backend.ok()) return false;
 
   weir::KeyedWindowOptions options;
   options.name = "b6";
@@ -73,38 +130,164 @@ int main(int argc, char** argv) {
   options.features = {count, sum};
   constexpr size_t kEntryBytes = 256;  // an entry with its index slot
   options.cache_max_entries = budget / 4 / kEntryBytes;
+  run->batch_entries = std::max<size_t>(1, options.cache_max_entries / 64);
   auto op = weir::KeyedWindowOperator::Create(options, backend->get());
   if (!op.ok()) {
     std::fprintf(stderr, "%s\n", op.status().ToString().c_str());
-    return 1;
+    return false;
   }
 
   weir::OperatorOutput out;
   const weir::Value amount[1] = {weir::Value::Dec(1234, 2)};
   std::string key;
   const absl::Time start = absl::Now();
-  uint64_t x = 88172645463325252ull;
+  const double cpu_start = ProcessCpuSeconds();
   for (int64_t i = 0; i < users; ++i) {
-    // Each user once, in a scrambled order (an odd multiplier is a
-    // permutation modulo 2^64; the modulo keeps ids below `users`).
-    x = static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull;
-    key = absl::StrCat("u", x % static_cast<uint64_t>(users * 4));
+    UserKey(i, users, &key);
     weir::Record r;
     r.key = key;
-    r.event_time = 1767225600000 + i / 100;  // all in one day
+    r.event_time = kDayStart + i / 100;  // all in one day
     r.offset = i;
     r.values = amount;
-    if (!(*op)->Process(r, &out).ok()) return 1;
+    if (!(*op)->Process(r, &out).ok()) return false;
     out.Clear();
   }
-  if (!(*op)->Flush().ok()) return 1;
-  const double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  const double peak = PeakRssMb();
+  if (!(*op)->Flush().ok()) return false;
+  run->secs = absl::ToDoubleSeconds(absl::Now() - start);
+  run->cpu_secs = ProcessCpuSeconds() - cpu_start;
+  run->peak_rss_mb = PeakRssMb();
+  run->stats = (*op)->stats();
+  std::unique_ptr<weir::StateIterator> it =
+      (*backend)->Scan(weir::Column::kWindows, "", "");
+  if (!it->Valid()) return false;
+  run->value_bytes = it->value().size();
+  it.reset();
+  if (print_stats) {
+    for (const char* property :
+         {"rocksdb.estimate-num-keys", "rocksdb.num-files-at-level0",
+          "rocksdb.estimate-pending-compaction-bytes",
+          "rocksdb.total-sst-files-size", "rocksdb.block-cache-usage"}) {
+      absl::StatusOr<uint64_t> v =
+          (*backend)->GetIntProperty(weir::Column::kWindows, property);
+      if (v.ok()) {
+        std::fprintf(stderr, "windows %s=%llu\n", property,
+                     static_cast<unsigned long long>(*v));
+      }
+    }
+    absl::StatusOr<std::string> stats =
+        (*backend)->GetProperty(weir::Column::kWindows, "rocksdb.stats");
+    if (stats.ok()) std::fprintf(stderr, "%s\n", stats->c_str());
+  }
+  return true;
+}
+
+// The reference: what the backend writes for the weir phase, as Puts, with
+// no operator in front. Returns false on an error.
+bool RunReference(int64_t users, size_t budget, const WeirRun& weir_run,
+                  double* secs, double* cpu_secs) {
+  absl::StatusOr<Db> ref_db = NewDb("weir-b6-ref", budget);
+  if (!ref_db.ok()) return false;
+  const weir::internal::RocksDbOpenOptions open =
+      weir::internal::MakeRocksDbOpenOptions(ref_db->options);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(open.db, ref_db->options.path, open.column_families,
+                         &handles, &raw)
+           .ok()) {
+    return false;
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::ColumnFamilyHandle* windows =
+      handles[1 + static_cast<int>(weir::Column::kWindows)];
+  rocksdb::ColumnFamilyHandle* timers =
+      handles[1 + static_cast<int>(weir::Column::kTimers)];
+  rocksdb::WriteOptions write_options;
+  write_options.disableWAL = true;
+
+  const std::string value(
+      weir::internal::kStateHeaderSize + weir_run.value_bytes, 'v');
+  const std::string timer_value(weir::internal::kStateHeaderSize, 't');
+  std::string user, window_key, timer_key;
+  rocksdb::WriteBatch batch;
+  size_t in_batch = 0;
+  bool ok = true;
+  const absl::Time start = absl::Now();
+  const double cpu_start = ProcessCpuSeconds();
+  for (int64_t i = 0; i < users && ok; ++i) {
+    UserKey(i, users, &user);
+    window_key.clear();  // u32 len ‖ entity ‖ u16 group ‖ i64 start
+    weir::internal::PutOrderedU32(&window_key,
+                                  static_cast<uint32_t>(user.size()));
+    window_key.append(user);
+    weir::internal::PutOrderedU16(&window_key, 0);
+    weir::internal::PutOrderedI64(&window_key, kDayStart);
+    timer_key.clear();  // i64 time ‖ u8 kind ‖ u16 group ‖ i64 start ‖ entity
+    weir::internal::PutOrderedI64(&timer_key, kDayStart + kDayMs);
+    timer_key.push_back('\0');
+    weir::internal::PutOrderedU16(&timer_key, 0);
+    weir::internal::PutOrderedI64(&timer_key, kDayStart);
+    timer_key.append(user);
+    ok = batch.Put(windows, window_key, value).ok() &&
+         batch.Put(timers, timer_key, timer_value).ok();
+    if (++in_batch == weir_run.batch_entries) {
+      ok = ok && db->Write(write_options, &batch).ok();
+      batch.Clear();
+      in_batch = 0;
+    }
+  }
+  if (in_batch > 0) ok = ok && db->Write(write_options, &batch).ok();
+  *secs = absl::ToDoubleSeconds(absl::Now() - start);
+  *cpu_secs = ProcessCpuSeconds() - cpu_start;
+  for (rocksdb::ColumnFamilyHandle* handle : handles) {
+    db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  }
+  db->Close().PermitUncheckedError();
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int64_t users = Flag(argc, argv, "users", 2'000'000);
+  const int64_t budget_mb = Flag(argc, argv, "budget_mb", 256);
+  const bool reference = Flag(argc, argv, "reference", 1) != 0;
+  const bool print_stats = Flag(argc, argv, "stats", 0) != 0;
+  const size_t budget = static_cast<size_t>(budget_mb) << 20;
+
+  WeirRun run;
+  if (!RunWeir(users, budget, print_stats, &run)) return 1;
+  const double events_per_s = static_cast<double>(users) / run.secs;
   std::printf(
       "B6 rocksdb users=%lld peak_rss_mb=%.0f budget_mb=%lld ratio=%.2f "
-      "events_per_s=%.3g evictions=%llu\n",
-      static_cast<long long>(users), peak, static_cast<long long>(budget_mb),
-      peak / static_cast<double>(budget_mb), static_cast<double>(users) / secs,
-      static_cast<unsigned long long>((*op)->stats().cache_evictions));
+      "evictions=%llu state_reads=%llu state_writes=%llu\n",
+      static_cast<long long>(users), run.peak_rss_mb,
+      static_cast<long long>(budget_mb),
+      run.peak_rss_mb / static_cast<double>(budget_mb),
+      static_cast<unsigned long long>(run.stats.cache_evictions),
+      static_cast<unsigned long long>(run.stats.state_reads),
+      static_cast<unsigned long long>(run.stats.state_writes));
+  if (!reference) {
+    std::printf("B6 speed users=%lld events_per_s=%.3g ns_per_event=%.0f\n",
+                static_cast<long long>(users), events_per_s,
+                1e9 * run.secs / static_cast<double>(users));
+    return 0;
+  }
+  double ref_secs, ref_cpu_secs;
+  if (!RunReference(users, budget, run, &ref_secs, &ref_cpu_secs)) return 1;
+  const double ref_per_s = static_cast<double>(users) / ref_secs;
+  std::printf(
+      "B6 speed users=%lld events_per_s=%.3g ref_events_per_s=%.3g "
+      "ratio=%.2f ns_per_event=%.0f ref_ns_per_event=%.0f\n",
+      static_cast<long long>(users), events_per_s, ref_per_s,
+      events_per_s / ref_per_s, 1e9 * run.secs / static_cast<double>(users),
+      1e9 * ref_secs / static_cast<double>(users));
+  // The same in CPU time of the process (all threads).
+  std::printf(
+      "B6 cpu users=%lld cpu_ns_per_event=%.0f ref_cpu_ns_per_event=%.0f "
+      "ratio=%.2f\n",
+      static_cast<long long>(users),
+      1e9 * run.cpu_secs / static_cast<double>(users),
+      1e9 * ref_cpu_secs / static_cast<double>(users),
+      ref_cpu_secs / run.cpu_secs);
   return 0;
 }

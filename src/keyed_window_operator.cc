@@ -14,13 +14,13 @@
 #include "absl/strings/str_join.h"
 #include "weir/internal/accumulators.h"
 #include "weir/internal/coding.h"
+#include "weir/internal/window_state.h"
 #include "weir/status_macros.h"
 #include "weir/watermark.h"
 
 namespace weir {
 namespace {
 
-constexpr uint8_t kPayloadVersion = 1;
 constexpr uint8_t kMetaVersion = 1;
 constexpr uint8_t kFireTimer = 0;
 constexpr uint8_t kCleanupTimer = 1;
@@ -849,7 +849,7 @@ absl::Status KeyedWindowOperator::Impl::EvictSome() {
 void KeyedWindowOperator::Impl::EncodePayload(Entry& e,
                                               std::string* out) const {
   out->clear();
-  out->push_back(static_cast<char>(kPayloadVersion));
+  out->push_back(static_cast<char>(internal::kWindowPayloadVersion));
   internal::PutFixed64(out, static_cast<uint64_t>(e.end));
   internal::PutFixed64(out, static_cast<uint64_t>(e.max_offset));
   const Group& group = groups_[e.group];
@@ -864,7 +864,8 @@ absl::Status KeyedWindowOperator::Impl::DecodePayload(uint16_t g,
                                                       int64_t* end,
                                                       int64_t* max_offset,
                                                       char* acc) const {
-  if (in.empty() || static_cast<uint8_t>(in[0]) != kPayloadVersion) {
+  if (in.empty() ||
+      static_cast<uint8_t>(in[0]) != internal::kWindowPayloadVersion) {
     return absl::FailedPreconditionError(
         absl::StrCat("operator '", options_.name,
                      "': window state has an unknown payload version"));
@@ -911,10 +912,23 @@ absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
 }
 
 absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
-  WEIR_RETURN_IF_ERROR(MakeComplete(e));
   WindowKey(e.key, e.group, e.start, &scratch_key_);
   EncodePayload(e, &scratch_value_);
-  batch_.Put(Column::kWindows, scratch_key_, scratch_value_);
+  if (e.complete) {
+    batch_.Put(Column::kWindows, scratch_key_, scratch_value_);
+  } else {
+    // The backend may hold an earlier part of this window. Rather than read
+    // it back (a read per spill, the cost that grew with the state), add
+    // this part to it blind, as a merge operand; the backend merges the
+    // parts when the window is read. The entry then holds only what is
+    // folded after this point, so no part is written twice.
+    batch_.Merge(Column::kWindows, scratch_key_, scratch_value_);
+    char* acc = e.acc_data();
+    DestroyAccs(e.group, acc);
+    for (int i : groups_[e.group].features) {
+      internal::AccInit(features_[i].kind, acc + features_[i].acc_offset);
+    }
+  }
   if (!e.in_backend) {
     const bool fired = e.end <= watermark_ || !Fires(e.group);
     const EventTime when = fired ? CleanupTime(e.group, e.end) : e.end;

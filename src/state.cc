@@ -10,9 +10,11 @@
 #include <string>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "weir/internal/crc32c.h"
 #include "weir/internal/state_format.h"
+#include "weir/internal/window_state.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -300,23 +302,67 @@ absl::Status MemoryStateBackend::Get(Column column, std::string_view key,
 absl::Status MemoryStateBackend::Write(const StateWriteBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
   // Check first so that a bad op leaves the store untouched.
+  bool has_merge = false;
   for (const StateWriteBatch::Op& op : batch.ops()) {
-    if (!ValidColumn(op.column)) {
-      return absl::InvalidArgumentError("Write: unknown column");
-    }
+    WEIR_RETURN_IF_ERROR(internal::CheckStateOp(op));
+    has_merge = has_merge || op.is_merge;
   }
   const int64_t now_ms = NowMs(options_.clock);
-  for (const StateWriteBatch::Op& op : batch.ops()) {
+  std::vector<std::string> merged;
+  if (has_merge) WEIR_RETURN_IF_ERROR(MergeBatch(batch, now_ms, &merged));
+  for (size_t i = 0; i < batch.ops().size(); ++i) {
+    const StateWriteBatch::Op& op = batch.ops()[i];
     Map& map = columns_[static_cast<int>(op.column)];
     if (op.is_delete) {
       auto it = map.find(op.key);
       if (it != map.end()) map.erase(it);
+    } else if (op.is_merge) {
+      map.insert_or_assign(op.key, std::move(merged[i]));
     } else {
       auto [it, inserted] = map.try_emplace(op.key);
       internal::EncodeStateValue(now_ms, op.value, &it->second);
     }
   }
   ++mutations_;
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStateBackend::MergeBatch(
+    const StateWriteBatch& batch, int64_t now_ms,
+    std::vector<std::string>* merged) const {
+  const std::vector<StateWriteBatch::Op>& ops = batch.ops();
+  merged->resize(ops.size());
+  // The stored value of each kWindows key an earlier op of the batch wrote
+  // (nullopt: deleted), so that a merge sees the ops before it.
+  absl::flat_hash_map<std::string_view, std::optional<std::string_view>>
+      pending;
+  const Map& windows = columns_[static_cast<int>(Column::kWindows)];
+  std::string operand;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const StateWriteBatch::Op& op = ops[i];
+    if (op.column != Column::kWindows) continue;
+    if (op.is_delete) {
+      pending[op.key] = std::nullopt;
+      continue;
+    }
+    if (!op.is_merge) {
+      internal::EncodeStateValue(now_ms, op.value, &(*merged)[i]);
+      pending[op.key] = (*merged)[i];
+      continue;
+    }
+    std::optional<std::string_view> existing;
+    if (auto it = pending.find(op.key); it != pending.end()) {
+      existing = it->second;
+    } else if (auto it = windows.find(op.key); it != windows.end()) {
+      existing = it->second;
+    }
+    internal::EncodeStateValue(now_ms, op.value, &operand);
+    const std::string_view operands[1] = {operand};
+    WEIR_RETURN_IF_ERROR(internal::MergeStoredWindowValues(
+        existing.has_value() ? &*existing : nullptr, operands,
+        TtlMs(options_.ttl), &(*merged)[i]));
+    pending[op.key] = (*merged)[i];
+  }
   return absl::OkStatus();
 }
 

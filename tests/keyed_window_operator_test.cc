@@ -441,6 +441,60 @@ TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {
   EXPECT_EQ(Keys(tiny->backend(), Column::kTimers), 0u);
 }
 
+TEST_P(KeyedWindowOperatorTest, SpillsWriteBlindAndReadOnlyWhenWindowsFire) {
+  // Keys come back to an hourly window after being evicted, so the backend
+  // holds parts of a window that the cache folds into again. Spills (and
+  // Flush, which keeps the entries cached) add the parts as merge operands
+  // without reading; the window reads them back once, when it fires, and
+  // snapshots carry the operands.
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n", Tumbling(absl::Hours(1))),
+      Agg("sum", AggregateKind::kDecimalSum, Tumbling(absl::Hours(1)), 0),
+      Agg("top", AggregateKind::kMax, Tumbling(absl::Hours(1)), 0),
+      Agg("last", AggregateKind::kLast, Tumbling(absl::Hours(1)), 0)};
+  std::mt19937_64 rng(5);
+  std::vector<Event> events;
+  for (int i = 0; i < 6000; ++i) {
+    Event e;
+    e.key = absl::StrCat("k", rng() % 200);
+    e.event_time = i * 100;  // one hour, in order
+    e.offset = i;
+    e.values = {Value::Dec(static_cast<int64_t>(rng() % 1000), 2)};
+    events.push_back(e);
+  }
+  auto whole = Make(op);
+  for (const Event& e : events) ASSERT_TRUE(whole->Process(e).ok());
+  ASSERT_TRUE(whole->Finish().ok());
+
+  op.cache_max_entries = 16;
+  auto h = Make(op);
+  for (int i = 0; i < 3000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  ASSERT_TRUE(h->op().Flush().ok());
+  for (int i = 3000; i < 4000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  auto snap = h->Snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  ASSERT_TRUE(h->Restore(*snap).ok());
+  for (int i = 4000; i < 6000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  EXPECT_GT(h->op().stats().cache_evictions, 1000u);
+  EXPECT_EQ(h->op().stats().state_reads, 0u);
+  ASSERT_TRUE(h->Finish().ok());
+  // One read per spilled window when it fires, no more.
+  EXPECT_GT(h->op().stats().state_reads, 0u);
+  EXPECT_LE(h->op().stats().state_reads, 200u);
+
+  auto a = whole->Final();
+  auto b = h->Final();
+  ASSERT_EQ(a.size(), 800u);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [k, u] : a) {
+    ASSERT_TRUE(b.count(k));
+    EXPECT_EQ(u, b.at(k));
+  }
+  EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
+  EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
+}
+
 TEST_P(KeyedWindowOperatorTest, SnapshotRestoreInTheMiddleEqualsUninterrupted) {
   KeyedWindowOptions op;
   op.features = {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
@@ -35,6 +36,22 @@ TEST(DecodeLiveStateValueTest, DecodingErrorsComeFirst) {
   EncodeStateValue(0, "x", &stored);
   stored[0] = static_cast<char>(kStateFormatVersion + 1);
   EXPECT_EQ(DecodeLiveStateValue(stored, 1, 1'000'000, &value).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(DecodeStateValueTest, ReadsVersionOneValuesWhichHaveNoMergeOperands) {
+  std::string stored;
+  EncodeStateValue(1000, "v1 payload", &stored);
+  EXPECT_EQ(static_cast<uint8_t>(stored[0]), kStateFormatVersion);
+  stored[0] = static_cast<char>(kOldestStateFormatVersion);
+  int64_t write_ms;
+  std::string_view payload;
+  ASSERT_TRUE(DecodeStateValue(stored, &write_ms, &payload).ok());
+  EXPECT_EQ(write_ms, 1000);
+  EXPECT_EQ(payload, "v1 payload");
+  EXPECT_TRUE(CompactionDrops(stored, 500, 1500));
+  stored[0] = static_cast<char>(kOldestStateFormatVersion - 1);
+  EXPECT_EQ(DecodeStateValue(stored, &write_ms, &payload).code(),
             absl::StatusCode::kFailedPrecondition);
 }
 

@@ -16,8 +16,9 @@
 // format-version byte and the processing time of the last write (see
 // internal/state_format.h). A value written by an unknown format version is
 // refused with kFailedPrecondition, never misread. With `ttl` set, a kWindows
-// entry not written for `ttl` of processing time is never returned again and
-// is dropped by the next compaction.
+// entry not written (put or merged) for `ttl` of processing time is never
+// returned again and is dropped by the next compaction; a merge into an
+// entry that had expired when the merge was written starts it afresh.
 //
 // Two implementations: `MemoryStateBackend` (below; tests and small jobs)
 // and `RocksDbStateBackend` (weir/rocksdb/rocksdb_state_backend.h).
@@ -53,14 +54,15 @@ enum class Column : uint8_t { kWindows = 0, kTimers = 1, kMeta = 2 };
 inline constexpr int kNumColumns = 3;
 const char* ColumnName(Column c);  // "windows", "timers", "meta"
 
-// An ordered list of puts and deletes applied atomically by Write().
+// An ordered list of puts, merges and deletes applied atomically by Write().
 class StateWriteBatch {
  public:
   struct Op {
     Column column;
     bool is_delete;
     std::string key;
-    std::string value;  // empty for deletes
+    std::string value;  // empty for deletes; the operand of a merge
+    bool is_merge = false;
   };
 
   void Put(Column column, std::string_view key, std::string_view value) {
@@ -68,6 +70,17 @@ class StateWriteBatch {
   }
   void Delete(Column column, std::string_view key) {
     ops_.push_back(Op{column, true, std::string(key), std::string()});
+  }
+  // Combines `operand`, a window payload (internal/window_state.h), with
+  // what `key` holds by the aggregates' merge law, without reading it: the
+  // backend merges when the key is read (or compacted), so the write is
+  // blind. Only kWindows takes merges; a merge into another column fails
+  // the Write with kInvalidArgument. A payload that does not merge (another
+  // window, other aggregate kinds) surfaces as an error when the key is
+  // read.
+  void Merge(Column column, std::string_view key, std::string_view operand) {
+    ops_.push_back(
+        Op{column, false, std::string(key), std::string(operand), true});
   }
   const std::vector<Op>& ops() const { return ops_; }
   size_t size() const { return ops_.size(); }
@@ -105,12 +118,15 @@ class StateBackend {
  public:
   virtual ~StateBackend() = default;
 
-  // Copies the value of `key` into `*value`. Returns kNotFound if absent or
-  // expired, kFailedPrecondition for an incompatible format version.
+  // Copies the value of `key` into `*value` (merged, if merges were
+  // written to it). Returns kNotFound if absent or expired,
+  // kFailedPrecondition for an incompatible format version or parts that
+  // do not merge.
   virtual absl::Status Get(Column column, std::string_view key,
                            std::string* value) = 0;
 
-  // Applies every op of `batch`, in order, atomically.
+  // Applies every op of `batch`, in order, atomically. kInvalidArgument for
+  // an unknown column or a merge outside kWindows (nothing is applied).
   virtual absl::Status Write(const StateWriteBatch& batch) = 0;
 
   // Keys in [begin, end) of `column`; an empty `end` means to the last key.
@@ -166,6 +182,11 @@ class MemoryStateBackend final : public StateBackend {
  private:
   explicit MemoryStateBackend(const MemoryStateBackendOptions& options)
       : options_(options) {}
+
+  // The stored value each merge op of `batch` leaves, at the op's index in
+  // `*merged`, computed before the batch changes anything.
+  absl::Status MergeBatch(const StateWriteBatch& batch, int64_t now_ms,
+                          std::vector<std::string>* merged) const;
 
   using Map = std::map<std::string, std::string, std::less<>>;
   MemoryStateBackendOptions options_;

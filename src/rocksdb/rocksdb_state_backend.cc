@@ -6,18 +6,22 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/merge_operator.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "rocksdb/write_buffer_manager.h"
 #include "weir/internal/state_format.h"
+#include "weir/internal/window_state.h"
+#include "weir/rocksdb/internal/rocksdb_options.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -102,6 +106,13 @@ class TtlCompactionFilter final : public rocksdb::CompactionFilter {
     return internal::CompactionDrops(View(existing_value), ttl_ms_, now_ms_);
   }
 
+  // Merge operands carry the header too: an expired one is dropped like an
+  // expired value.
+  bool FilterMergeOperand(int /*level*/, const rocksdb::Slice& /*key*/,
+                          const rocksdb::Slice& operand) const override {
+    return internal::CompactionDrops(View(operand), ttl_ms_, now_ms_);
+  }
+
   const char* Name() const override { return "weir.StateTtlFilter"; }
 
  private:
@@ -126,6 +137,40 @@ class TtlCompactionFilterFactory final
  private:
   const int64_t ttl_ms_;
   Clock* const clock_;
+};
+
+// Combines the merge operands of a "windows" key (StateWriteBatch::Merge)
+// with its value by the aggregates' merge law (internal/window_state.h),
+// when the key is read or compacted. Parts that do not merge fail the read
+// (RocksDB reports Corruption) rather than losing a part.
+class WindowMergeOperator final : public rocksdb::MergeOperator {
+ public:
+  explicit WindowMergeOperator(std::optional<int64_t> ttl_ms)
+      : ttl_ms_(ttl_ms) {}
+
+  bool FullMergeV2(const MergeOperationInput& in,
+                   MergeOperationOutput* out) const override {
+    std::string_view existing;
+    if (in.existing_value != nullptr) existing = View(*in.existing_value);
+    absl::InlinedVector<std::string_view, 4> operands;
+    operands.reserve(in.operand_list.size());
+    for (const rocksdb::Slice& operand : in.operand_list) {
+      operands.push_back(View(operand));
+    }
+    const absl::Status s = internal::MergeStoredWindowValues(
+        in.existing_value != nullptr ? &existing : nullptr, operands, ttl_ms_,
+        &out->new_value);
+    if (!s.ok() && in.logger != nullptr) {
+      rocksdb::Log(rocksdb::InfoLogLevel::ERROR_LEVEL, in.logger,
+                   "weir window merge failed: %s", s.ToString().c_str());
+    }
+    return s.ok();
+  }
+
+  const char* Name() const override { return "weir.WindowStateMerge"; }
+
+ private:
+  const std::optional<int64_t> ttl_ms_;
 };
 
 // Iterates [begin, end) of one column family; the upper bound is enforced
@@ -304,36 +349,11 @@ RocksDbStateBackend::RocksDbStateBackend(
 
 RocksDbStateBackend::~RocksDbStateBackend() = default;
 
-absl::StatusOr<std::unique_ptr<RocksDbStateBackend>>
-RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
-  WEIR_RETURN_IF_ERROR(options.Validate());
+namespace internal {
+
+RocksDbOpenOptions MakeRocksDbOpenOptions(
+    const RocksDbStateBackendOptions& options) {
   const RocksDbResources::Impl& shared = *options.resources->impl_;
-
-  // A database holding column families this weir does not know was written
-  // by something else; refuse it rather than guess.
-  std::vector<std::string> existing;
-  if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path,
-                                      &existing)
-          .ok()) {
-    for (const std::string& name : existing) {
-      if (name != rocksdb::kDefaultColumnFamilyName &&
-          std::find_if(kColumnFamilies.begin(), kColumnFamilies.end(),
-                       [&name](const char* known) { return name == known; }) ==
-              kColumnFamilies.end()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the database at ", options.path, " has a column family \"", name,
-            "\" that weir's state layout does not have"));
-      }
-    }
-  }
-
-  std::error_code ec;
-  std::filesystem::create_directories(options.path, ec);
-  if (ec) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot create state directory ", options.path, ": ", ec.message()));
-  }
-
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
@@ -367,31 +387,80 @@ RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
   base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
 
   // "windows" takes point reads when windows fire: bloom filters save disk
-  // reads for keys that are absent.
+  // reads for keys that are absent. Filters and indexes are partitioned (a
+  // two-level index over 4 KiB partitions), so a read loads one small
+  // partition through the cache instead of a whole file's filter, whose
+  // size grows with the state; the top levels stay pinned for the life of
+  // each table, and the partitions stay in the cache's high-priority pool.
   rocksdb::ColumnFamilyOptions windows = base;
   rocksdb::BlockBasedTableOptions windows_table = table_options;
   windows_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   windows_table.optimize_filters_for_memory = true;
+  windows_table.index_type =
+      rocksdb::BlockBasedTableOptions::IndexType::kTwoLevelIndexSearch;
+  windows_table.partition_filters = true;
+  windows_table.metadata_block_size = 4096;
+  windows_table.metadata_cache_options.top_level_index_pinning =
+      rocksdb::PinningTier::kAll;
   windows.table_factory.reset(
       rocksdb::NewBlockBasedTableFactory(windows_table));
 
-  auto impl = std::make_unique<Impl>();
+  std::optional<int64_t> ttl_ms;
   if (options.ttl.has_value()) {
-    impl->ttl_ms = ToMillis(*options.ttl);
+    ttl_ms = ToMillis(*options.ttl);
     windows.compaction_filter_factory =
-        std::make_shared<TtlCompactionFilterFactory>(*impl->ttl_ms,
-                                                     options.clock);
+        std::make_shared<TtlCompactionFilterFactory>(*ttl_ms, options.clock);
   }
+  windows.merge_operator = std::make_shared<WindowMergeOperator>(ttl_ms);
 
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors = {
+  internal::RocksDbOpenOptions open;
+  open.db = db_options;
+  open.column_families = {
       {rocksdb::kDefaultColumnFamilyName, base},
       {kColumnFamilies[static_cast<int>(Column::kWindows)], windows},
       {kColumnFamilies[static_cast<int>(Column::kTimers)], base},
       {kColumnFamilies[static_cast<int>(Column::kMeta)], base},
   };
+  return open;
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<RocksDbStateBackend>>
+RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  // A database holding column families this weir does not know was written
+  // by something else; refuse it rather than guess.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), options.path,
+                                      &existing)
+          .ok()) {
+    for (const std::string& name : existing) {
+      if (name != rocksdb::kDefaultColumnFamilyName &&
+          std::find_if(kColumnFamilies.begin(), kColumnFamilies.end(),
+                       [&name](const char* known) { return name == known; }) ==
+              kColumnFamilies.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database at ", options.path, " has a column family \"", name,
+            "\" that weir's state layout does not have"));
+      }
+    }
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create state directory ", options.path, ": ", ec.message()));
+  }
+
+  auto impl = std::make_unique<Impl>();
+  if (options.ttl.has_value()) impl->ttl_ms = ToMillis(*options.ttl);
+  const internal::RocksDbOpenOptions open =
+      internal::MakeRocksDbOpenOptions(options);
   rocksdb::DB* db = nullptr;
-  const rocksdb::Status s = rocksdb::DB::Open(db_options, options.path,
-                                              descriptors, &impl->handles, &db);
+  const rocksdb::Status s = rocksdb::DB::Open(
+      open.db, options.path, open.column_families, &impl->handles, &db);
   if (!s.ok()) return FromRocks(s, absl::StrCat("Open ", options.path));
   impl->db.reset(db);
   for (int c = 0; c < kNumColumns; ++c) impl->columns[c] = impl->handles[c + 1];
@@ -421,9 +490,7 @@ absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
   size_t bytes = 0;
   for (const StateWriteBatch::Op& op : batch.ops()) {
-    if (!ValidColumn(op.column)) {
-      return absl::InvalidArgumentError("Write: unknown column");
-    }
+    WEIR_RETURN_IF_ERROR(internal::CheckStateOp(op));
     bytes += op.key.size() + op.value.size() + internal::kStateHeaderSize + 16;
   }
   // Every value of a batch gets the same header (one write time), so it is
@@ -439,8 +506,14 @@ absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
       const rocksdb::Slice key(op.key);
       const rocksdb::Slice value[2] = {rocksdb::Slice(header),
                                        rocksdb::Slice(op.value)};
-      s = write_batch.Put(impl_->cf(op.column), rocksdb::SliceParts(&key, 1),
-                          rocksdb::SliceParts(value, 2));
+      if (op.is_merge) {
+        s = write_batch.Merge(impl_->cf(op.column),
+                              rocksdb::SliceParts(&key, 1),
+                              rocksdb::SliceParts(value, 2));
+      } else {
+        s = write_batch.Put(impl_->cf(op.column), rocksdb::SliceParts(&key, 1),
+                            rocksdb::SliceParts(value, 2));
+      }
     }
     if (!s.ok()) return FromRocks(s, "Write");
   }
@@ -546,6 +619,19 @@ absl::StatusOr<uint64_t> RocksDbStateBackend::GetIntProperty(
   if (!impl_->db->GetIntProperty(impl_->cf(column), ToSlice(property), &v)) {
     return absl::NotFoundError(absl::StrCat("rocksdb has no integer property ",
                                             std::string(property)));
+  }
+  return v;
+}
+
+absl::StatusOr<std::string> RocksDbStateBackend::GetProperty(
+    Column column, std::string_view property) {
+  if (!ValidColumn(column)) {
+    return absl::InvalidArgumentError("GetProperty: unknown column");
+  }
+  std::string v;
+  if (!impl_->db->GetProperty(impl_->cf(column), ToSlice(property), &v)) {
+    return absl::NotFoundError(
+        absl::StrCat("rocksdb has no property ", std::string(property)));
   }
   return v;
 }

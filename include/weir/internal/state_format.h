@@ -5,12 +5,17 @@
 // The header every backend puts in front of a stored value, shared by the
 // memory and RocksDB backends (and read by RocksDB's TTL compaction filter):
 //
-//   byte 0      format version (kStateFormatVersion)
+//   byte 0      format version (kStateFormatVersion; this weir also reads
+//               the versions from kOldestStateFormatVersion on)
 //   bytes 1..8  last write, processing time, int64 ms, little-endian
 //   bytes 9..   the operator's bytes
 //
-// A different version byte means the state was written by an incompatible
-// weir; reading it fails with kFailedPrecondition.
+// A version byte out of that range means the state was written by an
+// incompatible weir; reading it fails with kFailedPrecondition. Version 2
+// added merge operands to "windows" (StateWriteBatch::Merge): a weir that
+// reads only version 1 has no merge operator, so it must refuse the state
+// before it meets one. Version 1 values are version 2 values without
+// operands, so this weir reads them.
 //
 // Besides the codec, the few pieces of backend logic that must agree
 // between the backends live here: how Get reads a value under a TTL, when
@@ -41,8 +46,14 @@
 namespace weir {
 namespace internal {
 
-inline constexpr uint8_t kStateFormatVersion = 1;
+inline constexpr uint8_t kStateFormatVersion = 2;
+inline constexpr uint8_t kOldestStateFormatVersion = 1;
 inline constexpr size_t kStateHeaderSize = 9;
+
+// Whether this weir reads values of format `version`.
+inline bool ReadableStateFormat(uint8_t version) {
+  return version >= kOldestStateFormatVersion && version <= kStateFormatVersion;
+}
 
 inline void EncodeStateValue(int64_t write_time_ms, std::string_view payload,
                              std::string* out) {
@@ -64,10 +75,10 @@ inline absl::Status DecodeStateValue(std::string_view stored,
         "state value of ", stored.size(), " bytes is shorter than its header"));
   }
   const uint8_t version = static_cast<uint8_t>(stored[0]);
-  if (version != kStateFormatVersion) {
+  if (!ReadableStateFormat(version)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "state value has format version ", version, ", this weir reads only ",
-        kStateFormatVersion,
+        "state value has format version ", version, ", this weir reads ",
+        kOldestStateFormatVersion, " to ", kStateFormatVersion,
         "; restore it with the weir version that wrote it or start from "
         "empty state"));
   }
@@ -110,13 +121,27 @@ inline bool CompactionDrops(std::string_view stored, int64_t ttl_ms,
                             int64_t now_ms) {
   // The cheap checks first, so an unknown version builds no error status.
   if (stored.size() < kStateHeaderSize ||
-      static_cast<uint8_t>(stored[0]) != kStateFormatVersion) {
+      !ReadableStateFormat(static_cast<uint8_t>(stored[0]))) {
     return false;
   }
   int64_t write_ms;
   std::string_view payload;
   if (!DecodeStateValue(stored, &write_ms, &payload).ok()) return false;
   return StateExpired(write_ms, ttl_ms, now_ms);
+}
+
+// Whether a backend takes `op`: a known column, and merges only into
+// kWindows. kInvalidArgument otherwise.
+inline absl::Status CheckStateOp(const StateWriteBatch::Op& op) {
+  if (static_cast<int>(op.column) >= kNumColumns) {
+    return absl::InvalidArgumentError("Write: unknown column");
+  }
+  if (op.is_merge && op.column != Column::kWindows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Write: merge into column \"", ColumnName(op.column),
+                     "\"; only \"windows\" takes merges"));
+  }
+  return absl::OkStatus();
 }
 
 // An iterator over nothing, for an empty or invalid range.

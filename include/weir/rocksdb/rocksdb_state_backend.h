@@ -70,6 +70,13 @@
 
 namespace weir {
 
+struct RocksDbStateBackendOptions;
+namespace internal {
+struct RocksDbOpenOptions;
+RocksDbOpenOptions MakeRocksDbOpenOptions(
+    const RocksDbStateBackendOptions& options);
+}  // namespace internal
+
 struct RocksDbResourcesOptions {
   // Memory for all RocksDB state of the process: block cache, memtables,
   // index and filter blocks. Larger keeps more of the state in memory and
@@ -118,6 +125,8 @@ class RocksDbResources {
 
  private:
   friend class RocksDbStateBackend;
+  friend internal::RocksDbOpenOptions internal::MakeRocksDbOpenOptions(
+      const RocksDbStateBackendOptions& options);
   struct Impl;
 
   RocksDbResources(const RocksDbResourcesOptions& options,
@@ -179,6 +188,12 @@ class RocksDbStateBackend final : public StateBackend {
   // "rocksdb.estimate-num-keys" or "rocksdb.block-cache-capacity", for
   // metrics and tests. kNotFound if RocksDB does not know it.
   absl::StatusOr<uint64_t> GetIntProperty(Column column,
+                                          std::string_view property);
+
+  // A RocksDB string property of one column family, e.g. "rocksdb.stats"
+  // (compaction and write-stall summary) or "rocksdb.levelstats", for
+  // diagnostics. kNotFound if RocksDB does not know it.
+  absl::StatusOr<std::string> GetProperty(Column column,
                                           std::string_view property);
 
  private:
