@@ -121,6 +121,8 @@ ABSL_FLAG(absl::Duration, checkpoint_min_pause, absl::Seconds(5),
 ABSL_FLAG(absl::Duration, s3_request_timeout, absl::Minutes(2),
           "Time limit of one S3 request (s3:// stores); a request past it "
           "is abandoned and retried.");
+ABSL_FLAG(int, s3_max_attempts, 5,
+          "Attempts per S3 request (s3:// stores), the first included.");
 ABSL_FLAG(std::string, sink, "",
           "Where features go: file:PATH (JSON lines), redis://HOST:PORT or "
           "kafka:TOPIC. Empty: redis://127.0.0.1:6379 if a Redis answers "
@@ -191,6 +193,7 @@ struct Config {
   int checkpoint_tolerated_failures = 3;
   absl::Duration checkpoint_min_pause;
   absl::Duration s3_request_timeout;
+  int s3_max_attempts = 5;
   std::string sink;  // resolved: file:..., redis://..., kafka:...
   std::string dlq;
   int metrics_port = 0;
@@ -227,6 +230,7 @@ absl::StatusOr<Config> ConfigFromFlags(
       absl::GetFlag(FLAGS_checkpoint_tolerated_failures);
   c.checkpoint_min_pause = absl::GetFlag(FLAGS_checkpoint_min_pause);
   c.s3_request_timeout = absl::GetFlag(FLAGS_s3_request_timeout);
+  c.s3_max_attempts = absl::GetFlag(FLAGS_s3_max_attempts);
   c.sink = absl::GetFlag(FLAGS_sink);
   c.dlq = absl::GetFlag(FLAGS_dlq);
   c.metrics_port = absl::GetFlag(FLAGS_metrics_port);
@@ -281,6 +285,9 @@ absl::StatusOr<Config> ConfigFromFlags(
   }
   if (c.s3_request_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--s3_request_timeout: must be positive");
+  }
+  if (c.s3_max_attempts < 1) {
+    return absl::InvalidArgumentError("--s3_max_attempts: at least 1");
   }
   if (c.metrics_port < -1 || c.metrics_port > 65535) {
     return absl::InvalidArgumentError("--metrics_port: -1, 0 or a port");
@@ -1267,6 +1274,7 @@ absl::Status RunService(Config c) {
   weir::ObjectStoreOptions store_options;
   if (!c.s3_endpoint.empty()) store_options.s3.endpoint = c.s3_endpoint;
   store_options.s3.request_timeout = c.s3_request_timeout;
+  store_options.s3.max_attempts = c.s3_max_attempts;
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::ObjectStore> store,
                         weir::OpenObjectStore(c.checkpoint_uri, store_options));
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::KafkaSource> kafka,

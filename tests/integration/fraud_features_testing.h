@@ -42,6 +42,7 @@
 #include "weir/kafka/internal/kafka_producer.h"
 #include "weir/sinks.h"
 #include "weir/status_macros.h"
+#include "weir/testing/sqlite_oracle.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
@@ -188,6 +189,53 @@ inline std::string CompareFinal(const FinalValues& want,
     if (!want.count(k)) {
       note(absl::StrCat("extra ", std::get<0>(k), " ", std::get<1>(k), " ",
                         std::get<2>(k)));
+    }
+  }
+  if (shown > 10) absl::StrAppend(&diff, "... ", shown - 10, " more\n");
+  return diff;
+}
+
+// Compares the exact features of `final` with the sqlite3 oracle over the
+// same W-PAY input: windowed counts (txn_count_1m) and exact sums
+// (amount_sum_1h), key by key, under the service's watermark and lateness
+// (FraudFeatures() in examples/fraud_features/main.cc). Returns a
+// description of the first differences, empty if they agree.
+inline absl::StatusOr<std::string> CompareWithOracle(
+    const FinalValues& final, const testing::WPayOptions& wpay) {
+  WEIR_ASSIGN_OR_RETURN(std::vector<testing::WPayEvent> events,
+                        testing::WPayGenerator::GenerateAll(wpay));
+  const std::vector<testing::OracleEvent> oracle_events =
+      testing::OracleEventsFrom(events);
+  std::string diff;
+  int shown = 0;
+  for (const auto& [feature, window] :
+       {std::make_pair(std::string("txn_count_1m"), absl::Minutes(1)),
+        std::make_pair(std::string("amount_sum_1h"), absl::Hours(1))}) {
+    testing::SqliteOracleOptions o;
+    o.window_size = window;
+    o.max_out_of_orderness = absl::Seconds(5);
+    o.allowed_lateness = absl::Minutes(1);
+    WEIR_ASSIGN_OR_RETURN(testing::OracleResult oracle,
+                          testing::RunSqliteOracle(oracle_events, o));
+    size_t windows = 0;
+    for (const auto& [k, u] : final) {
+      if (std::get<1>(k) == feature) ++windows;
+    }
+    if (windows != oracle.groups.size()) {
+      absl::StrAppend(&diff, feature, ": ", windows, " windows, oracle ",
+                      oracle.groups.size(), "\n");
+    }
+    for (const auto& [key, g] : oracle.groups) {
+      auto it = final.find({key.first, feature, key.second});
+      const Value want = feature == "txn_count_1m" ? Value::Int64(g.count)
+                                                   : Value::Dec(g.sum_cents, 2);
+      if (it != final.end() && it->second.value == want) continue;
+      if (shown++ < 10) {
+        absl::StrAppend(
+            &diff, feature, " ", key.first, " ", key.second, ": oracle ",
+            want.ToString(), ", weir ",
+            it == final.end() ? "none" : it->second.value.ToString(), "\n");
+      }
     }
   }
   if (shown > 10) absl::StrAppend(&diff, "... ", shown - 10, " more\n");

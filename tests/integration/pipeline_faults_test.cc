@@ -1,0 +1,691 @@
+// Faults at the pipeline level (RELIABILITY.md scenarios 3, 4, 6 and 10):
+// the fraud-features service runs as child processes against the local
+// broker tool (its own process), with file sinks and a checkpoint store
+// that is a directory, or s3rver behind the HTTP fault proxy. Each test
+// injects its faults into the running service and ends with output equal to
+// an uninterrupted (golden) run's, key by key, and to the sqlite3 oracle's
+// counts and exact sums:
+//
+//   - BrokerOutageLeaderMovesAndRequestErrors: every broker down for 10 s
+//     and back, every partition's leader moved twice, Fetch and
+//     OffsetCommit requests failed; the consumer lag of all 16 partitions
+//     returns to 0.
+//   - ObjectStoreFaultsFailCheckpointsThenTheyRecover: S3 answering 503,
+//     holding responses past the request time-out, and cutting connections
+//     mid-response during checkpoint uploads: `checkpoints_failed` rises,
+//     then checkpoints succeed again; with the store failing for good, the
+//     service stops with an error naming the tolerated count, and a restart
+//     loses nothing.
+//   - CorruptNewestCheckpointFallsBack: between kills, a byte of each
+//     partition's newest checkpoint's SST flipped, then (after the next
+//     kill) a byte of each newest manifest: each restart restores the
+//     checkpoint the store says it must (the previous one),
+//     `weir_restore_fallbacks_total` counts the skipped ones.
+//   - GroupChurnMovesEveryPartitionThroughTheStore: three instances; in
+//     each round one is stopped with SIGTERM and one SIGKILLed once it has
+//     published a checkpoint, both restarted; after every round each
+//     partition's new owner reports that it restored it from the store.
+//
+// Every wait is on a condition (a metric, a log line, a file) with a
+// deadline. WEIR_SOAK_SCALE (default 1) multiplies the events and the
+// churn rounds.
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "fraud_features_testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "weir/checkpoint.h"
+#include "weir/dlq.h"
+#include "weir/kafka/local_broker.h"
+#include "weir/object_store.h"
+#include "weir/testing/http_fault_proxy.h"
+#include "weir/testing/s3rver.h"
+#include "weir/testing/subprocess.h"
+#include "weir/testing/wpay.h"
+
+namespace weir {
+namespace {
+
+namespace fft = fraud_features_testing;
+
+constexpr char kTopic[] = "payments";
+constexpr int kPartitions = 16;
+// A fault test that waits longer than this for a condition fails.
+constexpr absl::Duration kWait = absl::Seconds(120);
+
+int Scale() {
+  const char* s = std::getenv("WEIR_SOAK_SCALE");
+  int v = 1;
+  if (s != nullptr && absl::SimpleAtoi(s, &v) && v >= 1) return v;
+  return 1;
+}
+
+int64_t NumEvents() { return 100'000 * static_cast<int64_t>(Scale()); }
+
+testing::WPayOptions WPay() {
+  testing::WPayOptions w;
+  w.num_events = NumEvents();
+  w.num_users = 50'000;
+  w.num_partitions = kPartitions;
+  w.seed = 23;
+  return w;
+}
+
+// Every series of metric `name` on the service's /metrics: labels -> value.
+absl::StatusOr<std::map<std::string, double>> ScrapeSeries(
+    const std::string& url, const std::string& name) {
+  const std::string base = url.substr(0, url.rfind('/'));
+  httplib::Client client(base);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(2);
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200) {
+    return absl::UnavailableError("metrics endpoint did not answer");
+  }
+  std::map<std::string, double> out;
+  for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+    if (!absl::StartsWith(line, name) || line.size() <= name.size()) continue;
+    if (line[name.size()] != '{' && line[name.size()] != ' ') continue;
+    const size_t space = line.rfind(' ');
+    double v = 0;
+    if (!absl::SimpleAtod(line.substr(space + 1), &v)) continue;
+    out[std::string(line.substr(name.size(), space - name.size()))] = v;
+  }
+  return out;
+}
+
+// One assignment line of the pipeline's log (PipelineOptions::logger):
+// partition -> the checkpoint it was restored from (nullopt: none).
+struct Assignment {
+  int partition = -1;
+  std::optional<uint64_t> checkpoint;
+};
+std::optional<Assignment> ParseAssignment(absl::string_view line) {
+  const std::string tag = absl::StrCat("partition ", kTopic, "-");
+  const size_t at = line.find(tag);
+  if (at == absl::string_view::npos) return std::nullopt;
+  absl::string_view rest = line.substr(at + tag.size());
+  const size_t colon = rest.find(':');
+  Assignment a;
+  if (colon == absl::string_view::npos ||
+      !absl::SimpleAtoi(rest.substr(0, colon), &a.partition)) {
+    return std::nullopt;
+  }
+  rest = rest.substr(colon);
+  if (absl::StartsWith(rest, ": no checkpoint")) return a;
+  if (!absl::ConsumePrefix(&rest, ": restored checkpoint ")) {
+    return std::nullopt;
+  }
+  uint64_t id = 0;
+  if (!absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &id)) {
+    return std::nullopt;
+  }
+  a.checkpoint = id;
+  return a;
+}
+
+class PipelineFaultsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fft::BinariesBuilt()) {
+      GTEST_SKIP() << "build fraud-features and weir-broker first";
+    }
+    auto dir = testing::TempDir::Create("pipeline-faults");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
+  }
+
+  // Starts a broker of `brokers` brokers, produces the input and runs the
+  // golden instance over it (uninterrupted, its own store).
+  void StartBrokerAndRunGolden(int brokers) {
+    LocalBroker::Options bo;
+    bo.binary_path = fft::BrokerBinary();
+    bo.brokers = brokers;
+    bo.topics = {{kTopic, kPartitions}};
+    auto broker = LocalBroker::Start(bo);
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    broker_ = std::move(*broker);
+    absl::Status produced =
+        fft::ProduceWPay(broker_->bootstrap(), kTopic, WPay());
+    ASSERT_TRUE(produced.ok()) << produced;
+    RunToEnd(Args("golden", "golden", FileStore("golden")));
+    if (HasFatalFailure()) return;
+    ReadOutputs({"golden"}, &golden_, &golden_dead_);
+    ASSERT_FALSE(golden_.empty());
+  }
+
+  std::string FileStore(const std::string& name) const {
+    return absl::StrCat("file://", dir_->path(), "/", name, "-store");
+  }
+  std::string StoreDir(const std::string& name) const {
+    return absl::StrCat(dir_->path(), "/", name, "-store");
+  }
+
+  // Flags of instance `name` (its own state directory, sink and DLQ file)
+  // in `group`, checkpointing to `store_uri`. Unbounded: it runs until a
+  // signal; RunToEnd adds --max_events.
+  std::vector<std::string> Args(const std::string& name,
+                                const std::string& group,
+                                const std::string& store_uri) const {
+    const std::string d = absl::StrCat(dir_->path(), "/", name);
+    std::filesystem::create_directories(d);
+    return {"--bootstrap=" + broker_->bootstrap(),
+            absl::StrCat("--topic=", kTopic),
+            "--group=" + group,
+            "--state_dir=" + d + "/state",
+            "--checkpoint_uri=" + store_uri,
+            "--sink=file:" + d + "/features.jsonl",
+            "--dlq=file:" + d + "/dlq.jsonl",
+            "--checkpoint_interval=1s",
+            "--checkpoint_min_pause=1s",
+            "--kafka_property=auto.offset.reset=error",
+            "--kafka_property=session.timeout.ms=3000",
+            "--kafka_property=heartbeat.interval.ms=300"};
+  }
+
+  // Runs a bounded instance over the whole topic; expects a clean exit and
+  // returns its output.
+  std::string RunToEnd(std::vector<std::string> args,
+                       const std::vector<std::string>& env = {}) {
+    args.push_back(absl::StrCat("--max_events=", NumEvents()));
+    auto service = fft::StartService(args, env);
+    EXPECT_TRUE(service.ok()) << service.status();
+    if (!service.ok()) return "";
+    auto status = fft::FinishService(*service, absl::Seconds(180));
+    EXPECT_TRUE(status.ok()) << status.status();
+    EXPECT_TRUE(status.ok() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << service->output;
+    return service->output;
+  }
+
+  // Waits until `probe` holds, polling the service every 20 ms, while the
+  // service runs. Fails (and says why) on the deadline or an early exit.
+  ::testing::AssertionResult WaitUntil(fft::Service& s, const std::string& what,
+                                       const std::function<bool()>& probe,
+                                       absl::Duration timeout = kWait) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (probe()) return ::testing::AssertionSuccess();
+      if (s.process->Wait(absl::ZeroDuration()).ok()) {
+        auto rest = s.process->ReadAll(absl::Seconds(1));
+        if (rest.ok()) s.output += *rest;
+        return ::testing::AssertionFailure()
+               << "the service exited while waiting for " << what << ":\n"
+               << s.output;
+      }
+      absl::SleepFor(absl::Milliseconds(20));  // polling the endpoint
+    }
+    return ::testing::AssertionFailure()
+           << "no " << what << " within " << absl::FormatDuration(timeout);
+  }
+
+  // The value of metric `name`, -1 if the endpoint does not answer.
+  static double Metric(const fft::Service& s, const std::string& name) {
+    auto v = fft::ScrapeMetric(s.metrics_url, name);
+    return v.ok() ? *v : -1;
+  }
+
+  ::testing::AssertionResult WaitMetricAtLeast(fft::Service& s,
+                                               const std::string& name,
+                                               double value) {
+    return WaitUntil(s, absl::StrCat(name, " >= ", value),
+                     [&] { return Metric(s, name) >= value; });
+  }
+
+  // Waits until the service has every partition assigned and no lag.
+  ::testing::AssertionResult WaitNoLag(fft::Service& s) {
+    return WaitUntil(s, "consumer lag 0 on every partition", [&] {
+      auto lag = ScrapeSeries(s.metrics_url, "weir_consumer_lag");
+      if (!lag.ok() || lag->size() != kPartitions) return false;
+      for (const auto& [labels, v] : *lag) {
+        if (v != 0) return false;
+      }
+      return true;
+    });
+  }
+
+  // Reads the lines the service printed so far (without waiting) and
+  // returns its assignment lines among them.
+  static std::vector<Assignment> TakeAssignments(fft::Service& s) {
+    std::vector<Assignment> out;
+    while (true) {
+      auto line = s.process->ReadLine(absl::Milliseconds(1));
+      if (!line.ok()) break;
+      absl::StrAppend(&s.output, *line, "\n");
+      if (auto a = ParseAssignment(*line)) out.push_back(*a);
+    }
+    return out;
+  }
+
+  // Reads the service's output until it has reported the assignment of
+  // every partition once; returns partition -> restored checkpoint.
+  static std::map<int, std::optional<uint64_t>> ReadFullAssignment(
+      fft::Service& s) {
+    std::map<int, std::optional<uint64_t>> out;
+    // Lines printed before "consuming" are in s.output already.
+    for (absl::string_view line : absl::StrSplit(s.output, '\n')) {
+      if (auto a = ParseAssignment(line)) out[a->partition] = a->checkpoint;
+    }
+    const absl::Time deadline = absl::Now() + kWait;
+    while (out.size() < kPartitions && absl::Now() < deadline) {
+      auto line = s.process->ReadLine(deadline - absl::Now());
+      if (!line.ok()) break;
+      absl::StrAppend(&s.output, *line, "\n");
+      if (auto a = ParseAssignment(*line)) out[a->partition] = a->checkpoint;
+    }
+    return out;
+  }
+
+  // Stops a service with SIGTERM; expects a clean exit.
+  static void Terminate(fft::Service& s) {
+    ASSERT_TRUE(s.process->Signal(SIGTERM).ok());
+    auto status = fft::FinishService(s, absl::Seconds(120));
+    ASSERT_TRUE(status.ok()) << status.status();
+    ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << "wait status " << *status << "\n"
+        << s.output;
+  }
+
+  // The final values and dead letters of the given instances together.
+  void ReadOutputs(const std::vector<std::string>& names,
+                   fft::FinalValues* final,
+                   std::set<std::pair<int32_t, int64_t>>* dead) const {
+    for (const std::string& name : names) {
+      const std::string d = absl::StrCat(dir_->path(), "/", name);
+      auto f = fft::ReadFinalValues(d + "/features.jsonl");
+      if (absl::IsNotFound(f.status())) continue;
+      ASSERT_TRUE(f.ok()) << f.status();
+      for (auto& [k, u] : *f) {
+        auto it = final->find(k);
+        if (it == final->end()) {
+          final->emplace(k, u);
+        } else if (u.NewerThan(it->second)) {
+          it->second = u;
+        }
+      }
+      auto records = ReadDeadLetterFile(d + "/dlq.jsonl");
+      if (absl::IsNotFound(records.status())) continue;
+      ASSERT_TRUE(records.ok()) << records.status();
+      for (const DeadLetterRecord& r : *records) {
+        dead->emplace(r.partition, r.offset);
+      }
+    }
+  }
+
+  // The merged output of `names` equals golden and the sqlite oracle, and
+  // the broker dropped nothing that could hide a difference.
+  void ExpectGoldenAndOracle(const std::vector<std::string>& names) {
+    fft::FinalValues final;
+    std::set<std::pair<int32_t, int64_t>> dead;
+    ReadOutputs(names, &final, &dead);
+    EXPECT_EQ(final.size(), golden_.size());
+    EXPECT_EQ(fft::CompareFinal(golden_, final), "");
+    EXPECT_EQ(dead, golden_dead_) << "dead letters differ";
+    auto oracle = fft::CompareWithOracle(final, WPay());
+    ASSERT_TRUE(oracle.ok()) << oracle.status();
+    EXPECT_EQ(*oracle, "");
+    auto low = fft::LogStartOffsets(broker_->bootstrap(), kTopic, kPartitions);
+    ASSERT_TRUE(low.ok()) << low.status();
+    for (int64_t l : *low) EXPECT_EQ(l, 0);
+  }
+
+  // The checkpoint store of partition `p` in a file:// store.
+  std::unique_ptr<CheckpointStore> PartitionStore(ObjectStore* store,
+                                                  int p) const {
+    CheckpointStoreOptions so;
+    so.prefix = CheckpointPrefix(absl::StrCat("fraud_features/", kTopic), p);
+    auto cs = CheckpointStore::Create(store, so);
+    EXPECT_TRUE(cs.ok()) << cs.status();
+    return cs.ok() ? std::move(*cs) : nullptr;
+  }
+
+  std::unique_ptr<testing::TempDir> dir_;
+  std::unique_ptr<LocalBroker> broker_;
+  fft::FinalValues golden_;
+  std::set<std::pair<int32_t, int64_t>> golden_dead_;
+};
+
+// Flips one byte in the middle of a file.
+void FlipByte(const std::string& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.good()) << path;
+  f.seekg(0, std::ios::end);
+  const std::streamoff size = f.tellg();
+  ASSERT_GT(size, 0) << path;
+  const std::streamoff at = size / 2;
+  char c = 0;
+  f.seekg(at);
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x5a);
+  f.seekp(at);
+  f.write(&c, 1);
+  ASSERT_TRUE(f.good()) << path;
+}
+
+TEST_F(PipelineFaultsTest, BrokerOutageLeaderMovesAndRequestErrors) {
+  StartBrokerAndRunGolden(/*brokers=*/3);
+  if (HasFatalFailure()) return;
+  const std::string store = FileStore("broker");
+  auto s = fft::StartService(Args("broker", "broker", store));
+  ASSERT_TRUE(s.ok()) << s.status();
+
+  // All brokers down for 10 s (the fault's length; nothing waits on it).
+  ASSERT_TRUE(WaitMetricAtLeast(*s, "weir_records_in_total", NumEvents() / 10));
+  ASSERT_TRUE(broker_->SetBrokerDown(-1).ok());
+  const double before = Metric(*s, "weir_records_in_total");
+  absl::SleepFor(absl::Seconds(10));
+  const double during = Metric(*s, "weir_records_in_total");
+  ASSERT_TRUE(broker_->SetBrokerUp(-1).ok());
+  // What was already fetched may still be processed, but nothing beyond.
+  EXPECT_LT(during, NumEvents()) << "the outage came too late to matter";
+  EXPECT_GE(during, before);
+
+  // Leaders move (twice, through every broker), and requests fail.
+  for (int p = 0; p < kPartitions; ++p) {
+    ASSERT_TRUE(broker_->SetLeader(kTopic, p, 1 + p % 3).ok());
+  }
+  ASSERT_TRUE(
+      broker_->PushRequestErrors("Fetch", "NOT_LEADER_FOR_PARTITION", 5).ok());
+  ASSERT_TRUE(broker_->PushRequestErrors("Fetch", "_TRANSPORT", 3).ok());
+  ASSERT_TRUE(
+      broker_->PushRequestErrors("OffsetCommit", "NOT_COORDINATOR", 3).ok());
+  ASSERT_TRUE(
+      broker_->PushRequestErrors("OffsetCommit", "REQUEST_TIMED_OUT", 3).ok());
+  const double completed = Metric(*s, "weir_checkpoints_completed_total");
+  ASSERT_TRUE(
+      WaitMetricAtLeast(*s, "weir_checkpoints_completed_total", completed + 2));
+  for (int p = 0; p < kPartitions; ++p) {
+    ASSERT_TRUE(broker_->SetLeader(kTopic, p, 1 + (p + 1) % 3).ok());
+  }
+  ASSERT_TRUE(broker_->PushRequestErrors("Fetch", "_TRANSPORT", 2).ok());
+
+  // The consumer catches up on every partition, and checkpoints go on.
+  ASSERT_TRUE(WaitNoLag(*s));
+  const double caught_up = Metric(*s, "weir_checkpoints_completed_total");
+  ASSERT_TRUE(
+      WaitMetricAtLeast(*s, "weir_checkpoints_completed_total", caught_up + 2));
+  EXPECT_EQ(Metric(*s, "weir_checkpoints_failed_total"), 0);
+  Terminate(*s);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(broker_->ClearRequestErrors("Fetch").ok());
+  ASSERT_TRUE(broker_->ClearRequestErrors("OffsetCommit").ok());
+
+  // A bounded restart fires the windows left open at the end of input.
+  const std::string out = RunToEnd(Args("broker", "broker", store));
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       absl::StrCat(kPartitions, " partitions restored")));
+  ExpectGoldenAndOracle({"broker"});
+}
+
+TEST_F(PipelineFaultsTest, ObjectStoreFaultsFailCheckpointsThenTheyRecover) {
+  testing::S3rverOptions so;
+  so.node_modules_dir = WEIR_SOURCE_DIR "/node_modules";
+  auto s3 = testing::S3rver::Start(so);
+  if (!s3.ok()) {
+    if (std::getenv("CI") != nullptr) FAIL() << "no s3rver: " << s3.status();
+    GTEST_SKIP() << "no s3rver: " << s3.status();
+  }
+  auto proxy = testing::HttpFaultProxy::Start((*s3)->port());
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  StartBrokerAndRunGolden(/*brokers=*/1);
+  if (HasFatalFailure()) return;
+
+  const std::vector<std::string> env = {
+      "AWS_ACCESS_KEY_ID=" + (*s3)->access_key_id(),
+      "AWS_SECRET_ACCESS_KEY=" + (*s3)->secret_access_key()};
+  std::vector<std::string> args =
+      Args("s3", "s3", "s3://weir-test/pipeline-faults");
+  args.push_back("--s3_endpoint=" + (*proxy)->endpoint());
+  args.push_back("--s3_request_timeout=2s");
+  args.push_back("--checkpoint_tolerated_failures=2");
+  args.push_back("--s3_max_attempts=2");
+  auto s = fft::StartService(args, env);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(WaitMetricAtLeast(*s, "weir_checkpoints_completed_total", 1));
+
+  // Each fault fails a checkpoint (every request fails until the failure
+  // is counted), then, with the fault gone, the next one is published.
+  constexpr int kAll = 1'000'000;
+  const std::vector<std::pair<std::string, std::function<void()>>> faults = {
+      {"503", [&] { (*proxy)->FailNext(kAll, 503); }},
+      {"time-out", [&] { (*proxy)->DelayNext(kAll, absl::Seconds(60)); }},
+      {"cut connection", [&] { (*proxy)->DropNext(kAll); }},
+  };
+  for (const auto& [what, inject] : faults) {
+    SCOPED_TRACE(what);
+    const double failed = Metric(*s, "weir_checkpoints_failed_total");
+    ASSERT_GE(failed, 0);
+    inject();
+    ASSERT_TRUE(
+        WaitMetricAtLeast(*s, "weir_checkpoints_failed_total", failed + 1));
+    const double completed = Metric(*s, "weir_checkpoints_completed_total");
+    (*proxy)->ClearFaults();  // also releases held responses
+    ASSERT_TRUE(WaitMetricAtLeast(*s, "weir_checkpoints_completed_total",
+                                  completed + 1));
+  }
+  EXPECT_GT((*proxy)->injected_failures(), 0);
+  EXPECT_GT((*proxy)->injected_delays(), 0);
+  EXPECT_GT((*proxy)->injected_drops(), 0);
+
+  // A store that stays down: past the tolerated failures the service stops
+  // with an error that says so.
+  (*proxy)->FailNext(kAll, 503);
+  auto status = fft::FinishService(*s, kWait);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1)
+      << "wait status " << *status << "\n"
+      << s->output;
+  EXPECT_THAT(s->output,
+              ::testing::HasSubstr(
+                  "checkpoints failed 3 times in a row (tolerated: 2)"));
+  (*proxy)->ClearFaults();
+
+  // Nothing is lost: a restart resumes from the published checkpoints.
+  const std::string out = RunToEnd(args, env);
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       absl::StrCat(kPartitions, " partitions restored")));
+  ExpectGoldenAndOracle({"s3"});
+}
+
+TEST_F(PipelineFaultsTest, CorruptNewestCheckpointFallsBack) {
+  StartBrokerAndRunGolden(/*brokers=*/1);
+  if (HasFatalFailure()) return;
+  const std::string uri = FileStore("corrupt");
+  auto store = OpenObjectStore(uri, {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string prefix_dir =
+      absl::StrCat(StoreDir("corrupt"), "/fraud_features/", kTopic);
+
+  // Runs until `rounds` more checkpoints are published, then SIGKILLs;
+  // returns the partitions' restore report of the run.
+  auto run_and_kill = [&](int rounds, double fallbacks) {
+    std::map<int, std::optional<uint64_t>> restored;
+    auto s = fft::StartService(Args("corrupt", "corrupt", uri));
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (!s.ok()) return restored;
+    restored = ReadFullAssignment(*s);
+    EXPECT_EQ(restored.size(), kPartitions) << s->output;
+    EXPECT_TRUE(
+        WaitMetricAtLeast(*s, "weir_restore_fallbacks_total", fallbacks));
+    EXPECT_TRUE(
+        WaitMetricAtLeast(*s, "weir_checkpoints_completed_total", rounds));
+    s->process->Kill();
+    return restored;
+  };
+
+  // 1. Checkpoints published mid-run, then a kill.
+  run_and_kill(2, 0);
+  if (HasFailure()) return;
+
+  // 2. A byte of each partition's newest SST flipped: preferably an SST
+  // the previous checkpoint lacks. The restart must restore, per partition,
+  // the newest checkpoint that does not hold the damaged file.
+  std::map<int, std::optional<uint64_t>> expected;
+  int to_previous = 0;
+  for (int p = 0; p < kPartitions; ++p) {
+    auto cs = PartitionStore(store->get(), p);
+    ASSERT_NE(cs, nullptr);
+    auto ids = cs->ListCheckpoints();
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    ASSERT_GE(ids->size(), 2u) << "partition " << p;
+    std::vector<CheckpointManifest> manifests;  // newest first
+    for (auto it = ids->rbegin(); it != ids->rend(); ++it) {
+      auto m = cs->ReadCheckpoint(*it);
+      ASSERT_TRUE(m.ok()) << m.status();
+      manifests.push_back(*m);
+    }
+    auto holds = [](const CheckpointManifest& m, const std::string& key) {
+      for (const ManifestFile& f : m.files) {
+        if (f.object_key == key) return true;
+      }
+      return false;
+    };
+    // The SST of the newest checkpoint that the fewest older ones hold.
+    std::string victim;
+    size_t best = manifests.size();
+    for (const ManifestFile& f : manifests[0].files) {
+      if (!absl::EndsWith(f.name, ".sst")) continue;
+      size_t shared = 0;
+      while (shared + 1 < manifests.size() &&
+             holds(manifests[shared + 1], f.object_key)) {
+        ++shared;
+      }
+      if (shared < best) {
+        best = shared;
+        victim = f.object_key;
+      }
+    }
+    ASSERT_FALSE(victim.empty()) << "partition " << p << " has no SST";
+    FlipByte(absl::StrCat(prefix_dir, "/p", p, "/", victim));
+    expected[p] = best + 1 < manifests.size()
+                      ? std::optional<uint64_t>(
+                            manifests[best + 1].metadata.checkpoint_id)
+                      : std::nullopt;
+    if (best == 0) ++to_previous;
+  }
+  EXPECT_GT(to_previous, 0) << "no newest checkpoint had an SST of its own";
+  // Two rounds, so that the newest checkpoint's predecessor is sound too.
+  auto restored = run_and_kill(2, kPartitions);
+  EXPECT_EQ(restored, expected);
+  if (HasFailure()) return;
+
+  // 3. A byte of each newest manifest flipped: the previous checkpoint is
+  // restored.
+  expected.clear();
+  for (int p = 0; p < kPartitions; ++p) {
+    auto cs = PartitionStore(store->get(), p);
+    ASSERT_NE(cs, nullptr);
+    auto ids = cs->ListCheckpoints();
+    ASSERT_TRUE(ids.ok()) << ids.status();
+    ASSERT_GE(ids->size(), 2u) << "partition " << p;
+    expected[p] = (*ids)[ids->size() - 2];
+    FlipByte(absl::StrFormat("%s/p%d/checkpoints/%020u.manifest", prefix_dir, p,
+                             ids->back()));
+  }
+  restored = run_and_kill(1, kPartitions);
+  EXPECT_EQ(restored, expected);
+  if (HasFailure()) return;
+
+  // 4. To the end: equal to golden.
+  const std::string out = RunToEnd(Args("corrupt", "corrupt", uri));
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       absl::StrCat(kPartitions, " partitions restored")));
+  ExpectGoldenAndOracle({"corrupt"});
+}
+
+TEST_F(PipelineFaultsTest, GroupChurnMovesEveryPartitionThroughTheStore) {
+  StartBrokerAndRunGolden(/*brokers=*/1);
+  if (HasFatalFailure()) return;
+  const std::string uri = FileStore("churn");
+  auto store = OpenObjectStore(uri, {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::vector<std::string> names = {"a", "b", "c"};
+  std::vector<fft::Service> instances;
+  for (const std::string& name : names) {
+    auto s = fft::StartService(Args(name, "churn", uri));
+    ASSERT_TRUE(s.ok()) << s.status();
+    instances.push_back(std::move(*s));
+  }
+  auto every_partition_checkpointed = [&] {
+    for (int p = 0; p < kPartitions; ++p) {
+      auto cs = PartitionStore(store->get(), p);
+      if (cs == nullptr) return false;
+      auto ids = cs->ListCheckpoints();
+      if (!ids.ok() || ids->empty()) return false;
+    }
+    return true;
+  };
+
+  const int rounds = 3 * Scale();
+  for (int round = 0; round < rounds; ++round) {
+    SCOPED_TRACE(absl::StrCat("round ", round));
+    const size_t stopped = round % 3;
+    const size_t killed = (round + 1) % 3;
+    // The one to kill has published a checkpoint, and every partition has
+    // one: from now on every assignment must restore from the store.
+    ASSERT_TRUE(WaitMetricAtLeast(instances[killed],
+                                  "weir_checkpoints_completed_total", 1));
+    ASSERT_TRUE(WaitUntil(instances[killed], "a checkpoint of every partition",
+                          every_partition_checkpointed));
+    for (fft::Service& s : instances) TakeAssignments(s);
+
+    Terminate(instances[stopped]);
+    if (HasFatalFailure()) return;
+    instances[killed].process->Kill();
+    for (size_t i : {stopped, killed}) {
+      auto s = fft::StartService(Args(names[i], "churn", uri));
+      ASSERT_TRUE(s.ok()) << s.status();
+      instances[i] = std::move(*s);
+    }
+
+    // Until the group has settled (all 16 assigned over the three), every
+    // assignment is a restore, and every partition is restored.
+    std::set<int> moved;
+    auto settled = [&] {
+      double assigned = 0;
+      for (fft::Service& s : instances) {
+        for (const Assignment& a : TakeAssignments(s)) {
+          EXPECT_TRUE(a.checkpoint.has_value())
+              << "partition " << a.partition << " started empty";
+          moved.insert(a.partition);
+        }
+        const double v = Metric(s, "weir_partitions_assigned");
+        if (v <= 0) return false;
+        assigned += v;
+      }
+      return assigned == kPartitions && moved.size() == kPartitions;
+    };
+    ASSERT_TRUE(WaitUntil(instances[stopped], "the group to settle", settled));
+  }
+
+  // Stop all three; one bounded instance in the group fires the windows
+  // left open at the end of input.
+  for (fft::Service& s : instances) {
+    Terminate(s);
+    if (HasFatalFailure()) return;
+  }
+  const std::string out = RunToEnd(Args("final", "churn", uri));
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       absl::StrCat(kPartitions, " partitions restored")));
+  ExpectGoldenAndOracle({"a", "b", "c", "final"});
+}
+
+}  // namespace
+}  // namespace weir
