@@ -26,6 +26,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -39,6 +40,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "httplib.h"
+#include "weir/dlq.h"
 #include "weir/kafka/internal/kafka_producer.h"
 #include "weir/sinks.h"
 #include "weir/status_macros.h"
@@ -282,10 +284,11 @@ inline absl::StatusOr<int> FinishService(Service& s, absl::Duration timeout) {
   return s.process->Wait(std::max(absl::Seconds(1), deadline - absl::Now()));
 }
 
-// One metric's value from the service's /metrics (the first series of that
-// name), or an error if the endpoint does not answer.
-inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
-                                           const std::string& name) {
+// Every series of metric `name` on the service's /metrics, in the order
+// served: (labels, e.g. `{pipeline="x",partition="3"}`, or "", value).
+// An error if the endpoint does not answer.
+inline absl::StatusOr<std::vector<std::pair<std::string, double>>> ScrapeSeries(
+    const std::string& url, const std::string& name) {
   // url: http://127.0.0.1:PORT/metrics
   const std::string base = url.substr(0, url.rfind('/'));
   httplib::Client client(base);
@@ -295,6 +298,7 @@ inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
   if (!res || res->status != 200) {
     return absl::UnavailableError("metrics endpoint did not answer");
   }
+  std::vector<std::pair<std::string, double>> out;
   for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
     if (line.empty() || line[0] == '#') continue;
     if (line.substr(0, name.size()) != name) continue;
@@ -302,9 +306,53 @@ inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
     if (next != '{' && next != ' ') continue;
     const size_t space = line.rfind(' ');
     double v = 0;
-    if (absl::SimpleAtod(line.substr(space + 1), &v)) return v;
+    if (!absl::SimpleAtod(line.substr(space + 1), &v)) continue;
+    out.emplace_back(std::string(line.substr(name.size(), space - name.size())),
+                     v);
   }
-  return absl::NotFoundError(absl::StrCat("no metric ", name));
+  return out;
+}
+
+// One metric's value from the service's /metrics (the first series of that
+// name), or an error if the endpoint does not answer.
+inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
+                                           const std::string& name) {
+  WEIR_ASSIGN_OR_RETURN(auto series, ScrapeSeries(url, name));
+  if (series.empty()) {
+    return absl::NotFoundError(absl::StrCat("no metric ", name));
+  }
+  return series.front().second;
+}
+
+// Merges the output of service instances, each with its own directory
+// holding features.jsonl and dlq.jsonl (either may be missing): the final
+// values (the newest update per key, feature and window) and the dead
+// letters, by source position.
+inline absl::Status MergeOutputs(const std::vector<std::string>& dirs,
+                                 FinalValues* final,
+                                 std::set<std::pair<int32_t, int64_t>>* dead) {
+  for (const std::string& d : dirs) {
+    absl::StatusOr<FinalValues> f = ReadFinalValues(d + "/features.jsonl");
+    if (!f.ok() && !absl::IsNotFound(f.status())) return f.status();
+    if (f.ok()) {
+      for (auto& [k, u] : *f) {
+        auto it = final->find(k);
+        if (it == final->end()) {
+          final->emplace(k, u);
+        } else if (u.NewerThan(it->second)) {
+          it->second = u;
+        }
+      }
+    }
+    absl::StatusOr<std::vector<DeadLetterRecord>> records =
+        ReadDeadLetterFile(d + "/dlq.jsonl");
+    if (absl::IsNotFound(records.status())) continue;
+    if (!records.ok()) return records.status();
+    for (const DeadLetterRecord& r : *records) {
+      dead->emplace(r.partition, r.offset);
+    }
+  }
+  return absl::OkStatus();
 }
 
 // The number in a summary line "  <label>  <number> ...", or -1.

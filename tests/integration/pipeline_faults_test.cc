@@ -89,29 +89,6 @@ testing::WPayOptions WPay() {
   return w;
 }
 
-// Every series of metric `name` on the service's /metrics: labels -> value.
-absl::StatusOr<std::map<std::string, double>> ScrapeSeries(
-    const std::string& url, const std::string& name) {
-  const std::string base = url.substr(0, url.rfind('/'));
-  httplib::Client client(base);
-  client.set_connection_timeout(2);
-  client.set_read_timeout(2);
-  auto res = client.Get("/metrics");
-  if (!res || res->status != 200) {
-    return absl::UnavailableError("metrics endpoint did not answer");
-  }
-  std::map<std::string, double> out;
-  for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
-    if (!absl::StartsWith(line, name) || line.size() <= name.size()) continue;
-    if (line[name.size()] != '{' && line[name.size()] != ' ') continue;
-    const size_t space = line.rfind(' ');
-    double v = 0;
-    if (!absl::SimpleAtod(line.substr(space + 1), &v)) continue;
-    out[std::string(line.substr(name.size(), space - name.size()))] = v;
-  }
-  return out;
-}
-
 // One assignment line of the pipeline's log (PipelineOptions::logger):
 // partition -> the checkpoint it was restored from (nullopt: none).
 struct Assignment {
@@ -253,7 +230,7 @@ class PipelineFaultsTest : public ::testing::Test {
   // Waits until the service has every partition assigned and no lag.
   ::testing::AssertionResult WaitNoLag(fft::Service& s) {
     return WaitUntil(s, "consumer lag 0 on every partition", [&] {
-      auto lag = ScrapeSeries(s.metrics_url, "weir_consumer_lag");
+      auto lag = fft::ScrapeSeries(s.metrics_url, "weir_consumer_lag");
       if (!lag.ok() || lag->size() != kPartitions) return false;
       for (const auto& [labels, v] : *lag) {
         if (v != 0) return false;
@@ -308,26 +285,23 @@ class PipelineFaultsTest : public ::testing::Test {
   void ReadOutputs(const std::vector<std::string>& names,
                    fft::FinalValues* final,
                    std::set<std::pair<int32_t, int64_t>>* dead) const {
+    std::vector<std::string> dirs;
     for (const std::string& name : names) {
-      const std::string d = absl::StrCat(dir_->path(), "/", name);
-      auto f = fft::ReadFinalValues(d + "/features.jsonl");
-      if (absl::IsNotFound(f.status())) continue;
-      ASSERT_TRUE(f.ok()) << f.status();
-      for (auto& [k, u] : *f) {
-        auto it = final->find(k);
-        if (it == final->end()) {
-          final->emplace(k, u);
-        } else if (u.NewerThan(it->second)) {
-          it->second = u;
-        }
-      }
-      auto records = ReadDeadLetterFile(d + "/dlq.jsonl");
-      if (absl::IsNotFound(records.status())) continue;
-      ASSERT_TRUE(records.ok()) << records.status();
-      for (const DeadLetterRecord& r : *records) {
-        dead->emplace(r.partition, r.offset);
-      }
+      dirs.push_back(absl::StrCat(dir_->path(), "/", name));
     }
+    absl::Status s = fft::MergeOutputs(dirs, final, dead);
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  // Runs instance `args` to the end (it must restore every partition from
+  // the store), then expects the output of `names` to equal golden.
+  void RunToEndAndExpectGolden(const std::vector<std::string>& args,
+                               const std::vector<std::string>& env,
+                               const std::vector<std::string>& names) {
+    const std::string out = RunToEnd(args, env);
+    EXPECT_THAT(out, ::testing::HasSubstr(
+                         absl::StrCat(kPartitions, " partitions restored")));
+    ExpectGoldenAndOracle(names);
   }
 
   // The merged output of `names` equals golden and the sqlite oracle, and
@@ -450,10 +424,7 @@ TEST_F(PipelineFaultsTest, BrokerOutageLeaderMovesAndRequestErrors) {
   ASSERT_TRUE(broker_->ClearRequestErrors("OffsetCommit").ok());
 
   // A bounded restart fires the windows left open at the end of input.
-  const std::string out = RunToEnd(Args("broker", "broker", store));
-  EXPECT_THAT(out, ::testing::HasSubstr(
-                       absl::StrCat(kPartitions, " partitions restored")));
-  ExpectGoldenAndOracle({"broker"});
+  RunToEndAndExpectGolden(Args("broker", "broker", store), {}, {"broker"});
 }
 
 TEST_F(PipelineFaultsTest, ObjectStoreFaultsFailCheckpointsThenTheyRecover) {
@@ -520,10 +491,7 @@ TEST_F(PipelineFaultsTest, ObjectStoreFaultsFailCheckpointsThenTheyRecover) {
   (*proxy)->ClearFaults();
 
   // Nothing is lost: a restart resumes from the published checkpoints.
-  const std::string out = RunToEnd(args, env);
-  EXPECT_THAT(out, ::testing::HasSubstr(
-                       absl::StrCat(kPartitions, " partitions restored")));
-  ExpectGoldenAndOracle({"s3"});
+  RunToEndAndExpectGolden(args, env, {"s3"});
 }
 
 TEST_F(PipelineFaultsTest, CorruptNewestCheckpointFallsBack) {
@@ -626,10 +594,7 @@ TEST_F(PipelineFaultsTest, CorruptNewestCheckpointFallsBack) {
   if (HasFailure()) return;
 
   // 4. To the end: equal to golden.
-  const std::string out = RunToEnd(Args("corrupt", "corrupt", uri));
-  EXPECT_THAT(out, ::testing::HasSubstr(
-                       absl::StrCat(kPartitions, " partitions restored")));
-  ExpectGoldenAndOracle({"corrupt"});
+  RunToEndAndExpectGolden(Args("corrupt", "corrupt", uri), {}, {"corrupt"});
 }
 
 TEST_F(PipelineFaultsTest, GroupChurnMovesEveryPartitionThroughTheStore) {
@@ -703,10 +668,8 @@ TEST_F(PipelineFaultsTest, GroupChurnMovesEveryPartitionThroughTheStore) {
     Terminate(s);
     if (HasFatalFailure()) return;
   }
-  const std::string out = RunToEnd(Args("final", "churn", uri));
-  EXPECT_THAT(out, ::testing::HasSubstr(
-                       absl::StrCat(kPartitions, " partitions restored")));
-  ExpectGoldenAndOracle({"a", "b", "c", "final"});
+  RunToEndAndExpectGolden(Args("final", "churn", uri), {},
+                          {"a", "b", "c", "final"});
 }
 
 }  // namespace
