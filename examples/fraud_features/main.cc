@@ -115,6 +115,8 @@ ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
 ABSL_FLAG(int, checkpoint_tolerated_failures, 3,
           "Checkpoints that may fail in a row (e.g. the object store is "
           "down); the next failure stops the service with an error.");
+ABSL_FLAG(int, checkpoint_retained, 3,
+          "Checkpoints kept per partition (older ones are deleted).");
 ABSL_FLAG(absl::Duration, checkpoint_min_pause, absl::Seconds(5),
           "Least time between the end of one checkpoint and the start of "
           "the next.");
@@ -191,6 +193,7 @@ struct Config {
   std::string s3_endpoint;
   absl::Duration checkpoint_interval;
   int checkpoint_tolerated_failures = 3;
+  int checkpoint_retained = 3;
   absl::Duration checkpoint_min_pause;
   absl::Duration s3_request_timeout;
   int s3_max_attempts = 5;
@@ -229,6 +232,7 @@ absl::StatusOr<Config> ConfigFromFlags(
   c.checkpoint_tolerated_failures =
       absl::GetFlag(FLAGS_checkpoint_tolerated_failures);
   c.checkpoint_min_pause = absl::GetFlag(FLAGS_checkpoint_min_pause);
+  c.checkpoint_retained = absl::GetFlag(FLAGS_checkpoint_retained);
   c.s3_request_timeout = absl::GetFlag(FLAGS_s3_request_timeout);
   c.s3_max_attempts = absl::GetFlag(FLAGS_s3_max_attempts);
   c.sink = absl::GetFlag(FLAGS_sink);
@@ -278,6 +282,9 @@ absl::StatusOr<Config> ConfigFromFlags(
   if (c.checkpoint_tolerated_failures < 0) {
     return absl::InvalidArgumentError(
         "--checkpoint_tolerated_failures: must not be negative");
+  }
+  if (c.checkpoint_retained < 1) {
+    return absl::InvalidArgumentError("--checkpoint_retained: at least 1");
   }
   if (c.checkpoint_min_pause < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -1321,6 +1328,7 @@ absl::Status RunService(Config c) {
   options.checkpoints.interval = c.checkpoint_interval;
   options.checkpoints.tolerated_failures = c.checkpoint_tolerated_failures;
   options.checkpoints.min_pause = c.checkpoint_min_pause;
+  options.checkpoints.retained = c.checkpoint_retained;
   options.max_pending_updates = static_cast<size_t>(c.max_pending_updates);
   options.checkpoint_upload_threads = c.checkpoint_upload_threads;
   options.sink_batch_size = static_cast<size_t>(c.sink_batch_size);

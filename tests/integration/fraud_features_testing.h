@@ -26,6 +26,7 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -63,10 +64,14 @@ inline bool BinariesBuilt() {
 // Produces the W-PAY stream of `options` into `topic`: keyed by user_id
 // with Kafka's murmur2 partitioner and one producer in order, so each event
 // lands at the partition and offset the generator reports (which the
-// sqlite oracle relies on). lz4, as the broker's retention needs.
+// sqlite oracle relies on). lz4, as the broker's retention needs. Only the
+// events numbered `first` up to (not including) `end`, when given, so that a
+// stream can be produced in parts, in order.
 inline absl::Status ProduceWPay(const std::string& bootstrap,
                                 const std::string& topic,
-                                const testing::WPayOptions& options) {
+                                const testing::WPayOptions& options,
+                                int64_t first = 0,
+                                std::optional<int64_t> end = std::nullopt) {
   WEIR_ASSIGN_OR_RETURN(auto gen, testing::WPayGenerator::Create(options));
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"bootstrap.servers", bootstrap},
@@ -79,7 +84,9 @@ inline absl::Status ProduceWPay(const std::string& bootstrap,
   WEIR_ASSIGN_OR_RETURN(auto producer,
                         internal::KafkaProducer::Create("test", settings, {}));
   testing::WPayEvent e;
-  while (gen->Next(e)) {
+  for (int64_t i = 0; gen->Next(e); ++i) {
+    if (end.has_value() && i >= *end) break;
+    if (i < first) continue;
     WEIR_RETURN_IF_ERROR(
         producer->Produce(topic, e.user_id, e.json, {}, absl::Seconds(30)));
   }
