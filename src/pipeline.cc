@@ -1,7 +1,9 @@
 #include "weir/pipeline.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -114,6 +116,12 @@ Pipeline::Pipeline(const PipelineOptions& options, const PipelineParts& parts)
   options_.features.name = options_.name;
   options_.features.clock = options_.clock;
   options_.checkpoints.clock = options_.clock;
+  if (!options_.logger) {
+    options_.logger = [](std::string_view line) {
+      std::fprintf(stderr, "weir pipeline: %.*s\n",
+                   static_cast<int>(line.size()), line.data());
+    };
+  }
 }
 
 Pipeline::~Pipeline() {
@@ -188,11 +196,19 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
         *start_offset = o.offset;
       }
     }
-    absl::MutexLock lock(&mu_);
-    ++stats_.partitions_restored;
+    {
+      absl::MutexLock lock(&mu_);
+      ++stats_.partitions_restored;
+    }
+    options_.logger(absl::StrCat(
+        "partition ", tp.topic, "-", tp.partition, ": restored checkpoint ",
+        manifest->metadata.checkpoint_id, " at offset ", *start_offset));
   } else if (absl::IsNotFound(manifest.status())) {
     RemoveAll(p->dir);  // nothing usable: start empty, from the beginning
     WEIR_RETURN_IF_ERROR(MakeDirs(p->dir));
+    options_.logger(
+        absl::StrCat("partition ", tp.topic, "-", tp.partition,
+                     ": no checkpoint, starting empty at offset 0"));
   } else {
     return manifest.status();
   }

@@ -1,6 +1,9 @@
 #include "weir/pipeline.h"
 
 #include <map>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -254,20 +257,34 @@ TEST_F(PipelineTest, RestartFromCheckpointEqualsUninterruptedRun) {
     });
     PipelineOptions options = Options("first");
     options.checkpoint_on_stop = false;
+    std::vector<std::string> log;
+    options.logger = [&](std::string_view line) { log.emplace_back(line); };
     auto p = Pipeline::Create(
         options, {&source, decoder_.get(), &sink, store_.get(), &dlq});
     ASSERT_TRUE(p.ok()) << p.status();
     pipeline = std::move(*p);
     ASSERT_TRUE(pipeline->Run().ok());
     EXPECT_EQ(pipeline->stats().checkpoints_completed, 1);
+    ASSERT_EQ(log.size(), static_cast<size_t>(kPartitions));
+    EXPECT_THAT(log[0], ::testing::EndsWith(
+                            ": no checkpoint, starting empty at offset 0"));
   }
   auto source = MakeSource();
+  PipelineOptions options = Options("second");
+  std::vector<std::string> log;
+  options.logger = [&](std::string_view line) { log.emplace_back(line); };
   auto second = Pipeline::Create(
-      Options("second"),
-      {source.get(), decoder_.get(), &sink, store_.get(), &dlq});
+      options, {source.get(), decoder_.get(), &sink, store_.get(), &dlq});
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE((*second)->Run().ok());
   EXPECT_EQ((*second)->stats().partitions_restored, kPartitions);
+  // One line per partition says which checkpoint it was restored from.
+  ASSERT_EQ(log.size(), static_cast<size_t>(kPartitions));
+  for (const std::string& line : log) {
+    EXPECT_THAT(line, ::testing::MatchesRegex(
+                          "partition .*-[0-9]+: restored checkpoint 1 at "
+                          "offset [1-9][0-9]*"));
+  }
   EXPECT_LT((*second)->stats().records_in,
             static_cast<int64_t>(events_.size()));
   ExpectSinkEquals(sink, Golden());

@@ -112,6 +112,19 @@ ABSL_FLAG(std::string, s3_endpoint, "",
           "Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
           "Time between checkpoints.");
+ABSL_FLAG(int, checkpoint_tolerated_failures, 3,
+          "Checkpoints that may fail in a row (e.g. the object store is "
+          "down); the next failure stops the service with an error.");
+ABSL_FLAG(int, checkpoint_retained, 3,
+          "Checkpoints kept per partition (older ones are deleted).");
+ABSL_FLAG(absl::Duration, checkpoint_min_pause, absl::Seconds(5),
+          "Least time between the end of one checkpoint and the start of "
+          "the next.");
+ABSL_FLAG(absl::Duration, s3_request_timeout, absl::Minutes(2),
+          "Time limit of one S3 request (s3:// stores); a request past it "
+          "is abandoned and retried.");
+ABSL_FLAG(int, s3_max_attempts, 5,
+          "Attempts per S3 request (s3:// stores), the first included.");
 ABSL_FLAG(std::string, sink, "",
           "Where features go: file:PATH (JSON lines), redis://HOST:PORT or "
           "kafka:TOPIC. Empty: redis://127.0.0.1:6379 if a Redis answers "
@@ -179,6 +192,11 @@ struct Config {
   std::string checkpoint_uri;
   std::string s3_endpoint;
   absl::Duration checkpoint_interval;
+  int checkpoint_tolerated_failures = 3;
+  int checkpoint_retained = 3;
+  absl::Duration checkpoint_min_pause;
+  absl::Duration s3_request_timeout;
+  int s3_max_attempts = 5;
   std::string sink;  // resolved: file:..., redis://..., kafka:...
   std::string dlq;
   int metrics_port = 0;
@@ -211,6 +229,12 @@ absl::StatusOr<Config> ConfigFromFlags(
   c.checkpoint_uri = absl::GetFlag(FLAGS_checkpoint_uri);
   c.s3_endpoint = absl::GetFlag(FLAGS_s3_endpoint);
   c.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  c.checkpoint_tolerated_failures =
+      absl::GetFlag(FLAGS_checkpoint_tolerated_failures);
+  c.checkpoint_min_pause = absl::GetFlag(FLAGS_checkpoint_min_pause);
+  c.checkpoint_retained = absl::GetFlag(FLAGS_checkpoint_retained);
+  c.s3_request_timeout = absl::GetFlag(FLAGS_s3_request_timeout);
+  c.s3_max_attempts = absl::GetFlag(FLAGS_s3_max_attempts);
   c.sink = absl::GetFlag(FLAGS_sink);
   c.dlq = absl::GetFlag(FLAGS_dlq);
   c.metrics_port = absl::GetFlag(FLAGS_metrics_port);
@@ -254,6 +278,23 @@ absl::StatusOr<Config> ConfigFromFlags(
   if (c.checkpoint_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "--checkpoint_interval: must be positive");
+  }
+  if (c.checkpoint_tolerated_failures < 0) {
+    return absl::InvalidArgumentError(
+        "--checkpoint_tolerated_failures: must not be negative");
+  }
+  if (c.checkpoint_retained < 1) {
+    return absl::InvalidArgumentError("--checkpoint_retained: at least 1");
+  }
+  if (c.checkpoint_min_pause < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--checkpoint_min_pause: must not be negative");
+  }
+  if (c.s3_request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--s3_request_timeout: must be positive");
+  }
+  if (c.s3_max_attempts < 1) {
+    return absl::InvalidArgumentError("--s3_max_attempts: at least 1");
   }
   if (c.metrics_port < -1 || c.metrics_port > 65535) {
     return absl::InvalidArgumentError("--metrics_port: -1, 0 or a port");
@@ -1239,6 +1280,8 @@ absl::Status RunService(Config c) {
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::DeadLetterQueue> dlq, MakeDlq(c));
   weir::ObjectStoreOptions store_options;
   if (!c.s3_endpoint.empty()) store_options.s3.endpoint = c.s3_endpoint;
+  store_options.s3.request_timeout = c.s3_request_timeout;
+  store_options.s3.max_attempts = c.s3_max_attempts;
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::ObjectStore> store,
                         weir::OpenObjectStore(c.checkpoint_uri, store_options));
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<weir::KafkaSource> kafka,
@@ -1283,6 +1326,9 @@ absl::Status RunService(Config c) {
   options.state_dir = absl::StrCat(c.state_dir, "/live");
   options.backend_factory = weir::RocksDbBackendFactory(resources);
   options.checkpoints.interval = c.checkpoint_interval;
+  options.checkpoints.tolerated_failures = c.checkpoint_tolerated_failures;
+  options.checkpoints.min_pause = c.checkpoint_min_pause;
+  options.checkpoints.retained = c.checkpoint_retained;
   options.max_pending_updates = static_cast<size_t>(c.max_pending_updates);
   options.checkpoint_upload_threads = c.checkpoint_upload_threads;
   options.sink_batch_size = static_cast<size_t>(c.sink_batch_size);

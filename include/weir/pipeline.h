@@ -60,6 +60,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -139,6 +140,14 @@ struct PipelineOptions {
   // Processing-time source (checkpoint schedule, backpressure time, TTL).
   // Not owned. Default: Clock::Real()
   Clock* clock = Clock::Real();
+
+  // Receives one line per assigned partition saying where its state came
+  // from: "partition <topic>-<n>: restored checkpoint <id> at offset <o>"
+  // or "partition <topic>-<n>: no checkpoint, starting empty at offset 0".
+  // Called on the processing thread (inside the source's assignment
+  // callback) with no lock held; must not throw or call into the pipeline.
+  // Default: unset, which writes "weir pipeline: <line>" to stderr
+  std::function<void(std::string_view line)> logger;
 
   // ---- performance ----
 

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <thread>
 #include <utility>
 
@@ -76,6 +78,19 @@ class HttpFaultProxy::Impl {
     delay_ = delay;
   }
 
+  void DropNext(int n) {
+    absl::MutexLock lock(&mu_);
+    drop_next_ += n;
+  }
+
+  void ClearFaults() {
+    absl::MutexLock lock(&mu_);
+    fail_next_ = 0;
+    delay_next_ = 0;
+    drop_next_ = 0;
+    ++release_generation_;
+  }
+
   std::vector<std::string> RequestLog() const {
     absl::MutexLock lock(&mu_);
     return log_;
@@ -88,14 +103,21 @@ class HttpFaultProxy::Impl {
     absl::MutexLock lock(&mu_);
     return injected_delays_;
   }
+  int injected_drops() const {
+    absl::MutexLock lock(&mu_);
+    return injected_drops_;
+  }
 
  private:
   void Handle(const httplib::Request& req, httplib::Response& res) {
     int fail_status = 0;
     absl::Duration delay = absl::ZeroDuration();
+    bool drop = false;
+    int64_t generation = 0;
     {
       absl::MutexLock lock(&mu_);
       log_.push_back(absl::StrCat(req.method, " ", req.target));
+      generation = release_generation_;
       if (fail_next_ > 0) {
         --fail_next_;
         ++injected_failures_;
@@ -104,6 +126,10 @@ class HttpFaultProxy::Impl {
         --delay_next_;
         ++injected_delays_;
         delay = delay_;
+      } else if (drop_next_ > 0) {
+        --drop_next_;
+        ++injected_drops_;
+        drop = true;
       }
     }
     if (fail_status != 0) {
@@ -119,9 +145,22 @@ class HttpFaultProxy::Impl {
     }
     Forward(req, res);
     if (delay > absl::ZeroDuration()) {
-      // Hold the response; the destructor cuts the wait short.
+      // Hold the response; the destructor and ClearFaults cut the wait
+      // short.
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), delay);
+      auto released = [this, generation]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stopping_ || release_generation_ != generation;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&released), delay);
+    }
+    if (drop) {
+      // Announce a body and fail to produce it: httplib sends the status
+      // line and headers, then closes the connection.
+      const size_t length = std::max<size_t>(1, res.body.size());
+      res.body.clear();
+      res.set_content_provider(
+          length, "application/octet-stream",
+          [](size_t, size_t, httplib::DataSink&) { return false; });
     }
   }
 
@@ -188,6 +227,10 @@ class HttpFaultProxy::Impl {
   absl::Duration delay_ ABSL_GUARDED_BY(mu_);
   int injected_failures_ ABSL_GUARDED_BY(mu_) = 0;
   int injected_delays_ ABSL_GUARDED_BY(mu_) = 0;
+  int drop_next_ ABSL_GUARDED_BY(mu_) = 0;
+  int injected_drops_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bumped by ClearFaults: held responses of earlier generations go out.
+  int64_t release_generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -218,6 +261,9 @@ int HttpFaultProxy::injected_failures() const {
   return impl_->injected_failures();
 }
 int HttpFaultProxy::injected_delays() const { return impl_->injected_delays(); }
+void HttpFaultProxy::DropNext(int n) { impl_->DropNext(n); }
+void HttpFaultProxy::ClearFaults() { impl_->ClearFaults(); }
+int HttpFaultProxy::injected_drops() const { return impl_->injected_drops(); }
 
 }  // namespace testing
 }  // namespace weir

@@ -26,6 +26,8 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -39,9 +41,11 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "httplib.h"
+#include "weir/dlq.h"
 #include "weir/kafka/internal/kafka_producer.h"
 #include "weir/sinks.h"
 #include "weir/status_macros.h"
+#include "weir/testing/sqlite_oracle.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
@@ -60,10 +64,14 @@ inline bool BinariesBuilt() {
 // Produces the W-PAY stream of `options` into `topic`: keyed by user_id
 // with Kafka's murmur2 partitioner and one producer in order, so each event
 // lands at the partition and offset the generator reports (which the
-// sqlite oracle relies on). lz4, as the broker's retention needs.
+// sqlite oracle relies on). lz4, as the broker's retention needs. Only the
+// events numbered `first` up to (not including) `end`, when given, so that a
+// stream can be produced in parts, in order.
 inline absl::Status ProduceWPay(const std::string& bootstrap,
                                 const std::string& topic,
-                                const testing::WPayOptions& options) {
+                                const testing::WPayOptions& options,
+                                int64_t first = 0,
+                                std::optional<int64_t> end = std::nullopt) {
   WEIR_ASSIGN_OR_RETURN(auto gen, testing::WPayGenerator::Create(options));
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"bootstrap.servers", bootstrap},
@@ -76,7 +84,9 @@ inline absl::Status ProduceWPay(const std::string& bootstrap,
   WEIR_ASSIGN_OR_RETURN(auto producer,
                         internal::KafkaProducer::Create("test", settings, {}));
   testing::WPayEvent e;
-  while (gen->Next(e)) {
+  for (int64_t i = 0; gen->Next(e); ++i) {
+    if (end.has_value() && i >= *end) break;
+    if (i < first) continue;
     WEIR_RETURN_IF_ERROR(
         producer->Produce(topic, e.user_id, e.json, {}, absl::Seconds(30)));
   }
@@ -194,6 +204,53 @@ inline std::string CompareFinal(const FinalValues& want,
   return diff;
 }
 
+// Compares the exact features of `final` with the sqlite3 oracle over the
+// same W-PAY input: windowed counts (txn_count_1m) and exact sums
+// (amount_sum_1h), key by key, under the service's watermark and lateness
+// (FraudFeatures() in examples/fraud_features/main.cc). Returns a
+// description of the first differences, empty if they agree.
+inline absl::StatusOr<std::string> CompareWithOracle(
+    const FinalValues& final, const testing::WPayOptions& wpay) {
+  WEIR_ASSIGN_OR_RETURN(std::vector<testing::WPayEvent> events,
+                        testing::WPayGenerator::GenerateAll(wpay));
+  const std::vector<testing::OracleEvent> oracle_events =
+      testing::OracleEventsFrom(events);
+  std::string diff;
+  int shown = 0;
+  for (const auto& [feature, window] :
+       {std::make_pair(std::string("txn_count_1m"), absl::Minutes(1)),
+        std::make_pair(std::string("amount_sum_1h"), absl::Hours(1))}) {
+    testing::SqliteOracleOptions o;
+    o.window_size = window;
+    o.max_out_of_orderness = absl::Seconds(5);
+    o.allowed_lateness = absl::Minutes(1);
+    WEIR_ASSIGN_OR_RETURN(testing::OracleResult oracle,
+                          testing::RunSqliteOracle(oracle_events, o));
+    size_t windows = 0;
+    for (const auto& [k, u] : final) {
+      if (std::get<1>(k) == feature) ++windows;
+    }
+    if (windows != oracle.groups.size()) {
+      absl::StrAppend(&diff, feature, ": ", windows, " windows, oracle ",
+                      oracle.groups.size(), "\n");
+    }
+    for (const auto& [key, g] : oracle.groups) {
+      auto it = final.find({key.first, feature, key.second});
+      const Value want = feature == "txn_count_1m" ? Value::Int64(g.count)
+                                                   : Value::Dec(g.sum_cents, 2);
+      if (it != final.end() && it->second.value == want) continue;
+      if (shown++ < 10) {
+        absl::StrAppend(
+            &diff, feature, " ", key.first, " ", key.second, ": oracle ",
+            want.ToString(), ", weir ",
+            it == final.end() ? "none" : it->second.value.ToString(), "\n");
+      }
+    }
+  }
+  if (shown > 10) absl::StrAppend(&diff, "... ", shown - 10, " more\n");
+  return diff;
+}
+
 // A running service with its stdout captured (stderr merged).
 struct Service {
   std::unique_ptr<testing::Subprocess> process;
@@ -234,10 +291,11 @@ inline absl::StatusOr<int> FinishService(Service& s, absl::Duration timeout) {
   return s.process->Wait(std::max(absl::Seconds(1), deadline - absl::Now()));
 }
 
-// One metric's value from the service's /metrics (the first series of that
-// name), or an error if the endpoint does not answer.
-inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
-                                           const std::string& name) {
+// Every series of metric `name` on the service's /metrics, in the order
+// served: (labels, e.g. `{pipeline="x",partition="3"}`, or "", value).
+// An error if the endpoint does not answer.
+inline absl::StatusOr<std::vector<std::pair<std::string, double>>> ScrapeSeries(
+    const std::string& url, const std::string& name) {
   // url: http://127.0.0.1:PORT/metrics
   const std::string base = url.substr(0, url.rfind('/'));
   httplib::Client client(base);
@@ -247,6 +305,7 @@ inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
   if (!res || res->status != 200) {
     return absl::UnavailableError("metrics endpoint did not answer");
   }
+  std::vector<std::pair<std::string, double>> out;
   for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
     if (line.empty() || line[0] == '#') continue;
     if (line.substr(0, name.size()) != name) continue;
@@ -254,9 +313,53 @@ inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
     if (next != '{' && next != ' ') continue;
     const size_t space = line.rfind(' ');
     double v = 0;
-    if (absl::SimpleAtod(line.substr(space + 1), &v)) return v;
+    if (!absl::SimpleAtod(line.substr(space + 1), &v)) continue;
+    out.emplace_back(std::string(line.substr(name.size(), space - name.size())),
+                     v);
   }
-  return absl::NotFoundError(absl::StrCat("no metric ", name));
+  return out;
+}
+
+// One metric's value from the service's /metrics (the first series of that
+// name), or an error if the endpoint does not answer.
+inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
+                                           const std::string& name) {
+  WEIR_ASSIGN_OR_RETURN(auto series, ScrapeSeries(url, name));
+  if (series.empty()) {
+    return absl::NotFoundError(absl::StrCat("no metric ", name));
+  }
+  return series.front().second;
+}
+
+// Merges the output of service instances, each with its own directory
+// holding features.jsonl and dlq.jsonl (either may be missing): the final
+// values (the newest update per key, feature and window) and the dead
+// letters, by source position.
+inline absl::Status MergeOutputs(const std::vector<std::string>& dirs,
+                                 FinalValues* final,
+                                 std::set<std::pair<int32_t, int64_t>>* dead) {
+  for (const std::string& d : dirs) {
+    absl::StatusOr<FinalValues> f = ReadFinalValues(d + "/features.jsonl");
+    if (!f.ok() && !absl::IsNotFound(f.status())) return f.status();
+    if (f.ok()) {
+      for (auto& [k, u] : *f) {
+        auto it = final->find(k);
+        if (it == final->end()) {
+          final->emplace(k, u);
+        } else if (u.NewerThan(it->second)) {
+          it->second = u;
+        }
+      }
+    }
+    absl::StatusOr<std::vector<DeadLetterRecord>> records =
+        ReadDeadLetterFile(d + "/dlq.jsonl");
+    if (absl::IsNotFound(records.status())) continue;
+    if (!records.ok()) return records.status();
+    for (const DeadLetterRecord& r : *records) {
+      dead->emplace(r.partition, r.offset);
+    }
+  }
+  return absl::OkStatus();
 }
 
 // The number in a summary line "  <label>  <number> ...", or -1.

@@ -79,26 +79,12 @@ class RebalanceTest : public ::testing::Test {
   void ReadOutputs(const std::vector<std::string>& names,
                    fft::FinalValues* final,
                    std::set<std::pair<int32_t, int64_t>>* dead) const {
+    std::vector<std::string> dirs;
     for (const std::string& name : names) {
-      const std::string d = absl::StrCat(dir_->path(), "/", name);
-      auto f = fft::ReadFinalValues(d + "/features.jsonl");
-      if (absl::IsNotFound(f.status())) continue;
-      ASSERT_TRUE(f.ok()) << f.status();
-      for (auto& [k, u] : *f) {
-        auto it = final->find(k);
-        if (it == final->end()) {
-          final->emplace(k, u);
-        } else if (u.NewerThan(it->second)) {
-          it->second = u;
-        }
-      }
-      auto records = ReadDeadLetterFile(d + "/dlq.jsonl");
-      if (absl::IsNotFound(records.status())) continue;
-      ASSERT_TRUE(records.ok()) << records.status();
-      for (const DeadLetterRecord& r : *records) {
-        dead->emplace(r.partition, r.offset);
-      }
+      dirs.push_back(absl::StrCat(dir_->path(), "/", name));
     }
+    absl::Status s = fft::MergeOutputs(dirs, final, dead);
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   std::unique_ptr<testing::TempDir> dir_;

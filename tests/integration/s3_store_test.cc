@@ -338,6 +338,49 @@ TEST_F(S3StoreTest, TimeoutIsRetried) {
   EXPECT_EQ(sleeps_.size(), 2u);
 }
 
+// The proxy forwards the request and cuts the connection after the
+// response's headers: the write took effect, the client saw a broken
+// connection and retries it (S3 puts are idempotent).
+TEST_F(S3StoreTest, CutConnectionIsRetried) {
+  auto proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  auto store = Open(Options(proxy->endpoint()));
+  ASSERT_NE(store, nullptr);
+  proxy->DropNext(2);
+  ASSERT_TRUE(store->Put("cut", "bytes").ok());
+  EXPECT_EQ(proxy->injected_drops(), 2);
+  EXPECT_EQ(sleeps_.size(), 2u);
+  proxy->DropNext(1);
+  auto got = store->Get("cut");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, "bytes");
+  EXPECT_EQ(sleeps_.size(), 3u);
+}
+
+// ClearFaults drops pending faults and sends held responses at once.
+TEST_F(S3StoreTest, ClearedFaultsLetRequestsThrough) {
+  auto proxy = StartProxy();
+  ASSERT_NE(proxy, nullptr);
+  S3StoreOptions options = Options(proxy->endpoint());
+  options.max_attempts = 1;
+  options.request_timeout = absl::Seconds(30);
+  auto store = Open(options);
+  ASSERT_NE(store, nullptr);
+  proxy->FailNext(100);
+  proxy->DropNext(100);
+  proxy->ClearFaults();
+  ASSERT_TRUE(store->Put("k", "v").ok());
+  proxy->DelayNext(1, absl::Minutes(10));
+  std::thread put([&] { EXPECT_TRUE(store->Put("held", "v").ok()); });
+  while (proxy->injected_delays() == 0) {
+    absl::SleepFor(absl::Milliseconds(5));  // polling the proxy
+  }
+  proxy->ClearFaults();
+  put.join();  // would take the request time-out (and fail) if still held
+  EXPECT_EQ(proxy->injected_failures(), 0);
+  EXPECT_EQ(proxy->injected_drops(), 0);
+}
+
 TEST_F(S3StoreTest, TooManyFailuresGiveUnavailable) {
   auto proxy = StartProxy();
   ASSERT_NE(proxy, nullptr);

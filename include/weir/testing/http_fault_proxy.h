@@ -9,7 +9,11 @@
 //   - answer the next N requests itself with an error status (503 by
 //     default) and an S3-style XML error body, without forwarding them; or
 //   - hold back the next N responses for a while (past the client's
-//     time-out), after forwarding the requests.
+//     time-out), after forwarding the requests; or
+//   - forward the next N requests, then cut each connection in the middle
+//     of the response (status line and headers sent, body not): the
+//     request took effect upstream, but the client sees a broken
+//     connection.
 //
 // Bodies are buffered whole, so it suits test-sized objects (tens of MiB).
 //
@@ -58,6 +62,13 @@ class HttpFaultProxy {
   // (or until the proxy is destroyed) before sending it.
   void DelayNext(int n, absl::Duration delay);
 
+  // Forwards the next `n` requests, then closes each connection after the
+  // response's headers, before its body.
+  void DropNext(int n);
+
+  // Drops every fault still pending and releases the responses held now.
+  void ClearFaults();
+
   // "METHOD target" of every request received so far, in arrival order,
   // including the ones answered with an injected fault.
   std::vector<std::string> RequestLog() const;
@@ -65,6 +76,7 @@ class HttpFaultProxy {
   // Number of requests answered with an injected status, and delayed.
   int injected_failures() const;
   int injected_delays() const;
+  int injected_drops() const;
 
   class Impl;
 
