@@ -32,6 +32,7 @@
 #include "weir/object_store.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
+#include "weir/testing/fault_env.h"
 #include "weir/testing/subprocess.h"
 
 namespace weir {
@@ -894,7 +895,8 @@ TEST(CheckpointSchedulerTest, IntervalPauseAndToleratedFailures) {
 // ----------------------------------------------------------------
 
 // Run only as a child of KillPointTest: publishes the checkpoint the
-// environment names, with WEIR_CHECKPOINT_KILL_AT set.
+// environment names through a FaultInjectionEnv that kills the process at
+// the step WEIR_CKPT_HELPER_KILL_AT names.
 TEST(CheckpointKillHelper, PublishFromEnv) {
   const char* root = std::getenv("WEIR_CKPT_HELPER_STORE");
   if (root == nullptr) GTEST_SKIP() << "helper for KillPointTest";
@@ -902,8 +904,11 @@ TEST(CheckpointKillHelper, PublishFromEnv) {
   local.sync = false;
   auto object_store = LocalDirectoryStore::Create(root, local);
   ASSERT_TRUE(object_store.ok());
+  testing::FaultInjectionEnv env;
+  env.KillAtStep(std::getenv("WEIR_CKPT_HELPER_KILL_AT"));
   CheckpointStoreOptions options;
   options.prefix = kPrefix;
+  options.env = &env;
   auto store = CheckpointStore::Create(object_store->get(), options);
   ASSERT_TRUE(store.ok());
   auto r = (*store)->Publish(std::getenv("WEIR_CKPT_HELPER_DIR"), Metadata(2));
@@ -925,7 +930,7 @@ TEST_P(KillPointTest, RestoreSeesAPublishedCheckpointAndRetainCollects) {
   testing::SubprocessOptions options;
   options.env = {absl::StrCat("WEIR_CKPT_HELPER_STORE=", StoreRoot()),
                  absl::StrCat("WEIR_CKPT_HELPER_DIR=", dir),
-                 absl::StrCat("WEIR_CHECKPOINT_KILL_AT=", step)};
+                 absl::StrCat("WEIR_CKPT_HELPER_KILL_AT=", step)};
   auto child = testing::Subprocess::Start(
       {exe, "--gtest_filter=CheckpointKillHelper.PublishFromEnv"}, options);
   ASSERT_TRUE(child.ok()) << child.status();

@@ -70,6 +70,7 @@
 #include "weir/checkpoint.h"
 #include "weir/decode.h"
 #include "weir/dlq.h"
+#include "weir/env.h"
 #include "weir/heavy_hitters.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/object_store.h"
@@ -139,6 +140,11 @@ struct PipelineOptions {
   // Processing-time source (checkpoint schedule, backpressure time, TTL).
   // Not owned. Default: Clock::Real()
   Clock* clock = Clock::Real();
+
+  // The file system of `state_dir` and of checkpoint uploads and restores
+  // (the backends write their own files: RocksDB through its own Env). Not
+  // owned; must be thread-safe (env.h). Default: Env::Default()
+  Env* env = Env::Default();
 
   // ---- performance ----
 
