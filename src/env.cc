@@ -209,38 +209,42 @@ Env* Env::Default() {
 
 void Env::ReachedStep(std::string_view step) {}
 
-absl::Status ErrnoToStatus(int error, std::string_view operation,
-                           std::string_view path) {
-  const std::string message =
-      absl::StrCat(Sv(operation), " ", Sv(path), ": ", std::strerror(error));
+absl::StatusCode ErrnoToStatusCode(int error) {
   switch (error) {
     case ENOENT:
     case ENOTDIR:
-      return absl::NotFoundError(message);
+      return absl::StatusCode::kNotFound;
     case EEXIST:
     case ENOTEMPTY:
-      return absl::AlreadyExistsError(message);
+      return absl::StatusCode::kAlreadyExists;
     case EACCES:
     case EPERM:
     case EROFS:
-      return absl::PermissionDeniedError(message);
+      return absl::StatusCode::kPermissionDenied;
     case ENOSPC:
     case EDQUOT:
     case EFBIG:
     case EMFILE:
     case ENFILE:
-      return absl::ResourceExhaustedError(message);
+      return absl::StatusCode::kResourceExhausted;
     case ENAMETOOLONG:
     case EINVAL:
     case EISDIR:
     case ELOOP:
-      return absl::InvalidArgumentError(message);
+      return absl::StatusCode::kInvalidArgument;
     case EBADF:
     case EFAULT:
-      return absl::InternalError(message);
+      return absl::StatusCode::kInternal;
     default:
-      return absl::UnavailableError(message);
+      return absl::StatusCode::kUnavailable;
   }
+}
+
+absl::Status ErrnoToStatus(int error, std::string_view operation,
+                           std::string_view path) {
+  return absl::Status(
+      ErrnoToStatusCode(error),
+      absl::StrCat(Sv(operation), " ", Sv(path), ": ", std::strerror(error)));
 }
 
 absl::Status CreateDirectories(Env* env, const std::string& dir) {

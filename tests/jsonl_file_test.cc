@@ -145,8 +145,8 @@ TEST_F(JsonlFileTest, AFullDiskRefusesLinesAndLeavesNoTornLine) {
   ASSERT_TRUE(file.ok()) << file.status();
   ASSERT_TRUE((*file)->Append("first\n", 4).ok());
   EXPECT_EQ(Slurp(path_), "first\n");
-  env.Fail({.ops = weir::testing::kWriteOps, .error = ENOSPC,
-            .after_bytes = 3});
+  env.Fail(
+      {.ops = weir::testing::kWriteOps, .error = ENOSPC, .after_bytes = 3});
   // Taken, although the write that follows fails part-way.
   ASSERT_TRUE((*file)->Append("abcd\n", 4).ok());
   EXPECT_EQ((*file)->pending(), "abcd\n");
@@ -172,7 +172,8 @@ TEST_F(JsonlFileTest, ATornWriteThatCannotBeCutIsCutBeforeTheNextWrite) {
   auto file = OpenAt(path_, &env);
   ASSERT_TRUE(file.ok()) << file.status();
   env.Fail({.ops = weir::testing::kWrite | weir::testing::kTruncate,
-            .error = EIO, .after_bytes = 2});
+            .error = EIO,
+            .after_bytes = 2});
   EXPECT_EQ((*file)->Append("abcd\n", 0).code(), absl::StatusCode::kOk);
   EXPECT_EQ(Slurp(path_), "ab");
   env.Clear();

@@ -217,6 +217,9 @@ class EnvWrapper : public Env {
 absl::Status ErrnoToStatus(int error, std::string_view operation,
                            std::string_view path);
 
+// The code of that mapping alone, for code that words its own message.
+absl::StatusCode ErrnoToStatusCode(int error);
+
 // Creates `dir` and its missing parents. OK if it exists as a directory.
 absl::Status CreateDirectories(Env* env, const std::string& dir);
 

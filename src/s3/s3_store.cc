@@ -23,6 +23,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "weir/env.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -67,13 +68,12 @@ class Sha256 {
   EVP_MD_CTX* ctx_;
 };
 
+// A failed local-file call: `what` and strerror, with the code of the one
+// errno mapping (env.h).
 absl::Status ErrnoError(std::string_view what) {
-  int err = errno;
-  std::string msg = absl::StrCat(Sv(what), ": ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(msg);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
-  if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
+  const int err = errno;
+  return absl::Status(ErrnoToStatusCode(err),
+                      absl::StrCat(Sv(what), ": ", std::strerror(err)));
 }
 
 // SHA-256 of `length` bytes of `fd` from `offset`.
