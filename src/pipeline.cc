@@ -550,6 +550,7 @@ absl::Status Pipeline::PollCheckpoints() {
     }
   }
   round_.reset();
+  last_round_status_ = status;
   return scheduler_->Completed(status);
 }
 
@@ -573,10 +574,17 @@ absl::Status Pipeline::FinalCheckpoint() {
     return DrainToSink(/*must_empty=*/true);
   }
   bool postponed = false;
+  last_round_status_ = absl::OkStatus();
   WEIR_RETURN_IF_ERROR(StartCheckpoint(std::nullopt, &postponed));
   while (round_.has_value()) {
     for (auto& [tp, p] : partitions_) p->checkpointer->WaitForIdle(wait);
     WEIR_RETURN_IF_ERROR(PollCheckpoints());
+  }
+  // Nothing later can make up for it: say so.
+  if (!last_round_status_.ok()) {
+    return absl::Status(last_round_status_.code(),
+                        absl::StrCat("the final checkpoint failed: ",
+                                     last_round_status_.message()));
   }
   return absl::OkStatus();
 }

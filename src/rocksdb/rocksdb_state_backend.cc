@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
@@ -22,6 +25,18 @@
 
 namespace weir {
 namespace {
+
+// RocksDB's info log, warnings and errors only, to stderr.
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    std::fprintf(stderr, "weir rocksdb: %s\n", line);
+  }
+};
 
 constexpr size_t kMiB = size_t{1} << 20;
 
@@ -346,6 +361,11 @@ RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
   db_options.avoid_flush_during_shutdown = true;
   db_options.keep_log_file_num = 4;
   db_options.max_log_file_size = 16 * kMiB;
+  // RocksDB's info log goes to stderr (warnings and errors), not to a LOG
+  // file in the state directory: on a full disk the file logger's write
+  // fails, and RocksDB builds with assertions (Debian's) abort on its next
+  // line, which would turn a clear kResourceExhausted into a crash.
+  db_options.info_log = std::make_shared<StderrLogger>();
 
   rocksdb::BlockBasedTableOptions table_options;
   table_options.block_cache = shared.cache;
