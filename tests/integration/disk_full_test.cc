@@ -106,23 +106,13 @@ class DiskFullTest : public ::testing::Test {
     auto dir = testing::TempDir::Create("disk-full");
     ASSERT_TRUE(dir.ok()) << dir.status();
     root_ = new testing::TempDir(std::move(*dir));
-    LocalBroker::Options bo;
-    bo.binary_path = fft::BrokerBinary();
-    bo.topics = {{kTopic, kPartitions}};
-    auto broker = LocalBroker::Start(bo);
+    auto broker = fft::StartBrokerWithWPay(kTopic, kPartitions, WPay());
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = broker->release();
-    absl::Status produced =
-        fft::ProduceWPay(broker_->bootstrap(), kTopic, WPay());
-    ASSERT_TRUE(produced.ok()) << produced;
 
     const RunDirs golden = Dirs("golden", "golden/state", "golden/store");
-    auto service = fft::StartService(Args(golden, "golden"));
-    ASSERT_TRUE(service.ok()) << service.status();
-    auto status = fft::FinishService(*service, absl::Seconds(180));
-    ASSERT_TRUE(status.ok()) << status.status();
-    ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << service->output;
+    auto run = fft::RunServiceToEnd(Args(golden, "golden"), absl::Seconds(180));
+    ASSERT_TRUE(run.ok()) << run.status();
     auto values = fft::ReadFinalValues(golden.sink);
     ASSERT_TRUE(values.ok()) << values.status();
     golden_ = new fft::FinalValues(std::move(*values));
@@ -250,13 +240,9 @@ class DiskFullTest : public ::testing::Test {
     EXPECT_GE(VerifyStore(d.store_root), 1);
 
     disk.Empty();
-    auto service = fft::StartService(Args(d, group));
-    ASSERT_TRUE(service.ok()) << service.status();
-    auto status = fft::FinishService(*service, absl::Seconds(180));
-    ASSERT_TRUE(status.ok()) << status.status();
-    ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-        << service->output;
-    EXPECT_GT(fft::SummaryNumber(service->output, "checkpoints"), 0);
+    auto run = fft::RunServiceToEnd(Args(d, group), absl::Seconds(180));
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_GT(fft::SummaryNumber(*run, "checkpoints"), 0);
     EXPECT_GE(VerifyStore(d.store_root), 1);
     auto values = fft::ReadFinalValues(d.sink);
     ASSERT_TRUE(values.ok()) << values.status();
