@@ -183,6 +183,7 @@ absl::Status S3StoreOptions::Validate() const {
   if (list_page_size < 1 || list_page_size > 1000) {
     return bad("list_page_size", "must be between 1 and 1000");
   }
+  if (env == nullptr) return bad("env", "must not be null");
   return absl::OkStatus();
 }
 

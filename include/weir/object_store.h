@@ -278,6 +278,10 @@ struct S3StoreOptions {
   // Default: 1000
   int list_page_size = 1000;
 
+  // The file system of PutFile's and GetFile's local files. Not owned;
+  // must outlive the store. Default: Env::Default()
+  Env* env = Env::Default();
+
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;
 };

@@ -26,10 +26,10 @@
 namespace weir {
 namespace {
 
-// RocksDB's info log, warnings and errors only, to stderr.
+// RocksDB's info log, errors only, to stderr.
 class StderrLogger final : public rocksdb::Logger {
  public:
-  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::ERROR_LEVEL) {}
   using rocksdb::Logger::Logv;
   void Logv(const char* format, va_list ap) override {
     char line[1024];
@@ -361,7 +361,7 @@ RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
   db_options.avoid_flush_during_shutdown = true;
   db_options.keep_log_file_num = 4;
   db_options.max_log_file_size = 16 * kMiB;
-  // RocksDB's info log goes to stderr (warnings and errors), not to a LOG
+  // RocksDB's info log goes to stderr (errors only), not to a LOG
   // file in the state directory: on a full disk the file logger's write
   // fails, and RocksDB builds with assertions (Debian's) abort on its next
   // line, which would turn a clear kResourceExhausted into a crash.
