@@ -56,10 +56,11 @@
 // offsets are not committed). With the default Env a step costs one virtual
 // call.
 //
-// Local files (the checkpoint directory read by Publish, restore downloads,
-// Verify's scratch files) go through the options' Env; a full disk is
-// kResourceExhausted naming the file, and leaves no partial restore
-// directory and no manifest behind.
+// Local files (the checkpoint directory read by Publish, the restore
+// directories, Verify's scratch files) go through the options' Env; the
+// object store writes the downloaded files through its own options' Env
+// (give both the same one). A full disk is kResourceExhausted naming the
+// file, and leaves no partial restore directory and no manifest behind.
 //
 // Threading: `CheckpointStore` is thread-safe. `AsyncCheckpointer` starts
 // exactly one thread, "weir-ckpt-upld", and its methods are meant for one

@@ -29,6 +29,7 @@
 #ifndef WEIR_TESTING_FAULT_ENV_H_
 #define WEIR_TESTING_FAULT_ENV_H_
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -72,8 +73,8 @@ struct FileFault {
   // Only paths containing this. Default: "" (every path)
   std::string path_contains;
 
-  // The errno the operation fails with. Default: ENOSPC (28)
-  int error = 28;
+  // The errno the operation fails with. Default: ENOSPC
+  int error = ENOSPC;
 
   // Bytes that may still be written (kWrite) to matching files, in total,
   // before the fault starts; other operations fail only once they are
