@@ -369,9 +369,8 @@ absl::Status FileDeadLetterQueue::Flush() {
 
 absl::StatusOr<std::vector<DeadLetterRecord>> ReadDeadLetterFile(
     const std::string& path) {
-  WEIR_ASSIGN_OR_RETURN(
-      const std::string data,
-      internal::ReadWholeFile(Env::Default(), path, "dead-letter"));
+  WEIR_ASSIGN_OR_RETURN(const std::string data,
+                        internal::ReadWholeFile(path, "dead-letter"));
   std::vector<DeadLetterRecord> records;
   WEIR_RETURN_IF_ERROR(internal::ForEachCompleteLine(
       data, [&](int64_t line_number, std::string_view line) -> absl::Status {

@@ -123,8 +123,8 @@ void JsonlAppendFile::Close() {
 
 // ---- reading ----------------------------------------------------------------
 
-absl::StatusOr<std::string> ReadWholeFile(Env* env, const std::string& path,
-                                          std::string_view kind) {
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
+                                          std::string_view kind, Env* env) {
   absl::StatusOr<std::string> data = ReadFileToString(env, path);
   if (absl::IsNotFound(data.status())) {
     return absl::NotFoundError(absl::StrCat(

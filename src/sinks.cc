@@ -392,9 +392,8 @@ absl::StatusOr<FeatureUpdate> ParseFeatureUpdateJson(std::string_view line) {
 
 absl::StatusOr<std::vector<FeatureUpdate>> ReadFeatureFile(
     const std::string& path) {
-  WEIR_ASSIGN_OR_RETURN(
-      const std::string data,
-      internal::ReadWholeFile(Env::Default(), path, "feature"));
+  WEIR_ASSIGN_OR_RETURN(const std::string data,
+                        internal::ReadWholeFile(path, "feature"));
   std::vector<FeatureUpdate> updates;
   WEIR_RETURN_IF_ERROR(internal::ForEachCompleteLine(
       data, [&](int64_t line_number, std::string_view line) -> absl::Status {

@@ -70,7 +70,7 @@ TEST(ForEachCompleteLineTest, StopsAtTheFirstError) {
 }
 
 TEST_F(JsonlFileTest, ReadWholeFileOfAMissingFileIsNotFound) {
-  const auto data = ReadWholeFile(Env::Default(), path_, "feature");
+  const auto data = ReadWholeFile(path_, "feature");
   EXPECT_EQ(data.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(data.status().message()),
               HasSubstr("no feature file " + path_));
@@ -79,7 +79,7 @@ TEST_F(JsonlFileTest, ReadWholeFileOfAMissingFileIsNotFound) {
 TEST_F(JsonlFileTest, ReadWholeFileReadsLargeFiles) {
   const std::string big(300000, 'x');
   WriteRaw(path_, big);
-  const auto data = ReadWholeFile(Env::Default(), path_, "feature");
+  const auto data = ReadWholeFile(path_, "feature");
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(*data, big);
 }

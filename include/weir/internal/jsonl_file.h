@@ -106,10 +106,11 @@ absl::StatusOr<uint64_t> TruncateTornTail(Env* env, const std::string& path);
 
 // ---- reading ----------------------------------------------------------------
 
-// The whole content of `path`. A missing file is kNotFound
-// "no <kind> file <path>".
-absl::StatusOr<std::string> ReadWholeFile(Env* env, const std::string& path,
-                                          std::string_view kind);
+// The whole content of `path`, read through `env`. A missing file is
+// kNotFound "no <kind> file <path>".
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
+                                          std::string_view kind,
+                                          Env* env = Env::Default());
 
 // Calls `fn(line_number, line)` (int64_t, std::string_view without the
 // newline) for each newline-terminated line of `data`, numbered from 1.
