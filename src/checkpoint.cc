@@ -1,14 +1,9 @@
 #include "weir/checkpoint.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,6 +12,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -36,20 +32,8 @@ constexpr char kManifestSuffix[] = ".manifest";
 constexpr size_t kMaxHeaderBytes = 128;
 constexpr int kMaxJsonDepth = 8;
 constexpr size_t kReadChunk = size_t{1} << 20;
-constexpr char kKillEnv[] = "WEIR_CHECKPOINT_KILL_AT";
 
 absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
-
-// The test hook of checkpoint.h: dies by SIGKILL at the named step.
-void MaybeKill(const char* step) {
-  const char* at = std::getenv(kKillEnv);
-  if (at != nullptr && std::strcmp(at, step) == 0) {
-    std::fprintf(stderr, "weir checkpoint: %s=%s: killing the process\n",
-                 kKillEnv, step);
-    std::fflush(stderr);
-    raise(SIGKILL);
-  }
-}
 
 bool IsFileNameChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
@@ -488,45 +472,23 @@ absl::StatusOr<CheckpointManifest> ManifestFromJson(const JsonValue& root) {
 // ---- Local files
 // ---------------------------------------------------------------
 
-absl::Status ErrnoError(int err, std::string_view what) {
-  std::string msg = absl::StrCat(Sv(what), ": ", std::strerror(err));
-  if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(msg);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
-  if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
-  return absl::UnavailableError(msg);
-}
-
 struct SizeAndCrc {
   uint64_t size = 0;
   uint32_t crc = 0;
 };
 
 // Reads `path` once: its size and CRC-32C.
-absl::StatusOr<SizeAndCrc> ChecksumFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, absl::StrCat("open ", path));
+absl::StatusOr<SizeAndCrc> ChecksumFile(Env* env, const std::string& path) {
+  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in,
+                        env->NewReadableFile(path));
   std::string buf(kReadChunk, '\0');
   SizeAndCrc out;
   while (true) {
-    ssize_t n = read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      close(fd);
-      return ErrnoError(err, absl::StrCat("read ", path));
-    }
-    if (n == 0) break;
-    out.size += static_cast<uint64_t>(n);
-    out.crc = internal::Crc32cExtend(
-        out.crc, std::string_view(buf.data(), static_cast<size_t>(n)));
+    WEIR_ASSIGN_OR_RETURN(const size_t n, in->Read(buf.data(), buf.size()));
+    if (n == 0) return out;
+    out.size += n;
+    out.crc = internal::Crc32cExtend(out.crc, std::string_view(buf.data(), n));
   }
-  close(fd);
-  return out;
-}
-
-void RemoveTree(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
 }
 
 std::string ParentDir(const std::string& path) {
@@ -742,6 +704,10 @@ absl::Status CheckpointStoreOptions::Validate() const {
     return absl::InvalidArgumentError(
         "CheckpointStoreOptions.scratch_dir is set but empty");
   }
+  if (env == nullptr) {
+    return absl::InvalidArgumentError(
+        "CheckpointStoreOptions.env must not be null");
+  }
   return absl::OkStatus();
 }
 
@@ -822,59 +788,43 @@ absl::Status CheckpointStore::LoadKnownFilesLocked() {
 
 absl::StatusOr<std::vector<CheckpointStore::LocalFile>>
 CheckpointStore::ScanLocalDir(const std::string& dir) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return ErrnoError(errno, absl::StrCat("opendir ", dir));
+  Env* const env = options_.env;
+  WEIR_ASSIGN_OR_RETURN(const std::vector<std::string> names,
+                        env->ListDirectory(dir));
   std::vector<LocalFile> files;
-  absl::Status status;
   absl::flat_hash_map<std::string, uint32_t> seen_crcs;
-  while (struct dirent* e = readdir(d)) {
-    const std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
+  for (const std::string& name : names) {
     LocalFile f;
     f.name = name;
     f.path = absl::StrCat(dir, "/", name);
-    struct stat st;
-    if (lstat(f.path.c_str(), &st) != 0) {
-      status = ErrnoError(errno, absl::StrCat("stat ", f.path));
-      break;
-    }
-    if (!S_ISREG(st.st_mode)) {
-      status = absl::InvalidArgumentError(
+    WEIR_ASSIGN_OR_RETURN(const FileStat st, env->Stat(f.path));
+    if (st.type != FileType::kRegular) {
+      return absl::InvalidArgumentError(
           absl::StrCat("checkpoint directory ", dir, " holds ", name,
                        ", which is not a regular file"));
-      break;
     }
     if (absl::Status s = ValidateFileName(name); !s.ok()) {
-      status = absl::InvalidArgumentError(
+      return absl::InvalidArgumentError(
           absl::StrCat("checkpoint directory ", dir, ": ", s.message()));
-      break;
     }
     f.sst = absl::EndsWith(name, ".sst");
     // SST files are immutable and hard-linked from one checkpoint to the
     // next: the same inode with the same size and mtime is the same bytes.
     const std::string identity =
-        absl::StrCat(st.st_dev, ":", st.st_ino, ":", st.st_size, ":",
-                     st.st_mtim.tv_sec, ".", st.st_mtim.tv_nsec, ":", name);
+        absl::StrCat(st.device, ":", st.inode, ":", st.size, ":",
+                     absl::ToUnixNanos(st.modified), ":", name);
     auto cached = crc_cache_.find(identity);
     if (f.sst && cached != crc_cache_.end()) {
-      f.size = static_cast<uint64_t>(st.st_size);
+      f.size = st.size;
       f.crc = cached->second;
     } else {
-      absl::StatusOr<SizeAndCrc> sc = ChecksumFile(f.path);
-      if (!sc.ok()) {
-        status = sc.status();
-        break;
-      }
-      f.size = sc->size;
-      f.crc = sc->crc;
+      WEIR_ASSIGN_OR_RETURN(const SizeAndCrc sc, ChecksumFile(env, f.path));
+      f.size = sc.size;
+      f.crc = sc.crc;
     }
-    if (f.sst && static_cast<uint64_t>(st.st_size) == f.size) {
-      seen_crcs[identity] = f.crc;
-    }
+    if (f.sst && st.size == f.size) seen_crcs[identity] = f.crc;
     files.push_back(std::move(f));
   }
-  closedir(d);
-  WEIR_RETURN_IF_ERROR(status);
   crc_cache_ = std::move(seen_crcs);
   // SST files first (the bulk), then the small files, each by name.
   std::sort(files.begin(), files.end(),
@@ -903,7 +853,7 @@ absl::StatusOr<PublishResult> CheckpointStore::Publish(
   const absl::Time scanned = absl::Now();
   result.scan_time = scanned - start;
 
-  MaybeKill("before_upload");
+  options_.env->ReachedStep("before_upload");
   auto abandoned_error = [&] {
     return absl::CancelledError(absl::StrCat(
         "checkpoint ", id, " abandoned before its manifest was written"));
@@ -925,7 +875,7 @@ absl::StatusOr<PublishResult> CheckpointStore::Publish(
       known_files_[mf.object_key] = f.size;
       ++result.files_uploaded;
       result.bytes_uploaded += f.size;
-      if (result.files_uploaded == 1) MaybeKill("mid_upload");
+      if (result.files_uploaded == 1) options_.env->ReachedStep("mid_upload");
     }
     manifest.files.push_back(std::move(mf));
   }
@@ -935,12 +885,12 @@ absl::StatusOr<PublishResult> CheckpointStore::Publish(
             });
   const absl::Time uploaded = absl::Now();
   result.upload_time = uploaded - scanned;
-  MaybeKill("after_upload");
+  options_.env->ReachedStep("after_upload");
 
   if (control != nullptr && !control->BeginCommit()) return abandoned_error();
   manifest.created = absl::FromUnixMillis(absl::ToUnixMillis(absl::Now()));
   WEIR_RETURN_IF_ERROR(store_->Put(manifest_key, SerializeManifest(manifest)));
-  MaybeKill("after_manifest");
+  options_.env->ReachedStep("after_manifest");
   result.manifest_time = absl::Now() - uploaded;
   {
     absl::MutexLock lock(&stats_mu_);
@@ -1038,11 +988,11 @@ absl::StatusOr<VerifyReport> CheckpointStore::Verify(
     const char* tmp = std::getenv("TMPDIR");
     base = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
   }
-  std::string templ = absl::StrCat(base, "/weir-verify-XXXXXX");
-  if (mkdtemp(templ.data()) == nullptr) {
-    return ErrnoError(errno, absl::StrCat("mkdtemp ", templ));
-  }
-  const std::string scratch = templ;
+  Env* const env = options_.env;
+  const std::string scratch =
+      absl::StrCat(base, "/weir-verify-", getpid(), "-",
+                   absl::Hex(absl::Uniform<uint64_t>(absl::BitGen())));
+  WEIR_RETURN_IF_ERROR(env->CreateDirectory(scratch));
   VerifyReport report;
   absl::Status status;
   for (const ManifestFile& f : manifest.files) {
@@ -1058,8 +1008,8 @@ absl::StatusOr<VerifyReport> CheckpointStore::Verify(
       status = got;
       break;
     }
-    absl::StatusOr<SizeAndCrc> sc = ChecksumFile(local);
-    RemoveTree(local);
+    absl::StatusOr<SizeAndCrc> sc = ChecksumFile(env, local);
+    RemoveTree(env, local).IgnoreError();
     if (!sc.ok()) {
       status = sc.status();
       break;
@@ -1076,21 +1026,17 @@ absl::StatusOr<VerifyReport> CheckpointStore::Verify(
                                              ", expected ", Hex8(f.crc32c)))});
     }
   }
-  RemoveTree(scratch);
+  RemoveTree(env, scratch).IgnoreError();
   WEIR_RETURN_IF_ERROR(status);
   return report;
 }
 
 absl::Status CheckpointStore::DownloadVerified(
     const CheckpointManifest& manifest, const std::string& dir) {
+  Env* const env = options_.env;
   const std::string staging = absl::StrCat(dir, ".restoring");
-  RemoveTree(staging);
-  std::error_code ec;
-  fs::create_directories(staging, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create ", staging, ": ", ec.message()));
-  }
+  WEIR_RETURN_IF_ERROR(RemoveTree(env, staging));
+  WEIR_RETURN_IF_ERROR(CreateDirectories(env, staging));
   auto fetch_all = [&]() -> absl::Status {
     for (const ManifestFile& f : manifest.files) {
       const std::string local = absl::StrCat(staging, "/", f.name);
@@ -1101,7 +1047,7 @@ absl::Status CheckpointStore::DownloadVerified(
             absl::StrCat("file ", f.name, " (", key, ") is missing"));
       }
       WEIR_RETURN_IF_ERROR(got);
-      WEIR_ASSIGN_OR_RETURN(SizeAndCrc sc, ChecksumFile(local));
+      WEIR_ASSIGN_OR_RETURN(SizeAndCrc sc, ChecksumFile(env, local));
       if (sc.size != f.size) {
         return absl::DataLossError(absl::StrCat("file ", f.name, " (", key,
                                                 ") has ", sc.size,
@@ -1116,14 +1062,8 @@ absl::Status CheckpointStore::DownloadVerified(
     return absl::OkStatus();
   };
   absl::Status status = fetch_all();
-  if (status.ok()) {
-    fs::rename(staging, dir, ec);
-    if (ec) {
-      status = absl::UnavailableError(absl::StrCat(
-          "cannot rename ", staging, " to ", dir, ": ", ec.message()));
-    }
-  }
-  if (!status.ok()) RemoveTree(staging);
+  if (status.ok()) status = env->Rename(staging, dir);
+  if (!status.ok()) RemoveTree(env, staging).IgnoreError();
   return status;
 }
 
@@ -1140,29 +1080,23 @@ absl::StatusOr<CheckpointManifest> CheckpointStore::RestoreManifest(
 
 namespace {
 
-absl::Status CheckRestoreTarget(const std::string& local_dir) {
+absl::Status CheckRestoreTarget(Env* env, const std::string& local_dir) {
   if (local_dir.empty()) {
     return absl::InvalidArgumentError("restore: empty local directory");
   }
-  std::error_code ec;
-  if (fs::exists(local_dir, ec)) {
+  WEIR_ASSIGN_OR_RETURN(const bool exists, PathExists(env, local_dir));
+  if (exists) {
     return absl::AlreadyExistsError(
         absl::StrCat("restore target ", local_dir, " already exists"));
   }
-  const std::string parent = ParentDir(local_dir);
-  if (!parent.empty()) fs::create_directories(parent, ec);
-  if (ec) {
-    return absl::UnavailableError(absl::StrCat("cannot create the parent of ",
-                                               local_dir, ": ", ec.message()));
-  }
-  return absl::OkStatus();
+  return CreateDirectories(env, ParentDir(local_dir));
 }
 
 }  // namespace
 
 absl::StatusOr<CheckpointManifest> CheckpointStore::RestoreLatest(
     const std::string& local_dir) {
-  WEIR_RETURN_IF_ERROR(CheckRestoreTarget(local_dir));
+  WEIR_RETURN_IF_ERROR(CheckRestoreTarget(options_.env, local_dir));
   WEIR_ASSIGN_OR_RETURN(std::vector<uint64_t> ids, ListCheckpoints());
   for (auto it = ids.rbegin(); it != ids.rend(); ++it) {
     const uint64_t id = *it;
@@ -1172,7 +1106,7 @@ absl::StatusOr<CheckpointManifest> CheckpointStore::RestoreLatest(
       m = absl::DataLossError(absl::StrCat("checkpoint ", id,
                                            ": manifest says checkpoint ",
                                            m->metadata.checkpoint_id));
-      RemoveTree(local_dir);
+      RemoveTree(options_.env, local_dir).IgnoreError();
     }
     if (m.ok()) {
       absl::MutexLock lock(&stats_mu_);
@@ -1195,7 +1129,7 @@ absl::StatusOr<CheckpointManifest> CheckpointStore::RestoreLatest(
 
 absl::StatusOr<CheckpointManifest> CheckpointStore::RestoreCheckpoint(
     uint64_t id, const std::string& local_dir) {
-  WEIR_RETURN_IF_ERROR(CheckRestoreTarget(local_dir));
+  WEIR_RETURN_IF_ERROR(CheckRestoreTarget(options_.env, local_dir));
   WEIR_ASSIGN_OR_RETURN(CheckpointManifest m,
                         RestoreManifest(absl::StrCat("checkpoint ", id),
                                         CheckpointKey(id), local_dir));
@@ -1207,7 +1141,7 @@ absl::StatusOr<CheckpointManifest> CheckpointStore::RestoreCheckpoint(
 absl::StatusOr<CheckpointManifest> CheckpointStore::RestoreSavepoint(
     std::string_view name, const std::string& local_dir) {
   WEIR_RETURN_IF_ERROR(ValidateSavepointName(name));
-  WEIR_RETURN_IF_ERROR(CheckRestoreTarget(local_dir));
+  WEIR_RETURN_IF_ERROR(CheckRestoreTarget(options_.env, local_dir));
   WEIR_ASSIGN_OR_RETURN(CheckpointManifest m,
                         RestoreManifest(absl::StrCat("savepoint ", Sv(name)),
                                         SavepointKey(name), local_dir));
@@ -1462,7 +1396,7 @@ AsyncCheckpointer::~AsyncCheckpointer() {
   // The thread never reached the pending job.
   absl::MutexLock lock(&mu_);
   if (pending_ != nullptr && options_.remove_local_dir) {
-    RemoveTree(pending_->request.local_dir);
+    RemoveTree(store_->env(), pending_->request.local_dir).IgnoreError();
   }
 }
 
@@ -1497,7 +1431,7 @@ absl::Status AsyncCheckpointer::Submit(CheckpointRequest request) {
   // its place.
   if (dropped == nullptr) pool_->Enqueue(this);
   if (dropped != nullptr && options_.remove_local_dir) {
-    RemoveTree(dropped->request.local_dir);
+    RemoveTree(store_->env(), dropped->request.local_dir).IgnoreError();
   }
   return absl::OkStatus();
 }
@@ -1582,7 +1516,9 @@ void AsyncCheckpointer::RunJob(Job& job) {
   } else {
     c.status = r.status();
   }
-  if (options_.remove_local_dir) RemoveTree(job.request.local_dir);
+  if (options_.remove_local_dir) {
+    RemoveTree(store_->env(), job.request.local_dir).IgnoreError();
+  }
   c.total_time = clock->Now() - job.submitted;
   const bool published = c.manifest.has_value();
   {

@@ -330,37 +330,41 @@ absl::StatusOr<DeadLetterRecord> ParseDeadLetterJson(std::string_view line) {
 
 absl::Status FileDeadLetterQueueOptions::Validate() const {
   if (path.empty()) return absl::InvalidArgumentError("path: must be set");
+  if (env == nullptr)
+    return absl::InvalidArgumentError("env: must not be null");
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<FileDeadLetterQueue>>
 FileDeadLetterQueue::Create(FileDeadLetterQueueOptions options) {
   WEIR_RETURN_IF_ERROR(options.Validate());
-  WEIR_ASSIGN_OR_RETURN(const int fd, internal::OpenAppendFile(options.path));
+  WEIR_ASSIGN_OR_RETURN(
+      std::unique_ptr<internal::JsonlAppendFile> file,
+      internal::JsonlAppendFile::Open(options.env, options.path));
   return std::unique_ptr<FileDeadLetterQueue>(
-      new FileDeadLetterQueue(std::move(options), fd));
+      new FileDeadLetterQueue(std::move(options), std::move(file)));
 }
 
-FileDeadLetterQueue::FileDeadLetterQueue(FileDeadLetterQueueOptions options,
-                                         int fd)
-    : options_(std::move(options)), fd_(fd) {}
+FileDeadLetterQueue::FileDeadLetterQueue(
+    FileDeadLetterQueueOptions options,
+    std::unique_ptr<internal::JsonlAppendFile> file)
+    : options_(std::move(options)), file_(std::move(file)) {}
 
 FileDeadLetterQueue::~FileDeadLetterQueue() {
   absl::MutexLock lock(&mu_);
-  internal::CloseAppendFile(fd_, options_.path, &pending_);
+  file_->Close();
 }
 
 absl::Status FileDeadLetterQueue::Write(const DeadLetterRecord& record) {
   std::string line = record.ToJson();
   line.push_back('\n');
   absl::MutexLock lock(&mu_);
-  return internal::AppendLines(fd_, options_.path, options_.buffer_bytes, line,
-                               &pending_);
+  return file_->Append(line, options_.buffer_bytes);
 }
 
 absl::Status FileDeadLetterQueue::Flush() {
   absl::MutexLock lock(&mu_);
-  return internal::FlushLines(fd_, options_.path, options_.fsync, &pending_);
+  return file_->Flush(options_.fsync);
 }
 
 absl::StatusOr<std::vector<DeadLetterRecord>> ReadDeadLetterFile(

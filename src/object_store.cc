@@ -1,13 +1,8 @@
 #include "weir/object_store.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -24,90 +19,8 @@ namespace {
 
 constexpr size_t kMaxKeyBytes = 1024;
 constexpr char kTempDirName[] = ".weir-tmp";
-constexpr size_t kCopyChunk = size_t{1} << 20;
 
 absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
-
-// Maps an errno from a file operation to a status with retry meaning.
-absl::Status ErrnoStatus(int err, std::string_view context) {
-  std::string msg = absl::StrCat(Sv(context), ": ", std::strerror(err));
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-      return absl::NotFoundError(msg);
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return absl::PermissionDeniedError(msg);
-    case ENOSPC:
-    case EDQUOT:
-      return absl::ResourceExhaustedError(msg);
-    case ENAMETOOLONG:
-      return absl::InvalidArgumentError(msg);
-    case EIO:
-    case EAGAIN:
-    case EINTR:
-      return absl::UnavailableError(msg);
-    default:
-      return absl::InternalError(msg);
-  }
-}
-
-// Closes an fd when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-  int get() const { return fd_; }
-  // Closes now; returns errno of a failed close, or 0.
-  int Reset() {
-    int err = 0;
-    if (fd_ >= 0 && close(fd_) != 0) err = errno;
-    fd_ = -1;
-    return err;
-  }
-
- private:
-  int fd_;
-};
-
-absl::Status WriteAll(int fd, std::string_view bytes, std::string_view what) {
-  while (!bytes.empty()) {
-    ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat(Sv(what), ": write"));
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
-// Copies everything from `in` to `out`.
-absl::Status CopyFd(int in, int out, std::string_view what) {
-  std::string buf(kCopyChunk, '\0');
-  while (true) {
-    ssize_t n = read(in, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, absl::StrCat(Sv(what), ": read"));
-    }
-    if (n == 0) return absl::OkStatus();
-    WEIR_RETURN_IF_ERROR(WriteAll(
-        out, std::string_view(buf.data(), static_cast<size_t>(n)), what));
-  }
-}
-
-absl::Status SyncDirectory(const std::string& dir) {
-  Fd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoStatus(errno, absl::StrCat("open ", dir));
-  if (fsync(fd.get()) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("fsync ", dir));
-  }
-  return absl::OkStatus();
-}
 
 std::string RandomSuffix() {
   thread_local absl::BitGen gen;
@@ -121,62 +34,54 @@ std::string ParentOf(const std::string& path) {
              : (slash == 0 ? std::string("/") : path.substr(0, slash));
 }
 
-absl::Status MakeDirectories(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return ErrnoStatus(ec.value(), absl::StrCat("mkdir ", dir));
-  return absl::OkStatus();
-}
-
 // Appends every regular file under `dir` (whose key prefix is `rel`, empty or
 // ending in '/') whose key starts with `prefix`. Entries that vanish while
 // the walk runs (a concurrent Delete) are skipped.
-absl::Status Walk(const std::string& dir, const std::string& rel,
+absl::Status Walk(Env* env, const std::string& dir, const std::string& rel,
                   std::string_view prefix, bool at_root,
                   std::vector<ObjectInfo>* out) {
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT || errno == ENOTDIR) return absl::OkStatus();
-    return ErrnoStatus(errno, absl::StrCat("list ", dir));
-  }
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    std::string_view name = e->d_name;
-    if (name == "." || name == "..") continue;
+  absl::StatusOr<std::vector<std::string>> names = env->ListDirectory(dir);
+  if (absl::IsNotFound(names.status())) return absl::OkStatus();
+  WEIR_RETURN_IF_ERROR(names.status());
+  for (const std::string& name : *names) {
     if (at_root && name == kTempDirName) continue;
-    names.emplace_back(name);
-  }
-  closedir(d);
-  for (const std::string& name : names) {
     std::string key = rel + name;
     // Prune subtrees that cannot contain a match.
     size_t common = std::min(key.size(), prefix.size());
     if (key.compare(0, common, prefix.substr(0, common)) != 0) continue;
     std::string path = absl::StrCat(dir, "/", name);
-    struct stat st;
-    if (stat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT) continue;
-      return ErrnoStatus(errno, absl::StrCat("stat ", path));
-    }
-    if (S_ISDIR(st.st_mode)) {
-      WEIR_RETURN_IF_ERROR(Walk(path, key + "/", prefix, false, out));
-    } else if (S_ISREG(st.st_mode) && absl::StartsWith(key, Sv(prefix))) {
-      out->push_back({key, static_cast<uint64_t>(st.st_size)});
+    absl::StatusOr<FileStat> st = env->Stat(path);
+    if (absl::IsNotFound(st.status())) continue;
+    WEIR_RETURN_IF_ERROR(st.status());
+    if (st->type == FileType::kDirectory) {
+      WEIR_RETURN_IF_ERROR(Walk(env, path, key + "/", prefix, false, out));
+    } else if (st->type == FileType::kRegular &&
+               absl::StartsWith(key, Sv(prefix))) {
+      out->push_back({key, st->size});
     }
   }
   return absl::OkStatus();
 }
 
 // Removes temporary files older than `age` from `dir`.
-void RemoveStaleTemps(const std::string& dir, absl::Duration age) {
-  std::error_code ec;
-  const auto now = std::filesystem::file_time_type::clock::now();
-  const auto limit = absl::ToChronoSeconds(age);
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    std::error_code e2;
-    auto mtime = entry.last_write_time(e2);
-    if (!e2 && now - mtime > limit) std::filesystem::remove(entry.path(), e2);
+void RemoveStaleTemps(Env* env, const std::string& dir, absl::Duration age) {
+  absl::StatusOr<std::vector<std::string>> names = env->ListDirectory(dir);
+  if (!names.ok()) return;
+  const absl::Time now = absl::Now();
+  for (const std::string& name : *names) {
+    const std::string path = absl::StrCat(dir, "/", name);
+    absl::StatusOr<FileStat> st = env->Stat(path);
+    if (st.ok() && now - st->modified > age) {
+      env->RemoveFile(path).IgnoreError();
+    }
   }
+}
+
+// Adds `context` ("file:///root: get 'key'") in front of an error.
+absl::Status InContext(const absl::Status& status, std::string_view context) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat(Sv(context), ": ", status.message()));
 }
 
 }  // namespace
@@ -223,6 +128,10 @@ absl::Status LocalDirectoryStoreOptions::Validate() const {
   if (stale_temp_age <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "LocalDirectoryStoreOptions.stale_temp_age must be positive");
+  }
+  if (env == nullptr) {
+    return absl::InvalidArgumentError(
+        "LocalDirectoryStoreOptions.env must not be null");
   }
   return absl::OkStatus();
 }
@@ -274,6 +183,7 @@ absl::Status S3StoreOptions::Validate() const {
   if (list_page_size < 1 || list_page_size > 1000) {
     return bad("list_page_size", "must be between 1 and 1000");
   }
+  if (env == nullptr) return bad("env", "must not be null");
   return absl::OkStatus();
 }
 
@@ -288,22 +198,21 @@ LocalDirectoryStore::Create(std::string root,
   }
   std::error_code ec;
   std::filesystem::path abs = std::filesystem::absolute(root, ec);
-  if (ec)
-    return ErrnoStatus(ec.value(), absl::StrCat("absolute path of ", root));
+  if (ec) return ErrnoToStatus(ec.value(), "absolute path of", root);
   std::string path = abs.lexically_normal().string();
   while (path.size() > 1 && path.back() == '/') path.pop_back();
 
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    if (errno != ENOENT || !options.create_if_missing) {
-      return ErrnoStatus(errno, absl::StrCat("object store root ", path));
-    }
-    WEIR_RETURN_IF_ERROR(MakeDirectories(path));
-  } else if (!S_ISDIR(st.st_mode)) {
+  Env* const env = options.env;
+  absl::StatusOr<FileStat> st = env->Stat(path);
+  if (absl::IsNotFound(st.status()) && options.create_if_missing) {
+    WEIR_RETURN_IF_ERROR(CreateDirectories(env, path));
+  } else if (!st.ok()) {
+    return InContext(st.status(), "object store root");
+  } else if (st->type != FileType::kDirectory) {
     return absl::FailedPreconditionError(
         absl::StrCat("object store root ", path, " is not a directory"));
   }
-  RemoveStaleTemps(absl::StrCat(path, "/", kTempDirName),
+  RemoveStaleTemps(env, absl::StrCat(path, "/", kTempDirName),
                    options.stale_temp_age);
   return std::unique_ptr<LocalDirectoryStore>(
       new LocalDirectoryStore(std::move(path), options));
@@ -314,128 +223,115 @@ std::string LocalDirectoryStore::uri() const {
 }
 
 absl::Status LocalDirectoryStore::WriteAtomically(
-    std::string_view key, const std::function<absl::Status(int fd)>& write) {
+    std::string_view key,
+    const std::function<absl::Status(WritableFile& file)>& write) {
   WEIR_RETURN_IF_ERROR(ValidateObjectKey(key));
+  Env* const env = options_.env;
   const std::string context = absl::StrCat(uri(), ": write '", Sv(key), "'");
   const std::string temp_dir = absl::StrCat(root_, "/", kTempDirName);
-  WEIR_RETURN_IF_ERROR(MakeDirectories(temp_dir));
+  WEIR_RETURN_IF_ERROR(InContext(CreateDirectories(env, temp_dir), context));
   const std::string temp = absl::StrCat(temp_dir, "/", RandomSuffix());
-  Fd fd(open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return ErrnoStatus(errno, context);
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      env->NewWritableFile(temp, WriteMode::kCreateNew);
+  if (!file.ok()) return InContext(file.status(), context);
 
-  absl::Status status = write(fd.get());
-  if (status.ok() && options_.sync && fsync(fd.get()) != 0) {
-    status = ErrnoStatus(errno, absl::StrCat(context, ": fsync"));
-  }
-  if (int err = fd.Reset(); status.ok() && err != 0) {
-    status = ErrnoStatus(err, absl::StrCat(context, ": close"));
-  }
+  absl::Status status = write(**file);
+  if (status.ok() && options_.sync) status = (*file)->Sync();
+  if (status.ok()) status = (*file)->Close();
+  file->reset();
   const std::string target = absl::StrCat(root_, "/", Sv(key));
   const std::string parent = ParentOf(target);
   // A concurrent Delete may remove the (then empty) parent directory
   // between mkdir and rename; try again a few times.
   for (int attempt = 0; status.ok(); ++attempt) {
-    status = MakeDirectories(parent);
+    status = CreateDirectories(env, parent);
     if (!status.ok()) break;
-    if (rename(temp.c_str(), target.c_str()) == 0) {
-      if (options_.sync) status = SyncDirectory(parent);
-      return status;
+    status = env->Rename(temp, target);
+    if (status.ok()) {
+      if (options_.sync) status = env->SyncDirectory(parent);
+      return InContext(status, context);
     }
-    if (errno != ENOENT || attempt >= 5) {
-      status = ErrnoStatus(errno, absl::StrCat(context, ": rename"));
-    }
+    if (!absl::IsNotFound(status) || attempt >= 5) break;
+    status = absl::OkStatus();
   }
-  unlink(temp.c_str());
-  return status;
+  env->RemoveFile(temp).IgnoreError();
+  return InContext(status, context);
 }
 
 absl::Status LocalDirectoryStore::Put(std::string_view key,
                                       std::string_view bytes) {
-  return WriteAtomically(key, [&](int fd) {
-    return WriteAll(fd, bytes, absl::StrCat(uri(), ": put"));
-  });
+  return WriteAtomically(
+      key, [&](WritableFile& file) { return file.Append(bytes); });
 }
 
 absl::Status LocalDirectoryStore::PutFile(std::string_view key,
                                           const std::string& local_path) {
-  Fd in(open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) {
-    return ErrnoStatus(errno, absl::StrCat("PutFile: open ", local_path));
+  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in,
+                        options_.env->NewReadableFile(local_path));
+  return WriteAtomically(
+      key, [&](WritableFile& file) { return CopyFile(*in, file); });
+}
+
+// Opens the object `key` for reading; kNotFound if it is not a regular file.
+absl::StatusOr<std::unique_ptr<ReadableFile>> LocalDirectoryStore::OpenObject(
+    std::string_view key, std::string_view context) {
+  WEIR_RETURN_IF_ERROR(ValidateObjectKey(key));
+  const std::string path = absl::StrCat(root_, "/", Sv(key));
+  absl::StatusOr<FileStat> st = options_.env->Stat(path);
+  if (!st.ok()) return InContext(st.status(), context);
+  if (st->type != FileType::kRegular) {
+    return absl::NotFoundError(absl::StrCat(Sv(context), ": no such object"));
   }
-  return WriteAtomically(key, [&](int fd) {
-    return CopyFd(in.get(), fd, absl::StrCat("PutFile ", local_path));
-  });
+  absl::StatusOr<std::unique_ptr<ReadableFile>> in =
+      options_.env->NewReadableFile(path);
+  if (!in.ok()) return InContext(in.status(), context);
+  return in;
 }
 
 absl::StatusOr<std::string> LocalDirectoryStore::Get(std::string_view key) {
-  WEIR_RETURN_IF_ERROR(ValidateObjectKey(key));
   const std::string context = absl::StrCat(uri(), ": get '", Sv(key), "'");
-  const std::string path = absl::StrCat(root_, "/", Sv(key));
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return ErrnoStatus(errno, context);
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, context);
-  if (!S_ISREG(st.st_mode)) {
-    return absl::NotFoundError(absl::StrCat(context, ": no such object"));
-  }
+  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in,
+                        OpenObject(key, context));
   std::string out;
-  out.reserve(static_cast<size_t>(st.st_size));
   char buf[64 * 1024];
   while (true) {
-    ssize_t n = read(fd.get(), buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, context);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    absl::StatusOr<size_t> n = in->Read(buf, sizeof(buf));
+    if (!n.ok()) return InContext(n.status(), context);
+    if (*n == 0) return out;
+    out.append(buf, *n);
   }
-  return out;
 }
 
 absl::Status LocalDirectoryStore::GetFile(std::string_view key,
                                           const std::string& local_path) {
-  WEIR_RETURN_IF_ERROR(ValidateObjectKey(key));
   const std::string context = absl::StrCat(uri(), ": get '", Sv(key), "'");
-  const std::string path = absl::StrCat(root_, "/", Sv(key));
-  Fd in(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.get() < 0) return ErrnoStatus(errno, context);
-  struct stat st;
-  if (fstat(in.get(), &st) != 0) return ErrnoStatus(errno, context);
-  if (!S_ISREG(st.st_mode)) {
-    return absl::NotFoundError(absl::StrCat(context, ": no such object"));
-  }
+  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> in,
+                        OpenObject(key, context));
+  Env* const env = options_.env;
   const std::string temp =
       absl::StrCat(local_path, ".weir-tmp-", RandomSuffix());
-  Fd out(open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (out.get() < 0) {
-    return ErrnoStatus(errno, absl::StrCat(context, ": create ", temp));
-  }
-  absl::Status status = CopyFd(in.get(), out.get(), context);
-  if (status.ok() && options_.sync && fsync(out.get()) != 0) {
-    status = ErrnoStatus(errno, absl::StrCat(context, ": fsync ", temp));
-  }
-  if (int err = out.Reset(); status.ok() && err != 0) {
-    status = ErrnoStatus(err, absl::StrCat(context, ": close ", temp));
-  }
-  if (status.ok() && rename(temp.c_str(), local_path.c_str()) != 0) {
-    status =
-        ErrnoStatus(errno, absl::StrCat(context, ": rename to ", local_path));
-  }
-  if (!status.ok()) unlink(temp.c_str());
-  return status;
+  absl::StatusOr<std::unique_ptr<WritableFile>> out =
+      env->NewWritableFile(temp, WriteMode::kCreateNew);
+  if (!out.ok()) return InContext(out.status(), context);
+  absl::Status status = CopyFile(*in, **out);
+  if (status.ok() && options_.sync) status = (*out)->Sync();
+  if (status.ok()) status = (*out)->Close();
+  out->reset();
+  if (status.ok()) status = env->Rename(temp, local_path);
+  if (!status.ok()) env->RemoveFile(temp).IgnoreError();
+  return InContext(status, context);
 }
 
 absl::StatusOr<uint64_t> LocalDirectoryStore::Head(std::string_view key) {
   WEIR_RETURN_IF_ERROR(ValidateObjectKey(key));
   const std::string context = absl::StrCat(uri(), ": head '", Sv(key), "'");
   const std::string path = absl::StrCat(root_, "/", Sv(key));
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, context);
-  if (!S_ISREG(st.st_mode)) {
+  absl::StatusOr<FileStat> st = options_.env->Stat(path);
+  if (!st.ok()) return InContext(st.status(), context);
+  if (st->type != FileType::kRegular) {
     return absl::NotFoundError(absl::StrCat(context, ": no such object"));
   }
-  return static_cast<uint64_t>(st.st_size);
+  return st->size;
 }
 
 absl::StatusOr<std::vector<ObjectInfo>> LocalDirectoryStore::List(
@@ -452,7 +348,9 @@ absl::StatusOr<std::vector<ObjectInfo>> LocalDirectoryStore::List(
     return std::vector<ObjectInfo>();
   }
   std::vector<ObjectInfo> out;
-  WEIR_RETURN_IF_ERROR(Walk(dir, rel, prefix, rel.empty(), &out));
+  WEIR_RETURN_IF_ERROR(
+      InContext(Walk(options_.env, dir, rel, prefix, rel.empty(), &out),
+                absl::StrCat(uri(), ": list")));
   std::sort(
       out.begin(), out.end(),
       [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
@@ -461,16 +359,17 @@ absl::StatusOr<std::vector<ObjectInfo>> LocalDirectoryStore::List(
 
 absl::Status LocalDirectoryStore::Delete(std::string_view key) {
   WEIR_RETURN_IF_ERROR(ValidateObjectKey(key));
+  Env* const env = options_.env;
   const std::string path = absl::StrCat(root_, "/", Sv(key));
-  if (unlink(path.c_str()) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR) {
-      return absl::OkStatus();
-    }
-    return ErrnoStatus(errno, absl::StrCat(uri(), ": delete '", Sv(key), "'"));
+  absl::Status removed = env->RemoveFile(path);
+  if (absl::IsNotFound(removed) || absl::IsInvalidArgument(removed)) {
+    return absl::OkStatus();  // no such object (or a directory: EISDIR)
   }
+  WEIR_RETURN_IF_ERROR(
+      InContext(removed, absl::StrCat(uri(), ": delete '", Sv(key), "'")));
   // Remove the directories this left empty; stop at the first that is not.
   std::string dir = ParentOf(path);
-  while (dir.size() > root_.size() && rmdir(dir.c_str()) == 0) {
+  while (dir.size() > root_.size() && env->RemoveDirectory(dir).ok()) {
     dir = ParentOf(dir);
   }
   return absl::OkStatus();

@@ -22,19 +22,12 @@ bool ValidName(const std::string& s) {
   return true;
 }
 
-absl::Status MakeDirs(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("create directory ", dir, ": ", ec.message()));
-  }
-  return absl::OkStatus();
+absl::Status MakeDirs(Env* env, const std::string& dir) {
+  return CreateDirectories(env, dir);
 }
 
-void RemoveAll(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::remove_all(path, ec);
+void RemoveAll(Env* env, const std::string& path) {
+  RemoveTree(env, path).IgnoreError();
 }
 
 }  // namespace
@@ -71,6 +64,7 @@ absl::Status PipelineOptions::Validate() const {
         absl::StrCat("checkpoints.", std::string(s.message())));
   }
   if (clock == nullptr) return absl::InvalidArgumentError("clock: is null");
+  if (env == nullptr) return absl::InvalidArgumentError("env: is null");
   if (max_poll_records == 0) {
     return absl::InvalidArgumentError("max_poll_records: must be positive");
   }
@@ -144,7 +138,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   if (parts.dead_letters == nullptr) {
     return absl::InvalidArgumentError("dead_letters: is null");
   }
-  WEIR_RETURN_IF_ERROR(MakeDirs(options.state_dir));
+  WEIR_RETURN_IF_ERROR(MakeDirs(options.env, options.state_dir));
   std::unique_ptr<Pipeline> p(new Pipeline(options, parts));
   DeadLetterRouterOptions ro;
   ro.pipeline_name = options.name;
@@ -170,11 +164,12 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
   p->tp = tp;
   const std::string base =
       absl::StrCat(options_.state_dir, "/", tp.topic, "-", tp.partition);
-  WEIR_RETURN_IF_ERROR(MakeDirs(base));
+  WEIR_RETURN_IF_ERROR(MakeDirs(options_.env, base));
   p->dir = absl::StrCat(base, "/live-", ++generation_);
-  RemoveAll(p->dir);
+  RemoveAll(options_.env, p->dir);
 
   CheckpointStoreOptions so;
+  so.env = options_.env;
   so.prefix = CheckpointPrefix(absl::StrCat(options_.name, "/", tp.topic),
                                tp.partition);
   WEIR_ASSIGN_OR_RETURN(p->store,
@@ -204,8 +199,9 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
         "partition ", tp.topic, "-", tp.partition, ": restored checkpoint ",
         manifest->metadata.checkpoint_id, " at offset ", *start_offset));
   } else if (absl::IsNotFound(manifest.status())) {
-    RemoveAll(p->dir);  // nothing usable: start empty, from the beginning
-    WEIR_RETURN_IF_ERROR(MakeDirs(p->dir));
+    RemoveAll(options_.env,
+              p->dir);  // nothing usable: start empty, from the beginning
+    WEIR_RETURN_IF_ERROR(MakeDirs(options_.env, p->dir));
     options_.logger(
         absl::StrCat("partition ", tp.topic, "-", tp.partition,
                      ": no checkpoint, starting empty at offset 0"));
@@ -249,7 +245,7 @@ void Pipeline::OnRevoked(absl::Span<const TopicPartition> partitions) {
     if (it == partitions_.end()) continue;
     const std::string dir = it->second->dir;
     partitions_.erase(it);  // abandons an upload in flight
-    RemoveAll(dir);
+    RemoveAll(options_.env, dir);
     partition_stats_at_ = absl::InfinitePast();
     if (round_.has_value() && round_->done.count(tp)) {
       round_->done[tp] = true;
@@ -491,12 +487,12 @@ absl::Status Pipeline::StartCheckpoint(std::optional<std::string> savepoint,
   round.id = id;
   round.started = options_.clock->Now();
   const std::string staging = absl::StrCat(options_.state_dir, "/staging");
-  WEIR_RETURN_IF_ERROR(MakeDirs(staging));
+  WEIR_RETURN_IF_ERROR(MakeDirs(options_.env, staging));
   for (auto& [tp, p] : partitions_) {
     WEIR_RETURN_IF_ERROR(p->op->Flush());
     const std::string dir =
         absl::StrCat(staging, "/", tp.topic, "-", tp.partition, "-", id);
-    RemoveAll(dir);
+    RemoveAll(options_.env, dir);
     WEIR_RETURN_IF_ERROR(p->backend->CreateCheckpoint(dir));
     CheckpointRequest request;
     request.metadata.checkpoint_id = p->next_checkpoint_id++;
@@ -570,6 +566,7 @@ absl::Status Pipeline::PollCheckpoints() {
     }
   }
   round_.reset();
+  last_round_status_ = status;
   return scheduler_->Completed(status);
 }
 
@@ -593,10 +590,17 @@ absl::Status Pipeline::FinalCheckpoint() {
     return DrainToSink(/*must_empty=*/true);
   }
   bool postponed = false;
+  last_round_status_ = absl::OkStatus();
   WEIR_RETURN_IF_ERROR(StartCheckpoint(std::nullopt, &postponed));
   while (round_.has_value()) {
     for (auto& [tp, p] : partitions_) p->checkpointer->WaitForIdle(wait);
     WEIR_RETURN_IF_ERROR(PollCheckpoints());
+  }
+  // Nothing later can make up for it: say so.
+  if (!last_round_status_.ok()) {
+    return absl::Status(last_round_status_.code(),
+                        absl::StrCat("the final checkpoint failed: ",
+                                     last_round_status_.message()));
   }
   return absl::OkStatus();
 }

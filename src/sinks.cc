@@ -277,19 +277,29 @@ absl::Status FileSinkOptions::Validate() const {
   if (path.empty()) {
     return absl::InvalidArgumentError("FileSinkOptions.path: must be set");
   }
+  if (env == nullptr) {
+    return absl::InvalidArgumentError("FileSinkOptions.env: must not be null");
+  }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<FileSink>> FileSink::Create(
     FileSinkOptions options) {
   WEIR_RETURN_IF_ERROR(options.Validate());
-  WEIR_ASSIGN_OR_RETURN(const int fd, internal::OpenAppendFile(options.path));
-  return std::unique_ptr<FileSink>(new FileSink(std::move(options), fd));
+  WEIR_ASSIGN_OR_RETURN(
+      std::unique_ptr<internal::JsonlAppendFile> file,
+      internal::JsonlAppendFile::Open(options.env, options.path));
+  return std::unique_ptr<FileSink>(
+      new FileSink(std::move(options), std::move(file)));
 }
+
+FileSink::FileSink(FileSinkOptions options,
+                   std::unique_ptr<internal::JsonlAppendFile> file)
+    : options_(std::move(options)), file_(std::move(file)) {}
 
 FileSink::~FileSink() {
   absl::MutexLock lock(&mu_);
-  internal::CloseAppendFile(fd_, options_.path, &pending_);
+  file_->Close();
 }
 
 absl::Status FileSink::Write(absl::Span<const FeatureUpdate> updates) {
@@ -300,13 +310,12 @@ absl::Status FileSink::Write(absl::Span<const FeatureUpdate> updates) {
     lines.push_back('\n');
   }
   absl::MutexLock lock(&mu_);
-  return internal::AppendLines(fd_, options_.path, options_.buffer_bytes, lines,
-                               &pending_);
+  return file_->Append(lines, options_.buffer_bytes);
 }
 
 absl::Status FileSink::Flush() {
   absl::MutexLock lock(&mu_);
-  return internal::FlushLines(fd_, options_.path, options_.fsync, &pending_);
+  return file_->Flush(options_.fsync);
 }
 
 // ---- the line format --------------------------------------------------------

@@ -3,10 +3,7 @@
 
 #include "weir/source.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -372,6 +369,9 @@ absl::Status FileSourceOptions::Validate() const {
     return absl::InvalidArgumentError(
         "FileSourceOptions.topic is set but empty");
   }
+  if (env == nullptr) {
+    return absl::InvalidArgumentError("FileSourceOptions.env is null");
+  }
   if (max_line_bytes == 0) {
     return absl::InvalidArgumentError(
         "FileSourceOptions.max_line_bytes must be > 0");
@@ -382,33 +382,25 @@ absl::Status FileSourceOptions::Validate() const {
 absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Create(
     FileSourceOptions options) {
   WEIR_RETURN_IF_ERROR(options.Validate());
-  std::FILE* file = std::fopen(options.path.c_str(), "rb");
-  if (file == nullptr) {
-    const int err = errno;
-    std::string message =
-        absl::StrCat("cannot open ", options.path, ": ", std::strerror(err));
-    if (err == ENOENT) return absl::NotFoundError(message);
-    return absl::FailedPreconditionError(message);
-  }
-  struct stat st;
-  if (fstat(fileno(file), &st) != 0 || S_ISDIR(st.st_mode)) {
-    std::fclose(file);
+  WEIR_ASSIGN_OR_RETURN(const FileStat st, options.env->Stat(options.path));
+  if (st.type == FileType::kDirectory) {
     return absl::FailedPreconditionError(
         absl::StrCat(options.path, " is not a readable file"));
   }
+  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file,
+                        options.env->NewReadableFile(options.path));
   TopicPartition tp{options.topic.value_or(options.path), 0};
   return std::unique_ptr<FileSource>(
-      new FileSource(std::move(options), std::move(tp), file));
+      new FileSource(std::move(options), std::move(tp), std::move(file)));
 }
 
 FileSource::FileSource(FileSourceOptions options, TopicPartition tp,
-                       std::FILE* file)
-    : options_(std::move(options)), tp_(std::move(tp)), file_(file) {}
+                       std::unique_ptr<ReadableFile> file)
+    : options_(std::move(options)),
+      tp_(std::move(tp)),
+      file_(std::move(file)) {}
 
-FileSource::~FileSource() {
-  Close().IgnoreError();
-  std::free(line_buf_);
-}
+FileSource::~FileSource() { Close().IgnoreError(); }
 
 void FileSource::SetPartitionListener(PartitionListener* listener) {
   listener_ = listener;
@@ -435,34 +427,47 @@ absl::Status FileSource::Assign() {
 }
 
 absl::StatusOr<bool> FileSource::ReadLine() {
-  errno = 0;
-  const ssize_t n = getline(&line_buf_, &line_cap_, file_);
-  if (n < 0) {
-    if (std::ferror(file_)) {
-      return absl::DataLossError(absl::StrCat("cannot read ", options_.path,
-                                              ": ", std::strerror(errno)));
-    }
+  constexpr size_t kChunk = size_t{1} << 16;
+  size_t newline;
+  while ((newline = buf_.find('\n', buf_pos_)) == std::string::npos) {
+    if (buf_.size() - buf_pos_ > options_.max_line_bytes + 1) break;
+    // Drop the lines already returned, then read more.
+    buf_.erase(0, buf_pos_);
+    buf_pos_ = 0;
+    const size_t old_size = buf_.size();
+    buf_.resize(old_size + kChunk);
+    absl::StatusOr<size_t> n =
+        file_->ReadAt(file_pos_, buf_.data() + old_size, kChunk);
+    buf_.resize(old_size + (n.ok() ? *n : 0));
+    if (!n.ok()) return absl::DataLossError(n.status().message());
+    if (*n == 0) break;
+    file_pos_ += *n;
+  }
+  if (newline == std::string::npos && buf_pos_ == buf_.size()) {
     eof_ = true;
     line_count_ = next_line_;
     return false;
   }
-  size_t len = static_cast<size_t>(n);
-  if (len > 0 && line_buf_[len - 1] == '\n') --len;
-  if (len > 0 && line_buf_[len - 1] == '\r') --len;
+  // A last line without a line break is a line too.
+  const size_t end = newline == std::string::npos ? buf_.size() : newline;
+  size_t len = end - buf_pos_;
+  if (len > 0 && buf_[buf_pos_ + len - 1] == '\r') --len;
   if (len > options_.max_line_bytes) {
     return absl::DataLossError(
         absl::StrCat(options_.path, " line ", next_line_, " is ", len,
                      " bytes, more than max_line_bytes"));
   }
-  line_len_ = len;
+  line_ = std::string_view(buf_).substr(buf_pos_, len);
+  buf_pos_ = newline == std::string::npos ? buf_.size() : newline + 1;
   ++next_line_;
   return true;
 }
 
 absl::Status FileSource::SeekTo(int64_t offset) {
   if (offset < next_line_) {
-    std::rewind(file_);
-    std::clearerr(file_);
+    buf_.clear();
+    buf_pos_ = 0;
+    file_pos_ = 0;
     next_line_ = 0;
     eof_ = false;
   }
@@ -500,7 +505,7 @@ absl::StatusOr<absl::Span<const RawRecord>> FileSource::Poll(
     const int64_t number = next_line_;
     WEIR_ASSIGN_OR_RETURN(bool read, ReadLine());
     if (!read) break;
-    const std::string_view line(line_buf_, line_len_);
+    const std::string_view line = line_;
     if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
     lines.push_back({number, arena_.size(), line.size()});
     arena_.append(line);
@@ -596,8 +601,7 @@ absl::Status FileSource::Close() {
   closed_ = true;
   const bool was_assigned = assigned_;
   assigned_ = false;
-  std::fclose(file_);
-  file_ = nullptr;
+  file_.reset();
   if (was_assigned) {
     const TopicPartition revoked[] = {tp_};
     if (listener_ != nullptr) internal::CallOnRevoked(*listener_, revoked);

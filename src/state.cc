@@ -1,11 +1,5 @@
 #include "weir/state.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cstring>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -73,68 +67,6 @@ bool GetBytes(std::string_view* in, std::string_view* out) {
   *out = in->substr(0, size);
   in->remove_prefix(size);
   return true;
-}
-
-absl::Status ErrnoError(int error, std::string_view what,
-                        std::string_view path) {
-  return absl::ErrnoToStatus(
-      error, absl::StrCat(std::string(what), " ", std::string(path), ": ",
-                          std::strerror(error)));
-}
-
-// Writes `data` to `path` (created, must not exist) and fsyncs it.
-absl::Status WriteFileDurably(const std::string& path, std::string_view data) {
-  const int fd =
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(errno, "cannot create", path);
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      return ErrnoError(error, "cannot write", path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int error = errno;
-    ::close(fd);
-    return ErrnoError(error, "cannot fsync", path);
-  }
-  if (::close(fd) != 0) return ErrnoError(errno, "cannot close", path);
-  return absl::OkStatus();
-}
-
-absl::Status FsyncDirectory(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "cannot open directory", path);
-  const int rc = ::fsync(fd);
-  const int error = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoError(error, "cannot fsync directory", path);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "cannot open", path);
-  std::string data;
-  char buffer[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      ::close(fd);
-      return ErrnoError(error, "cannot read", path);
-    }
-    if (n == 0) break;
-    data.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return data;
 }
 
 // Iterates [begin, end) of one column of a MemoryStateBackend. It copies the
@@ -228,6 +160,10 @@ absl::Status MemoryStateBackendOptions::Validate() const {
     return absl::InvalidArgumentError(
         "MemoryStateBackendOptions.clock must not be null");
   }
+  if (env == nullptr) {
+    return absl::InvalidArgumentError(
+        "MemoryStateBackendOptions.env must not be null");
+  }
   return absl::OkStatus();
 }
 
@@ -242,7 +178,8 @@ absl::StatusOr<std::unique_ptr<MemoryStateBackend>> MemoryStateBackend::Open(
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<MemoryStateBackend> backend,
                         Create(options));
   const std::string path = absl::StrCat(dir, "/", std::string(kMemFileName));
-  WEIR_ASSIGN_OR_RETURN(const std::string data, ReadFile(path));
+  WEIR_ASSIGN_OR_RETURN(const std::string data,
+                        ReadFileToString(options.env, path));
 
   auto corrupt = [&path](std::string_view why) {
     return absl::DataLossError(absl::StrCat("memory state checkpoint ", path,
@@ -401,9 +338,9 @@ absl::Status MemoryStateBackend::CreateCheckpoint(const std::string& dir) {
   if (dir.empty()) {
     return absl::InvalidArgumentError("CreateCheckpoint: empty directory");
   }
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::exists(dir, ec)) {
+  Env* const env = options_.env;
+  WEIR_ASSIGN_OR_RETURN(const bool exists, PathExists(env, dir));
+  if (exists) {
     return absl::AlreadyExistsError(
         absl::StrCat("checkpoint directory ", dir, " already exists"));
   }
@@ -427,29 +364,27 @@ absl::Status MemoryStateBackend::CreateCheckpoint(const std::string& dir) {
 
   // Build the checkpoint in "<dir>.tmp" and rename it into place, so that
   // `dir` either holds a complete checkpoint or does not exist.
+  namespace fs = std::filesystem;
+  std::error_code ec;
   fs::path target = fs::absolute(fs::path(dir), ec).lexically_normal();
-  if (ec) return ErrnoError(ec.value(), "cannot resolve", dir);
+  if (ec) return ErrnoToStatus(ec.value(), "resolve", dir);
   if (target.filename().empty()) target = target.parent_path();  // "a/b/"
-  const fs::path parent = target.parent_path();
-  fs::create_directories(parent, ec);
-  if (ec) return ErrnoError(ec.value(), "cannot create", parent.string());
+  const std::string parent = target.parent_path().string();
+  WEIR_RETURN_IF_ERROR(CreateDirectories(env, parent));
   const std::string tmp = target.string() + ".tmp";
-  fs::remove_all(tmp, ec);  // left over from a crash while checkpointing
-  if (ec) return ErrnoError(ec.value(), "cannot remove", tmp);
-  if (::mkdir(tmp.c_str(), 0755) != 0) {
-    return ErrnoError(errno, "cannot create", tmp);
-  }
+  // Left over from a crash while checkpointing.
+  WEIR_RETURN_IF_ERROR(RemoveTree(env, tmp));
+  WEIR_RETURN_IF_ERROR(env->CreateDirectory(tmp));
   absl::Status status =
-      WriteFileDurably(absl::StrCat(tmp, "/", std::string(kMemFileName)), data);
-  if (status.ok()) status = FsyncDirectory(tmp);
-  if (status.ok() && ::rename(tmp.c_str(), target.c_str()) != 0) {
-    status = ErrnoError(errno, "cannot rename checkpoint into", dir);
-  }
+      WriteStringToFile(env, absl::StrCat(tmp, "/", std::string(kMemFileName)),
+                        data, WriteMode::kCreateNew, /*sync=*/true);
+  if (status.ok()) status = env->SyncDirectory(tmp);
+  if (status.ok()) status = env->Rename(tmp, target.string());
   if (!status.ok()) {
-    fs::remove_all(tmp, ec);
+    RemoveTree(env, tmp).IgnoreError();
     return status;
   }
-  return FsyncDirectory(parent.string());
+  return env->SyncDirectory(parent);
 }
 
 StateStats MemoryStateBackend::Stats() {

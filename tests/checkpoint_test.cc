@@ -32,6 +32,7 @@
 #include "weir/object_store.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
+#include "weir/testing/fault_env.h"
 #include "weir/testing/subprocess.h"
 
 namespace weir {
@@ -890,11 +891,111 @@ TEST(CheckpointSchedulerTest, IntervalPauseAndToleratedFailures) {
   EXPECT_EQ(s.consecutive_failures(), 0);
 }
 
+// ---- A full disk
+// ----------------------------------------------------------------
+
+// The store's disk fills up in the middle of uploading checkpoint 2: Publish
+// fails with kResourceExhausted naming the file, publishes no manifest (so
+// restore still sees checkpoint 1), leaves no partial object under a
+// file's key; once space returns the same directory publishes and restores.
+TEST_F(CheckpointTest, AFullStoreDiskFailsClearlyAndPublishesNothing) {
+  Publish(1, 0, 5000, 1);
+  const std::string dir = TakeCheckpoint(2, 0, 10000, 2);
+  const uint64_t size = DirBytes(dir);
+
+  testing::FaultInjectionEnv env;
+  LocalDirectoryStoreOptions local;
+  local.sync = false;
+  local.env = &env;
+  auto full_store = LocalDirectoryStore::Create(StoreRoot(), local);
+  ASSERT_TRUE(full_store.ok()) << full_store.status();
+  CheckpointStoreOptions options;
+  options.prefix = kPrefix;
+  auto store = CheckpointStore::Create(full_store->get(), options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  // Room for about half of the new checkpoint's bytes.
+  env.Fail({.ops = testing::kWriteOps,
+            .path_contains = StoreRoot(),
+            .error = ENOSPC,
+            .after_bytes = size / 2});
+
+  auto r = (*store)->Publish(dir, Metadata(2));
+  ASSERT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted)
+      << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(StoreRoot()));
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("No space left on device"));
+  EXPECT_GT(env.injected(), 0);
+  EXPECT_EQ(*checkpoints_->ListCheckpoints(), std::vector<uint64_t>{1});
+  // Every object under a file key is whole: its size is the one its name
+  // says, and checkpoint 1 still verifies.
+  auto files = object_store_->List(absl::StrCat(kPrefix, "/files/"));
+  ASSERT_TRUE(files.ok()) << files.status();
+  for (const ObjectInfo& o : *files) {
+    EXPECT_THAT(o.key, HasSubstr(absl::StrCat("-", o.size, "-"))) << o.key;
+  }
+  auto one = checkpoints_->ReadCheckpoint(1);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_TRUE(checkpoints_->Verify(*one)->ok());
+  EXPECT_EQ(RestoreAndCheck(*checkpoints_), 1u);
+
+  env.Clear();  // the space returns
+  auto again = (*store)->Publish(dir, Metadata(2));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(checkpoints_->Verify(again->manifest)->ok());
+  EXPECT_EQ(RestoreAndCheck(*checkpoints_), 2u);
+  EXPECT_EQ(checkpoints_->stats().restore_fallbacks, 0u);
+}
+
+// The local disk fills up while a checkpoint is downloaded for restore: the
+// error names the file, nothing is left in the target or its staging
+// directory, a full disk is not taken for a bad checkpoint (no fallback to
+// an older one), and once space returns the restore succeeds.
+TEST_F(CheckpointTest, AFullLocalDiskFailsRestoreWithoutFallingBack) {
+  Publish(1, 0, 5000, 1);
+  Publish(2, 0, 10000, 2);
+  // Downloads are written by the object store, the rest by the checkpoint
+  // store: both go through the same Env.
+  testing::FaultInjectionEnv env;
+  LocalDirectoryStoreOptions local;
+  local.sync = false;
+  local.env = &env;
+  auto object_store = LocalDirectoryStore::Create(StoreRoot(), local);
+  ASSERT_TRUE(object_store.ok()) << object_store.status();
+  CheckpointStoreOptions options;
+  options.prefix = kPrefix;
+  options.env = &env;
+  auto store = CheckpointStore::Create(object_store->get(), options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  const std::string target = Path("restore-full");
+  env.Fail({.ops = testing::kWriteOps,
+            .path_contains = target,
+            .error = ENOSPC,
+            .after_bytes = 100000});
+
+  auto m = (*store)->RestoreLatest(target);
+  ASSERT_EQ(m.status().code(), absl::StatusCode::kResourceExhausted)
+      << m.status();
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr(target));
+  EXPECT_EQ((*store)->stats().restore_fallbacks, 0u);
+  EXPECT_FALSE(fs::exists(target));
+  EXPECT_FALSE(fs::exists(target + ".restoring"));
+
+  env.Clear();
+  auto restored = (*store)->RestoreLatest(target);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->metadata.checkpoint_id, 2u);
+  auto backend = OpenBackend(target);
+  ASSERT_NE(backend, nullptr);
+  EXPECT_TRUE(ReadAll(*backend) == expected_[2]);
+}
+
 // ---- Kill points
 // ----------------------------------------------------------------
 
 // Run only as a child of KillPointTest: publishes the checkpoint the
-// environment names, with WEIR_CHECKPOINT_KILL_AT set.
+// environment names through a FaultInjectionEnv that kills the process at
+// the step WEIR_CKPT_HELPER_KILL_AT names.
 TEST(CheckpointKillHelper, PublishFromEnv) {
   const char* root = std::getenv("WEIR_CKPT_HELPER_STORE");
   if (root == nullptr) GTEST_SKIP() << "helper for KillPointTest";
@@ -902,8 +1003,11 @@ TEST(CheckpointKillHelper, PublishFromEnv) {
   local.sync = false;
   auto object_store = LocalDirectoryStore::Create(root, local);
   ASSERT_TRUE(object_store.ok());
+  testing::FaultInjectionEnv env;
+  env.KillAtStep(std::getenv("WEIR_CKPT_HELPER_KILL_AT"));
   CheckpointStoreOptions options;
   options.prefix = kPrefix;
+  options.env = &env;
   auto store = CheckpointStore::Create(object_store->get(), options);
   ASSERT_TRUE(store.ok());
   auto r = (*store)->Publish(std::getenv("WEIR_CKPT_HELPER_DIR"), Metadata(2));
@@ -925,7 +1029,7 @@ TEST_P(KillPointTest, RestoreSeesAPublishedCheckpointAndRetainCollects) {
   testing::SubprocessOptions options;
   options.env = {absl::StrCat("WEIR_CKPT_HELPER_STORE=", StoreRoot()),
                  absl::StrCat("WEIR_CKPT_HELPER_DIR=", dir),
-                 absl::StrCat("WEIR_CHECKPOINT_KILL_AT=", step)};
+                 absl::StrCat("WEIR_CKPT_HELPER_KILL_AT=", step)};
   auto child = testing::Subprocess::Start(
       {exe, "--gtest_filter=CheckpointKillHelper.PublishFromEnv"}, options);
   ASSERT_TRUE(child.ok()) << child.status();

@@ -295,7 +295,7 @@ TEST(FileDeadLetterQueueTest, CreateFailsCleanly) {
       FileDeadLetterQueue::Create({.path = "/nonexistent-dir/x/dlq.jsonl"})
           .status()
           .code(),
-      absl::StatusCode::kFailedPrecondition);
+      absl::StatusCode::kNotFound);
 }
 
 TEST(FileDeadLetterQueueTest, WriteFailureIsReportedAndNotSilent) {

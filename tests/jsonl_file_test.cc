@@ -1,8 +1,5 @@
 #include "weir/internal/jsonl_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdint>
 #include <fstream>
@@ -16,6 +13,7 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weir/testing/fault_env.h"
 #include "weir/testing/subprocess.h"
 
 namespace weir::internal {
@@ -49,21 +47,6 @@ class JsonlFileTest : public ::testing::Test {
   std::optional<weir::testing::TempDir> dir_;
   std::string path_;
 };
-
-TEST(ErrnoStatusTest, MapsErrnoToRetryMeaning) {
-  EXPECT_EQ(ErrnoStatus(ENOSPC, "write", "/x").code(),
-            absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(ErrnoStatus(EDQUOT, "write", "/x").code(),
-            absl::StatusCode::kResourceExhausted);
-  for (int e : {ENOENT, ENOTDIR, EACCES, EPERM, EISDIR, EROFS}) {
-    EXPECT_EQ(ErrnoStatus(e, "open", "/x").code(),
-              absl::StatusCode::kFailedPrecondition)
-        << e;
-  }
-  const absl::Status eio = ErrnoStatus(EIO, "read", "/some/file");
-  EXPECT_EQ(eio.code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(eio.message()), HasSubstr("read /some/file: "));
-}
 
 TEST(ForEachCompleteLineTest, NumbersLinesAndSkipsTornLast) {
   std::vector<std::pair<int64_t, std::string>> seen;
@@ -101,76 +84,101 @@ TEST_F(JsonlFileTest, ReadWholeFileReadsLargeFiles) {
   EXPECT_EQ(*data, big);
 }
 
-TEST_F(JsonlFileTest, OpenAppendFileCutsATornTail) {
+absl::StatusOr<std::unique_ptr<JsonlAppendFile>> OpenAt(
+    const std::string& path, Env* env = Env::Default()) {
+  return JsonlAppendFile::Open(env, path);
+}
+
+TEST_F(JsonlFileTest, OpenCutsATornTail) {
   WriteRaw(path_, "one\ntwo\nthr");
-  auto fd = OpenAppendFile(path_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
-  close(*fd);
+  ASSERT_TRUE(OpenAt(path_).ok());
   EXPECT_EQ(Slurp(path_), "one\ntwo\n");
 }
 
-TEST_F(JsonlFileTest, OpenAppendFileKeepsCompleteFilesAndEmptiesNoNewline) {
+TEST_F(JsonlFileTest, OpenKeepsCompleteFilesAndEmptiesNoNewline) {
   WriteRaw(path_, "one\n");
-  auto fd = OpenAppendFile(path_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
-  close(*fd);
+  ASSERT_TRUE(OpenAt(path_).ok());
   EXPECT_EQ(Slurp(path_), "one\n");
 
   // A torn tail longer than the read block, with no newline at all.
   WriteRaw(path_, std::string(10000, 'x'));
-  fd = OpenAppendFile(path_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
-  close(*fd);
+  ASSERT_TRUE(OpenAt(path_).ok());
   EXPECT_EQ(Slurp(path_), "");
 
   // A newline in an earlier block than the last byte.
   WriteRaw(path_, "a\n" + std::string(10000, 'x'));
-  fd = OpenAppendFile(path_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
-  close(*fd);
+  ASSERT_TRUE(OpenAt(path_).ok());
   EXPECT_EQ(Slurp(path_), "a\n");
 }
 
-TEST_F(JsonlFileTest, OpenAppendFileInAMissingDirectoryFails) {
-  const auto fd = OpenAppendFile(dir_->path() + "/no/such/dir/f.jsonl");
-  EXPECT_EQ(fd.status().code(), absl::StatusCode::kFailedPrecondition);
+TEST_F(JsonlFileTest, OpenInAMissingDirectoryFailsNamingThePath) {
+  const std::string path = dir_->path() + "/no/such/dir/f.jsonl";
+  const auto file = OpenAt(path);
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(file.status().message()), HasSubstr(path));
 }
 
-TEST_F(JsonlFileTest, AppendLinesBuffersUntilFullAndFlushWritesTheRest) {
-  auto fd = OpenAppendFile(path_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
-  std::string pending;
-  ASSERT_TRUE(AppendLines(*fd, path_, 8, "ab\n", &pending).ok());
-  EXPECT_EQ(pending, "ab\n");
+TEST_F(JsonlFileTest, AppendBuffersUntilFullAndFlushWritesTheRest) {
+  auto file = OpenAt(path_);
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->Append("ab\n", 8).ok());
+  EXPECT_EQ((*file)->pending(), "ab\n");
   EXPECT_EQ(Slurp(path_), "");
-  ASSERT_TRUE(AppendLines(*fd, path_, 8, "cdefg\n", &pending).ok());
-  EXPECT_EQ(pending, "");
+  ASSERT_TRUE((*file)->Append("cdefg\n", 8).ok());
+  EXPECT_EQ((*file)->pending(), "");
   EXPECT_EQ(Slurp(path_), "ab\ncdefg\n");
-  ASSERT_TRUE(AppendLines(*fd, path_, 8, "h\n", &pending).ok());
-  ASSERT_TRUE(FlushLines(*fd, path_, /*fsync=*/true, &pending).ok());
-  EXPECT_EQ(pending, "");
+  ASSERT_TRUE((*file)->Append("h\n", 8).ok());
+  ASSERT_TRUE((*file)->Flush(/*fsync=*/true).ok());
+  EXPECT_EQ((*file)->pending(), "");
   EXPECT_EQ(Slurp(path_), "ab\ncdefg\nh\n");
-  ASSERT_TRUE(AppendLines(*fd, path_, 8, "i\n", &pending).ok());
-  CloseAppendFile(*fd, path_, &pending);
+  ASSERT_TRUE((*file)->Append("i\n", 8).ok());
+  file->reset();  // closes, writing what is pending
   EXPECT_EQ(Slurp(path_), "ab\ncdefg\nh\ni\n");
 }
 
-TEST_F(JsonlFileTest, AFullBufferThatCannotBeWrittenRefusesNewLines) {
-  // A read-only descriptor: every write fails with EBADF.
-  WriteRaw(path_, "");
-  const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  std::string pending;
-  // Taken, although the write that follows fails.
-  ASSERT_TRUE(AppendLines(fd, path_, 4, "abcd\n", &pending).ok());
-  EXPECT_EQ(pending, "abcd\n");
+// A disk that fills up in the middle of a line: the line is refused, the
+// part of it that reached the disk is cut again, and once space returns the
+// file holds every line exactly once.
+TEST_F(JsonlFileTest, AFullDiskRefusesLinesAndLeavesNoTornLine) {
+  weir::testing::FaultInjectionEnv env;
+  auto file = OpenAt(path_, &env);
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->Append("first\n", 4).ok());
+  EXPECT_EQ(Slurp(path_), "first\n");
+  env.Fail(
+      {.ops = weir::testing::kWriteOps, .error = ENOSPC, .after_bytes = 3});
+  // Taken, although the write that follows fails part-way.
+  ASSERT_TRUE((*file)->Append("abcd\n", 4).ok());
+  EXPECT_EQ((*file)->pending(), "abcd\n");
+  EXPECT_EQ(Slurp(path_), "first\n") << "the torn write was not cut";
   // The full buffer still cannot be written: these lines are refused.
-  const absl::Status refused = AppendLines(fd, path_, 4, "e\n", &pending);
-  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(pending, "abcd\n");
-  EXPECT_EQ(FlushLines(fd, path_, /*fsync=*/false, &pending).code(),
-            absl::StatusCode::kUnavailable);
-  close(fd);
+  const absl::Status refused = (*file)->Append("e\n", 4);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr(path_));
+  EXPECT_EQ((*file)->pending(), "abcd\n");
+  EXPECT_EQ((*file)->Flush(/*fsync=*/false).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Slurp(path_), "first\n");
+
+  env.Clear();
+  ASSERT_TRUE((*file)->Append("e\n", 4).ok());
+  ASSERT_TRUE((*file)->Flush(/*fsync=*/true).ok());
+  EXPECT_EQ(Slurp(path_), "first\nabcd\ne\n");
+}
+
+// When even the cut fails, the next write cuts first.
+TEST_F(JsonlFileTest, ATornWriteThatCannotBeCutIsCutBeforeTheNextWrite) {
+  weir::testing::FaultInjectionEnv env;
+  auto file = OpenAt(path_, &env);
+  ASSERT_TRUE(file.ok()) << file.status();
+  env.Fail({.ops = weir::testing::kWrite | weir::testing::kTruncate,
+            .error = EIO,
+            .after_bytes = 2});
+  EXPECT_EQ((*file)->Append("abcd\n", 0).code(), absl::StatusCode::kOk);
+  EXPECT_EQ(Slurp(path_), "ab");
+  env.Clear();
+  ASSERT_TRUE((*file)->Flush(/*fsync=*/false).ok());
+  EXPECT_EQ(Slurp(path_), "abcd\n");
 }
 
 }  // namespace

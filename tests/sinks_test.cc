@@ -268,7 +268,7 @@ TEST_F(FileSinkTest, MissingFileAndBadOptions) {
   FileSinkOptions options;
   EXPECT_TRUE(absl::IsInvalidArgument(FileSink::Create(options).status()));
   options.path = dir_->path() + "/no/such/dir/out.jsonl";
-  EXPECT_TRUE(absl::IsFailedPrecondition(FileSink::Create(options).status()));
+  EXPECT_TRUE(absl::IsNotFound(FileSink::Create(options).status()));
 }
 
 }  // namespace

@@ -30,6 +30,7 @@
 #include "weir/internal/window_state.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
+#include "weir/testing/fault_env.h"
 #include "weir/testing/subprocess.h"
 #include "weir/time.h"
 
@@ -900,6 +901,37 @@ TEST(MemoryStateBackendTest, TruncatedCheckpointIsDataLoss) {
       MemoryStateBackend::Open({}, ckpt);
   ASSERT_OK(restored);
   EXPECT_EQ(*Get(**restored, Column::kMeta, "k"), "v");
+}
+
+// A disk that fills while the checkpoint file is written: the error names
+// the file, neither the checkpoint nor its temporary directory is left
+// behind, and once space returns the checkpoint is written and opens.
+TEST(MemoryStateBackendTest, AFullDiskLeavesNoPartialCheckpoint) {
+  absl::StatusOr<testing::TempDir> dir = testing::TempDir::Create("mem");
+  ASSERT_OK(dir);
+  testing::FaultInjectionEnv env;
+  MemoryStateBackendOptions options;
+  options.env = &env;
+  absl::StatusOr<std::unique_ptr<MemoryStateBackend>> backend =
+      MemoryStateBackend::Create(options);
+  ASSERT_OK(backend);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_OK(Put(**backend, Column::kWindows, absl::StrCat("k", i), "v"));
+  }
+  const std::string ckpt = dir->path() + "/ckpt";
+  env.Fail({.ops = testing::kWriteOps, .error = ENOSPC, .after_bytes = 100});
+  const absl::Status full = (*backend)->CreateCheckpoint(ckpt);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_THAT(full.message(), HasSubstr(ckpt + ".tmp/state.mem"));
+  EXPECT_FALSE(std::filesystem::exists(ckpt));
+  EXPECT_FALSE(std::filesystem::exists(ckpt + ".tmp"));
+
+  env.Clear();
+  ASSERT_OK((*backend)->CreateCheckpoint(ckpt));
+  absl::StatusOr<std::unique_ptr<MemoryStateBackend>> restored =
+      MemoryStateBackend::Open(options, ckpt);
+  ASSERT_OK(restored);
+  EXPECT_EQ(*Get(**restored, Column::kWindows, "k99"), "v");
 }
 
 }  // namespace

@@ -89,6 +89,7 @@
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/sinks.h"
 #include "weir/status_macros.h"
+#include "weir/testing/fault_env.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
@@ -176,6 +177,12 @@ ABSL_FLAG(int, sink_delay_ms, 0,
           "writes (kUnavailable) for this long, so updates queue up and the "
           "input pauses (backpressure); at the end of a run it waits "
           "instead of refusing. 0: off.");
+ABSL_FLAG(std::string, fault_kill_at, "",
+          "Testing only: run the pipeline's files through the fault-"
+          "injecting Env of weir/testing/fault_env.h, which kills the "
+          "process (SIGKILL) when the checkpoint protocol reaches this step "
+          "(before_upload, mid_upload, after_upload, after_manifest; see "
+          "weir/checkpoint.h). Empty: off.");
 
 namespace {
 
@@ -216,6 +223,7 @@ struct Config {
   int64_t max_pending_updates = 0;
   int64_t sink_batch_size = 0;
   int checkpoint_upload_threads = 0;
+  std::string fault_kill_at;  // testing: a checkpoint step to die at
 };
 
 absl::StatusOr<Config> ConfigFromFlags(
@@ -265,6 +273,7 @@ absl::StatusOr<Config> ConfigFromFlags(
   c.max_pending_updates = absl::GetFlag(FLAGS_max_pending_updates);
   c.sink_batch_size = absl::GetFlag(FLAGS_sink_batch_size);
   c.checkpoint_upload_threads = absl::GetFlag(FLAGS_checkpoint_upload_threads);
+  c.fault_kill_at = absl::GetFlag(FLAGS_fault_kill_at);
   if (c.sink_batch_size < 1) {
     return absl::InvalidArgumentError("--sink_batch_size: must be positive");
   }
@@ -1332,6 +1341,12 @@ absl::Status RunService(Config c) {
   options.max_pending_updates = static_cast<size_t>(c.max_pending_updates);
   options.checkpoint_upload_threads = c.checkpoint_upload_threads;
   options.sink_batch_size = static_cast<size_t>(c.sink_batch_size);
+  // Testing only (--fault_kill_at): outlives the pipeline, declared first.
+  weir::testing::FaultInjectionEnv fault_env;
+  if (!c.fault_kill_at.empty()) {
+    fault_env.KillAtStep(c.fault_kill_at);
+    options.env = &fault_env;
+  }
   weir::PipelineParts parts{&source, decoder.get(), sink, store.get(),
                             dlq.get()};
 

@@ -47,14 +47,20 @@
 // partition to one consumer). Any number of readers (the inspector) may run
 // alongside.
 //
-// Test hook: when the environment variable WEIR_CHECKPOINT_KILL_AT names a
-// step of `CheckpointStore::Publish`, the process sends itself SIGKILL there,
-// so crash tests can stop it inside the protocol. The steps are
+// Steps: `CheckpointStore::Publish` calls `Env::ReachedStep` (env.h) of its
+// options' Env at each step where a crash leaves a distinct state behind, so
+// a test Env (weir/testing/fault_env.h) can kill the process there:
 // "before_upload" (files hashed, nothing uploaded), "mid_upload" (after the
 // first uploaded file), "after_upload" (all files uploaded, no manifest) and
 // "after_manifest" (manifest written; the caller has not seen it yet, so the
-// offsets are not committed). Unset (the normal case) costs one getenv per
-// step.
+// offsets are not committed). With the default Env a step costs one virtual
+// call.
+//
+// Local files (the checkpoint directory read by Publish, the restore
+// directories, Verify's scratch files) go through the options' Env; the
+// object store writes the downloaded files through its own options' Env
+// (give both the same one). A full disk is kResourceExhausted naming the
+// file, and leaves no partial restore directory and no manifest behind.
 //
 // Threading: `CheckpointStore` is thread-safe. `AsyncCheckpointer` starts
 // exactly one thread, "weir-ckpt-upld", and its methods are meant for one
@@ -119,6 +125,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "weir/env.h"
 #include "weir/object_store.h"
 #include "weir/time.h"
 
@@ -243,6 +250,12 @@ struct CheckpointStoreOptions {
   // after).
   // Default: unset ($TMPDIR, else /tmp)
   std::optional<std::string> scratch_dir;
+
+  // The file system for local files (see the top of this file); its steps
+  // are where a test Env can stop the process. Not owned; must outlive the
+  // store. Thread-safe, like the store.
+  // Default: Env::Default()
+  Env* env = Env::Default();
 
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;
@@ -418,6 +431,9 @@ class CheckpointStore {
   absl::StatusOr<RetainResult> Retain(int n);
 
   CheckpointStoreStats stats() const;
+
+  // The Env of the options.
+  Env* env() const { return options_.env; }
   const std::string& prefix() const { return options_.prefix; }
   ObjectStore* object_store() const { return store_; }
 

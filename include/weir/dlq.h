@@ -65,10 +65,14 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "weir/decode.h"
+#include "weir/env.h"
 #include "weir/record.h"
 #include "weir/time.h"
 
 namespace weir {
+namespace internal {
+class JsonlAppendFile;
+}  // namespace internal
 
 // One record that could not be decoded or processed.
 struct DeadLetterRecord {
@@ -150,6 +154,10 @@ struct FileDeadLetterQueueOptions {
   // Default: true
   bool fsync = true;
 
+  // The file system the file is written through. Not owned; must outlive
+  // the object. Default: Env::Default()
+  Env* env = Env::Default();
+
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;
 };
@@ -160,8 +168,8 @@ struct FileDeadLetterQueueOptions {
 // is cut off: its record was never flushed, so the pipeline replays it.
 class FileDeadLetterQueue final : public DeadLetterQueue {
  public:
-  // kFailedPrecondition if the file cannot be opened (missing folder, no
-  // permission), kInvalidArgument on bad options.
+  // The Env's error if the file cannot be opened (kNotFound for a missing
+  // folder, kPermissionDenied), kInvalidArgument on bad options.
   static absl::StatusOr<std::unique_ptr<FileDeadLetterQueue>> Create(
       FileDeadLetterQueueOptions options);
 
@@ -177,12 +185,12 @@ class FileDeadLetterQueue final : public DeadLetterQueue {
   const std::string& path() const { return options_.path; }
 
  private:
-  FileDeadLetterQueue(FileDeadLetterQueueOptions options, int fd);
+  FileDeadLetterQueue(FileDeadLetterQueueOptions options,
+                      std::unique_ptr<internal::JsonlAppendFile> file);
 
   const FileDeadLetterQueueOptions options_;
   absl::Mutex mu_;
-  int fd_ ABSL_GUARDED_BY(mu_);
-  std::string pending_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<internal::JsonlAppendFile> file_ ABSL_GUARDED_BY(mu_);
 };
 
 // Every record in a file FileDeadLetterQueue wrote, in order. A torn last

@@ -54,6 +54,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "weir/env.h"
 
 namespace weir {
 
@@ -133,6 +134,11 @@ struct LocalDirectoryStoreOptions {
   // Default: absl::Hours(1)
   absl::Duration stale_temp_age = absl::Hours(1);
 
+  // The file system the store's files are written and read through. Not
+  // owned; must outlive the store.
+  // Default: Env::Default()
+  Env* env = Env::Default();
+
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;
 };
@@ -169,10 +175,14 @@ class LocalDirectoryStore final : public ObjectStore {
   LocalDirectoryStore(std::string root, LocalDirectoryStoreOptions options)
       : root_(std::move(root)), options_(options) {}
 
-  // Writes a temporary file with `write` (given its fd) and renames it to
-  // `key`'s path.
+  // Writes a temporary file with `write` and renames it to `key`'s path.
   absl::Status WriteAtomically(
-      std::string_view key, const std::function<absl::Status(int fd)>& write);
+      std::string_view key,
+      const std::function<absl::Status(WritableFile& file)>& write);
+  // Opens the object `key` for reading; kNotFound if it is not a regular
+  // file. `context` prefixes errors.
+  absl::StatusOr<std::unique_ptr<ReadableFile>> OpenObject(
+      std::string_view key, std::string_view context);
 
   const std::string root_;  // absolute, without trailing '/'
   const LocalDirectoryStoreOptions options_;
@@ -267,6 +277,10 @@ struct S3StoreOptions {
   // requests (tests use them to exercise continuation).
   // Default: 1000
   int list_page_size = 1000;
+
+  // The file system of PutFile's and GetFile's local files. Not owned;
+  // must outlive the store. Default: Env::Default()
+  Env* env = Env::Default();
 
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;

@@ -71,6 +71,7 @@
 #include "weir/checkpoint.h"
 #include "weir/decode.h"
 #include "weir/dlq.h"
+#include "weir/env.h"
 #include "weir/heavy_hitters.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/object_store.h"
@@ -129,7 +130,8 @@ struct PipelineOptions {
   int checkpoint_upload_threads = 4;
 
   // Take a final checkpoint when Run returns after Stop() or at the end of a
-  // bounded input. Default: true
+  // bounded input; if it fails, Run returns its error (a restart replays
+  // from the previous checkpoint). Default: true
   bool checkpoint_on_stop = true;
 
   // Restore assigned partitions from this savepoint instead of the newest
@@ -148,6 +150,11 @@ struct PipelineOptions {
   // callback) with no lock held; must not throw or call into the pipeline.
   // Default: unset, which writes "weir pipeline: <line>" to stderr
   std::function<void(std::string_view line)> logger;
+
+  // The file system of `state_dir` and of checkpoint uploads and restores
+  // (the backends write their own files: RocksDB through its own Env). Not
+  // owned; must be thread-safe (env.h). Default: Env::Default()
+  Env* env = Env::Default();
 
   // ---- performance ----
 
@@ -237,8 +244,9 @@ class Pipeline final : private PartitionListener {
   // every window fires first, and a sink that refuses for now is waited for
   // until it takes the last updates or Stop() is called). Returns the error
   // that stopped processing: from the source, the state backend, the
-  // dead-letter queue, or more consecutive checkpoint failures than tolerated.
-  // A refused record is never an error: it goes to the dead-letter queue.
+  // dead-letter queue, more consecutive checkpoint failures than tolerated,
+  // or a failed final checkpoint (`checkpoint_on_stop`). A refused record is
+  // never an error: it goes to the dead-letter queue.
   absl::Status Run();
 
   // Asks Run to return (after a final checkpoint, if configured). Any thread.
@@ -284,7 +292,8 @@ class Pipeline final : private PartitionListener {
   std::unique_ptr<UploadPool> upload_pool_;
   std::map<TopicPartition, std::unique_ptr<Partition>> partitions_;
   std::optional<CheckpointScheduler> scheduler_;
-  int64_t generation_ = 0;  // distinguishes local directories
+  absl::Status last_round_status_;  // of the newest completed round
+  int64_t generation_ = 0;          // distinguishes local directories
 
   OperatorOutput out_;
   std::vector<FeatureUpdate> pending_;

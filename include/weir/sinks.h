@@ -60,9 +60,13 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "weir/env.h"
 #include "weir/sink.h"
 
 namespace weir {
+namespace internal {
+class JsonlAppendFile;
+}  // namespace internal
 
 // Keeps the newest update per (key, feature) in memory.
 class MemorySink final : public Sink {
@@ -122,6 +126,10 @@ struct FileSinkOptions {
   // Default: true
   bool fsync = true;
 
+  // The file system the file is written through. Not owned; must outlive
+  // the object. Default: Env::Default()
+  Env* env = Env::Default();
+
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;
 };
@@ -136,8 +144,8 @@ struct FileSinkOptions {
 // flushed, so the pipeline replays its update.
 class FileSink final : public Sink {
  public:
-  // kFailedPrecondition if the file cannot be opened (missing folder, no
-  // permission), kInvalidArgument on bad options.
+  // The Env's error if the file cannot be opened (kNotFound for a missing
+  // folder, kPermissionDenied), kInvalidArgument on bad options.
   static absl::StatusOr<std::unique_ptr<FileSink>> Create(
       FileSinkOptions options);
 
@@ -158,13 +166,12 @@ class FileSink final : public Sink {
   const std::string& path() const { return options_.path; }
 
  private:
-  FileSink(FileSinkOptions options, int fd)
-      : options_(std::move(options)), fd_(fd) {}
+  FileSink(FileSinkOptions options,
+           std::unique_ptr<internal::JsonlAppendFile> file);
 
   const FileSinkOptions options_;
   absl::Mutex mu_;
-  int fd_ ABSL_GUARDED_BY(mu_);
-  std::string pending_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<internal::JsonlAppendFile> file_ ABSL_GUARDED_BY(mu_);
 };
 
 // One update as a FileSink line, without the newline.

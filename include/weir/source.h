@@ -100,6 +100,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "weir/decode.h"
+#include "weir/env.h"
 #include "weir/time.h"
 
 namespace weir {
@@ -349,6 +350,10 @@ struct FileSourceOptions {
   // a JSON-lines source expects. Default: 16 MiB
   size_t max_line_bytes = size_t{16} << 20;
 
+  // The file system the file is read through. Not owned; must outlive the
+  // source. Default: Env::Default()
+  Env* env = Env::Default();
+
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;
 };
@@ -361,8 +366,9 @@ struct FileSourceOptions {
 // Seeking backwards re-reads the file from its start.
 class FileSource final : public Source {
  public:
-  // kNotFound if the file does not exist, kFailedPrecondition if it cannot
-  // be read, kInvalidArgument on bad options.
+  // kNotFound if the file does not exist, kFailedPrecondition if it is not
+  // a regular file, the Env's error if it cannot be opened, kInvalidArgument
+  // on bad options.
   static absl::StatusOr<std::unique_ptr<FileSource>> Create(
       FileSourceOptions options);
 
@@ -388,18 +394,19 @@ class FileSource final : public Source {
   PartitionOffsets committed() const { return committed_; }
 
  private:
-  FileSource(FileSourceOptions options, TopicPartition tp, std::FILE* file);
+  FileSource(FileSourceOptions options, TopicPartition tp,
+             std::unique_ptr<ReadableFile> file);
   absl::Status Assign();
   absl::Status CheckPartition(const TopicPartition& tp) const;
   // Positions the reader so that the next line read is line `offset`.
   absl::Status SeekTo(int64_t offset);
-  // Reads the next line into `line_buf_` / `line_len_` (without its line
-  // break); false at the end of the file.
+  // Reads the next line into `line_` (without its line break); false at the
+  // end of the file.
   absl::StatusOr<bool> ReadLine();
 
   const FileSourceOptions options_;
   const TopicPartition tp_;
-  std::FILE* file_;
+  std::unique_ptr<ReadableFile> file_;  // null once closed
   PartitionListener* listener_ = nullptr;
   bool assigned_ = false;
   bool closed_ = false;
@@ -409,10 +416,11 @@ class FileSource final : public Source {
   std::optional<int64_t> line_count_;  // known once EOF was reached
   absl::Status listener_error_;
   PartitionOffsets committed_;
-  char* line_buf_ = nullptr;  // getline's buffer
-  size_t line_cap_ = 0;
-  size_t line_len_ = 0;
-  std::string arena_;  // the bytes of the current batch
+  std::string buf_;        // bytes read from the file, not yet returned
+  size_t buf_pos_ = 0;     // where in buf_ the next line starts
+  uint64_t file_pos_ = 0;  // the file offset of buf_'s end
+  std::string_view line_;  // the last line read, in buf_
+  std::string arena_;      // the bytes of the current batch
   std::vector<RawRecord> batch_;
 
   mutable absl::Mutex stats_mu_;

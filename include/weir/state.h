@@ -46,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "weir/env.h"
 #include "weir/time.h"
 
 namespace weir {
@@ -155,6 +156,11 @@ struct MemoryStateBackendOptions {
   // Processing-time source for TTL. Not owned; must outlive the backend.
   // Default: Clock::Real()
   Clock* clock = Clock::Real();
+
+  // The file system CreateCheckpoint and Open use. Not owned; must outlive
+  // the backend.
+  // Default: Env::Default()
+  Env* env = Env::Default();
 
   absl::Status Validate() const;
 };

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "rocksdb/compaction_filter.h"
 #include "rocksdb/convenience.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/options.h"
@@ -26,6 +29,18 @@
 
 namespace weir {
 namespace {
+
+// RocksDB's info log, errors only, to stderr.
+class StderrLogger final : public rocksdb::Logger {
+ public:
+  StderrLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::ERROR_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    std::fprintf(stderr, "weir rocksdb: %s\n", line);
+  }
+};
 
 constexpr size_t kMiB = size_t{1} << 20;
 
@@ -366,6 +381,11 @@ RocksDbOpenOptions MakeRocksDbOpenOptions(
   db_options.avoid_flush_during_shutdown = true;
   db_options.keep_log_file_num = 4;
   db_options.max_log_file_size = 16 * kMiB;
+  // RocksDB's info log goes to stderr (errors only), not to a LOG
+  // file in the state directory: on a full disk the file logger's write
+  // fails, and RocksDB builds with assertions (Debian's) abort on its next
+  // line, which would turn a clear kResourceExhausted into a crash.
+  db_options.info_log = std::make_shared<StderrLogger>();
 
   rocksdb::BlockBasedTableOptions table_options;
   table_options.block_cache = shared.cache;

@@ -1,13 +1,10 @@
 #include "weir/s3/s3_store.h"
 
 #include <curl/curl.h>
-#include <fcntl.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -23,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "weir/env.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -67,35 +65,29 @@ class Sha256 {
   EVP_MD_CTX* ctx_;
 };
 
-absl::Status ErrnoError(std::string_view what) {
-  int err = errno;
-  std::string msg = absl::StrCat(Sv(what), ": ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(msg);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
-  if (err == ENOSPC) return absl::ResourceExhaustedError(msg);
-  return absl::InternalError(msg);
+// `what` in front of a local-file error from the Env.
+absl::Status LocalFileError(std::string_view what, const absl::Status& error) {
+  return absl::Status(error.code(),
+                      absl::StrCat(Sv(what), ": ", error.message()));
 }
 
-// SHA-256 of `length` bytes of `fd` from `offset`.
-absl::StatusOr<std::string> HashFileRange(int fd, uint64_t offset,
+// SHA-256 of `length` bytes of `file` from `offset`.
+absl::StatusOr<std::string> HashFileRange(ReadableFile& file, uint64_t offset,
                                           uint64_t length,
                                           std::string_view what) {
   Sha256 sha;
   std::string buf(kHashChunk, '\0');
   while (length > 0) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(length, buf.size()));
-    ssize_t n = pread(fd, buf.data(), want, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError(absl::StrCat(Sv(what), ": read"));
-    }
-    if (n == 0) {
+    absl::StatusOr<size_t> n = file.ReadAt(offset, buf.data(), want);
+    if (!n.ok()) return LocalFileError(what, n.status());
+    if (*n == 0) {
       return absl::DataLossError(
           absl::StrCat(Sv(what), ": file shrank while being uploaded"));
     }
-    sha.Update(buf.data(), static_cast<size_t>(n));
-    offset += static_cast<uint64_t>(n);
-    length -= static_cast<uint64_t>(n);
+    sha.Update(buf.data(), *n);
+    offset += *n;
+    length -= *n;
   }
   return sha.HexDigest();
 }
@@ -224,10 +216,10 @@ std::string XmlEscape(std::string_view s) {
 
 struct Body {
   enum class Kind { kNone, kMemory, kFile } kind = Kind::kNone;
-  std::string_view data;  // kMemory
-  int fd = -1;            // kFile
-  uint64_t offset = 0;    // kFile
-  uint64_t length = 0;    // kFile
+  std::string_view data;         // kMemory
+  ReadableFile* file = nullptr;  // kFile
+  uint64_t offset = 0;           // kFile
+  uint64_t length = 0;           // kFile
   uint64_t size() const {
     return kind == Kind::kMemory ? data.size()
                                  : (kind == Kind::kFile ? length : 0);
@@ -241,8 +233,12 @@ struct Request {
   Body body;
   std::string payload_hash;  // hex SHA-256 of the body
   std::string content_type;  // optional
-  int out_fd = -1;           // GET: write a 2xx body here instead of memory
-  std::string what;          // for errors: "put 'p3/MANIFEST'"
+  // GET: write a 2xx body to `out_path` through `out_env` instead of to
+  // memory; each attempt reopens (empties) it into `*out_file`.
+  Env* out_env = nullptr;
+  std::string out_path;
+  std::unique_ptr<WritableFile>* out_file = nullptr;
+  std::string what;  // for errors: "put 'p3/MANIFEST'"
 };
 
 struct Response {
@@ -256,9 +252,8 @@ struct Transfer {
   CURL* handle = nullptr;
   const Body* body = nullptr;
   uint64_t sent = 0;
-  int out_fd = -1;
-  uint64_t written = 0;
-  int write_errno = 0;
+  WritableFile* out = nullptr;
+  absl::Status write_error;
   Response* response = nullptr;
 };
 
@@ -274,14 +269,11 @@ size_t ReadCallback(char* buf, size_t size, size_t nitems, void* user) {
     t->sent += want;
     return want;
   }
-  while (true) {
-    ssize_t n =
-        pread(body.fd, buf, want, static_cast<off_t>(body.offset + t->sent));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return CURL_READFUNC_ABORT;
-    t->sent += static_cast<uint64_t>(n);
-    return static_cast<size_t>(n);
-  }
+  absl::StatusOr<size_t> n =
+      body.file->ReadAt(body.offset + t->sent, buf, want);
+  if (!n.ok() || *n == 0) return CURL_READFUNC_ABORT;
+  t->sent += *n;
+  return *n;
 }
 
 size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) {
@@ -289,22 +281,12 @@ size_t WriteCallback(char* data, size_t size, size_t nmemb, void* user) {
   size_t n = size * nmemb;
   long status = 0;
   curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
-  if (t->out_fd >= 0 && status >= 200 && status < 300) {
-    size_t done = 0;
-    while (done < n) {
-      ssize_t w = pwrite(t->out_fd, data + done, n - done,
-                         static_cast<off_t>(t->written));
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        t->write_errno = errno;
-        return 0;  // aborts the transfer with CURLE_WRITE_ERROR
-      }
-      done += static_cast<size_t>(w);
-      t->written += static_cast<uint64_t>(w);
-    }
-    return n;
+  if (t->out != nullptr && status >= 200 && status < 300) {
+    t->write_error = t->out->Append(std::string_view(data, n));
+    // 0 aborts the transfer with CURLE_WRITE_ERROR.
+    return t->write_error.ok() ? n : 0;
   }
-  if (t->out_fd >= 0 && t->response->body.size() >= kMaxErrorBody) return n;
+  if (t->out != nullptr && t->response->body.size() >= kMaxErrorBody) return n;
   t->response->body.append(data, n);
   return n;
 }
@@ -486,8 +468,8 @@ class S3Store::Impl {
     return Execute(req).status();
   }
 
-  absl::Status Multipart(std::string_view key, int fd, uint64_t size,
-                         const std::string& what);
+  absl::Status Multipart(std::string_view key, ReadableFile& file,
+                         uint64_t size, const std::string& what);
 
   absl::StatusOr<std::vector<ObjectInfo>> List(std::string_view prefix);
 
@@ -554,11 +536,16 @@ absl::StatusOr<Response> S3Store::Impl::Attempt(const Request& req,
   Transfer t;
   t.handle = h;
   t.body = &req.body;
-  t.out_fd = req.out_fd;
   t.response = &resp;
-  if (req.out_fd >= 0 && ftruncate(req.out_fd, 0) != 0) {
-    ReleaseHandle(h);
-    return ErrnoError(Context(absl::StrCat(req.what, ": truncate")));
+  if (req.out_file != nullptr) {
+    absl::StatusOr<std::unique_ptr<WritableFile>> out =
+        req.out_env->NewWritableFile(req.out_path, WriteMode::kTruncate);
+    if (!out.ok()) {
+      ReleaseHandle(h);
+      return LocalFileError(Context(req.what), out.status());
+    }
+    *req.out_file = *std::move(out);
+    t.out = req.out_file->get();
   }
 
   std::string url = base_url_;
@@ -628,9 +615,8 @@ absl::StatusOr<Response> S3Store::Impl::Attempt(const Request& req,
   ReleaseHandle(h);
 
   if (rc != CURLE_OK) {
-    if (rc == CURLE_WRITE_ERROR && t.write_errno != 0) {
-      errno = t.write_errno;
-      return ErrnoError(Context(absl::StrCat(req.what, ": write local file")));
+    if (rc == CURLE_WRITE_ERROR && !t.write_error.ok()) {
+      return LocalFileError(Context(req.what), t.write_error);
     }
     *retryable = RetryableCurlCode(rc);
     std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
@@ -692,7 +678,7 @@ absl::Status S3Store::Impl::HttpError(const Request& req, const Response& resp,
   }
 }
 
-absl::Status S3Store::Impl::Multipart(std::string_view key, int fd,
+absl::Status S3Store::Impl::Multipart(std::string_view key, ReadableFile& file,
                                       uint64_t size, const std::string& what) {
   uint64_t part_size = options_.part_size;
   if ((size + part_size - 1) / part_size > kMaxParts) {
@@ -727,12 +713,12 @@ absl::Status S3Store::Impl::Multipart(std::string_view key, int fd,
       req.object = object;
       req.query = absl::StrCat("partNumber=", part, "&", id_param);
       req.body.kind = Body::Kind::kFile;
-      req.body.fd = fd;
+      req.body.file = &file;
       req.body.offset = offset;
       req.body.length = length;
       req.what = absl::StrCat(what, ": part ", part);
       WEIR_ASSIGN_OR_RETURN(req.payload_hash,
-                            HashFileRange(fd, offset, length, req.what));
+                            HashFileRange(file, offset, length, req.what));
       WEIR_ASSIGN_OR_RETURN(Response resp, Execute(req));
       auto etag = resp.headers.find("etag");
       if (etag == resp.headers.end() || etag->second.empty()) {
@@ -879,29 +865,22 @@ absl::Status S3Store::PutFile(std::string_view key,
   WEIR_RETURN_IF_ERROR(ValidateObjectKey(key));
   const std::string what =
       absl::StrCat("put '", Sv(key), "' from ", local_path);
-  int fd = open(local_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(impl_->Context(what));
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    absl::Status s = ErrnoError(impl_->Context(what));
-    close(fd);
-    return s;
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  absl::Status status;
+  Env* const env = impl_->options().env;
+  absl::StatusOr<FileStat> st = env->Stat(local_path);
+  if (!st.ok()) return LocalFileError(impl_->Context(what), st.status());
+  absl::StatusOr<std::unique_ptr<ReadableFile>> file =
+      env->NewReadableFile(local_path);
+  if (!file.ok()) return LocalFileError(impl_->Context(what), file.status());
+  const uint64_t size = st->size;
   if (size >= impl_->options().multipart_threshold) {
-    status = impl_->Multipart(key, fd, size, what);
-  } else {
-    Body body;
-    body.kind = Body::Kind::kFile;
-    body.fd = fd;
-    body.length = size;
-    absl::StatusOr<std::string> hash = HashFileRange(fd, 0, size, what);
-    status = hash.ok() ? impl_->PutBody(key, body, *std::move(hash), what)
-                       : hash.status();
+    return impl_->Multipart(key, **file, size, what);
   }
-  close(fd);
-  return status;
+  Body body;
+  body.kind = Body::Kind::kFile;
+  body.file = file->get();
+  body.length = size;
+  WEIR_ASSIGN_OR_RETURN(std::string hash, HashFileRange(**file, 0, size, what));
+  return impl_->PutBody(key, body, hash, what);
 }
 
 absl::StatusOr<std::string> S3Store::Get(std::string_view key) {
@@ -923,25 +902,26 @@ absl::Status S3Store::GetFile(std::string_view key,
   const std::string temp =
       absl::StrFormat("%s.weir-tmp-%d-%016x", local_path, getpid(),
                       absl::Uniform<uint64_t>(gen));
-  int fd = open(temp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError(impl_->Context(absl::StrCat(what, ": create")));
+  Env* const env = impl_->options().env;
+  std::unique_ptr<WritableFile> out;
   Request req;
   req.method = "GET";
   req.object = impl_->FullKey(key);
   req.payload_hash = internal::Sha256Hex("");
-  req.out_fd = fd;
+  req.out_env = env;
+  req.out_path = temp;
+  req.out_file = &out;
   req.what = what;
   absl::Status status = impl_->Execute(req).status();
-  if (status.ok() && fsync(fd) != 0) {
-    status = ErrnoError(impl_->Context(absl::StrCat(what, ": fsync")));
+  if (status.ok()) {
+    absl::Status local = out->Sync();
+    if (local.ok()) local = out->Close();
+    out.reset();
+    if (local.ok()) local = env->Rename(temp, local_path);
+    if (!local.ok()) status = LocalFileError(impl_->Context(what), local);
   }
-  if (close(fd) != 0 && status.ok()) {
-    status = ErrnoError(impl_->Context(absl::StrCat(what, ": close")));
-  }
-  if (status.ok() && rename(temp.c_str(), local_path.c_str()) != 0) {
-    status = ErrnoError(impl_->Context(absl::StrCat(what, ": rename")));
-  }
-  if (!status.ok()) unlink(temp.c_str());
+  out.reset();
+  if (!status.ok()) env->RemoveFile(temp).IgnoreError();
   return status;
 }
 

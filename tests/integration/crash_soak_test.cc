@@ -10,7 +10,7 @@
 //     sink content equals the golden run's, as do the dead letters. Once
 //     with a file:// store and once with an s3:// store (s3rver).
 //   - Kill points: a run killed inside the checkpoint protocol
-//     (WEIR_CHECKPOINT_KILL_AT, checkpoint.h) after an earlier checkpoint
+//     (the service's --fault_kill_at, checkpoint.h) after an earlier checkpoint
 //     was published; the restart restores a published checkpoint, and the
 //     final output equals golden.
 // Every test checks that the broker's log start offsets are at or below
@@ -400,8 +400,9 @@ void CrashSoakTest::KillPoint(const std::string& step) {
     service->process->Kill();
   }
   {
-    auto service =
-        fft::StartService(Args(d, name), {"WEIR_CHECKPOINT_KILL_AT=" + step});
+    std::vector<std::string> args = Args(d, name);
+    args.push_back("--fault_kill_at=" + step);
+    auto service = fft::StartService(args);
     ASSERT_TRUE(service.ok()) << service.status();
     auto status = fft::FinishService(*service, absl::Seconds(90));
     ASSERT_TRUE(status.ok()) << status.status();

@@ -43,6 +43,7 @@
 #include "httplib.h"
 #include "weir/dlq.h"
 #include "weir/kafka/internal/kafka_producer.h"
+#include "weir/kafka/local_broker.h"
 #include "weir/sinks.h"
 #include "weir/status_macros.h"
 #include "weir/testing/sqlite_oracle.h"
@@ -289,6 +290,33 @@ inline absl::StatusOr<int> FinishService(Service& s, absl::Duration timeout) {
   WEIR_ASSIGN_OR_RETURN(std::string rest, s.process->ReadAll(timeout));
   absl::StrAppend(&s.output, rest);
   return s.process->Wait(std::max(absl::Seconds(1), deadline - absl::Now()));
+}
+
+// Starts the local broker with `topic` of `partitions` partitions and
+// produces the W-PAY stream of `wpay` into it.
+inline absl::StatusOr<std::unique_ptr<LocalBroker>> StartBrokerWithWPay(
+    const std::string& topic, int partitions,
+    const testing::WPayOptions& wpay) {
+  LocalBroker::Options bo;
+  bo.binary_path = BrokerBinary();
+  bo.topics = {{topic, partitions}};
+  WEIR_ASSIGN_OR_RETURN(std::unique_ptr<LocalBroker> broker,
+                        LocalBroker::Start(bo));
+  WEIR_RETURN_IF_ERROR(ProduceWPay(broker->bootstrap(), topic, wpay));
+  return broker;
+}
+
+// Runs the service to its end; its output if it exited 0, else an error
+// holding the output.
+inline absl::StatusOr<std::string> RunServiceToEnd(
+    const std::vector<std::string>& args, absl::Duration timeout) {
+  WEIR_ASSIGN_OR_RETURN(Service s, StartService(args));
+  WEIR_ASSIGN_OR_RETURN(const int status, FinishService(s, timeout));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat(
+        "fraud-features ended with wait status ", status, ":\n", s.output));
+  }
+  return s.output;
 }
 
 // Every series of metric `name` on the service's /metrics, in the order

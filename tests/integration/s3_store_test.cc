@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weir/testing/fault_env.h"
 #include "weir/testing/http_fault_proxy.h"
 #include "weir/testing/s3rver.h"
 #include "weir/testing/subprocess.h"
@@ -21,6 +22,7 @@
 namespace weir {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -237,6 +239,33 @@ TEST_F(S3StoreTest, PutFileBelowTheThresholdIsOnePut) {
       absl::IsNotFound(store->PutFile("nope", dir_->path() + "/missing")));
   EXPECT_TRUE(
       absl::IsNotFound(store->GetFile("missing", dir_->path() + "/out")));
+}
+
+// GetFile's download goes through the store's Env: a full local disk is
+// kResourceExhausted naming the file, leaves nothing behind, and the same
+// call succeeds once space returns.
+TEST_F(S3StoreTest, GetFileOnAFullDiskFailsClearlyAndLeavesNothing) {
+  testing::FaultInjectionEnv env;
+  S3StoreOptions options = Options();
+  options.env = &env;
+  auto store = Open(options);
+  ASSERT_NE(store, nullptr);
+  const std::string bytes(300000, 'z');
+  ASSERT_TRUE(store->Put("big", bytes).ok());
+  env.Fail({.ops = testing::kWriteOps,
+            .path_contains = dir_->path(),
+            .error = ENOSPC,
+            .after_bytes = 1000});
+  const std::string out = dir_->path() + "/out";
+  const absl::Status full = store->GetFile("big", out);
+  EXPECT_TRUE(absl::IsResourceExhausted(full)) << full;
+  EXPECT_THAT(std::string(full.message()), HasSubstr(out));
+  EXPECT_THAT(std::string(full.message()), HasSubstr("No space left"));
+  EXPECT_THAT(*Env::Default()->ListDirectory(dir_->path()),
+              Not(Contains(HasSubstr("out"))));
+  env.Clear();
+  ASSERT_TRUE(store->GetFile("big", out).ok());
+  EXPECT_EQ(*ReadFileToString(Env::Default(), out), bytes);
 }
 
 TEST_F(S3StoreTest, WrongSecretIsPermissionDeniedWithoutTheSecret) {
