@@ -112,6 +112,10 @@ ABSL_FLAG(std::string, s3_endpoint, "",
           "Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.");
 ABSL_FLAG(absl::Duration, checkpoint_interval, absl::Seconds(10),
           "Time between checkpoints.");
+ABSL_FLAG(absl::Duration, checkpoint_min_pause, absl::Seconds(5),
+          "Least time between the end of one checkpoint and the start of the "
+          "next (slow uploads never leave the service checkpointing back to "
+          "back).");
 ABSL_FLAG(std::string, sink, "",
           "Where features go: file:PATH (JSON lines), redis://HOST:PORT or "
           "kafka:TOPIC. Empty: redis://127.0.0.1:6379 if a Redis answers "
@@ -179,6 +183,7 @@ struct Config {
   std::string checkpoint_uri;
   std::string s3_endpoint;
   absl::Duration checkpoint_interval;
+  absl::Duration checkpoint_min_pause;
   std::string sink;  // resolved: file:..., redis://..., kafka:...
   std::string dlq;
   int metrics_port = 0;
@@ -211,6 +216,7 @@ absl::StatusOr<Config> ConfigFromFlags(
   c.checkpoint_uri = absl::GetFlag(FLAGS_checkpoint_uri);
   c.s3_endpoint = absl::GetFlag(FLAGS_s3_endpoint);
   c.checkpoint_interval = absl::GetFlag(FLAGS_checkpoint_interval);
+  c.checkpoint_min_pause = absl::GetFlag(FLAGS_checkpoint_min_pause);
   c.sink = absl::GetFlag(FLAGS_sink);
   c.dlq = absl::GetFlag(FLAGS_dlq);
   c.metrics_port = absl::GetFlag(FLAGS_metrics_port);
@@ -254,6 +260,10 @@ absl::StatusOr<Config> ConfigFromFlags(
   if (c.checkpoint_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "--checkpoint_interval: must be positive");
+  }
+  if (c.checkpoint_min_pause < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--checkpoint_min_pause: must not be negative");
   }
   if (c.metrics_port < -1 || c.metrics_port > 65535) {
     return absl::InvalidArgumentError("--metrics_port: -1, 0 or a port");
@@ -1292,6 +1302,7 @@ absl::Status RunService(Config c) {
   options.state_dir = absl::StrCat(c.state_dir, "/live");
   options.backend_factory = weir::RocksDbBackendFactory(resources);
   options.checkpoints.interval = c.checkpoint_interval;
+  options.checkpoints.min_pause = c.checkpoint_min_pause;
   options.max_pending_updates = static_cast<size_t>(c.max_pending_updates);
   options.checkpoint_upload_threads = c.checkpoint_upload_threads;
   options.sink_batch_size = static_cast<size_t>(c.sink_batch_size);
