@@ -32,6 +32,26 @@ void RemoveAll(Env* env, const std::string& path) {
 
 }  // namespace
 
+const char* PipelinePhaseName(PipelinePhase phase) {
+  switch (phase) {
+    case PipelinePhase::kJoin:
+      return "join";
+    case PipelinePhase::kRestore:
+      return "restore";
+    case PipelinePhase::kProcessing:
+      return "processing";
+    case PipelinePhase::kCheckpoint:
+      return "checkpoint";
+    case PipelinePhase::kFiring:
+      return "firing";
+    case PipelinePhase::kFinalCheckpoint:
+      return "final_checkpoint";
+    case PipelinePhase::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
 absl::Status PipelineOptions::Validate() const {
   if (!ValidName(name)) {
     return absl::InvalidArgumentError(
@@ -225,6 +245,7 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
 absl::StatusOr<StartOffsets> Pipeline::OnAssigned(
     absl::Span<const TopicPartition> partitions) {
   StartOffsets start;
+  if (!partitions.empty()) SetPhase(PipelinePhase::kRestore);
   for (const TopicPartition& tp : partitions) {
     int64_t offset = 0;
     WEIR_ASSIGN_OR_RETURN(std::unique_ptr<Partition> p,
@@ -234,6 +255,7 @@ absl::StatusOr<StartOffsets> Pipeline::OnAssigned(
   }
   reassigned_ = true;
   partition_stats_at_ = absl::InfinitePast();
+  SetPhase(SteadyPhase());
   absl::MutexLock lock(&mu_);
   stats_.partitions_assigned = static_cast<int64_t>(partitions_.size());
   return start;
@@ -252,6 +274,7 @@ void Pipeline::OnRevoked(absl::Span<const TopicPartition> partitions) {
       round_->offsets.erase(tp);
     }
   }
+  SetPhase(SteadyPhase());
   absl::MutexLock lock(&mu_);
   stats_.partitions_assigned = static_cast<int64_t>(partitions_.size());
 }
@@ -378,6 +401,7 @@ absl::Status Pipeline::UpdatePause() {
 }
 
 absl::Status Pipeline::Run() {
+  SetPhase(SteadyPhase());
   while (!stop_.load(std::memory_order_relaxed)) {
     WEIR_RETURN_IF_ERROR(DrainToSink(false));
     WEIR_RETURN_IF_ERROR(UpdatePause());
@@ -425,6 +449,7 @@ absl::Status Pipeline::Run() {
     } else if (want && !round_.has_value()) {
       bool postponed = false;
       absl::Status s = StartCheckpoint(savepoint, &postponed);
+      SetPhase(SteadyPhase());
       if (postponed) {
         checkpoint_requested_.store(true);
         absl::MutexLock lock(&mu_);
@@ -445,6 +470,7 @@ absl::Status Pipeline::Run() {
 
     if (batch.empty() && parts_.source->AtEnd()) {
       // A bounded input is exhausted: every window fires.
+      SetPhase(PipelinePhase::kFiring);
       for (auto& [tp, p] : partitions_) {
         WEIR_RETURN_IF_ERROR(p->op->AdvanceWatermark(kMaxEventTime, &out_));
         TakeOutput();
@@ -453,8 +479,10 @@ absl::Status Pipeline::Run() {
       break;
     }
   }
+  SetPhase(PipelinePhase::kFinalCheckpoint);
   absl::Status s = FinalCheckpoint();
   RefreshPartitionStats(/*force=*/true);
+  SetPhase(PipelinePhase::kStopped);
   return s;
 }
 
@@ -465,6 +493,7 @@ absl::Status Pipeline::StartCheckpoint(std::optional<std::string> savepoint,
                                        bool* postponed) {
   *postponed = false;
   if (partitions_.empty()) return absl::OkStatus();
+  SetPhase(PipelinePhase::kCheckpoint);  // the caller sets it back on failure
   const int64_t id = next_round_id_;
   // Everything emitted so far must be durable before any offset past it is
   // published: otherwise a crash after the checkpoint would lose updates
@@ -567,6 +596,7 @@ absl::Status Pipeline::PollCheckpoints() {
   }
   round_.reset();
   last_round_status_ = status;
+  SetPhase(SteadyPhase());
   return scheduler_->Completed(status);
 }
 
@@ -603,6 +633,22 @@ absl::Status Pipeline::FinalCheckpoint() {
                                      last_round_status_.message()));
   }
   return absl::OkStatus();
+}
+
+void Pipeline::SetPhase(PipelinePhase phase) {
+  if (phase_.has_value() &&
+      (phase == *phase_ ||
+       (*phase_ >= PipelinePhase::kFiring && phase < *phase_))) {
+    return;
+  }
+  phase_ = phase;
+  if (options_.phase_listener) options_.phase_listener(phase);
+}
+
+PipelinePhase Pipeline::SteadyPhase() const {
+  if (round_.has_value()) return PipelinePhase::kCheckpoint;
+  return partitions_.empty() ? PipelinePhase::kJoin
+                             : PipelinePhase::kProcessing;
 }
 
 void Pipeline::RefreshPartitionStats(bool force) {

@@ -238,6 +238,33 @@ TEST_F(PipelineTest, BoundedRunComputesEveryFeatureAndDeadLettersBadRecords) {
   EXPECT_TRUE(u1_on_top);
 }
 
+// The phase listener hears each change once, in the order of a bounded
+// run's life (pipeline.h, PipelinePhase).
+TEST_F(PipelineTest, ReportsEachPhaseOfABoundedRunInOrder) {
+  auto source = MakeSource();
+  MemorySink sink;
+  MemoryDeadLetterQueue dlq;
+  PipelineOptions options = Options("phases");
+  std::vector<std::string> phases;
+  options.phase_listener = [&phases](PipelinePhase phase) {
+    phases.push_back(PipelinePhaseName(phase));
+  };
+  auto pipeline = Pipeline::Create(
+      options, {source.get(), decoder_.get(), &sink, store_.get(), &dlq});
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  (*pipeline)->RequestCheckpoint();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  for (size_t i = 1; i < phases.size(); ++i) {
+    EXPECT_NE(phases[i], phases[i - 1]) << i;
+  }
+  EXPECT_THAT(phases, ::testing::Contains("restore"));
+  EXPECT_THAT(phases, ::testing::Contains("processing"));
+  EXPECT_THAT(phases, ::testing::Contains("checkpoint"));
+  ASSERT_GE(phases.size(), 3u);
+  EXPECT_THAT(std::vector<std::string>(phases.end() - 3, phases.end()),
+              ::testing::ElementsAre("firing", "final_checkpoint", "stopped"));
+}
+
 // A crash after a checkpoint: the second run restores every partition from
 // the store, replays from the checkpointed offsets, and the store ends equal
 // to an uninterrupted run's.

@@ -1233,8 +1233,17 @@ int64_t PeakRssKib() {
   return kib;
 }
 
+// Logs the phase the service is in on stderr, one line `weir phase=<name>`
+// per change (docs/operations.md, "Phases"): "startup" here, then the
+// pipeline's phases (weir::PipelinePhaseName).
+void LogPhase(const char* name) {
+  std::fprintf(stderr, "weir phase=%s\n", name);
+  std::fflush(stderr);
+}
+
 absl::Status RunService(Config c) {
   const absl::Time start = absl::Now();
+  LogPhase("startup");
 
   // Local state: the given directory or a temporary one.
   std::optional<weir::testing::TempDir> tmp;
@@ -1347,6 +1356,9 @@ absl::Status RunService(Config c) {
     fault_env.KillAtStep(c.fault_kill_at);
     options.env = &fault_env;
   }
+  options.phase_listener = [](weir::PipelinePhase phase) {
+    LogPhase(weir::PipelinePhaseName(phase));
+  };
   weir::PipelineParts parts{&source, decoder.get(), sink, store.get(),
                             dlq.get()};
 

@@ -82,6 +82,27 @@
 
 namespace weir {
 
+// Where in its life a pipeline is, reported to
+// `PipelineOptions::phase_listener` on every change (docs/operations.md,
+// "Phases"). A pipeline moves forward through these, except that processing
+// and checkpoint alternate, and a rebalance goes back to restore:
+//
+//   join ─► restore ─► processing ⇄ checkpoint ─► firing ─► final_checkpoint
+//                                                               ─► stopped
+enum class PipelinePhase {
+  kJoin,             // Run started; no partition assigned yet
+  kRestore,          // restoring assigned partitions from the store
+  kProcessing,       // polling and processing records
+  kCheckpoint,       // a checkpoint round is being taken and uploaded
+  kFiring,           // a bounded input ended: every window fires
+  kFinalCheckpoint,  // the last checkpoint, after the end or Stop()
+  kStopped,          // Run is returning
+};
+
+// "join", "restore", "processing", "checkpoint", "firing",
+// "final_checkpoint", "stopped".
+const char* PipelinePhaseName(PipelinePhase phase);
+
 // Creates the state backend of one partition in the directory `path`, which
 // is either empty or holds a restored checkpoint.
 using StateBackendFactory =
@@ -155,6 +176,12 @@ struct PipelineOptions {
   // (the backends write their own files: RocksDB through its own Env). Not
   // owned; must be thread-safe (env.h). Default: Env::Default()
   Env* env = Env::Default();
+
+  // Called on the processing thread (inside Run, or inside the source's Poll
+  // for a restore) each time the phase changes; must be quick and must not
+  // call into the pipeline. E.g. a service logs `weir phase=<name>`.
+  // Default: none
+  std::function<void(PipelinePhase)> phase_listener;
 
   // ---- performance ----
 
@@ -284,8 +311,14 @@ class Pipeline final : private PartitionListener {
                                bool* postponed);
   absl::Status PollCheckpoints();
   absl::Status FinalCheckpoint();
+  // Reports `phase` to the listener if it differs from the current one.
+  // Processing and checkpoint are not entered again once firing began.
+  void SetPhase(PipelinePhase phase);
+  // Processing or checkpoint (a round in flight), join with no partitions.
+  PipelinePhase SteadyPhase() const;
 
   PipelineOptions options_;
+  std::optional<PipelinePhase> phase_;
   PipelineParts parts_;
   std::unique_ptr<DeadLetterRouter> router_;
   // Uploads every partition's checkpoints; outlives the partitions.
