@@ -37,6 +37,7 @@
 #include "weir/dlq.h"
 #include "weir/kafka/local_broker.h"
 #include "weir/object_store.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/s3rver.h"
 #include "weir/testing/sqlite_oracle.h"
 #include "weir/testing/subprocess.h"
@@ -146,9 +147,7 @@ class CrashSoakTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (!fft::BinariesBuilt()) {
-      GTEST_SKIP() << "build fraud-features and weir-broker first";
-    }
+    WEIR_REQUIRE_PART(fft::NeedBinaries());
     ASSERT_NE(golden_, nullptr) << "the golden run failed";
   }
 
@@ -330,7 +329,7 @@ TEST_F(CrashSoakTest, GoldenRunEqualsSqliteOracle) {
     o.max_out_of_orderness = absl::Seconds(5);
     o.allowed_lateness = absl::Minutes(1);
     auto oracle = testing::RunSqliteOracle(oracle_events, o);
-    ASSERT_TRUE(oracle.ok()) << oracle.status();
+    WEIR_REQUIRE_PART(oracle.status());
     size_t weir_windows = 0;
     for (const auto& [k, u] : *golden_) {
       if (std::get<1>(k) == check.feature) ++weir_windows;
@@ -366,7 +365,7 @@ TEST_F(CrashSoakTest, RandomKillsWithS3StoreEqualGolden) {
   testing::S3rverOptions so;
   so.node_modules_dir = WEIR_SOURCE_DIR "/node_modules";
   auto s3 = testing::S3rver::Start(so);
-  if (!s3.ok()) GTEST_SKIP() << "no s3rver: " << s3.status();
+  WEIR_REQUIRE_PART(s3.status());
   RunDirs d = MakeDirs(root_->path(), "soak-s3");
   d.store_uri = "s3://weir-test/soak";
   const std::vector<std::string> env = {

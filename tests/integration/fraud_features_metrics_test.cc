@@ -27,6 +27,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "weir/kafka/local_broker.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/sqlite_oracle.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
@@ -85,10 +86,7 @@ struct Expected {
 class FraudFeaturesMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fft::BinariesBuilt()) {
-      GTEST_SKIP() << "build fraud-features and weir-broker first ("
-                   << fft::ServiceBinary() << ")";
-    }
+    WEIR_REQUIRE_PART(fft::NeedBinaries());
     auto dir = testing::TempDir::Create("ff-metrics-test");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
@@ -159,10 +157,7 @@ TEST_F(FraudFeaturesMetricsTest, MetricsMoveAsExpectedDuringARun) {
   oo.allowed_lateness = absl::Minutes(1);
   auto oracle =
       testing::RunSqliteOracle(testing::OracleEventsFrom(*events), oo);
-  if (absl::IsFailedPrecondition(oracle.status())) {
-    GTEST_SKIP() << "sqlite3 is needed: " << oracle.status();
-  }
-  ASSERT_TRUE(oracle.ok()) << oracle.status();
+  WEIR_REQUIRE_PART(oracle.status());
   want.late = static_cast<int64_t>(oracle->late.size());
   ASSERT_GT(want.dead_letters, 0);
   ASSERT_GT(want.late, 0);

@@ -41,6 +41,7 @@
 #include "gtest/gtest.h"
 #include "redis_features_testing.h"
 #include "weir/kafka/local_broker.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/redis_server.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
@@ -108,9 +109,7 @@ double SummaryPausedSeconds(const std::string& output) {
 class RedisOutageTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fft::BinariesBuilt()) {
-      GTEST_SKIP() << "build fraud-features and weir-broker first";
-    }
+    WEIR_REQUIRE_PART(fft::NeedBinaries());
     auto dir = testing::TempDir::Create("redis-outage");
     ASSERT_TRUE(dir.ok()) << dir.status();
     root_.emplace(std::move(*dir));
@@ -165,7 +164,7 @@ TEST_F(RedisOutageTest, TenSecondOutageLosesNothingAndMemoryStaysBounded) {
   int64_t golden_peak_kib = 0;
   {
     auto redis = testing::RedisServer::Start();
-    if (!redis.ok()) GTEST_SKIP() << "no redis-server: " << redis.status();
+    WEIR_REQUIRE_PART(redis.status());
     auto service = fft::StartService(Args("golden", (*redis)->port()));
     ASSERT_TRUE(service.ok()) << service.status();
     auto status =
