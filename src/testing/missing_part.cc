@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace weir {
 namespace testing {
@@ -18,7 +19,7 @@ bool MissingPartIsFatal() {
          std::string_view(ci) != "0";
 }
 
-absl::Status NeedExecutable(const std::string& path, std::string_view hint) {
+absl::Status NeedExecutable(const std::string& path, absl::string_view hint) {
   if (access(path.c_str(), X_OK) == 0) return absl::OkStatus();
   return absl::FailedPreconditionError(
       absl::StrCat(path, " is not there (", hint, ")"));

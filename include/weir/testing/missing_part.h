@@ -28,9 +28,9 @@
 #define WEIR_TESTING_MISSING_PART_H_
 
 #include <string>
-#include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
 
 namespace weir {
@@ -42,7 +42,7 @@ bool MissingPartIsFatal();
 
 // OK if `path` is an executable file, else kFailedPrecondition naming it and
 // `hint` (how to get it, e.g. "build the weir-broker target").
-absl::Status NeedExecutable(const std::string& path, std::string_view hint);
+absl::Status NeedExecutable(const std::string& path, absl::string_view hint);
 
 }  // namespace testing
 }  // namespace weir
