@@ -97,7 +97,11 @@ FeatureUpdate Update(std::string key, std::string feature, Value value,
   FeatureUpdate u;
   u.key = std::move(key);
   u.feature = std::move(feature);
-  u.window = Window{version_time - 60000, version_time};
+  // A minute ending at version_time (from the smallest time, for versions
+  // within a minute of it).
+  u.window = Window{version_time < kMinEventTime + 60000 ? kMinEventTime
+                                                         : version_time - 60000,
+                    version_time};
   u.value = std::move(value);
   u.version_time = version_time;
   u.version_offset = version_offset;

@@ -1,5 +1,8 @@
-// ThreadSanitizer support for Debian's uninstrumented Abseil.
+// ThreadSanitizer support for Debian's uninstrumented Abseil and for the C11
+// threads librdkafka uses. Built only by CMakeLists.txt when WEIR_SANITIZE
+// contains "thread", and linked first into every executable.
 //
+// 1. Abseil.
 // weir synchronizes with absl::Mutex, absl::CondVar and absl::Notification.
 // Debian's libabsl_synchronization.so is built without -fsanitize=thread, so
 // its lock and unlock are atomics and futex calls that ThreadSanitizer does
@@ -20,9 +23,19 @@
 // Reader locks are treated as exclusive, which can hide a race between two
 // readers but never reports a false one.
 //
-// Built only by CMakeLists.txt when WEIR_SANITIZE contains "thread".
+// 2. C11 threads. librdkafka starts its threads with thrd_create and locks
+// with mtx_lock and cnd_wait. glibc implements those by calling its
+// internal pthread functions directly, past ThreadSanitizer's pthread
+// interceptors, and this GCC's ThreadSanitizer has no C11 interceptors: a
+// thread it never saw start crashes in its allocator on the first malloc,
+// and callbacks from librdkafka's threads into weir would look unordered.
+// The C11 functions below forward to the public pthread functions, which
+// ThreadSanitizer intercepts.
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <threads.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -54,7 +67,7 @@ Fn Real(const char* member) {
                 member[0] == 'K' ? member + 1 : member);
   void* fn = dlsym(RTLD_NEXT, name);
   if (fn == nullptr) {
-    std::fprintf(stderr, "tsan_absl_sync: %s not found\n", name);
+    std::fprintf(stderr, "tsan_support: %s not found\n", name);
     std::abort();
   }
   return reinterpret_cast<Fn>(fn);
@@ -283,3 +296,97 @@ bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
 
 ABSL_NAMESPACE_END
 }  // namespace absl
+
+// ---- C11 threads (see the top) ---------------------------------------------
+
+namespace {
+
+struct ThreadStart {
+  thrd_start_t fn;
+  void* arg;
+};
+
+void* RunThread(void* p) {
+  const ThreadStart start = *static_cast<ThreadStart*>(p);
+  delete static_cast<ThreadStart*>(p);
+  return reinterpret_cast<void*>(static_cast<intptr_t>(start.fn(start.arg)));
+}
+
+int C11Result(int pthread_error) {
+  switch (pthread_error) {
+    case 0:
+      return thrd_success;
+    case ENOMEM:
+      return thrd_nomem;
+    case EBUSY:
+      return thrd_busy;
+    case ETIMEDOUT:
+      return thrd_timedout;
+    default:
+      return thrd_error;
+  }
+}
+
+pthread_mutex_t* Mutex(mtx_t* m) {
+  return reinterpret_cast<pthread_mutex_t*>(m);
+}
+pthread_cond_t* Cond(cnd_t* c) { return reinterpret_cast<pthread_cond_t*>(c); }
+static_assert(sizeof(mtx_t) == sizeof(pthread_mutex_t));
+static_assert(sizeof(cnd_t) == sizeof(pthread_cond_t));
+
+}  // namespace
+
+extern "C" {
+
+int thrd_create(thrd_t* thr, thrd_start_t fn, void* arg) {
+  auto* start = new ThreadStart{fn, arg};
+  const int err = pthread_create(thr, nullptr, &RunThread, start);
+  if (err != 0) delete start;
+  return C11Result(err);
+}
+
+int thrd_join(thrd_t thr, int* res) {
+  void* value = nullptr;
+  const int err = pthread_join(thr, &value);
+  if (err == 0 && res != nullptr) {
+    *res = static_cast<int>(reinterpret_cast<intptr_t>(value));
+  }
+  return C11Result(err);
+}
+
+int thrd_detach(thrd_t thr) { return C11Result(pthread_detach(thr)); }
+
+int mtx_init(mtx_t* m, int type) {
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  if (type & mtx_recursive) {
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+  }
+  const int err = pthread_mutex_init(Mutex(m), &attr);
+  pthread_mutexattr_destroy(&attr);
+  return C11Result(err);
+}
+int mtx_lock(mtx_t* m) { return C11Result(pthread_mutex_lock(Mutex(m))); }
+int mtx_trylock(mtx_t* m) { return C11Result(pthread_mutex_trylock(Mutex(m))); }
+int mtx_timedlock(mtx_t* m, const struct timespec* ts) {
+  return C11Result(pthread_mutex_timedlock(Mutex(m), ts));
+}
+int mtx_unlock(mtx_t* m) { return C11Result(pthread_mutex_unlock(Mutex(m))); }
+void mtx_destroy(mtx_t* m) { pthread_mutex_destroy(Mutex(m)); }
+
+int cnd_init(cnd_t* c) {
+  return C11Result(pthread_cond_init(Cond(c), nullptr));
+}
+int cnd_signal(cnd_t* c) { return C11Result(pthread_cond_signal(Cond(c))); }
+int cnd_broadcast(cnd_t* c) {
+  return C11Result(pthread_cond_broadcast(Cond(c)));
+}
+int cnd_wait(cnd_t* c, mtx_t* m) {
+  return C11Result(pthread_cond_wait(Cond(c), Mutex(m)));
+}
+int cnd_timedwait(cnd_t* c, mtx_t* m, const struct timespec* ts) {
+  return C11Result(pthread_cond_timedwait(Cond(c), Mutex(m), ts));
+}
+void cnd_destroy(cnd_t* c) { pthread_cond_destroy(Cond(c)); }
+
+}  // extern "C"
