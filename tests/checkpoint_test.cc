@@ -33,6 +33,7 @@
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
 #include "weir/testing/fault_env.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
 
 namespace weir {
@@ -1068,7 +1069,8 @@ INSTANTIATE_TEST_SUITE_P(Steps, KillPointTest,
 
 TEST_F(CheckpointTest, InspectorListsShowsAndVerifies) {
   const std::string tool = WEIR_BINARY_DIR "/weir-checkpoint";
-  if (!fs::exists(tool)) GTEST_SKIP() << tool << " is not built";
+  WEIR_REQUIRE_PART(
+      testing::NeedExecutable(tool, "build the weir-checkpoint target"));
   Publish(1, 0, 2000, 1);
   Publish(2, 0, 20, 2);
   ASSERT_TRUE(checkpoints_->Savepoint("keep", 1).ok());

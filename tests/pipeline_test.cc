@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "weir/json/json_decoder.h"
@@ -282,6 +283,8 @@ TEST_F(PipelineTest, RestartFromCheckpointEqualsUninterruptedRun) {
       }
       if (delivered >= 35'000) pipeline->Stop();  // then "crash"
     });
+    // The pipeline goes before its parts (they must outlive it).
+    absl::Cleanup pipeline_first = [&] { pipeline.reset(); };
     PipelineOptions options = Options("first");
     options.checkpoint_on_stop = false;
     std::vector<std::string> log;
@@ -335,6 +338,8 @@ TEST_F(PipelineTest, EveryCheckpointGetsANewIdAcrossRestarts) {
       }
       if (delivered >= 35'000) pipeline->Stop();  // with a final checkpoint
     });
+    // The pipeline goes before its parts (they must outlive it).
+    absl::Cleanup pipeline_first = [&] { pipeline.reset(); };
     auto p = Pipeline::Create(
         Options("first"), {&source, decoder_.get(), &sink, store_.get(), &dlq});
     ASSERT_TRUE(p.ok()) << p.status();
@@ -390,6 +395,8 @@ TEST_F(PipelineTest, SinkOutagePausesAndLosesNothing) {
       if (polls_while_down == 200) sink.InjectError(absl::OkStatus());
     }
   });
+  // The pipeline goes before its parts (they must outlive it).
+  absl::Cleanup pipeline_first = [&] { pipeline.reset(); };
   PipelineOptions options = Options("c");
   options.max_pending_updates = 2000;
   // Checkpoints fall due during the outage: they are put off, not failed.

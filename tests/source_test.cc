@@ -150,10 +150,10 @@ TEST(VectorSourceTest, ReturnsEveryRecordOnceInOffsetOrderThenEnds) {
 TEST(VectorSourceTest, ListenerStartOffsetsAndCommittedOffsetsAreHonoured) {
   VectorSourceOptions options;
   options.partitions = 3;
+  RecordingListener listener;  // outlives the source, which calls it closing
+  listener.start = {{Tp(1), 3}};
   auto source = VectorSource::Create(options, ThreePartitions());
   ASSERT_TRUE(source.ok());
-  RecordingListener listener;
-  listener.start = {{Tp(1), 3}};
   (*source)->SetPartitionListener(&listener);
   WEIR_ASSERT_OK((*source)->CommitOffsets({{Tp(2), 2}}));
 
@@ -363,10 +363,10 @@ TEST_F(FileSourceTest, StartsWhereTheListenerSaysAndPauses) {
   std::string contents;
   for (int i = 0; i < 10; ++i) absl::StrAppend(&contents, "line", i, "\n");
   const std::string path = Write("ten.jsonl", contents);
+  RecordingListener listener;  // outlives the source, which calls it closing
   auto source = FileSource::Create({.path = path, .topic = "backfill"});
   ASSERT_TRUE(source.ok()) << source.status();
   const TopicPartition tp{"backfill", 0};
-  RecordingListener listener;
   listener.start = {{tp, 7}};
   (*source)->SetPartitionListener(&listener);
 

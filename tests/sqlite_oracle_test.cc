@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/wpay.h"
 #include "weir/time.h"
 
@@ -67,7 +68,7 @@ TEST(SqliteOracleTest, HandComputedCase) {
   options.max_out_of_orderness = absl::Milliseconds(2);
   options.allowed_lateness = absl::Milliseconds(3);
   absl::StatusOr<OracleResult> result = RunSqliteOracle(events, options);
-  ASSERT_TRUE(result.ok()) << result.status();
+  WEIR_REQUIRE_PART(result.status());
 
   const Groups expected_groups = {
       {{"a", -20}, G(1, 100, 1)},
@@ -93,7 +94,7 @@ TEST(SqliteOracleTest, ZeroLatenessAndOrderednessMakeAnyOlderWindowLate) {
   };
   SqliteOracleOptions options;  // 1 minute, 0, 0
   absl::StatusOr<OracleResult> result = RunSqliteOracle(events, options);
-  ASSERT_TRUE(result.ok()) << result.status();
+  WEIR_REQUIRE_PART(result.status());
   EXPECT_THAT(result->groups, ElementsAre(Pair(Pair("k", 0), G(2, 3, 2)),
                                           Pair(Pair("k", 60000), G(2, 8, 2))));
   EXPECT_THAT(result->late, ElementsAre(Pair(0, 3)));
@@ -108,7 +109,7 @@ TEST(SqliteOracleTest, UserIdsWithCsvSpecialCharactersRoundTrip) {
   }
   absl::StatusOr<OracleResult> result =
       RunSqliteOracle(events, SqliteOracleOptions());
-  ASSERT_TRUE(result.ok()) << result.status();
+  WEIR_REQUIRE_PART(result.status());
   ASSERT_EQ(result->groups.size(), users.size());
   for (const std::string& u : users) {
     auto it = result->groups.find({u, 0});
@@ -120,7 +121,7 @@ TEST(SqliteOracleTest, UserIdsWithCsvSpecialCharactersRoundTrip) {
 TEST(SqliteOracleTest, EmptyInputGivesEmptyResult) {
   absl::StatusOr<OracleResult> result =
       RunSqliteOracle({}, SqliteOracleOptions());
-  ASSERT_TRUE(result.ok()) << result.status();
+  WEIR_REQUIRE_PART(result.status());
   EXPECT_THAT(result->groups, IsEmpty());
   EXPECT_THAT(result->late, IsEmpty());
 }
@@ -215,7 +216,7 @@ TEST(SqliteOracleTest, AgreesWithAPlainLoopOnWPay) {
   options.max_out_of_orderness = absl::Seconds(5);
   options.allowed_lateness = absl::Minutes(1);
   absl::StatusOr<OracleResult> result = RunSqliteOracle(events, options);
-  ASSERT_TRUE(result.ok()) << result.status();
+  WEIR_REQUIRE_PART(result.status());
 
   const OracleResult expected = Reference(events, 60000, 5000, 60000);
   EXPECT_EQ(result->late, expected.late);

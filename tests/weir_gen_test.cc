@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
@@ -22,9 +23,8 @@ const std::string kWeirGen = std::string(WEIR_BINARY_DIR) + "/weir-gen";
 class WeirGenTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kWeirGen.c_str(), X_OK) != 0) {
-      GTEST_SKIP() << kWeirGen << " is not built";
-    }
+    WEIR_REQUIRE_PART(
+        testing::NeedExecutable(kWeirGen, "build the weir-gen target"));
   }
 
   // Runs weir-gen with `args`; returns its stdout and sets `exit_code`.

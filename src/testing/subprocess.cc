@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,10 +56,17 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
   for (std::string& a : args) c_argv.push_back(a.data());
   c_argv.push_back(nullptr);
 
+  const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return Errno("fork");
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
+    // Dies with the test: a test process that ends abnormally (a crash, a
+    // sanitizer report) runs no destructor, and a server left running
+    // would keep ctest's output pipe open until ctest's timeout.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) {
+      _exit(127);
+    }
     dup2(out_pipe[1], STDOUT_FILENO);
     if (options.merge_stderr) dup2(out_pipe[1], STDERR_FILENO);
     if (options.pipe_stdin) {

@@ -20,6 +20,7 @@
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/s3/s3_store.h"
 #include "weir/state.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/s3rver.h"
 #include "weir/testing/subprocess.h"
 
@@ -55,7 +56,7 @@ class CheckpointS3Test : public ::testing::Test {
     testing::S3rverOptions server_options;
     server_options.node_modules_dir = WEIR_SOURCE_DIR "/node_modules";
     auto server = testing::S3rver::Start(server_options);
-    ASSERT_TRUE(server.ok()) << server.status();
+    WEIR_REQUIRE_PART(server.status());
     server_ = std::move(*server);
     S3StoreOptions s3;
     s3.endpoint = server_->endpoint();

@@ -53,6 +53,7 @@
 #include "weir/kafka/local_broker.h"
 #include "weir/object_store.h"
 #include "weir/sketch.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/s3rver.h"
 #include "weir/testing/sqlite_oracle.h"
 #include "weir/testing/subprocess.h"
@@ -248,9 +249,7 @@ class CrashSoakTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (!fft::BinariesBuilt()) {
-      GTEST_SKIP() << "build fraud-features and weir-broker first";
-    }
+    WEIR_REQUIRE_PART(fft::NeedBinaries());
     ASSERT_NE(golden_, nullptr) << "the golden run failed";
   }
 
@@ -798,7 +797,7 @@ TEST_F(CrashSoakTest, RandomKillsWithS3StoreEqualGolden) {
   testing::S3rverOptions so;
   so.node_modules_dir = WEIR_SOURCE_DIR "/node_modules";
   auto s3 = testing::S3rver::Start(so);
-  if (!s3.ok()) GTEST_SKIP() << "no s3rver: " << s3.status();
+  WEIR_REQUIRE_PART(s3.status());
   RunDirs d = MakeDirs(root_->path(), "soak-s3");
   d.store_uri = "s3://weir-test/soak";
   const std::vector<std::string> env = {

@@ -29,6 +29,7 @@
 #include "weir/dlq.h"
 #include "weir/kafka/kafka_dead_letter_queue.h"
 #include "weir/kafka/local_broker.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
 
 namespace weir {
@@ -248,9 +249,10 @@ class DlqReplayTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (access(kBrokerBinary, X_OK) != 0 || access(kReplayBinary, X_OK) != 0) {
-      GTEST_SKIP() << "build weir-broker and weir-dlq-replay first";
-    }
+    WEIR_REQUIRE_PART(
+        testing::NeedExecutable(kBrokerBinary, "build the weir-broker target"));
+    WEIR_REQUIRE_PART(testing::NeedExecutable(
+        kReplayBinary, "build the weir-dlq-replay target"));
     ASSERT_NE(broker_, nullptr);
   }
 

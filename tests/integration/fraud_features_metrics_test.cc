@@ -27,6 +27,8 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "weir/kafka/local_broker.h"
+#include "weir/testing/missing_part.h"
+#include "weir/testing/sanitizers.h"
 #include "weir/testing/sqlite_oracle.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
@@ -85,10 +87,7 @@ struct Expected {
 class FraudFeaturesMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fft::BinariesBuilt()) {
-      GTEST_SKIP() << "build fraud-features and weir-broker first ("
-                   << fft::ServiceBinary() << ")";
-    }
+    WEIR_REQUIRE_PART(fft::NeedBinaries());
     auto dir = testing::TempDir::Create("ff-metrics-test");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
@@ -159,10 +158,7 @@ TEST_F(FraudFeaturesMetricsTest, MetricsMoveAsExpectedDuringARun) {
   oo.allowed_lateness = absl::Minutes(1);
   auto oracle =
       testing::RunSqliteOracle(testing::OracleEventsFrom(*events), oo);
-  if (absl::IsFailedPrecondition(oracle.status())) {
-    GTEST_SKIP() << "sqlite3 is needed: " << oracle.status();
-  }
-  ASSERT_TRUE(oracle.ok()) << oracle.status();
+  WEIR_REQUIRE_PART(oracle.status());
   want.late = static_cast<int64_t>(oracle->late.size());
   ASSERT_GT(want.dead_letters, 0);
   ASSERT_GT(want.late, 0);
@@ -322,15 +318,17 @@ TEST_F(FraudFeaturesMetricsTest, SlowSinkDrivesBackpressureAndBoundsMemory) {
   // The bound: the fast run's peak plus what max_pending_updates (50000
   // updates of well under 1 KiB each) can hold, rounded up to 64 MiB.
   const int64_t bound_kib = fast.peak_rss_kib + 64 * 1024;
-  EXPECT_LT(slow_small.peak_rss_kib, bound_kib) << slow_small.output;
-  EXPECT_LT(slow_large.peak_rss_kib, bound_kib) << slow_large.output;
-  // Twice the events may not cost much more memory: the queue in front of
-  // the sink is bounded, not the input. 16 MiB covers RocksDB's and the
-  // allocator's own growth with the state of twice the keys.
-  EXPECT_LT(slow_large.peak_rss_kib, slow_small.peak_rss_kib + 16 * 1024)
-      << "small:\n"
-      << slow_small.output << "\nlarge:\n"
-      << slow_large.output;
+  if (!testing::kSanitizedBuild) {
+    EXPECT_LT(slow_small.peak_rss_kib, bound_kib) << slow_small.output;
+    EXPECT_LT(slow_large.peak_rss_kib, bound_kib) << slow_large.output;
+    // Twice the events may not cost much more memory: the queue in front of
+    // the sink is bounded, not the input. 16 MiB covers RocksDB's and the
+    // allocator's own growth with the state of twice the keys.
+    EXPECT_LT(slow_large.peak_rss_kib, slow_small.peak_rss_kib + 16 * 1024)
+        << "small:\n"
+        << slow_small.output << "\nlarge:\n"
+        << slow_large.output;
+  }
   // The slow run still wrote every feature: same final values as the fast
   // run over the same events.
   auto want = fft::ReadFinalValues(dir_->path() + "/fast/features.jsonl");

@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "weir/kafka/local_broker.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
@@ -30,10 +31,7 @@ using ::testing::HasSubstr;
 class FraudFeaturesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!BinariesBuilt()) {
-      GTEST_SKIP() << "build fraud-features and weir-broker first ("
-                   << ServiceBinary() << ")";
-    }
+    WEIR_REQUIRE_PART(fraud_features_testing::NeedBinaries());
     auto dir = testing::TempDir::Create("fraud-features-test");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_ = std::make_unique<testing::TempDir>(std::move(*dir));

@@ -46,6 +46,7 @@
 #include "weir/kafka/local_broker.h"
 #include "weir/sinks.h"
 #include "weir/status_macros.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/sqlite_oracle.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
@@ -60,6 +61,13 @@ inline std::string BrokerBinary() { return WEIR_BINARY_DIR "/weir-broker"; }
 inline bool BinariesBuilt() {
   return access(ServiceBinary().c_str(), X_OK) == 0 &&
          access(BrokerBinary().c_str(), X_OK) == 0;
+}
+// For WEIR_REQUIRE_PART: kFailedPrecondition naming the binary not built.
+inline absl::Status NeedBinaries() {
+  WEIR_RETURN_IF_ERROR(testing::NeedExecutable(
+      ServiceBinary(), "build the fraud-features target"));
+  return testing::NeedExecutable(BrokerBinary(),
+                                 "build the weir-broker target");
 }
 
 // Produces the W-PAY stream of `options` into `topic`: keyed by user_id

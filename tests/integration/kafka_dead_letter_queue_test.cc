@@ -22,6 +22,7 @@
 #include "gtest/gtest.h"
 #include "weir/dlq.h"
 #include "weir/kafka/local_broker.h"
+#include "weir/testing/missing_part.h"
 
 namespace weir {
 namespace {
@@ -105,9 +106,8 @@ DeadLetterRecord Record(std::string topic, int32_t partition, int64_t offset) {
 class KafkaDeadLetterQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kBrokerBinary, X_OK) != 0) {
-      GTEST_SKIP() << kBrokerBinary << " is not built; build weir-broker";
-    }
+    WEIR_REQUIRE_PART(
+        testing::NeedExecutable(kBrokerBinary, "build the weir-broker target"));
     LocalBroker::Options options;
     options.binary_path = kBrokerBinary;
     options.topics = {{"payments", 4}, {"payments.dlq", 1}, {"dead", 1}};

@@ -25,6 +25,7 @@
 #include "weir/kafka/local_broker.h"
 #include "weir/record.h"
 #include "weir/sinks.h"
+#include "weir/testing/missing_part.h"
 
 namespace weir {
 namespace {
@@ -125,9 +126,8 @@ FeatureUpdate Update(std::string key, std::string feature, int64_t start,
 class KafkaSinkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kBrokerBinary, X_OK) != 0) {
-      GTEST_SKIP() << kBrokerBinary << " is not built; build weir-broker";
-    }
+    WEIR_REQUIRE_PART(
+        testing::NeedExecutable(kBrokerBinary, "build the weir-broker target"));
     LocalBroker::Options options;
     options.binary_path = kBrokerBinary;
     options.topics = {{kTopic, kPartitions}};

@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "weir/kafka/local_broker.h"
 #include "weir/source.h"
+#include "weir/testing/missing_part.h"
 
 namespace weir {
 namespace {
@@ -95,9 +96,8 @@ class RecordingListener : public PartitionListener {
 class KafkaSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (access(kBrokerBinary, X_OK) != 0) {
-      GTEST_SKIP() << kBrokerBinary << " is not built; build weir-broker";
-    }
+    WEIR_REQUIRE_PART(
+        testing::NeedExecutable(kBrokerBinary, "build the weir-broker target"));
     LocalBroker::Options options;
     options.binary_path = kBrokerBinary;
     options.topics = {{kTopic, kPartitions}};

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/testing/harness.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/sqlite_oracle.h"
 #include "weir/testing/wpay.h"
 
@@ -76,7 +77,7 @@ TEST_P(OracleTest, WindowsAndLateRecordsEqualSqlite) {
   so.allowed_lateness = timing.lateness;
   auto oracle =
       testing::RunSqliteOracle(testing::OracleEventsFrom(*events), so);
-  ASSERT_TRUE(oracle.ok()) << oracle.status();
+  WEIR_REQUIRE_PART(oracle.status());
   ASSERT_GT(oracle->late.size(), 100u);
 
   // A small cache, so that RocksDB state is written and read back.

@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "weir/dlq.h"
 #include "weir/kafka/local_broker.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
@@ -34,9 +35,7 @@ constexpr int64_t kEvents = 200'000;
 class RebalanceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fft::BinariesBuilt()) {
-      GTEST_SKIP() << "build fraud-features and weir-broker first";
-    }
+    WEIR_REQUIRE_PART(fft::NeedBinaries());
     auto dir = testing::TempDir::Create("rebalance");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_ = std::make_unique<testing::TempDir>(std::move(*dir));

@@ -37,6 +37,7 @@
 #include "redis_features_testing.h"
 #include "weir/kafka/local_broker.h"
 #include "weir/sinks.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/redis_server.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
@@ -117,10 +118,10 @@ class RedisCrashSoakTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    if (!fft::BinariesBuilt()) {
-      GTEST_SKIP() << "build fraud-features and weir-broker first";
+    WEIR_REQUIRE_PART(fft::NeedBinaries());
+    if (no_redis_ != nullptr) {
+      WEIR_REQUIRE_PART(absl::FailedPreconditionError(*no_redis_));
     }
-    if (no_redis_ != nullptr) GTEST_SKIP() << "no redis-server: " << *no_redis_;
     ASSERT_NE(golden_, nullptr) << "the golden run failed";
   }
 

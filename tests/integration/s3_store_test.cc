@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "weir/testing/fault_env.h"
 #include "weir/testing/http_fault_proxy.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/s3rver.h"
 #include "weir/testing/subprocess.h"
 
@@ -35,15 +36,21 @@ class S3StoreTest : public ::testing::Test {
     testing::S3rverOptions options;
     options.node_modules_dir = WEIR_SOURCE_DIR "/node_modules";
     auto server = testing::S3rver::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
+    if (!server.ok()) {
+      status_ = new absl::Status(server.status());
+      return;
+    }
     server_ = server->release();
   }
   static void TearDownTestSuite() {
     delete server_;
+    delete status_;
     server_ = nullptr;
+    status_ = nullptr;
   }
 
   void SetUp() override {
+    if (status_ != nullptr) WEIR_REQUIRE_PART(*status_);
     ASSERT_NE(server_, nullptr);
     auto dir = testing::TempDir::Create("weir-s3test");
     ASSERT_TRUE(dir.ok());
@@ -93,12 +100,14 @@ class S3StoreTest : public ::testing::Test {
   }
 
   static testing::S3rver* server_;
+  static absl::Status* status_;  // why the server did not start
   std::optional<testing::TempDir> dir_;
   std::string prefix_;
   std::vector<absl::Duration> sleeps_;
 };
 
 testing::S3rver* S3StoreTest::server_ = nullptr;
+absl::Status* S3StoreTest::status_ = nullptr;
 
 TEST_F(S3StoreTest, PutGetHeadDelete) {
   auto store = Open(Options());
