@@ -65,6 +65,15 @@ absl::StatusOr<simdjson::dom::element> ParseJson(simdjson::dom::parser& parser,
   return e;
 }
 
+// A registry answer (or its error) parsed into `parser`, which the element
+// refers to.
+absl::StatusOr<simdjson::dom::element> Parsed(
+    simdjson::dom::parser& parser, absl::StatusOr<std::string> answer,
+    const std::string& what) {
+  WEIR_RETURN_IF_ERROR(answer.status());
+  return ParseJson(parser, *answer, what);
+}
+
 absl::Status BadAnswer(const std::string& what) {
   return absl::DataLossError(absl::StrCat("the schema registry's answer to ",
                                           what, " lacks the expected members"));
@@ -192,10 +201,9 @@ absl::StatusOr<std::string> SchemaRegistryClient::WriterSchema(int32_t id) {
     if (auto it = by_id_.find(id); it != by_id_.end()) return it->second;
   }
   const std::string what = absl::StrCat("/schemas/ids/", id);
-  WEIR_ASSIGN_OR_RETURN(std::string body, Call("GET", what, ""));
   simdjson::dom::parser parser;
   WEIR_ASSIGN_OR_RETURN(simdjson::dom::element e,
-                        ParseJson(parser, body, what));
+                        Parsed(parser, Call("GET", what, ""), what));
   std::string_view schema;
   if (e["schema"].get_string().get(schema)) return BadAnswer(what);
   absl::MutexLock lock(&mu_);
@@ -206,10 +214,9 @@ absl::StatusOr<std::vector<int32_t>> SchemaRegistryClient::Versions(
     const std::string& subject) {
   const std::string what =
       absl::StrCat("/subjects/", Escape(subject), "/versions");
-  WEIR_ASSIGN_OR_RETURN(std::string body, Call("GET", what, ""));
   simdjson::dom::parser parser;
   WEIR_ASSIGN_OR_RETURN(simdjson::dom::element e,
-                        ParseJson(parser, body, what));
+                        Parsed(parser, Call("GET", what, ""), what));
   simdjson::dom::array versions;
   if (e.get_array().get(versions)) return BadAnswer(what);
   std::vector<int32_t> out;
@@ -226,10 +233,9 @@ absl::StatusOr<RegisteredSchema> SchemaRegistryClient::Version(
   const std::string what =
       absl::StrCat("/subjects/", Escape(subject), "/versions/",
                    version.has_value() ? std::to_string(*version) : "latest");
-  WEIR_ASSIGN_OR_RETURN(std::string body, Call("GET", what, ""));
   simdjson::dom::parser parser;
   WEIR_ASSIGN_OR_RETURN(simdjson::dom::element e,
-                        ParseJson(parser, body, what));
+                        Parsed(parser, Call("GET", what, ""), what));
   RegisteredSchema out;
   std::string_view subject_text;
   std::string_view schema;
@@ -251,11 +257,10 @@ absl::StatusOr<int32_t> SchemaRegistryClient::Register(
     const std::string& subject, const std::string& schema) {
   const std::string what =
       absl::StrCat("/subjects/", Escape(subject), "/versions");
-  WEIR_ASSIGN_OR_RETURN(std::string body,
-                        Call("POST", what, JsonBody("schema", schema)));
   simdjson::dom::parser parser;
-  WEIR_ASSIGN_OR_RETURN(simdjson::dom::element e,
-                        ParseJson(parser, body, what));
+  WEIR_ASSIGN_OR_RETURN(
+      simdjson::dom::element e,
+      Parsed(parser, Call("POST", what, JsonBody("schema", schema)), what));
   int64_t id;
   if (e["id"].get_int64().get(id)) return BadAnswer(what);
   return static_cast<int32_t>(id);
@@ -289,11 +294,10 @@ absl::StatusOr<bool> SchemaRegistryClient::TestCompatibility(
     const std::string& subject, const std::string& schema) {
   const std::string what = absl::StrCat("/compatibility/subjects/",
                                         Escape(subject), "/versions/latest");
-  WEIR_ASSIGN_OR_RETURN(std::string body,
-                        Call("POST", what, JsonBody("schema", schema)));
   simdjson::dom::parser parser;
-  WEIR_ASSIGN_OR_RETURN(simdjson::dom::element e,
-                        ParseJson(parser, body, what));
+  WEIR_ASSIGN_OR_RETURN(
+      simdjson::dom::element e,
+      Parsed(parser, Call("POST", what, JsonBody("schema", schema)), what));
   bool compatible;
   if (e["is_compatible"].get_bool().get(compatible)) return BadAnswer(what);
   return compatible;
