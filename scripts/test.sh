@@ -57,7 +57,12 @@ fi
 if [[ " $sanitize " == *" tsan "* ]]; then
   configure_sanitized "$build_dir-tsan" thread
   cmake --build "$build_dir-tsan" -j "$(nproc)" --target tsan_tests
-  (cd "$build_dir-tsan" && ctest -L tsan "${ctest_args[@]}")
+  # The consumer-group churn test runs in the plain and ASan builds, not
+  # here: under ThreadSanitizer it once died with SIGSEGV and no report
+  # (1 of 7 runs, inside librdkafka's threads, which tsan_support.cc
+  # forwards to pthreads); docs/testing.md, "Known gaps".
+  (cd "$build_dir-tsan" &&
+    ctest -L tsan -E 'KafkaSourceChurnTest' "${ctest_args[@]}")
 fi
 if [[ " $sanitize " == *" asan "* ]]; then
   configure_sanitized "$build_dir-asan" address,undefined
