@@ -239,13 +239,17 @@ bool KafkaSource::CooperativeProtocol() const {
 
 namespace {
 
+// How long Close waits for a cooperative member's first assignment.
+constexpr absl::Duration kCloseAssignmentWait = absl::Seconds(10);
+
 // Before 2.3.0, librdkafka asserts (and so aborts the process) in
 // rd_kafka_destroy when a cooperative-sticky consumer joined its group but
 // never received an assignment: its assignor state is still NULL
-// (librdkafka issue 4312). Such a consumer is closed, then kept here,
-// reachable, for the life of the process instead of destroyed. Nothing
-// calls back into its (gone) source: callbacks run only inside a poll or a
-// close.
+// (librdkafka issue 4312). Close first waits for that assignment; a
+// consumer that still has none (the group never answered) is closed, then
+// kept here, reachable, for the life of the process instead of destroyed.
+// Nothing calls back into its (gone) source: callbacks run only inside a
+// poll or a close.
 void KeepUndestroyed(rd_kafka_t* rk) {
   static absl::Mutex mu(absl::kConstInit);
   static std::vector<rd_kafka_t*>* kept = nullptr;
@@ -256,10 +260,14 @@ void KeepUndestroyed(rd_kafka_t* rk) {
 
 }  // namespace
 
+bool KafkaSource::MustAwaitFirstAssignment() const {
+  return cooperative_ && !ever_assigned_ && rd_kafka_version() < 0x020300ff;
+}
+
 KafkaSource::~KafkaSource() {
   Close().IgnoreError();
   if (rk_ == nullptr) return;
-  if (cooperative_ && !ever_assigned_ && rd_kafka_version() < 0x020300ff) {
+  if (MustAwaitFirstAssignment()) {
     KeepUndestroyed(rk_);
   } else {
     rd_kafka_destroy(rk_);
@@ -276,6 +284,18 @@ void KafkaSource::SetPartitionListener(PartitionListener* listener) {
 
 void KafkaSource::OnAssign(rd_kafka_topic_partition_list_t* partitions,
                            bool cooperative) {
+  if (closing_) {
+    // Close is waiting for this first assignment only to be able to leave
+    // cleanly: accept it in librdkafka, tell no one, read nothing.
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk_, partitions)) {
+        rd_kafka_error_destroy(e);
+      }
+    } else {
+      rd_kafka_assign(rk_, partitions);
+    }
+    return;
+  }
   const std::vector<TopicPartition> offered = ToVector(partitions);
   StartOffsets start;
   // Cooperative rebalances may assign nothing new; the listener only hears
@@ -667,6 +687,18 @@ absl::Status KafkaSource::Close() {
     return absl::OkStatus();
   }
   ReleaseBatch();
+  if (MustAwaitFirstAssignment()) {
+    // A cooperative member that has not been given its first assignment
+    // could not be destroyed afterwards (see KeepUndestroyed): wait for it,
+    // taking nothing (OnAssign while closing_), for a bounded time.
+    closing_ = true;
+    const absl::Time deadline = absl::Now() + kCloseAssignmentWait;
+    while (!ever_assigned_ && absl::Now() < deadline) {
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50)) {
+        rd_kafka_message_destroy(m);
+      }
+    }
+  }
   // Leaving the group runs the revoke callback on this thread.
   const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_);
   ReleaseBatch();

@@ -473,8 +473,30 @@ TEST_P(KafkaSourceChurnTest, MembersJoinPollAndLeaveUnderLoad) {
     EXPECT_THAT(m.source->Assignment(), IsEmpty());
   };
 
-  std::mt19937 rng(20261204);
   std::vector<Member> members;
+  // Leaves on its own thread while the main thread keeps polling the other
+  // members, as their own processes would: a cooperative member waits in
+  // Close for its first assignment, which may need the others to answer a
+  // rebalance.
+  auto leave_while_others_poll = [&](Member& m) {
+    std::atomic<bool> done{false};
+    std::thread closer([&] {
+      leave(m);
+      done.store(true);
+    });
+    bool others = false;
+    for (Member& other : members) others = others || &other != &m;
+    while (others && !done.load()) {
+      for (Member& other : members) {
+        if (&other == &m) continue;
+        absl::StatusOr<absl::Span<const RawRecord>> batch =
+            other.source->Poll(50, absl::Milliseconds(20));
+        EXPECT_TRUE(batch.ok()) << batch.status();
+      }
+    }
+    closer.join();
+  };
+  std::mt19937 rng(20261204);
   constexpr int kRounds = 12;
   for (int round = 0; round < kRounds; ++round) {
     Member joining;
@@ -486,7 +508,7 @@ TEST_P(KafkaSourceChurnTest, MembersJoinPollAndLeaveUnderLoad) {
     joining.source->SetPartitionListener(joining.listener.get());
     if (round % 6 == 5) {
       // Leaves before it ever joined the group.
-      leave(joining);
+      leave_while_others_poll(joining);
       continue;
     }
     members.push_back(std::move(joining));
@@ -521,12 +543,12 @@ TEST_P(KafkaSourceChurnTest, MembersJoinPollAndLeaveUnderLoad) {
     // Keep up to three members; one leaves, often in mid-rebalance.
     if (members.size() > 2 || (members.size() > 1 && rng() % 2 == 0)) {
       const size_t i = rng() % members.size();
-      leave(members[i]);
+      leave_while_others_poll(members[i]);
       members.erase(members.begin() + static_cast<std::ptrdiff_t>(i));
     }
   }
   while (members.size() > 1) {
-    leave(members.front());
+    leave_while_others_poll(members.front());
     members.erase(members.begin());
   }
   ASSERT_EQ(members.size(), 1u);

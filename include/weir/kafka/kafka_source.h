@@ -182,6 +182,9 @@ class KafkaSource final : public Source {
   bool CooperativeProtocol() const;
   // Drops the whole assignment (eager protocol); a failure is counted.
   void Unassign();
+  // Whether destroying the consumer now would hit librdkafka < 2.3's abort
+  // for a cooperative member never given an assignment.
+  bool MustAwaitFirstAssignment() const;
 
   void ReleaseBatch();
   absl::Status CheckAssigned(absl::Span<const TopicPartition> partitions) const;
@@ -195,6 +198,8 @@ class KafkaSource final : public Source {
   rd_kafka_t* rk_ = nullptr;
   // Whether the group ever gave this member an assignment (possibly empty).
   bool ever_assigned_ = false;
+  // Set while Close waits for the first assignment.
+  bool closing_ = false;
   PartitionListener* listener_ = nullptr;
   bool closed_ = false;
   // Set by a failed OnAssigned or a fatal error; returned by every Poll.
