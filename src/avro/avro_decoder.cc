@@ -123,15 +123,7 @@ std::optional<int> PickBranch(const AvroSchema& reader, int r,
         return b;
       }
       if (pass == 1) {
-        const bool promotes =
-            (wn.type == Type::kInt &&
-             (bn.type == Type::kLong || bn.type == Type::kFloat ||
-              bn.type == Type::kDouble)) ||
-            (wn.type == Type::kLong &&
-             (bn.type == Type::kFloat || bn.type == Type::kDouble)) ||
-            (wn.type == Type::kFloat && bn.type == Type::kDouble) ||
-            (wn.type == Type::kString && bn.type == Type::kBytes) ||
-            (wn.type == Type::kBytes && bn.type == Type::kString);
+        const bool promotes = AvroPromotes(wn.type, bn.type);
         if (promotes) return b;
       }
     }

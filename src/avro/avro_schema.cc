@@ -38,6 +38,24 @@ std::string ShortName(const std::string& full) {
 
 }  // namespace
 
+bool AvroPromotes(AvroNode::Type writer, AvroNode::Type reader) {
+  switch (writer) {
+    case Type::kInt:
+      return reader == Type::kLong || reader == Type::kFloat ||
+             reader == Type::kDouble;
+    case Type::kLong:
+      return reader == Type::kFloat || reader == Type::kDouble;
+    case Type::kFloat:
+      return reader == Type::kDouble;
+    case Type::kString:
+      return reader == Type::kBytes;
+    case Type::kBytes:
+      return reader == Type::kString;
+    default:
+      return false;
+  }
+}
+
 const char* AvroTypeName(AvroNode::Type type) {
   switch (type) {
     case Type::kRecord:
@@ -343,24 +361,6 @@ class Resolver {
     return probe.result_.compatible;
   }
 
-  static bool Promotes(Type writer, Type reader) {
-    switch (writer) {
-      case Type::kInt:
-        return reader == Type::kLong || reader == Type::kFloat ||
-               reader == Type::kDouble;
-      case Type::kLong:
-        return reader == Type::kFloat || reader == Type::kDouble;
-      case Type::kFloat:
-        return reader == Type::kDouble;
-      case Type::kString:
-        return reader == Type::kBytes;
-      case Type::kBytes:
-        return reader == Type::kString;
-      default:
-        return false;
-    }
-  }
-
   // Named types resolve when the names match, or the reader's aliases name
   // the writer's type (unqualified names compared, as Avro's own check).
   bool NamesMatch(const AvroNode& r, const AvroNode& w) const {
@@ -401,7 +401,7 @@ class Resolver {
       return;
     }
     if (r.type != w.type) {
-      if (Promotes(w.type, r.type)) return;
+      if (AvroPromotes(w.type, r.type)) return;
       Fail(path, absl::StrCat("a reader of type ", Shown(r),
                               " cannot read the writer's ", Shown(w)));
       return;

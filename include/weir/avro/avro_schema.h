@@ -106,6 +106,11 @@ struct AvroNode {
 // "null", "boolean", ..., "record", "union".
 const char* AvroTypeName(AvroNode::Type type);
 
+// Whether a reader of type `reader` reads a value written as `writer` by
+// promotion (int to long, float, double; long to float, double; float to
+// double; string and bytes to each other). Equal types are not promotions.
+bool AvroPromotes(AvroNode::Type writer, AvroNode::Type reader);
+
 class AvroSchema {
  public:
   // kInvalidArgument naming what is wrong (and where) for a schema that is
