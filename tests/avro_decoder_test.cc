@@ -19,8 +19,12 @@
 namespace weir {
 namespace {
 
+using avro_testing::AllTypesValues;
 using avro_testing::Encode;
 using avro_testing::Field;
+using avro_testing::FillAllTypes;
+using avro_testing::kAllTypes;
+using avro_testing::kAllTypesTs;
 using avro_testing::SetLong;
 using avro_testing::SetString;
 using avro_testing::Wire;
@@ -40,20 +44,6 @@ class MapLookup : public SchemaLookup {
   bool unavailable = false;
 };
 
-constexpr char kAllTypes[] = R"({"type":"record","name":"All","fields":[
-  {"name":"key","type":"string"},
-  {"name":"ts","type":{"type":"long","logicalType":"timestamp-millis"}},
-  {"name":"i","type":"int"},
-  {"name":"l","type":"long"},
-  {"name":"f","type":"float"},
-  {"name":"d","type":"double"},
-  {"name":"b","type":"boolean"},
-  {"name":"dec","type":{"type":"bytes","logicalType":"decimal","precision":18,"scale":2}},
-  {"name":"fdec","type":{"type":"fixed","name":"F8","size":8,"logicalType":"decimal","precision":18,"scale":3}},
-  {"name":"e","type":{"type":"enum","name":"Kind","symbols":["CARD","BANK"]}},
-  {"name":"opt","type":["null","string"],"default":null},
-  {"name":"raw","type":"bytes"}]})";
-
 RawRecord Raw(const std::string& value) {
   RawRecord r;
   r.partition = 3;
@@ -70,48 +60,14 @@ TEST(AvroDecoderTest, EveryTypeBecomesTheSameValueTheJsonDecoderMakes) {
   o.value_fields = {"i", "l", "f", "d", "b", "dec", "fdec", "e", "opt", "raw"};
   auto decoder = AvroDecoder::Create(o);
   ASSERT_TRUE(decoder.ok()) << decoder.status();
-  const std::string body = Encode(kAllTypes, [](avro_value_t* r) {
-    SetString(r, "key", "u1");
-    SetLong(r, "ts", 1767225600123);
-    avro_value_t i = Field(r, "i");
-    avro_value_set_int(&i, -42);
-    SetLong(r, "l", int64_t{1} << 40);
-    avro_value_t f = Field(r, "f");
-    avro_value_set_float(&f, 1.5f);
-    avro_value_t d = Field(r, "d");
-    avro_value_set_double(&d, -2.25);
-    avro_value_t b = Field(r, "b");
-    avro_value_set_boolean(&b, 1);
-    // -1234.56: unscaled -123456 = 0xFE1DC0 in two's complement.
-    const char dec[] = {'\xfe', '\x1d', '\xc0'};
-    avro_value_t dv = Field(r, "dec");
-    avro_value_set_bytes(&dv, const_cast<char*>(dec), 3);
-    // 12.345 at scale 3: 12345 = 0x3039 in 8 bytes.
-    const char fdec[8] = {0, 0, 0, 0, 0, 0, '\x30', '\x39'};
-    avro_value_t fd = Field(r, "fdec");
-    avro_value_set_fixed(&fd, const_cast<char*>(fdec), 8);
-    avro_value_t e = Field(r, "e");
-    avro_value_set_enum(&e, 1);
-    avro_value_t opt = Field(r, "opt");
-    avro_value_t branch;
-    avro_value_set_branch(&opt, 1, &branch);
-    avro_value_set_string(&branch, "note");
-    avro_value_t raw = Field(r, "raw");
-    avro_value_set_bytes(&raw, const_cast<char*>("ab\0c"), 4);
-  });
+  const std::string body = Encode(kAllTypes, FillAllTypes);
   absl::StatusOr<Event> e = (*decoder)->Decode(Raw(body));
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(e->key, "u1");
-  EXPECT_EQ(e->event_time, 1767225600123);
+  EXPECT_EQ(e->event_time, kAllTypesTs);
   EXPECT_EQ(e->partition, 3);
   EXPECT_EQ(e->offset, 77);
-  const std::vector<Value> want = {
-      Value::Int64(-42),     Value::Int64(int64_t{1} << 40),
-      Value::Double(1.5),    Value::Double(-2.25),
-      Value::Bool(true),     Value::Dec(-123456, 2),
-      Value::Dec(12345, 3),  Value::String("BANK"),
-      Value::String("note"), Value::String(std::string("ab\0c", 4))};
-  EXPECT_EQ(e->values, want);
+  EXPECT_EQ(e->values, AllTypesValues());
 }
 
 // W-PAY's payment, v1, and v2 with a defaulted currency_code (the seeds'

@@ -67,6 +67,12 @@ class SchemaRegistryServer::Impl {
                  [this](const httplib::Request& req, httplib::Response& res) {
                    Register(req.matches[1], req.body, res);
                  });
+    // Looks a schema up under a subject (what Confluent's serializers ask
+    // before they write with a given or registered schema).
+    server_.Post(R"(/subjects/([^/]+))",
+                 [this](const httplib::Request& req, httplib::Response& res) {
+                   Lookup(req.matches[1], req.body, res);
+                 });
     server_.Get(R"(/subjects/([^/]+)/versions)",
                 [this](const httplib::Request& req, httplib::Response& res) {
                   absl::MutexLock lock(&mu_);
@@ -202,6 +208,28 @@ class SchemaRegistryServer::Impl {
     const SchemaCompatibility mode =
         *ParseSchemaCompatibility(it != config_.end() ? it->second : global_);
     return CheckCompatibility(*candidate, previous, mode);
+  }
+
+  void Lookup(const std::string& subject, const std::string& body,
+              httplib::Response& res) {
+    std::string schema;
+    if (!SchemaOf(body, &schema)) {
+      return Error(res, 422, 42201, "Invalid schema");
+    }
+    absl::MutexLock lock(&mu_);
+    auto it = subjects_.find(subject);
+    if (it == subjects_.end()) {
+      return Error(res, 404, 40401, "Subject not found.");
+    }
+    for (size_t v = 0; v < it->second.size(); ++v) {
+      const int id = it->second[v];
+      if (schemas_[id] != schema) continue;
+      return Json(
+          res, 200,
+          absl::StrCat("{\"subject\":", Quoted(subject), ",\"version\":", v + 1,
+                       ",\"id\":", id, ",\"schema\":", Quoted(schema), "}"));
+    }
+    Error(res, 404, 40403, "Schema not found");
   }
 
   void Register(const std::string& subject, const std::string& body,

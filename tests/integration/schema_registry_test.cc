@@ -7,18 +7,27 @@
 
 #include "weir/avro/schema_registry.h"
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../avro_testing.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "weir/avro/avro_decoder.h"
+#include "weir/internal/json_string.h"
+#include "weir/testing/missing_part.h"
 #include "weir/testing/schema_registry_server.h"
+#include "weir/testing/subprocess.h"
 
 namespace weir {
 namespace {
@@ -166,6 +175,141 @@ TEST_F(SchemaRegistryTest, EvolvingWPayDecodesThroughTheRegistry) {
   EXPECT_EQ(GetDecodeError((*decoder)->Decode(unknown).status()).type,
             "schema_unknown");
   EXPECT_TRUE((*decoder)->Decode(r2).ok()) << "processing goes on";
+}
+
+// Confluent's own serializer (the npm package @confluentinc/schemaregistry,
+// run by node) registers W-PAY v1, v2 and a record of every supported type
+// with the test registry and writes records. Its messages equal, byte for
+// byte, the wire format this file's tests build from Avro C's encoding, and
+// the decoder reads them to the expected events.
+absl::Status NeedConfluentSerializer(std::string* node_modules) {
+  const char* env = std::getenv("WEIR_NODE_MODULES");
+  *node_modules = env != nullptr ? env : WEIR_SOURCE_DIR "/node_modules";
+  std::error_code ec;
+  if (!std::filesystem::exists(
+          *node_modules + "/@confluentinc/schemaregistry/package.json", ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("@confluentinc/schemaregistry is not installed in ",
+                     *node_modules, ": run `npm ci` at the repository root"));
+  }
+  return absl::OkStatus();
+}
+
+TEST_F(SchemaRegistryTest, ConfluentsSerializerWritesWhatTheDecoderReads) {
+  std::string node_modules;
+  WEIR_REQUIRE_PART(NeedConfluentSerializer(&node_modules));
+  auto dir = testing::TempDir::Create("weir-confluent-serde");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string input = dir->path() + "/input.json";
+  const std::string output = dir->path() + "/output.txt";
+  {
+    auto quote = [](std::string_view s) {
+      std::string out;
+      internal::AppendJsonString(s, &out);
+      return out;
+    };
+    auto payment = [](const char* amount_hex, const char* currency) {
+      std::string r = absl::StrCat(
+          R"({"user_id":"u7","merchant_id":"m3","amount":{"$hex":")",
+          amount_hex, R"("},"ts":1767225600000)");
+      if (currency != nullptr)
+        absl::StrAppend(&r, R"(,"currency_code":")", currency, "\"");
+      return r + "}";
+    };
+    std::ofstream in(input);
+    in << R"({"writes":[)"
+       << R"({"topic":"payments","schema":)" << quote(kV1) << R"(,"records":[)"
+       << payment("04d2", nullptr) << "]},"
+       << R"({"topic":"payments","schema":)" << quote(kV2) << R"(,"records":[)"
+       << payment("04d2", "EUR") << "]},"
+       << R"({"topic":"all","schema":)" << quote(avro_testing::kAllTypes)
+       << R"(,"records":[)" << avro_testing::kAllTypesJson << "]}]}";
+    ASSERT_TRUE(in.good());
+  }
+  testing::SubprocessOptions so;
+  so.env = {"NODE_PATH=" + node_modules};
+  auto node = testing::Subprocess::Start(
+      {"node", WEIR_SOURCE_DIR "/tests/integration/confluent_avro_serialize.js",
+       server_->url(), input, output},
+      so);
+  ASSERT_TRUE(node.ok()) << node.status();
+  absl::StatusOr<int> exit = (*node)->Wait(absl::Minutes(2));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  ASSERT_EQ(*exit, 0) << "the serializer failed (its error is above)";
+
+  std::vector<std::pair<int32_t, std::string>> messages;
+  std::ifstream out(output);
+  for (std::string line; std::getline(out, line);) {
+    std::vector<std::string> parts = absl::StrSplit(line, ' ');
+    ASSERT_EQ(parts.size(), 2u) << line;
+    int32_t id = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(parts[0], &id)) << line;
+    messages.emplace_back(id, absl::HexStringToBytes(parts[1]));
+  }
+  ASSERT_EQ(messages.size(), 3u);
+  // The registry gave the serializer the ids it gives this client.
+  EXPECT_EQ(messages[0].first, *client_->Register(kSubject, kV1));
+  EXPECT_EQ(messages[1].first, *client_->Register(kSubject, kV2));
+  EXPECT_EQ(messages[2].first,
+            *client_->Register("all-value", avro_testing::kAllTypes));
+
+  auto fill = [](bool v2) {
+    return [v2](avro_value_t* r) {
+      avro_testing::SetString(r, "user_id", "u7");
+      avro_testing::SetString(r, "merchant_id", "m3");
+      avro_value_t a = avro_testing::Field(r, "amount");
+      const char cents[] = {'\x04', '\xd2'};  // 1234 -> 12.34
+      avro_value_set_bytes(&a, const_cast<char*>(cents), 2);
+      avro_testing::SetLong(r, "ts", 1767225600000);
+      if (v2) avro_testing::SetString(r, "currency_code", "EUR");
+    };
+  };
+  EXPECT_EQ(messages[0].second,
+            avro_testing::Wire(messages[0].first,
+                               avro_testing::Encode(kV1, fill(false))));
+  EXPECT_EQ(messages[1].second,
+            avro_testing::Wire(messages[1].first,
+                               avro_testing::Encode(kV2, fill(true))));
+  EXPECT_EQ(
+      messages[2].second,
+      avro_testing::Wire(messages[2].first,
+                         avro_testing::Encode(avro_testing::kAllTypes,
+                                              avro_testing::FillAllTypes)));
+
+  AvroDecoderOptions payments;
+  payments.reader_schema = kV2;
+  payments.key_field = "user_id";
+  payments.event_time_field = "ts";
+  payments.value_fields = {"merchant_id", "amount", "currency_code"};
+  payments.writer_schemas = client_.get();
+  auto decoder = AvroDecoder::Create(payments);
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+  for (int i = 0; i < 2; ++i) {
+    RawRecord r;
+    r.value = messages[i].second;
+    absl::StatusOr<Event> e = (*decoder)->Decode(r);
+    ASSERT_TRUE(e.ok()) << e.status();
+    EXPECT_EQ(e->key, "u7");
+    EXPECT_EQ(e->event_time, 1767225600000);
+    EXPECT_THAT(e->values, ElementsAre(Value::String("m3"), Value::Dec(1234, 2),
+                                       Value::String(i == 0 ? "USD" : "EUR")));
+  }
+  AvroDecoderOptions all;
+  all.reader_schema = avro_testing::kAllTypes;
+  all.key_field = "key";
+  all.event_time_field = "ts";
+  all.value_fields = {"i",   "l",    "f", "d",   "b",
+                      "dec", "fdec", "e", "opt", "raw"};
+  all.writer_schemas = client_.get();
+  auto all_decoder = AvroDecoder::Create(all);
+  ASSERT_TRUE(all_decoder.ok()) << all_decoder.status();
+  RawRecord r;
+  r.value = messages[2].second;
+  absl::StatusOr<Event> e = (*all_decoder)->Decode(r);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->key, "u1");
+  EXPECT_EQ(e->event_time, avro_testing::kAllTypesTs);
+  EXPECT_EQ(e->values, avro_testing::AllTypesValues());
 }
 
 // Answers recorded from a Confluent Schema Registry (7.x), served as is:
