@@ -86,11 +86,6 @@ absl::StatusOr<int64_t> Unscaled(std::string_view bytes) {
 
 bool IsDecimal(const AvroNode& n) { return n.logical_type == "decimal"; }
 
-std::string ShortName(const std::string& full) {
-  const size_t dot = full.rfind('.');
-  return dot == std::string::npos ? full : full.substr(dot + 1);
-}
-
 // Whether weir can hold a value of reader type `n` (a union of null and
 // one such type included).
 bool Scalar(const AvroSchema& s, int i) {
@@ -119,7 +114,7 @@ std::optional<int> PickBranch(const AvroSchema& reader, int r,
     for (int b : reader.node(r).branches) {
       const AvroNode& bn = reader.node(b);
       if (pass == 0 && bn.type == wn.type &&
-          ShortName(bn.full_name) == ShortName(wn.full_name)) {
+          AvroShortName(bn.full_name) == AvroShortName(wn.full_name)) {
         return b;
       }
       if (pass == 1) {

@@ -30,13 +30,12 @@ constexpr std::pair<const char*, Type> kPrimitives[] = {
 
 std::string Str(std::string_view s) { return std::string(s); }
 
-// The name part of a full name ("a.b.C" -> "C").
-std::string ShortName(const std::string& full) {
-  const size_t dot = full.rfind('.');
-  return dot == std::string::npos ? full : full.substr(dot + 1);
-}
-
 }  // namespace
+
+std::string AvroShortName(const std::string& full_name) {
+  const size_t dot = full_name.rfind('.');
+  return dot == std::string::npos ? full_name : full_name.substr(dot + 1);
+}
 
 bool AvroPromotes(AvroNode::Type writer, AvroNode::Type reader) {
   switch (writer) {
@@ -238,7 +237,7 @@ class AvroSchemaParser {
     if (named_.count(n.full_name) > 0) {
       return Bad(where, absl::StrCat(n.full_name, " is defined twice"));
     }
-    const std::string here = ShortName(n.full_name);
+    const std::string here = AvroShortName(n.full_name);
     if (type_name == "fixed") {
       int64_t size = 0;
       if (o["size"].get_int64().get(size) || size < 0) {
@@ -364,9 +363,9 @@ class Resolver {
   // Named types resolve when the names match, or the reader's aliases name
   // the writer's type (unqualified names compared, as Avro's own check).
   bool NamesMatch(const AvroNode& r, const AvroNode& w) const {
-    if (ShortName(r.full_name) == ShortName(w.full_name)) return true;
+    if (AvroShortName(r.full_name) == AvroShortName(w.full_name)) return true;
     for (const std::string& a : r.aliases) {
-      if (a == w.full_name || ShortName(a) == ShortName(w.full_name)) {
+      if (a == w.full_name || AvroShortName(a) == AvroShortName(w.full_name)) {
         return true;
       }
     }
@@ -485,7 +484,7 @@ class Resolver {
 CompatibilityResult CanRead(const AvroSchema& reader,
                             const AvroSchema& writer) {
   Resolver resolver(reader, writer);
-  resolver.Check(reader.root(), writer.root(), ShortName(reader.name()));
+  resolver.Check(reader.root(), writer.root(), AvroShortName(reader.name()));
   return std::move(resolver).result();
 }
 

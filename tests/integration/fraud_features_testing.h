@@ -368,13 +368,15 @@ inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
 }
 
 // Merges the output of service instances, each with its own directory
-// holding features.jsonl and dlq.jsonl (either may be missing): the final
-// values (the newest update per key, feature and window) and the dead
-// letters, by source position.
-inline absl::Status MergeOutputs(const std::vector<std::string>& dirs,
+// `root`/name holding features.jsonl and dlq.jsonl (either may be missing):
+// the final values (the newest update per key, feature and window) and the
+// dead letters, by source position.
+inline absl::Status MergeOutputs(const std::string& root,
+                                 const std::vector<std::string>& names,
                                  FinalValues* final,
                                  std::set<std::pair<int32_t, int64_t>>* dead) {
-  for (const std::string& d : dirs) {
+  for (const std::string& name : names) {
+    const std::string d = absl::StrCat(root, "/", name);
     absl::StatusOr<FinalValues> f = ReadFinalValues(d + "/features.jsonl");
     if (!f.ok() && !absl::IsNotFound(f.status())) return f.status();
     if (f.ok()) {

@@ -308,11 +308,7 @@ class PipelineFaultsTest : public ::testing::Test {
   void ReadOutputs(const std::vector<std::string>& names,
                    fft::FinalValues* final,
                    std::set<std::pair<int32_t, int64_t>>* dead) const {
-    std::vector<std::string> dirs;
-    for (const std::string& name : names) {
-      dirs.push_back(absl::StrCat(dir_->path(), "/", name));
-    }
-    absl::Status s = fft::MergeOutputs(dirs, final, dead);
+    absl::Status s = fft::MergeOutputs(dir_->path(), names, final, dead);
     ASSERT_TRUE(s.ok()) << s;
   }
 

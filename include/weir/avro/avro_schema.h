@@ -111,6 +111,9 @@ const char* AvroTypeName(AvroNode::Type type);
 // double; string and bytes to each other). Equal types are not promotions.
 bool AvroPromotes(AvroNode::Type writer, AvroNode::Type reader);
 
+// The name part of a full name ("a.b.C" -> "C"): named types resolve by it.
+std::string AvroShortName(const std::string& full_name);
+
 class AvroSchema {
  public:
   // kInvalidArgument naming what is wrong (and where) for a schema that is
