@@ -108,6 +108,11 @@ TEST_F(FraudFeaturesTest, SigtermStopsGracefullyWithFinalCheckpoint) {
   ASSERT_EQ(records, 20'000);
   auto lag = ScrapeMetric(service->metrics_url, "weir_consumer_lag");
   EXPECT_TRUE(lag.ok()) << lag.status();
+  // Having read everything, the unbounded service makes no progress: the
+  // tests' wait for a service's end gives up on it after the stall time
+  // instead of waiting for ever.
+  auto stalled = FinishService(*service, absl::Seconds(3));
+  EXPECT_TRUE(absl::IsDeadlineExceeded(stalled.status())) << stalled.status();
 
   ASSERT_TRUE(service->process->Signal(SIGTERM).ok());
   auto status = FinishService(*service, absl::Seconds(60));

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -291,15 +292,6 @@ inline absl::StatusOr<Service> StartService(
   }
 }
 
-// Reads the rest of the output and waits for the exit; returns the wait
-// status.
-inline absl::StatusOr<int> FinishService(Service& s, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  WEIR_ASSIGN_OR_RETURN(std::string rest, s.process->ReadAll(timeout));
-  absl::StrAppend(&s.output, rest);
-  return s.process->Wait(std::max(absl::Seconds(1), deadline - absl::Now()));
-}
-
 // Starts the local broker with `topic` of `partitions` partitions and
 // produces the W-PAY stream of `wpay` into it.
 inline absl::StatusOr<std::unique_ptr<LocalBroker>> StartBrokerWithWPay(
@@ -312,19 +304,6 @@ inline absl::StatusOr<std::unique_ptr<LocalBroker>> StartBrokerWithWPay(
                         LocalBroker::Start(bo));
   WEIR_RETURN_IF_ERROR(ProduceWPay(broker->bootstrap(), topic, wpay));
   return broker;
-}
-
-// Runs the service to its end; its output if it exited 0, else an error
-// holding the output.
-inline absl::StatusOr<std::string> RunServiceToEnd(
-    const std::vector<std::string>& args, absl::Duration timeout) {
-  WEIR_ASSIGN_OR_RETURN(Service s, StartService(args));
-  WEIR_ASSIGN_OR_RETURN(const int status, FinishService(s, timeout));
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat(
-        "fraud-features ended with wait status ", status, ":\n", s.output));
-  }
-  return s.output;
 }
 
 // Every series of metric `name` on the service's /metrics, in the order
@@ -365,6 +344,74 @@ inline absl::StatusOr<double> ScrapeMetric(const std::string& url,
     return absl::NotFoundError(absl::StrCat("no metric ", name));
   }
   return series.front().second;
+}
+
+// The sum of the service's progress counters (records read, updates
+// written, checkpoints completed, partitions restored), or an error if its
+// metrics endpoint does not answer.
+inline absl::StatusOr<double> ProgressCount(const std::string& url) {
+  double sum = 0;
+  for (const char* name :
+       {"weir_records_in_total", "weir_updates_written_total",
+        "weir_checkpoints_completed_total", "weir_partitions_restored_total"}) {
+    WEIR_ASSIGN_OR_RETURN(auto series, ScrapeSeries(url, name));
+    for (const auto& [labels, value] : series) sum += value;
+  }
+  return sum;
+}
+
+// Reads the rest of the output and waits for the exit; returns the wait
+// status. The service takes as long as it needs while it makes progress:
+// this fails (kDeadlineExceeded) only when, for `stall`, none of its
+// progress counters moved (or, without a metrics endpoint, it printed
+// nothing). A loaded machine makes a run slower, not a test fail; a hang
+// still fails. `sample`, if set, is called about every 50 ms meanwhile.
+inline absl::StatusOr<int> FinishService(
+    Service& s, absl::Duration stall,
+    const std::function<void()>& sample = nullptr) {
+  absl::Time last_progress = absl::Now();
+  absl::Time next_scrape = last_progress;
+  double progress = -1;
+  while (true) {
+    absl::StatusOr<std::string> line =
+        s.process->ReadLine(absl::Milliseconds(50));
+    if (absl::IsOutOfRange(line.status())) break;  // it is exiting
+    if (line.ok()) {
+      absl::StrAppend(&s.output, *line, "\n");
+      if (s.metrics_url.empty()) last_progress = absl::Now();
+      continue;
+    }
+    if (!absl::IsDeadlineExceeded(line.status())) return line.status();
+    if (sample) sample();
+    const absl::Time now = absl::Now();
+    if (!s.metrics_url.empty() && now >= next_scrape) {
+      next_scrape = now + absl::Seconds(1);
+      absl::StatusOr<double> p = ProgressCount(s.metrics_url);
+      if (p.ok() && *p != progress) {
+        progress = *p;
+        last_progress = now;
+      }
+    }
+    if (now - last_progress > stall) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the service made no progress for ", absl::FormatDuration(stall),
+          "; its output:\n", s.output));
+    }
+  }
+  return s.process->Wait(stall);
+}
+
+// Runs the service to its end; its output if it exited 0, else an error
+// holding the output.
+inline absl::StatusOr<std::string> RunServiceToEnd(
+    const std::vector<std::string>& args, absl::Duration timeout) {
+  WEIR_ASSIGN_OR_RETURN(Service s, StartService(args));
+  WEIR_ASSIGN_OR_RETURN(const int status, FinishService(s, timeout));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat(
+        "fraud-features ended with wait status ", status, ":\n", s.output));
+  }
+  return s.output;
 }
 
 // Merges the output of service instances, each with its own directory

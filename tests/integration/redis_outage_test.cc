@@ -147,14 +147,11 @@ class RedisOutageTest : public ::testing::Test {
 // Runs `service` to its exit, sampling its peak RSS meanwhile; returns the
 // wait status.
 absl::StatusOr<int> FinishSampling(fft::Service& service, int64_t* peak_kib,
-                                   absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    *peak_kib = std::max(*peak_kib, rft::PeakRssKib(service.process->pid()));
-    if (service.process->Wait(absl::ZeroDuration()).ok()) break;
-    absl::SleepFor(absl::Milliseconds(50));  // sampling /proc
-  }
-  return fft::FinishService(service, deadline - absl::Now());
+                                   absl::Duration stall) {
+  const pid_t pid = service.process->pid();
+  return fft::FinishService(service, stall, [&] {
+    *peak_kib = std::max(*peak_kib, rft::PeakRssKib(pid));
+  });
 }
 
 TEST_F(RedisOutageTest, TenSecondOutageLosesNothingAndMemoryStaysBounded) {
