@@ -68,7 +68,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "weir/checkpoint.h"
+#include "weir/checkpointer.h"
 #include "weir/decode.h"
 #include "weir/dlq.h"
 #include "weir/env.h"
