@@ -9,26 +9,6 @@
 // only (no RocksDB types): a "checkpoint directory" is any flat directory of
 // files, such as the one `StateBackend::CreateCheckpoint` writes.
 //
-// Store layout under one prefix per (pipeline, partition):
-//
-//   <prefix>/files/<crc32c>-<size>-<name>     data files, content-addressed
-//   <prefix>/checkpoints/<20-digit id>.manifest
-//   <prefix>/savepoints/<name>.manifest
-//
-// Data files are named by their content (CRC-32C as 8 hex digits, size in
-// bytes, local file name), not by their local name alone: after a restore, a
-// new RocksDB instance can create a file with an old name and different
-// bytes, and the two must never be confused. A file the store already holds
-// is not uploaded again, which is what makes checkpoints incremental: SST
-// files are immutable, so consecutive checkpoints share most of them.
-//
-// A checkpoint exists if and only if its manifest does. The manifest is
-// written last, in one Put (which every ObjectStore makes atomic), after all
-// of its files. It lists the files with sizes and checksums, the source
-// offsets, the watermark, pipeline and operator names and versions and user
-// metadata, and carries a CRC-32C of its whole body, so a flipped byte is
-// detected (kDataLoss) before anything is trusted.
-//
 // The protocol, from the pipeline's processing thread:
 //   1. op->Flush(); backend->CreateCheckpoint(local_dir) (hard links: fast);
 //      checkpointer->Submit({metadata, local_dir}) returns at once.
@@ -43,34 +23,18 @@
 // the source to the manifest's offsets. kNotFound means there is no valid
 // checkpoint: start fresh.
 //
-// Writers: one writer per prefix at a time (Kafka's group protocol gives a
-// partition to one consumer). Any number of readers (the inspector) may run
-// alongside.//
-// The parts, one header each (this header includes all three):
+// The parts, one header each (this header includes all three; each part's
+// header is its manual):
 //   checkpoint_manifest.h  the manifest format
-//   checkpoint_store.h     CheckpointStore: publish, restore, retain,
-//                          savepoints; PublishControl
+//   checkpoint_store.h     CheckpointStore: store layout, publish, restore,
+//                          retain, savepoints; PublishControl
 //   checkpointer.h         UploadPool, AsyncCheckpointer, CheckpointScheduler
 //
-// Steps: `CheckpointStore::Publish` calls `Env::ReachedStep` (env.h) of its
-// options' Env at each step where a crash leaves a distinct state behind, so
-// a test Env (weir/testing/fault_env.h) can kill the process there:
-// "before_upload" (files hashed, nothing uploaded), "mid_upload" (after the
-// first uploaded file), "after_upload" (all files uploaded, no manifest) and
-// "after_manifest" (manifest written; the caller has not seen it yet, so the
-// offsets are not committed). With the default Env a step costs one virtual
-// call.
-//
-// Local files (the checkpoint directory read by Publish, the restore
-// directories, Verify's scratch files) go through the options' Env; the
-// object store writes the downloaded files through its own options' Env
-// (give both the same one). A full disk is kResourceExhausted naming the
-// file, and leaves no partial restore directory and no manifest behind.
-//
-// Threading: `CheckpointStore` is thread-safe. `AsyncCheckpointer` starts
-// exactly one thread, "weir-ckpt-upld", and its methods are meant for one
-// processing thread. `CheckpointScheduler` is not thread-safe and starts no
-// threads. Parsing and serializing manifests are pure functions.
+// Threading: `CheckpointStore` is thread-safe. An `UploadPool` starts its
+// threads, "weir-ckpt-upld"; an `AsyncCheckpointer` given no pool starts one
+// of its own, and its methods are meant for one processing thread.
+// `CheckpointScheduler` is not thread-safe and starts no threads. Parsing
+// and serializing manifests are pure functions.
 //
 // Example:
 //   weir::CheckpointStoreOptions store_options;

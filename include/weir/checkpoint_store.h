@@ -41,7 +41,8 @@
 // object store writes the downloaded files through its own options' Env
 // (give both the same one). A full disk is kResourceExhausted naming the
 // file, and leaves no partial restore directory and no manifest behind.
-//// Threading: `CheckpointStore` and `PublishControl` are thread-safe.
+//
+// Threading: `CheckpointStore` and `PublishControl` are thread-safe.
 // Starts no threads.
 //
 // Example:
