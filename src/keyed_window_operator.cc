@@ -9,11 +9,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
-#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "weir/internal/accumulators.h"
 #include "weir/internal/coding.h"
+#include "weir/internal/state_keys.h"
+#include "weir/internal/timer_queue.h"
+#include "weir/internal/window_cache.h"
 #include "weir/internal/window_state.h"
 #include "weir/status_macros.h"
 #include "weir/watermark.h"
@@ -22,8 +24,6 @@ namespace weir {
 namespace {
 
 constexpr uint8_t kMetaVersion = 1;
-constexpr uint8_t kFireTimer = 0;
-constexpr uint8_t kCleanupTimer = 1;
 // Flush() writes the cache to the backend in batches of this many writes.
 constexpr size_t kFlushBatchEntries = 4096;
 
@@ -37,63 +37,14 @@ bool ValidName(const std::string& s) {
   return true;
 }
 
-// ---- key encodings ----------------------------------------------------------
-// windows: u32 len ‖ entity ‖ u16 group ‖ i64 start   (a key's windows are
-//          contiguous, in group then start order)
-// timers:  i64 time ‖ u8 kind ‖ u16 group ‖ i64 start ‖ entity
-
-void WindowKey(std::string_view key, uint16_t group, int64_t start,
-               std::string* out) {
-  out->clear();
-  internal::PutOrderedU32(out, static_cast<uint32_t>(key.size()));
-  out->append(key);
-  internal::PutOrderedU16(out, group);
-  internal::PutOrderedI64(out, start);
-}
-
-void WindowKeyPrefix(std::string_view key, uint16_t group, std::string* out) {
-  out->clear();
-  internal::PutOrderedU32(out, static_cast<uint32_t>(key.size()));
-  out->append(key);
-  internal::PutOrderedU16(out, group);
-}
-
-void TimerKey(int64_t time, uint8_t kind, uint16_t group, int64_t start,
-              std::string_view key, std::string* out) {
-  out->clear();
-  internal::PutOrderedI64(out, time);
-  out->push_back(static_cast<char>(kind));
-  internal::PutOrderedU16(out, group);
-  internal::PutOrderedI64(out, start);
-  out->append(key);
-}
-
-struct DecodedTimer {
-  int64_t time;
-  uint8_t kind;
-  uint16_t group;
-  int64_t start;
-  std::string_view key;
-};
-
-bool DecodeTimerKey(std::string_view in, DecodedTimer* t) {
-  if (!internal::GetOrderedI64(&in, &t->time) || in.empty()) return false;
-  t->kind = static_cast<uint8_t>(in[0]);
-  in.remove_prefix(1);
-  if (!internal::GetOrderedU16(&in, &t->group) ||
-      !internal::GetOrderedI64(&in, &t->start)) {
-    return false;
-  }
-  t->key = in;
-  return true;
-}
-
-// The smallest timer key with a time greater than `time`.
-std::string TimerBound(int64_t time) {
-  std::string out;
-  internal::PutOrderedI64(&out, SaturatingAdd(time, 1));
-  return out;
-}
+using internal::DecodedTimer;
+using internal::DecodeTimerKey;
+using internal::kCleanupTimer;
+using internal::kFireTimer;
+using internal::TimerBound;
+using internal::TimerKey;
+using internal::WindowKey;
+using internal::WindowKeyPrefix;
 
 }  // namespace
 
@@ -178,7 +129,8 @@ class KeyedWindowOperator::Impl {
  public:
   Impl(const KeyedWindowOptions& options, StateBackend* backend);
   ~Impl() {
-    for (Entry& e : entries_) {
+    if (!cache_.has_value()) return;
+    for (Entry& e : cache_->slots()) {
       if (e.live) DestroyAccs(e.group, e.acc_data());
     }
   }
@@ -190,7 +142,7 @@ class KeyedWindowOperator::Impl {
   EventTime watermark() const { return watermark_; }
   OperatorStats stats() const {
     OperatorStats s = stats_;
-    s.cache_entries = live_;
+    s.cache_entries = cache_.has_value() ? cache_->live() : 0;
     return s;
   }
 
@@ -222,78 +174,10 @@ class KeyedWindowOperator::Impl {
     bool has_sketch = false;
     std::vector<int> features;  // indices into features_
     size_t acc_size = 0;        // bytes of all accumulators
-    // Largest window start ever written to the backend: windows starting
-    // later were never spilled, so their cache entries are complete.
-    int64_t horizon = kMinEventTime;
   };
 
-  // Laid out so that what a record touches (key, start, group, flags,
-  // max_offset and up to 48 bytes of accumulators) comes first, in the
-  // first two cache lines.
-  struct Entry {
-    std::string key;
-    int64_t start = 0;
-    uint16_t group = 0;
-    bool live = false;
-    bool complete = false;    // acc includes everything the backend holds
-    bool in_backend = false;  // the backend holds a copy (with timers)
-    bool dirty = false;       // acc has folds the backend does not have
-    bool referenced = false;  // clock bit for eviction
-    bool reemit = false;      // queued in reemit_
-    int64_t max_offset = -1;
-    absl::InlinedVector<uint64_t, 6> acc;  // 8-aligned accumulator block
-    // Colder fields.
-    int64_t end = 0;
-    int64_t touched_ms = 0;  // processing time of the last fold (TTL only)
-    size_t hash = 0;         // SlotHash of (key, start, group), kept for
-                             // rehashing and erasing without rehashing
-    uint32_t generation = 0;
-    bool pinned = false;  // must not be evicted (a merge in progress)
-    // Where the entry's one in-memory timer is: the bucket (time and map)
-    // and the position in it, so freeing the entry removes its reference
-    // (timer buckets never fill up with dead references).
-    bool has_timer = false;
-    bool timer_cleanup = false;
-    uint32_t timer_pos = 0;
-    EventTime timer_time = 0;
-
-    char* acc_data() { return reinterpret_cast<char*>(acc.data()); }
-  };
-
-  struct SlotRef {
-    uint32_t slot;
-    uint32_t generation;
-  };
-
-  struct KeyView {
-    std::string_view key;
-    int64_t start;
-    uint16_t group;
-  };
-
-  // The cache index is a set of slot numbers whose hash and equality look
-  // into entries_, so each key string is stored once.
-  struct SlotHash {
-    using is_transparent = void;
-    const std::vector<Entry>* entries;
-    size_t operator()(uint32_t slot) const { return (*entries)[slot].hash; }
-    size_t operator()(const KeyView& k) const {
-      return absl::HashOf(absl::string_view(k.key.data(), k.key.size()),
-                          k.start, k.group);
-    }
-  };
-  struct SlotEq {
-    using is_transparent = void;
-    const std::vector<Entry>* entries;
-    bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, const KeyView& k) const {
-      const Entry& e = (*entries)[a];
-      return e.start == k.start && e.group == k.group && e.key == k.key;
-    }
-    bool operator()(const KeyView& k, uint32_t a) const {
-      return (*this)(a, k);
-    }
-  };
+  using Entry = internal::CacheEntry;
+  using SlotRef = internal::SlotRef;
 
   // True if `e` was last folded more than state_ttl ago.
   bool Expired(const Entry& e) const {
@@ -320,13 +204,6 @@ class KeyedWindowOperator::Impl {
     for (int i : groups_[g].features) {
       internal::AccDestroy(features_[i].kind, acc + features_[i].acc_offset);
     }
-  }
-
-  bool Valid(SlotRef r) const {
-    return entries_[r.slot].live && entries_[r.slot].generation == r.generation;
-  }
-  SlotRef RefOf(uint32_t slot) const {
-    return SlotRef{slot, entries_[slot].generation};
   }
 
   // Cache.
@@ -393,66 +270,25 @@ class KeyedWindowOperator::Impl {
   EventTime next_due_ = kMaxEventTime;
   EventTime backend_timer_min_ = kMaxEventTime;
 
-  std::vector<Entry> entries_;
-  std::vector<uint32_t> free_;
-  absl::flat_hash_set<uint32_t, SlotHash, SlotEq> index_;
+  // Set by Init, once the groups are known.
+  std::optional<internal::WindowCache> cache_;
   // Session groups only: (group, key) -> open sessions in the cache.
   absl::flat_hash_map<std::pair<uint16_t, std::string>,
                       absl::InlinedVector<uint32_t, 2>>
       sessions_;
   bool session_backend_maybe_ = false;
-  size_t live_ = 0;
-  size_t hand_ = 0;  // eviction clock hand
-  // Timer buckets by time. std::map keeps the last-used bucket's address
-  // stable, so consecutive entries of one window skip the lookup.
-  using TimerMap = std::map<EventTime, std::vector<SlotRef>>;
+  // The in-memory timers of cached entries.
+  auto TimerHandleOf() {
+    return [this](uint32_t slot) { return &cache_->entry(slot).timer; };
+  }
   void AddTimer(bool cleanup, EventTime when, uint32_t slot) {
-    TimerMap& timers = cleanup ? cleanup_timers_ : fire_timers_;
-    TimerMap::iterator& last = cleanup ? last_cleanup_ : last_fire_;
-    if (last == timers.end() || last->first != when) {
-      last = timers.try_emplace(when).first;
-    }
-    Entry& e = entries_[slot];
-    e.has_timer = true;
-    e.timer_cleanup = cleanup;
-    e.timer_time = when;
-    e.timer_pos = static_cast<uint32_t>(last->second.size());
-    last->second.push_back(RefOf(slot));
+    timers_.Add(cleanup, when, cache_->RefOf(slot), &cache_->entry(slot).timer);
     next_due_ = std::min(next_due_, when);
   }
-  // Takes the entry's reference out of its bucket (swap with the last).
   void RemoveTimer(uint32_t slot) {
-    Entry& e = entries_[slot];
-    if (!e.has_timer) return;
-    e.has_timer = false;
-    TimerMap& timers = e.timer_cleanup ? cleanup_timers_ : fire_timers_;
-    TimerMap::iterator& last = e.timer_cleanup ? last_cleanup_ : last_fire_;
-    auto bucket = timers.find(e.timer_time);
-    if (bucket == timers.end()) return;
-    std::vector<SlotRef>& refs = bucket->second;
-    const SlotRef moved = refs.back();
-    refs[e.timer_pos] = moved;
-    entries_[moved.slot].timer_pos = e.timer_pos;
-    refs.pop_back();
-    if (refs.empty()) {
-      if (last == bucket) last = timers.end();
-      timers.erase(bucket);
-    }
+    timers_.Remove(&cache_->entry(slot).timer, TimerHandleOf());
   }
-  // Takes a due bucket out of its map; its entries no longer have a timer.
-  std::vector<SlotRef> TakeBucket(bool cleanup) {
-    TimerMap& timers = cleanup ? cleanup_timers_ : fire_timers_;
-    TimerMap::iterator& last = cleanup ? last_cleanup_ : last_fire_;
-    std::vector<SlotRef> refs = std::move(timers.begin()->second);
-    if (last == timers.begin()) last = timers.end();
-    timers.erase(timers.begin());
-    for (SlotRef ref : refs) entries_[ref.slot].has_timer = false;
-    return refs;
-  }
-  TimerMap fire_timers_;
-  TimerMap cleanup_timers_;
-  TimerMap::iterator last_fire_ = fire_timers_.end();
-  TimerMap::iterator last_cleanup_ = cleanup_timers_.end();
+  internal::TimerQueue timers_;
   std::vector<SlotRef> reemit_;
 
   StateWriteBatch batch_;
@@ -473,8 +309,7 @@ KeyedWindowOperator::Impl::Impl(const KeyedWindowOptions& options,
                   ? std::optional<int64_t>(ToMillis(*options.state_ttl))
                   : std::nullopt),
       tracker_(WatermarkOptions{options.max_out_of_orderness,
-                                options.idle_timeout, options.clock}),
-      index_(0, SlotHash{&entries_}, SlotEq{&entries_}) {}
+                                options.idle_timeout, options.clock}) {}
 
 absl::Status KeyedWindowOperator::Impl::Init() {
   for (size_t i = 0; i < options_.features.size(); ++i) {
@@ -509,7 +344,8 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   }
   scratch_acc_.resize(max_acc / 8 + 1);
   sliding_acc_.resize(max_acc / 8 + 1);
-  entries_.reserve(std::min<size_t>(options_.cache_max_entries, 1 << 16));
+  cache_.emplace(groups_.size(),
+                 std::min<size_t>(options_.cache_max_entries, 1 << 16));
 
   // Resume from the backend.
   absl::Status s = backend_->Get(Column::kMeta, MetaKey(), &scratch_read_);
@@ -539,13 +375,14 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   if (!internal::GetFixed32(&in, &n_groups) || n_groups != groups_.size()) {
     return absl::DataLossError("operator metadata is truncated");
   }
-  for (Group& g : groups_) {
+  for (uint16_t g = 0; g < groups_.size(); ++g) {
     uint64_t h;
     if (!internal::GetFixed64(&in, &h)) {
       return absl::DataLossError("operator metadata is truncated");
     }
-    g.horizon = static_cast<int64_t>(h);
-    if (g.kind == WindowKind::kSession && g.horizon != kMinEventTime) {
+    cache_->set_horizon(g, static_cast<int64_t>(h));
+    if (groups_[g].kind == WindowKind::kSession &&
+        cache_->horizon(g) != kMinEventTime) {
       session_backend_maybe_ = true;
     }
   }
@@ -583,8 +420,8 @@ absl::Status KeyedWindowOperator::Impl::WriteMeta() {
   internal::PutFixed32(&meta, static_cast<uint32_t>(sig.size()));
   meta.append(sig);
   internal::PutFixed32(&meta, static_cast<uint32_t>(groups_.size()));
-  for (const Group& g : groups_) {
-    internal::PutFixed64(&meta, static_cast<uint64_t>(g.horizon));
+  for (uint16_t g = 0; g < groups_.size(); ++g) {
+    internal::PutFixed64(&meta, static_cast<uint64_t>(cache_->horizon(g)));
   }
   internal::PutFixed64(&meta, static_cast<uint64_t>(watermark_));
   meta.append(tracker_.Encode());
@@ -715,10 +552,10 @@ void KeyedWindowOperator::Impl::FoldInputs(Entry& e, const Group& group,
 }
 
 void KeyedWindowOperator::Impl::QueueReemit(uint32_t slot) {
-  Entry& e = entries_[slot];
+  Entry& e = cache_->entry(slot);
   if (!e.reemit) {
     e.reemit = true;
-    reemit_.push_back(RefOf(slot));
+    reemit_.push_back(cache_->RefOf(slot));
   }
 }
 
@@ -726,23 +563,22 @@ absl::Status KeyedWindowOperator::Impl::FoldWindow(uint16_t g, const Record& r,
                                                    const Window& w) {
   bool inserted;
   WEIR_ASSIGN_OR_RETURN(uint32_t slot, FindOrInsert(g, r.key, w, &inserted));
-  FoldInputs(entries_[slot], groups_[g], r);
+  FoldInputs(cache_->entry(slot), groups_[g], r);
   if (w.end <= watermark_ && Fires(g)) QueueReemit(slot);  // fired: re-emit
   return absl::OkStatus();
 }
 
 absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::FindOrInsert(
     uint16_t g, std::string_view key, const Window& w, bool* inserted) {
-  const KeyView view{key, w.start, g};
-  const size_t hash = index_.hash_function()(view);
-  auto it = index_.find(view, hash);
-  if (it != index_.end()) {
+  const size_t hash = cache_->Hash(key, w.start, g);
+  if (std::optional<uint32_t> found = cache_->Find(key, w.start, g, hash)) {
     *inserted = false;
-    return *it;
+    return *found;
   }
   *inserted = true;
   WEIR_ASSIGN_OR_RETURN(
-      uint32_t slot, AllocSlot(g, key, w, w.start > groups_[g].horizon, hash));
+      uint32_t slot,
+      AllocSlot(g, key, w, cache_->CompleteInMemory(g, w.start), hash));
   ScheduleTimer(slot);
   return slot;
 }
@@ -750,49 +586,28 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::FindOrInsert(
 absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
     uint16_t g, std::string_view key, const Window& w, bool complete,
     std::optional<size_t> hash) {
-  if (live_ >= options_.cache_max_entries) WEIR_RETURN_IF_ERROR(EvictSome());
-  uint32_t slot;
-  if (!free_.empty()) {
-    slot = free_.back();
-    free_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(entries_.size());
-    entries_.emplace_back();
+  if (cache_->live() >= options_.cache_max_entries) {
+    WEIR_RETURN_IF_ERROR(EvictSome());
   }
-  Entry& e = entries_[slot];
-  e.key.assign(key.data(), key.size());
-  e.start = w.start;
-  e.end = w.end;
-  e.group = g;
-  e.hash = hash.has_value() ? *hash
-                            : index_.hash_function()(KeyView{key, w.start, g});
-  e.max_offset = -1;
-  e.touched_ms = now_ms_;
-  e.live = true;
-  e.complete = complete;
-  e.in_backend = false;
-  e.dirty = false;
-  e.referenced = true;
-  e.reemit = false;
-  e.pinned = false;
-  e.has_timer = false;
   const Group& group = groups_[g];
-  e.acc.resize(group.acc_size / 8);
+  const uint32_t slot =
+      cache_->Insert(g, key, w, complete,
+                     hash.has_value() ? *hash : cache_->Hash(key, w.start, g),
+                     group.acc_size / 8, now_ms_);
+  Entry& e = cache_->entry(slot);
   char* acc = e.acc_data();
   for (int i : group.features) {
     internal::AccInit(features_[i].kind, acc + features_[i].acc_offset);
   }
-  index_.insert(slot);
   if (group.kind == WindowKind::kSession) {
     sessions_[{g, e.key}].push_back(slot);
   }
-  ++live_;
   return slot;
 }
 
 void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
   RemoveTimer(slot);
-  const Entry& e = entries_[slot];
+  const Entry& e = cache_->entry(slot);
   if (e.end > watermark_ && Fires(e.group)) {
     AddTimer(/*cleanup=*/false, e.end, slot);
   } else {
@@ -802,9 +617,8 @@ void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
 
 void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
   RemoveTimer(slot);
-  Entry& e = entries_[slot];
+  Entry& e = cache_->entry(slot);
   DestroyAccs(e.group, e.acc_data());
-  index_.erase(slot);
   if (groups_[e.group].kind == WindowKind::kSession) {
     auto it = sessions_.find(std::make_pair(e.group, e.key));
     if (it != sessions_.end()) {
@@ -813,33 +627,19 @@ void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
       if (v.empty()) sessions_.erase(it);
     }
   }
-  e.live = false;
-  ++e.generation;
-  e.key.clear();
-  free_.push_back(slot);
-  --live_;
+  cache_->Erase(slot);
 }
 
 absl::Status KeyedWindowOperator::Impl::EvictSome() {
   const size_t target = std::max<size_t>(1, options_.cache_max_entries / 64);
-  size_t evicted = 0;
-  size_t scanned = 0;
-  const size_t limit = 3 * entries_.size() + 1;
-  while (evicted < target && live_ > 0 && scanned < limit) {
-    if (hand_ >= entries_.size()) hand_ = 0;
-    const uint32_t slot = static_cast<uint32_t>(hand_++);
-    ++scanned;
-    Entry& e = entries_[slot];
-    if (!e.live || e.reemit || e.pinned) continue;
-    if (e.referenced) {
-      e.referenced = false;
-      continue;
-    }
-    if (e.dirty) WEIR_RETURN_IF_ERROR(Persist(e));
-    FreeSlot(slot);
-    ++evicted;
-    ++stats_.cache_evictions;
-  }
+  WEIR_RETURN_IF_ERROR(
+      cache_->EvictSome(target, [this](uint32_t slot) -> absl::Status {
+        Entry& e = cache_->entry(slot);
+        if (e.dirty) WEIR_RETURN_IF_ERROR(Persist(e));
+        FreeSlot(slot);
+        ++stats_.cache_evictions;
+        return absl::OkStatus();
+      }));
   return ApplyBatch();
 }
 
@@ -938,9 +738,10 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     backend_timer_min_ = std::min(backend_timer_min_, when);
     e.in_backend = true;
   }
-  Group& group = groups_[e.group];
-  group.horizon = std::max(group.horizon, e.start);
-  if (group.kind == WindowKind::kSession) session_backend_maybe_ = true;
+  cache_->NoteSpilled(e.group, e.start);
+  if (groups_[e.group].kind == WindowKind::kSession) {
+    session_backend_maybe_ = true;
+  }
   e.dirty = false;
   return absl::OkStatus();
 }
@@ -965,7 +766,7 @@ absl::Status KeyedWindowOperator::Impl::ApplyBatch() {
 
 absl::Status KeyedWindowOperator::Impl::Flush() {
   RefreshNow();
-  for (Entry& e : entries_) {
+  for (Entry& e : cache_->slots()) {
     if (!e.live || !e.dirty) continue;
     WEIR_RETURN_IF_ERROR(Persist(e));
     // In slices: one batch of the whole cache would hold a second copy of
@@ -994,8 +795,8 @@ void KeyedWindowOperator::Impl::Emit(uint16_t g, std::string_view key,
 
 absl::Status KeyedWindowOperator::Impl::EmitReemits(OperatorOutput* out) {
   for (SlotRef ref : reemit_) {
-    if (!Valid(ref)) continue;
-    Entry& e = entries_[ref.slot];
+    if (!cache_->Valid(ref)) continue;
+    Entry& e = cache_->entry(ref.slot);
     e.reemit = false;
     WEIR_RETURN_IF_ERROR(MakeComplete(e));
     Emit(e.group, e.key, Window{e.start, e.end}, e.max_offset, e.acc_data(),
@@ -1007,7 +808,7 @@ absl::Status KeyedWindowOperator::Impl::EmitReemits(OperatorOutput* out) {
 
 absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
                                                   OperatorOutput* out) {
-  Entry& e = entries_[slot];
+  Entry& e = cache_->entry(slot);
   if (Expired(e)) {
     if (e.in_backend || !e.complete) DeleteFromBackend(e);
     FreeSlot(slot);
@@ -1035,8 +836,9 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
 }
 
 absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
-  while (!fire_timers_.empty() && fire_timers_.begin()->first <= watermark_) {
-    const std::vector<SlotRef> refs = TakeBucket(/*cleanup=*/false);
+  while (timers_.Due(/*cleanup=*/false, watermark_)) {
+    const std::vector<SlotRef> refs =
+        timers_.TakeFirst(/*cleanup=*/false, TimerHandleOf());
     // A bucket is often a whole window of keys: make room for its updates
     // at once rather than growing (and moving every update) step by step.
     const size_t need = out->updates.size() + refs.size() * max_group_size_;
@@ -1044,15 +846,15 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
       out->updates.reserve(std::max(need, 2 * out->updates.capacity()));
     }
     for (SlotRef ref : refs) {
-      if (Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
+      if (cache_->Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
     }
   }
-  while (!cleanup_timers_.empty() &&
-         cleanup_timers_.begin()->first <= watermark_) {
-    const std::vector<SlotRef> refs = TakeBucket(/*cleanup=*/true);
+  while (timers_.Due(/*cleanup=*/true, watermark_)) {
+    const std::vector<SlotRef> refs =
+        timers_.TakeFirst(/*cleanup=*/true, TimerHandleOf());
     for (SlotRef ref : refs) {
-      if (!Valid(ref)) continue;
-      Entry& e = entries_[ref.slot];
+      if (!cache_->Valid(ref)) continue;
+      Entry& e = cache_->entry(ref.slot);
       if (e.in_backend || !e.complete) DeleteFromBackend(e);
       FreeSlot(ref.slot);
     }
@@ -1079,7 +881,7 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out) {
     }
     tkey.assign(it->key().data(), it->key().size());
     batch_.Delete(Column::kTimers, tkey);
-    if (index_.contains(KeyView{t.key, t.start, t.group})) {
+    if (cache_->Contains(t.key, t.start, t.group)) {
       continue;  // the cached entry owns this window now
     }
     WindowKey(t.key, t.group, t.start, &wkey);
@@ -1124,13 +926,7 @@ absl::Status KeyedWindowOperator::Impl::RefreshBackendTimerMin() {
 }
 
 void KeyedWindowOperator::Impl::UpdateNextDue() {
-  next_due_ = backend_timer_min_;
-  if (!fire_timers_.empty()) {
-    next_due_ = std::min(next_due_, fire_timers_.begin()->first);
-  }
-  if (!cleanup_timers_.empty()) {
-    next_due_ = std::min(next_due_, cleanup_timers_.begin()->first);
-  }
+  next_due_ = std::min(backend_timer_min_, timers_.Earliest());
 }
 
 // ---- sliding windows
@@ -1160,8 +956,8 @@ absl::Status KeyedWindowOperator::Impl::TileExists(uint16_t g,
                                                    std::string_view key,
                                                    EventTime start,
                                                    bool* exists) {
-  *exists = index_.contains(KeyView{key, start, g});
-  if (*exists || start > groups_[g].horizon) return absl::OkStatus();
+  *exists = cache_->Contains(key, start, g);
+  if (*exists || cache_->CompleteInMemory(g, start)) return absl::OkStatus();
   WindowKey(key, g, start, &scratch_key_);
   ++stats_.state_reads;
   absl::Status s =
@@ -1190,15 +986,15 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(uint16_t g,
   };
   const EventTime first = end - group.size_ms;
   for (EventTime start = first; start < end; start += group.tile_ms) {
-    auto it = index_.find(KeyView{key, start, g});
-    if (it != index_.end()) {
-      Entry& e = entries_[*it];
+    if (std::optional<uint32_t> slot = cache_->Find(key, start, g)) {
+      Entry& e = cache_->entry(*slot);
       if (Expired(e)) continue;
       WEIR_RETURN_IF_ERROR(MakeComplete(e));
       merge(e.acc_data());
       continue;
     }
-    if (start > group.horizon) continue;  // never spilled: no such tile
+    // Never spilled: no such tile.
+    if (cache_->CompleteInMemory(g, start)) continue;
     WindowKey(key, g, start, &scratch_key_);
     ++stats_.state_reads;
     absl::Status s =
@@ -1248,7 +1044,7 @@ absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g,
   WEIR_RETURN_IF_ERROR(it->status());
   it.reset();
   for (Loaded& l : loaded) {
-    if (index_.contains(KeyView{key, l.start, g})) continue;
+    if (cache_->Contains(key, l.start, g)) continue;
     int64_t end_time, max_offset;
     // Not scratch_acc_: AllocSlot may evict, and eviction reads state.
     std::vector<uint64_t> acc(groups_[g].acc_size / 8 + 1);
@@ -1258,7 +1054,7 @@ absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g,
     WEIR_ASSIGN_OR_RETURN(uint32_t slot,
                           AllocSlot(g, key, Window{l.start, end_time},
                                     /*complete=*/true));
-    Entry& e = entries_[slot];
+    Entry& e = cache_->entry(slot);
     std::memcpy(e.acc_data(), tmp, groups_[g].acc_size);
     e.max_offset = max_offset;
     e.in_backend = true;
@@ -1276,7 +1072,7 @@ absl::Status KeyedWindowOperator::Impl::FoldSession(uint16_t g,
   auto set_pins = [&](bool pinned) {
     auto it = sessions_.find(session_key);
     if (it == sessions_.end()) return;
-    for (uint32_t slot : it->second) entries_[slot].pinned = pinned;
+    for (uint32_t slot : it->second) cache_->entry(slot).pinned = pinned;
   };
   set_pins(true);
   if (session_backend_maybe_) {
@@ -1307,7 +1103,7 @@ absl::Status KeyedWindowOperator::Impl::MergeSessions(
       for (uint32_t slot : it->second) {
         if (std::find(parts.begin(), parts.end(), slot) != parts.end())
           continue;
-        const Entry& e = entries_[slot];
+        const Entry& e = cache_->entry(slot);
         if (e.start <= merged.end && merged.start <= e.end) {
           parts.push_back(slot);
           merged.start = std::min(merged.start, e.start);
@@ -1318,8 +1114,8 @@ absl::Status KeyedWindowOperator::Impl::MergeSessions(
     }
   }
   uint32_t target;
-  if (parts.size() == 1 && entries_[parts[0]].start == merged.start &&
-      entries_[parts[0]].end == merged.end) {
+  if (parts.size() == 1 && cache_->entry(parts[0]).start == merged.start &&
+      cache_->entry(parts[0]).end == merged.end) {
     target = parts[0];
   } else {
     // Collect the parts' accumulators before freeing their slots.
@@ -1331,7 +1127,7 @@ absl::Status KeyedWindowOperator::Impl::MergeSessions(
     }
     int64_t max_offset = -1;
     for (uint32_t slot : parts) {
-      Entry& e = entries_[slot];
+      Entry& e = cache_->entry(slot);
       for (int i : group.features) {
         const Feature& f = features_[i];
         internal::Merge(f.kind, sum_acc + f.acc_offset,
@@ -1344,14 +1140,14 @@ absl::Status KeyedWindowOperator::Impl::MergeSessions(
     WEIR_RETURN_IF_ERROR(ApplyBatch());
     WEIR_ASSIGN_OR_RETURN(target,
                           AllocSlot(g, r.key, merged, /*complete=*/true));
-    Entry& e = entries_[target];
+    Entry& e = cache_->entry(target);
     std::memcpy(e.acc_data(), sum_acc, group.acc_size);
     e.max_offset = max_offset;
     e.dirty = true;
     ScheduleTimer(target);
   }
-  FoldInputs(entries_[target], group, r);
-  if (entries_[target].end <= watermark_) QueueReemit(target);
+  FoldInputs(cache_->entry(target), group, r);
+  if (cache_->entry(target).end <= watermark_) QueueReemit(target);
   return absl::OkStatus();
 }
 

@@ -1,12 +1,19 @@
 #include "weir/pipeline.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -107,10 +114,104 @@ absl::Status PipelineOptions::Validate() const {
   return absl::OkStatus();
 }
 
+// Everything a Pipeline is; Pipeline forwards to it.
+class Pipeline::Impl final : public PartitionListener {
+ public:
+  Impl(const PipelineOptions& options, const PipelineParts& parts);
+  ~Impl() override;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // Pipeline's public methods; pipeline.h says what they do.
+  absl::Status Run();
+  void Stop();
+  void RequestCheckpoint();
+  void RequestSavepoint(std::string name);
+  PipelineStats stats() const;
+  std::vector<PartitionStats> partition_stats() const;
+
+ private:
+  friend class Pipeline;  // Create sets up the parts
+
+  struct Partition;
+
+  absl::StatusOr<StartOffsets> OnAssigned(
+      absl::Span<const TopicPartition> partitions) override;
+  void OnRevoked(absl::Span<const TopicPartition> partitions) override;
+  absl::StatusOr<std::unique_ptr<Partition>> OpenPartition(
+      const TopicPartition& tp, int64_t* start_offset);
+
+  absl::Status ProcessRecord(const RawRecord& raw);
+  absl::Status DrainToSink(bool must_empty);
+  absl::Status UpdatePause();
+  // Moves what the operator produced (out_) to the sink queue.
+  void TakeOutput();
+  absl::Status StartCheckpoint(std::optional<std::string> savepoint,
+                               bool* postponed);
+  absl::Status PollCheckpoints();
+  absl::Status FinalCheckpoint();
+  // Reports `phase` to the listener if it differs from the current one.
+  // Processing and checkpoint are not entered again once firing began.
+  void SetPhase(PipelinePhase phase);
+  // Processing or checkpoint (a round in flight), join with no partitions.
+  PipelinePhase SteadyPhase() const;
+
+  PipelineOptions options_;
+  std::optional<PipelinePhase> phase_;
+  PipelineParts parts_;
+  std::unique_ptr<DeadLetterRouter> router_;
+  // Uploads every partition's checkpoints; outlives the partitions.
+  std::unique_ptr<UploadPool> upload_pool_;
+  std::map<TopicPartition, std::unique_ptr<Partition>> partitions_;
+  std::optional<CheckpointScheduler> scheduler_;
+  absl::Status last_round_status_;  // of the newest completed round
+  int64_t generation_ = 0;          // distinguishes local directories
+
+  OperatorOutput out_;
+  std::vector<FeatureUpdate> pending_;
+  size_t pending_begin_ = 0;
+  bool paused_ = false;
+  bool reassigned_ = false;  // a rebalance happened: re-pause if paused
+  absl::Time paused_since_;
+  absl::Time sink_retry_at_ = absl::InfinitePast();
+
+  // The checkpoint round in flight: the partitions submitted and their
+  // offsets; done when every one of them completed.
+  struct Round {
+    int64_t id = 0;
+    absl::Time started;
+    std::map<TopicPartition, int64_t> offsets;
+    std::map<TopicPartition, bool> done;
+    absl::Status status;
+  };
+  std::optional<Round> round_;
+  int64_t next_round_id_ = 1;
+
+  // Counters kept by the processing thread and published to stats_ once
+  // per batch.
+  struct Counters {
+    int64_t records_in = 0;
+    int64_t records_processed = 0;
+    int64_t late_records = 0;
+  };
+  void PublishCounters();
+  Counters counters_;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> checkpoint_requested_{false};
+  mutable absl::Mutex mu_;
+  std::optional<std::string> savepoint_requested_ ABSL_GUARDED_BY(mu_);
+  PipelineStats stats_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Time> paused_since_for_stats_ ABSL_GUARDED_BY(mu_);
+  std::vector<PartitionStats> partition_stats_ ABSL_GUARDED_BY(mu_);
+  absl::Time partition_stats_at_ = absl::InfinitePast();
+  void RefreshPartitionStats(bool force);
+};
+
 // The state of one assigned input partition. Members are destroyed in
 // reverse order: the checkpointer (which uses the store) first, the operator
 // before its backend.
-struct Pipeline::Partition {
+struct Pipeline::Impl::Partition {
   TopicPartition tp;
   std::string dir;
   std::unique_ptr<CheckpointStore> store;
@@ -125,7 +226,7 @@ struct Pipeline::Partition {
   uint64_t next_checkpoint_id = 1;
 };
 
-Pipeline::Pipeline(const PipelineOptions& options, const PipelineParts& parts)
+Pipeline::Impl::Impl(const PipelineOptions& options, const PipelineParts& parts)
     : options_(options), parts_(parts) {
   options_.features.name = options_.name;
   options_.features.clock = options_.clock;
@@ -138,7 +239,7 @@ Pipeline::Pipeline(const PipelineOptions& options, const PipelineParts& parts)
   }
 }
 
-Pipeline::~Pipeline() {
+Pipeline::Impl::~Impl() {
   if (parts_.source != nullptr) parts_.source->SetPartitionListener(nullptr);
   partitions_.clear();
 }
@@ -159,7 +260,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
     return absl::InvalidArgumentError("dead_letters: is null");
   }
   WEIR_RETURN_IF_ERROR(MakeDirs(options.env, options.state_dir));
-  std::unique_ptr<Pipeline> p(new Pipeline(options, parts));
+  std::unique_ptr<Impl> p(new Impl(options, parts));
   DeadLetterRouterOptions ro;
   ro.pipeline_name = options.name;
   ro.pipeline_version = options.version;
@@ -172,14 +273,34 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(
   p->upload_pool_ =
       std::make_unique<UploadPool>(options.checkpoint_upload_threads);
   parts.source->SetPartitionListener(p.get());
-  return p;
+  return std::unique_ptr<Pipeline>(new Pipeline(std::move(p)));
+}
+
+Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Pipeline::~Pipeline() = default;
+
+absl::Status Pipeline::Run() { return impl_->Run(); }
+
+void Pipeline::Stop() { impl_->Stop(); }
+
+void Pipeline::RequestCheckpoint() { impl_->RequestCheckpoint(); }
+
+void Pipeline::RequestSavepoint(std::string name) {
+  impl_->RequestSavepoint(std::move(name));
+}
+
+PipelineStats Pipeline::stats() const { return impl_->stats(); }
+
+std::vector<PartitionStats> Pipeline::partition_stats() const {
+  return impl_->partition_stats();
 }
 
 // ---- partitions
 // ---------------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
-    const TopicPartition& tp, int64_t* start_offset) {
+absl::StatusOr<std::unique_ptr<Pipeline::Impl::Partition>>
+Pipeline::Impl::OpenPartition(const TopicPartition& tp, int64_t* start_offset) {
   auto p = std::make_unique<Partition>();
   p->tp = tp;
   const std::string base =
@@ -242,7 +363,7 @@ absl::StatusOr<std::unique_ptr<Pipeline::Partition>> Pipeline::OpenPartition(
   return p;
 }
 
-absl::StatusOr<StartOffsets> Pipeline::OnAssigned(
+absl::StatusOr<StartOffsets> Pipeline::Impl::OnAssigned(
     absl::Span<const TopicPartition> partitions) {
   StartOffsets start;
   if (!partitions.empty()) SetPhase(PipelinePhase::kRestore);
@@ -261,7 +382,7 @@ absl::StatusOr<StartOffsets> Pipeline::OnAssigned(
   return start;
 }
 
-void Pipeline::OnRevoked(absl::Span<const TopicPartition> partitions) {
+void Pipeline::Impl::OnRevoked(absl::Span<const TopicPartition> partitions) {
   for (const TopicPartition& tp : partitions) {
     auto it = partitions_.find(tp);
     if (it == partitions_.end()) continue;
@@ -282,7 +403,7 @@ void Pipeline::OnRevoked(absl::Span<const TopicPartition> partitions) {
 // ---- processing
 // -----------------------------------------------------------------
 
-absl::Status Pipeline::ProcessRecord(const RawRecord& raw) {
+absl::Status Pipeline::Impl::ProcessRecord(const RawRecord& raw) {
   auto it =
       partitions_.find(TopicPartition{std::string(raw.topic), raw.partition});
   if (it == partitions_.end()) return absl::OkStatus();  // not ours any more
@@ -317,7 +438,7 @@ absl::Status Pipeline::ProcessRecord(const RawRecord& raw) {
   return absl::OkStatus();
 }
 
-void Pipeline::TakeOutput() {
+void Pipeline::Impl::TakeOutput() {
   out_.late.clear();
   if (out_.updates.empty()) return;
   if (pending_begin_ == pending_.size()) {
@@ -333,7 +454,7 @@ void Pipeline::TakeOutput() {
   out_.updates.clear();
 }
 
-void Pipeline::PublishCounters() {
+void Pipeline::Impl::PublishCounters() {
   absl::MutexLock lock(&mu_);
   stats_.records_in += counters_.records_in;
   stats_.records_processed += counters_.records_processed;
@@ -341,7 +462,7 @@ void Pipeline::PublishCounters() {
   counters_ = Counters();
 }
 
-absl::Status Pipeline::DrainToSink(bool must_empty) {
+absl::Status Pipeline::Impl::DrainToSink(bool must_empty) {
   const absl::Time now = options_.clock->Now();
   if (!must_empty && now < sink_retry_at_) return absl::OkStatus();
   int64_t written = 0;
@@ -377,7 +498,7 @@ absl::Status Pipeline::DrainToSink(bool must_empty) {
   return result;
 }
 
-absl::Status Pipeline::UpdatePause() {
+absl::Status Pipeline::Impl::UpdatePause() {
   const size_t pending = pending_.size() - pending_begin_;
   const bool want = pending >= options_.max_pending_updates ||
                     (paused_ && pending > options_.max_pending_updates / 2);
@@ -400,7 +521,7 @@ absl::Status Pipeline::UpdatePause() {
   return absl::OkStatus();
 }
 
-absl::Status Pipeline::Run() {
+absl::Status Pipeline::Impl::Run() {
   SetPhase(SteadyPhase());
   while (!stop_.load(std::memory_order_relaxed)) {
     WEIR_RETURN_IF_ERROR(DrainToSink(false));
@@ -489,8 +610,8 @@ absl::Status Pipeline::Run() {
 // ---- checkpoints
 // ----------------------------------------------------------------
 
-absl::Status Pipeline::StartCheckpoint(std::optional<std::string> savepoint,
-                                       bool* postponed) {
+absl::Status Pipeline::Impl::StartCheckpoint(
+    std::optional<std::string> savepoint, bool* postponed) {
   *postponed = false;
   if (partitions_.empty()) return absl::OkStatus();
   SetPhase(PipelinePhase::kCheckpoint);  // the caller sets it back on failure
@@ -543,7 +664,7 @@ absl::Status Pipeline::StartCheckpoint(std::optional<std::string> savepoint,
   return absl::OkStatus();
 }
 
-absl::Status Pipeline::PollCheckpoints() {
+absl::Status Pipeline::Impl::PollCheckpoints() {
   if (!round_.has_value()) return absl::OkStatus();
   Round& r = *round_;
   int64_t bytes = 0;
@@ -600,7 +721,7 @@ absl::Status Pipeline::PollCheckpoints() {
   return scheduler_->Completed(status);
 }
 
-absl::Status Pipeline::FinalCheckpoint() {
+absl::Status Pipeline::Impl::FinalCheckpoint() {
   // Let the round in flight finish.
   const absl::Duration wait = options_.checkpoints.timeout + absl::Seconds(5);
   while (round_.has_value()) {
@@ -635,7 +756,7 @@ absl::Status Pipeline::FinalCheckpoint() {
   return absl::OkStatus();
 }
 
-void Pipeline::SetPhase(PipelinePhase phase) {
+void Pipeline::Impl::SetPhase(PipelinePhase phase) {
   if (phase_.has_value() &&
       (phase == *phase_ ||
        (*phase_ >= PipelinePhase::kFiring && phase < *phase_))) {
@@ -645,13 +766,13 @@ void Pipeline::SetPhase(PipelinePhase phase) {
   if (options_.phase_listener) options_.phase_listener(phase);
 }
 
-PipelinePhase Pipeline::SteadyPhase() const {
+PipelinePhase Pipeline::Impl::SteadyPhase() const {
   if (round_.has_value()) return PipelinePhase::kCheckpoint;
   return partitions_.empty() ? PipelinePhase::kJoin
                              : PipelinePhase::kProcessing;
 }
 
-void Pipeline::RefreshPartitionStats(bool force) {
+void Pipeline::Impl::RefreshPartitionStats(bool force) {
   const absl::Time now = options_.clock->Now();
   if (!force && now < partition_stats_at_ + options_.partition_stats_interval) {
     return;
@@ -673,21 +794,21 @@ void Pipeline::RefreshPartitionStats(bool force) {
   partition_stats_ = std::move(all);
 }
 
-std::vector<PartitionStats> Pipeline::partition_stats() const {
+std::vector<PartitionStats> Pipeline::Impl::partition_stats() const {
   absl::MutexLock lock(&mu_);
   return partition_stats_;
 }
 
-void Pipeline::Stop() { stop_.store(true); }
+void Pipeline::Impl::Stop() { stop_.store(true); }
 
-void Pipeline::RequestCheckpoint() { checkpoint_requested_.store(true); }
+void Pipeline::Impl::RequestCheckpoint() { checkpoint_requested_.store(true); }
 
-void Pipeline::RequestSavepoint(std::string name) {
+void Pipeline::Impl::RequestSavepoint(std::string name) {
   absl::MutexLock lock(&mu_);
   savepoint_requested_ = std::move(name);
 }
 
-PipelineStats Pipeline::stats() const {
+PipelineStats Pipeline::Impl::stats() const {
   absl::MutexLock lock(&mu_);
   PipelineStats s = stats_;
   s.dead_letters = 0;

@@ -68,7 +68,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "weir/checkpoint.h"
+#include "weir/checkpointer.h"
 #include "weir/decode.h"
 #include "weir/dlq.h"
 #include "weir/env.h"
@@ -259,11 +259,11 @@ struct PartitionStats {
   std::vector<HeavyHitter> hot_keys;  // hottest first
 };
 
-class Pipeline final : private PartitionListener {
+class Pipeline final {
  public:
   static absl::StatusOr<std::unique_ptr<Pipeline>> Create(
       const PipelineOptions& options, const PipelineParts& parts);
-  ~Pipeline() override;
+  ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
@@ -293,80 +293,10 @@ class Pipeline final : private PartitionListener {
   std::vector<PartitionStats> partition_stats() const;
 
  private:
-  struct Partition;
-  Pipeline(const PipelineOptions& options, const PipelineParts& parts);
+  class Impl;
+  explicit Pipeline(std::unique_ptr<Impl> impl);
 
-  absl::StatusOr<StartOffsets> OnAssigned(
-      absl::Span<const TopicPartition> partitions) override;
-  void OnRevoked(absl::Span<const TopicPartition> partitions) override;
-  absl::StatusOr<std::unique_ptr<Partition>> OpenPartition(
-      const TopicPartition& tp, int64_t* start_offset);
-
-  absl::Status ProcessRecord(const RawRecord& raw);
-  absl::Status DrainToSink(bool must_empty);
-  absl::Status UpdatePause();
-  // Moves what the operator produced (out_) to the sink queue.
-  void TakeOutput();
-  absl::Status StartCheckpoint(std::optional<std::string> savepoint,
-                               bool* postponed);
-  absl::Status PollCheckpoints();
-  absl::Status FinalCheckpoint();
-  // Reports `phase` to the listener if it differs from the current one.
-  // Processing and checkpoint are not entered again once firing began.
-  void SetPhase(PipelinePhase phase);
-  // Processing or checkpoint (a round in flight), join with no partitions.
-  PipelinePhase SteadyPhase() const;
-
-  PipelineOptions options_;
-  std::optional<PipelinePhase> phase_;
-  PipelineParts parts_;
-  std::unique_ptr<DeadLetterRouter> router_;
-  // Uploads every partition's checkpoints; outlives the partitions.
-  std::unique_ptr<UploadPool> upload_pool_;
-  std::map<TopicPartition, std::unique_ptr<Partition>> partitions_;
-  std::optional<CheckpointScheduler> scheduler_;
-  absl::Status last_round_status_;  // of the newest completed round
-  int64_t generation_ = 0;          // distinguishes local directories
-
-  OperatorOutput out_;
-  std::vector<FeatureUpdate> pending_;
-  size_t pending_begin_ = 0;
-  bool paused_ = false;
-  bool reassigned_ = false;  // a rebalance happened: re-pause if paused
-  absl::Time paused_since_;
-  absl::Time sink_retry_at_ = absl::InfinitePast();
-
-  // The checkpoint round in flight: the partitions submitted and their
-  // offsets; done when every one of them completed.
-  struct Round {
-    int64_t id = 0;
-    absl::Time started;
-    std::map<TopicPartition, int64_t> offsets;
-    std::map<TopicPartition, bool> done;
-    absl::Status status;
-  };
-  std::optional<Round> round_;
-  int64_t next_round_id_ = 1;
-
-  // Counters kept by the processing thread and published to stats_ once
-  // per batch.
-  struct Counters {
-    int64_t records_in = 0;
-    int64_t records_processed = 0;
-    int64_t late_records = 0;
-  };
-  void PublishCounters();
-  Counters counters_;
-
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> checkpoint_requested_{false};
-  mutable absl::Mutex mu_;
-  std::optional<std::string> savepoint_requested_ ABSL_GUARDED_BY(mu_);
-  PipelineStats stats_ ABSL_GUARDED_BY(mu_);
-  std::optional<absl::Time> paused_since_for_stats_ ABSL_GUARDED_BY(mu_);
-  std::vector<PartitionStats> partition_stats_ ABSL_GUARDED_BY(mu_);
-  absl::Time partition_stats_at_ = absl::InfinitePast();
-  void RefreshPartitionStats(bool force);
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace weir

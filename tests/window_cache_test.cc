@@ -1,0 +1,203 @@
+#include "weir/internal/window_cache.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "weir/time.h"
+#include "weir/window.h"
+
+namespace weir::internal {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Optional;
+
+class WindowCacheTest : public ::testing::Test {
+ protected:
+  uint32_t Insert(std::string_view key, int64_t start, uint16_t group = 0,
+                  size_t acc_words = 2) {
+    return cache_.Insert(group, key, Window{start, start + 60'000},
+                         cache_.CompleteInMemory(group, start),
+                         cache_.Hash(key, start, group), acc_words,
+                         /*now_ms=*/1234);
+  }
+  // Evicts up to `target` entries; returns the slots evicted, in order.
+  std::vector<uint32_t> Evict(size_t target) {
+    std::vector<uint32_t> evicted;
+    absl::Status s = cache_.EvictSome(target, [&](uint32_t slot) {
+      evicted.push_back(slot);
+      cache_.Erase(slot);
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return evicted;
+  }
+
+  WindowCache cache_{/*groups=*/2, /*reserve=*/4};
+};
+
+TEST_F(WindowCacheTest, FindsWhatWasInserted) {
+  const uint32_t slot = Insert("user-1", 0);
+  EXPECT_THAT(cache_.Find("user-1", 0, 0), Optional(slot));
+  EXPECT_THAT(cache_.Find("user-1", 0, 0, cache_.Hash("user-1", 0, 0)),
+              Optional(slot));
+  EXPECT_TRUE(cache_.Contains("user-1", 0, 0));
+  EXPECT_EQ(cache_.Find("user-1", 60'000, 0), std::nullopt);
+  EXPECT_EQ(cache_.Find("user-1", 0, 1), std::nullopt);
+  EXPECT_EQ(cache_.Find("user-2", 0, 0), std::nullopt);
+  EXPECT_EQ(cache_.live(), 1u);
+
+  const CacheEntry& e = cache_.entry(slot);
+  EXPECT_EQ(e.key, "user-1");
+  EXPECT_EQ(e.start, 0);
+  EXPECT_EQ(e.end, 60'000);
+  EXPECT_TRUE(e.live);
+  EXPECT_TRUE(e.referenced);
+  EXPECT_TRUE(e.complete);
+  EXPECT_FALSE(e.dirty);
+  EXPECT_FALSE(e.timer.set);
+  EXPECT_EQ(e.max_offset, -1);
+  EXPECT_EQ(e.touched_ms, 1234);
+  EXPECT_EQ(e.acc.size(), 2u);
+}
+
+TEST_F(WindowCacheTest, TheIndexSurvivesTheSlabGrowing) {
+  std::vector<uint32_t> slots;
+  for (int i = 0; i < 10'000; ++i) {
+    slots.push_back(Insert(absl::StrCat("user-", i), i % 7, i % 2));
+  }
+  for (int i = 0; i < 10'000; ++i) {
+    ASSERT_THAT(cache_.Find(absl::StrCat("user-", i), i % 7, i % 2),
+                Optional(slots[i]));
+  }
+  EXPECT_EQ(cache_.live(), 10'000u);
+}
+
+TEST_F(WindowCacheTest, AFreedSlotIsReusedWithANewGeneration) {
+  const uint32_t slot = Insert("a", 0);
+  const SlotRef old_ref = cache_.RefOf(slot);
+  EXPECT_TRUE(cache_.Valid(old_ref));
+
+  cache_.Erase(slot);
+  EXPECT_FALSE(cache_.Valid(old_ref));
+  EXPECT_EQ(cache_.Find("a", 0, 0), std::nullopt);
+  EXPECT_EQ(cache_.live(), 0u);
+
+  const uint32_t reused = Insert("b", 60'000);
+  ASSERT_EQ(reused, slot);
+  // A reference taken for the old window stays stale in the reused slot.
+  EXPECT_FALSE(cache_.Valid(old_ref));
+  const SlotRef new_ref = cache_.RefOf(reused);
+  EXPECT_EQ(new_ref.generation, old_ref.generation + 1);
+  EXPECT_TRUE(cache_.Valid(new_ref));
+  EXPECT_THAT(cache_.Find("b", 60'000, 0), Optional(reused));
+  EXPECT_EQ(cache_.Find("a", 0, 0), std::nullopt);
+}
+
+TEST_F(WindowCacheTest, InsertResetsAReusedSlot) {
+  const uint32_t slot = Insert("a", 0, 0, /*acc_words=*/6);
+  CacheEntry& e = cache_.entry(slot);
+  e.dirty = e.in_backend = e.pinned = e.reemit = true;
+  e.timer.set = true;
+  e.max_offset = 99;
+  cache_.Erase(slot);
+  ASSERT_EQ(Insert("b", 0, 1, /*acc_words=*/1), slot);
+  EXPECT_FALSE(e.dirty);
+  EXPECT_FALSE(e.in_backend);
+  EXPECT_FALSE(e.pinned);
+  EXPECT_FALSE(e.reemit);
+  EXPECT_FALSE(e.timer.set);
+  EXPECT_EQ(e.max_offset, -1);
+  EXPECT_EQ(e.group, 1);
+  EXPECT_EQ(e.acc.size(), 1u);
+}
+
+// CLOCK: the hand clears the referenced bit of what it passes; an entry
+// folded into since then gets a second chance.
+TEST_F(WindowCacheTest, EvictionGivesReferencedEntriesASecondChance) {
+  for (int i = 0; i < 4; ++i) Insert(absl::StrCat("k", i), 0);
+  // Every entry is freshly referenced: one turn clears the bits, then the
+  // first one goes.
+  EXPECT_THAT(Evict(1), ElementsAre(0u));
+  cache_.entry(1).referenced = true;  // folded into
+  EXPECT_THAT(Evict(1), ElementsAre(2u));
+  EXPECT_THAT(Evict(1), ElementsAre(3u));
+  // Slot 1 had its second chance when the hand passed it.
+  EXPECT_THAT(Evict(1), ElementsAre(1u));
+  EXPECT_EQ(cache_.live(), 0u);
+  EXPECT_THAT(Evict(1), ElementsAre());
+}
+
+TEST_F(WindowCacheTest, EvictionTakesTheColdestFirstUpToTheTarget) {
+  for (int i = 0; i < 10; ++i) {
+    cache_.entry(Insert(absl::StrCat("k", i), 0)).referenced = false;
+  }
+  cache_.entry(1).referenced = true;
+  EXPECT_THAT(Evict(3), ElementsAre(0u, 2u, 3u));
+  EXPECT_EQ(cache_.live(), 7u);
+  EXPECT_TRUE(cache_.Contains("k1", 0, 0));
+}
+
+TEST_F(WindowCacheTest, PinnedAndQueuedEntriesAreNeverEvicted) {
+  const uint32_t pinned = Insert("pinned", 0);
+  const uint32_t queued = Insert("queued", 0);
+  Insert("plain", 0);
+  cache_.entry(pinned).pinned = true;
+  cache_.entry(queued).reemit = true;
+  EXPECT_THAT(Evict(3), ElementsAre(2u));
+  // Nothing more can go: the sweep ends instead of spinning.
+  EXPECT_THAT(Evict(3), ElementsAre());
+  EXPECT_TRUE(cache_.Contains("pinned", 0, 0));
+  EXPECT_TRUE(cache_.Contains("queued", 0, 0));
+  cache_.entry(pinned).pinned = false;
+  EXPECT_THAT(Evict(3), ElementsAre(pinned));
+}
+
+TEST_F(WindowCacheTest, AnEvictionErrorStopsTheSweep) {
+  Insert("a", 0);
+  Insert("b", 0);
+  int calls = 0;
+  absl::Status s = cache_.EvictSome(2, [&](uint32_t) {
+    ++calls;
+    return absl::UnavailableError("backend down");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(cache_.live(), 2u);
+}
+
+TEST_F(WindowCacheTest, TheSpillHorizonSaysWhatIsCompleteInMemory) {
+  EXPECT_EQ(cache_.horizon(0), kMinEventTime);
+  EXPECT_TRUE(cache_.CompleteInMemory(0, kMinEventTime + 1));
+  EXPECT_TRUE(cache_.CompleteInMemory(0, 0));
+
+  cache_.NoteSpilled(0, 120'000);
+  EXPECT_EQ(cache_.horizon(0), 120'000);
+  EXPECT_FALSE(cache_.CompleteInMemory(0, 60'000));
+  EXPECT_FALSE(cache_.CompleteInMemory(0, 120'000));
+  EXPECT_TRUE(cache_.CompleteInMemory(0, 180'000));
+  // Per group.
+  EXPECT_TRUE(cache_.CompleteInMemory(1, 60'000));
+  // Only ever grows.
+  cache_.NoteSpilled(0, 60'000);
+  EXPECT_EQ(cache_.horizon(0), 120'000);
+
+  // An entry inserted at or below the horizon is not complete: the backend
+  // may hold part of its window.
+  EXPECT_FALSE(cache_.entry(Insert("a", 60'000, 0)).complete);
+  EXPECT_TRUE(cache_.entry(Insert("a", 180'000, 0)).complete);
+  EXPECT_TRUE(cache_.entry(Insert("a", 60'000, 1)).complete);
+
+  cache_.set_horizon(1, 7);
+  EXPECT_EQ(cache_.horizon(1), 7);
+  EXPECT_FALSE(cache_.CompleteInMemory(1, 7));
+}
+
+}  // namespace
+}  // namespace weir::internal
