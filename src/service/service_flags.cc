@@ -141,16 +141,20 @@ absl::StatusOr<ServiceOptions> ParseServiceFlags(int argc, char** argv,
                                                  const std::string& usage) {
   // --help lists the service flags and the binary's own, not absl's.
   absl::FlagsUsageConfig config;
+  config.normalize_filename = [](absl::string_view file) {
+    // The file's folder and name only, not the build machine's path.
+    const size_t last = file.rfind('/');
+    const size_t before = last == absl::string_view::npos || last == 0
+                              ? absl::string_view::npos
+                              : file.rfind('/', last - 1);
+    return std::string(
+        before == absl::string_view::npos ? file : file.substr(before + 1));
+  };
   config.contains_help_flags = [](absl::string_view file) {
-    return !absl::StrContains(file, "absl/");
+    return !absl::StrContains(file, "absl/") &&
+           !absl::StartsWith(file, "flags/");
   };
   config.contains_helpshort_flags = config.contains_help_flags;
-  config.normalize_filename = [](absl::string_view file) {
-    // The source file's name only, not the build machine's path.
-    const size_t slash = file.rfind('/');
-    return std::string(
-        slash == absl::string_view::npos ? file : file.substr(slash + 1));
-  };
   absl::SetFlagsUsageConfig(config);
   absl::SetProgramUsageMessage(usage);
 
