@@ -34,9 +34,9 @@
 // service_flags.cc, so every service binary has the same ones:
 // docs/operations.md lists them), next to the binary's own flags.
 //
-// Threading: Run() is called on one thread, which runs the pipeline. Stop()
-// and metrics_url() may be called from any thread. Besides the threads of
-// librdkafka, RocksDB and the pipeline's checkpoint uploads, Run starts one
+// Threading: Run() is called on one thread, which runs the pipeline. Stop(),
+// metrics_url() and stats() may be called from any thread. Besides the threads
+// of librdkafka, RocksDB and the pipeline's checkpoint uploads, Run starts one
 // signal-watcher thread ("weir-signals", when `handle_signals`) and
 // Create the metrics HTTP thread (when `metrics_port` is set).
 //
@@ -68,6 +68,7 @@
 #include "weir/decode.h"
 #include "weir/env.h"
 #include "weir/keyed_window_operator.h"
+#include "weir/pipeline.h"
 
 namespace weir {
 
@@ -204,6 +205,9 @@ class Service {
 
   // "http://127.0.0.1:<port>/metrics", empty when the endpoint is off.
   std::string metrics_url() const;
+
+  // The pipeline's figures (what the summary prints). Any thread.
+  PipelineStats stats() const;
 
   class Impl;
 

@@ -984,6 +984,7 @@ class Service::Impl {
   std::string metrics_url() const {
     return server_ != nullptr ? server_->url() : "";
   }
+  PipelineStats stats() const { return pipeline_->stats(); }
 
  private:
   absl::Status ResolveDefaults();
@@ -1248,6 +1249,7 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Create(
 absl::Status Service::Run() { return impl_->Run(); }
 void Service::Stop() { impl_->Stop(); }
 std::string Service::metrics_url() const { return impl_->metrics_url(); }
+PipelineStats Service::stats() const { return impl_->stats(); }
 
 absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
                         Decoder* decoder) {
