@@ -37,20 +37,25 @@
 // Threading: Run() is called on one thread, which runs the pipeline. Stop(),
 // metrics_url() and stats() may be called from any thread. Besides the threads
 // of librdkafka, RocksDB and the pipeline's checkpoint uploads, Run starts one
-// signal-watcher thread ("weir-signals", when `handle_signals`) and
-// Create the metrics HTTP thread (when `metrics_port` is set).
+// signal-watcher thread ("weir-signals", when `handle_signals`); Create
+// starts the metrics HTTP thread ("weir-metrics", when `metrics_port` is
+// set).
 //
 // Example (examples/order_features/main.cc is a whole one):
 //   int main(int argc, char** argv) {
 //     weir::ServiceOptions defaults;
 //     defaults.name = "order_features";
 //     defaults.topic = "orders";
+//     defaults.group = "order-features";
 //     absl::StatusOr<weir::ServiceOptions> options =
 //         weir::ParseServiceFlags(argc, argv, defaults, "order features");
-//     if (!options.ok()) return weir::ReportServiceError(*options, 2);
+//     if (!options.ok()) return weir::ReportServiceError(options, 2);
 //     auto decoder = weir::JsonDecoder::Create(OrderSchema());
+//     if (!decoder.ok()) return weir::ReportServiceError(decoder, 1);
 //     return weir::ReportServiceError(
-//         weir::RunService(*options, OrderFeatures(), decoder->get()), 1);
+//         weir::RunService(*std::move(options), OrderFeatures(),
+//                          decoder->get()),
+//         1);
 //   }
 
 #ifndef WEIR_SERVICE_H_
@@ -174,7 +179,9 @@ struct ServiceOptions {
   // Lines the summary prints under its title (e.g. what an embedded input
   // generator did). Default: none
   std::vector<std::string> summary_notes;
-  // Stop on SIGTERM / SIGINT (handlers installed during Run). Default: true
+  // Stop on SIGTERM / SIGINT (handlers installed during Run, the previous
+  // ones restored after). At most one running Service per process may set
+  // it. Default: true
   bool handle_signals = true;
   // The file system of the state directory and checkpoints (a fault-
   // injecting Env in tests). Not owned. Default: Env::Default()
