@@ -179,8 +179,8 @@ struct ServiceOptions {
   // Lines the summary prints under its title (e.g. what an embedded input
   // generator did). Default: none
   std::vector<std::string> summary_notes;
-  // Stop on SIGTERM / SIGINT (handlers installed during Run, the previous
-  // ones restored after). At most one running Service per process may set
+  // Stop on SIGTERM / SIGINT (handlers installed during Run, reset to the
+  // default after). At most one running Service per process may set
   // it. Default: true
   bool handle_signals = true;
   // The file system of the state directory and checkpoints (a fault-
