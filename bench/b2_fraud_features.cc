@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../examples/fraud_features/fraud_features.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -26,38 +27,11 @@ namespace {
 
 using ::weir::bench::Flag;
 
-weir::FeatureSpec Feature(std::string name, weir::AggregateKind kind,
-                          weir::WindowSpec window, int field) {
-  weir::FeatureSpec f;
-  f.name = std::move(name);
-  f.aggregate = kind;
-  f.window = window;
-  f.field = field;
-  return f;
-}
-
-// F-FRAUD, on the W-PAY schema layout (values[0] merchant, values[1] amount).
+// F-FRAUD (examples/fraud_features/fraud_features.h), on the W-PAY schema
+// layout (values[0] merchant, values[1] amount).
 weir::KeyedWindowOptions FraudFeatures(size_t cache_entries) {
-  using weir::AggregateKind;
-  weir::KeyedWindowOptions o;
+  weir::KeyedWindowOptions o = fraud::FraudFeatures();
   o.name = "b2";
-  weir::FeatureSpec p99 = Feature("amount_p99_1h", AggregateKind::kQuantile,
-                                  weir::Tumbling(absl::Hours(1)), 1);
-  p99.aggregator.quantile = 0.99;
-  o.features = {
-      Feature("txn_count_1m", AggregateKind::kCount,
-              weir::Tumbling(absl::Minutes(1)), -1),
-      Feature("amount_sum_1h", AggregateKind::kDecimalSum,
-              weir::Tumbling(absl::Hours(1)), 1),
-      Feature("amount_avg_1d", AggregateKind::kMean, weir::Daily(), 1),
-      Feature("txn_count_5m_sliding", AggregateKind::kCount,
-              weir::Sliding(absl::Minutes(5), absl::Minutes(1)), -1),
-      Feature("distinct_merchants_1h", AggregateKind::kDistinctCount,
-              weir::Tumbling(absl::Hours(1)), 0),
-      p99,
-  };
-  o.max_out_of_orderness = absl::Seconds(5);
-  o.allowed_lateness = absl::Minutes(1);
   o.cache_max_entries = cache_entries;
   return o;
 }

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "../examples/fraud_features/fraud_features.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -198,55 +199,13 @@ class CountingSource final : public weir::Source {
   absl::Time first_;
 };
 
-weir::FeatureSpec Feature(std::string name, weir::AggregateKind kind,
-                          weir::WindowSpec window, int field) {
-  weir::FeatureSpec f;
-  f.name = std::move(name);
-  f.aggregate = kind;
-  f.window = window;
-  f.field = field;
-  return f;
-}
-
-// F-FRAUD as the fraud-features service computes it.
-weir::KeyedWindowOptions FraudFeatures() {
-  using weir::AggregateKind;
-  weir::KeyedWindowOptions o;
-  weir::FeatureSpec p99 = Feature("amount_p99_1h", AggregateKind::kQuantile,
-                                  weir::Tumbling(absl::Hours(1)), 1);
-  p99.aggregator.quantile = 0.99;
-  o.features = {
-      Feature("txn_count_1m", AggregateKind::kCount,
-              weir::Tumbling(absl::Minutes(1)), -1),
-      Feature("amount_sum_1h", AggregateKind::kDecimalSum,
-              weir::Tumbling(absl::Hours(1)), 1),
-      Feature("amount_avg_1d", AggregateKind::kMean, weir::Daily(), 1),
-      Feature("txn_count_5m_sliding", AggregateKind::kCount,
-              weir::Sliding(absl::Minutes(5), absl::Minutes(1)), -1),
-      Feature("distinct_merchants_1h", AggregateKind::kDistinctCount,
-              weir::Tumbling(absl::Hours(1)), 0),
-      p99,
-  };
-  o.max_out_of_orderness = absl::Seconds(5);
-  o.allowed_lateness = absl::Minutes(1);
-  return o;
-}
-
 // (b) The pipeline: seconds from the first record to Run's return.
 absl::StatusOr<double> RunPipeline(const std::string& bootstrap, int64_t events,
                                    int64_t* updates) {
   WEIR_ASSIGN_OR_RETURN(weir::testing::TempDir dir,
                         weir::testing::TempDir::Create("b3"));
-  weir::JsonSchema schema;
-  schema.name = "wpay";
-  schema.version = 1;
-  schema.key_field = "user_id";
-  schema.event_time_field = "event_timestamp";
-  schema.event_time_type = weir::JsonType::kTimestampMs;
-  schema.fields = {
-      weir::JsonField::Required("merchant_id", weir::JsonType::kString),
-      weir::JsonField::OptionalDecimal("amount", 2)};
-  WEIR_ASSIGN_OR_RETURN(auto decoder, weir::JsonDecoder::Create(schema));
+  WEIR_ASSIGN_OR_RETURN(auto decoder,
+                        weir::JsonDecoder::Create(fraud::WPaySchema()));
   weir::FileSinkOptions so;
   so.path = dir.path() + "/features.jsonl";
   WEIR_ASSIGN_OR_RETURN(auto sink, weir::FileSink::Create(so));
@@ -266,7 +225,7 @@ absl::StatusOr<double> RunPipeline(const std::string& bootstrap, int64_t events,
 
   weir::PipelineOptions options;
   options.name = "b3";
-  options.features = FraudFeatures();
+  options.features = fraud::FraudFeatures();
   options.state_dir = dir.path() + "/live";
   options.backend_factory = weir::RocksDbBackendFactory(resources);
   options.checkpoints.interval = absl::Seconds(10);

@@ -399,4 +399,19 @@ StateStats MemoryStateBackend::Stats() {
   return stats;
 }
 
+std::function<absl::StatusOr<std::unique_ptr<StateBackend>>(const std::string&)>
+MemoryBackendFactory(MemoryStateBackendOptions options) {
+  return [options](const std::string& path)
+             -> absl::StatusOr<std::unique_ptr<StateBackend>> {
+    const std::string file = absl::StrCat(path, "/", std::string(kMemFileName));
+    if (options.env->Stat(file).ok()) {
+      WEIR_ASSIGN_OR_RETURN(auto backend,
+                            MemoryStateBackend::Open(options, path));
+      return std::unique_ptr<StateBackend>(std::move(backend));
+    }
+    WEIR_ASSIGN_OR_RETURN(auto backend, MemoryStateBackend::Create(options));
+    return std::unique_ptr<StateBackend>(std::move(backend));
+  };
+}
+
 }  // namespace weir

@@ -28,6 +28,7 @@
 #include "weir/internal/crc32c.h"
 #include "weir/internal/state_format.h"
 #include "weir/internal/window_state.h"
+#include "weir/pipeline.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
 #include "weir/testing/fault_env.h"
@@ -901,6 +902,28 @@ TEST(MemoryStateBackendTest, TruncatedCheckpointIsDataLoss) {
       MemoryStateBackend::Open({}, ckpt);
   ASSERT_OK(restored);
   EXPECT_EQ(*Get(**restored, Column::kMeta, "k"), "v");
+}
+
+// The factory a Pipeline uses: an empty path gives an empty backend, a path
+// holding a checkpoint (a restored partition) that checkpoint's state.
+TEST(MemoryStateBackendTest, FactoryOpensACheckpointOrStartsEmpty) {
+  absl::StatusOr<testing::TempDir> dir = testing::TempDir::Create("mem");
+  ASSERT_OK(dir);
+  const StateBackendFactory factory = MemoryBackendFactory();
+  absl::StatusOr<std::unique_ptr<StateBackend>> fresh =
+      factory(dir->path() + "/live");
+  ASSERT_OK(fresh);
+  EXPECT_EQ(Get(**fresh, Column::kMeta, "k").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_OK(Put(**fresh, Column::kMeta, "k", "v"));
+  const std::string ckpt = dir->path() + "/ckpt";
+  ASSERT_OK((*fresh)->CreateCheckpoint(ckpt));
+  absl::StatusOr<std::unique_ptr<StateBackend>> restored = factory(ckpt);
+  ASSERT_OK(restored);
+  EXPECT_EQ(*Get(**restored, Column::kMeta, "k"), "v");
+  // A corrupt checkpoint is refused, not mistaken for an empty one.
+  std::ofstream(ckpt + "/state.mem", std::ios::trunc) << "junk";
+  EXPECT_EQ(factory(ckpt).status().code(), absl::StatusCode::kDataLoss);
 }
 
 // A disk that fills while the checkpoint file is written: the error names

@@ -10,6 +10,10 @@
 // one's ORIGINAL key and value bytes, exactly, to --topic (default: the
 // topic the record came from).
 //
+// - Late records: a service's late-record output (--late_output, weir/
+//   late_records.h) writes dead letters of error type "late_record", so a
+//   late-output file (--input) or topic (--dlq_topic=<topic>.late) replays
+//   the same way; --error_type=late_record selects them.
 // - Filters (all must hold): --category, --error_type (comma-separated
 //   lists), --source_topic, --partition, --since (failed_at at or after)
 //   and --until (failed_at before), RFC 3339 times; --limit caps how many

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../fraud_features/fraud_features.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -108,16 +109,8 @@ absl::Status Run(const Flags& flags) {
   }
 
   // Decoding: the W-PAY schema; failures go to the dead-letter file.
-  weir::JsonSchema schema;
-  schema.name = "wpay";
-  schema.version = 1;
-  schema.key_field = "user_id";
-  schema.event_time_field = "event_timestamp";
-  schema.event_time_type = weir::JsonType::kTimestampMs;
-  schema.fields = {
-      weir::JsonField::Required("merchant_id", weir::JsonType::kString),
-      weir::JsonField::OptionalDecimal("amount", 2)};
-  WEIR_ASSIGN_OR_RETURN(auto decoder, weir::JsonDecoder::Create(schema));
+  WEIR_ASSIGN_OR_RETURN(auto decoder,
+                        weir::JsonDecoder::Create(fraud::WPaySchema()));
   const std::string dlq_path = absl::StrCat(dir, "/dead_letters.jsonl");
   weir::FileDeadLetterQueueOptions dlq_options;
   dlq_options.path = dlq_path;

@@ -36,6 +36,7 @@
 #define WEIR_STATE_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -200,6 +201,15 @@ class MemoryStateBackend final : public StateBackend {
   // Bumped by every change to columns_, so open iterators know to re-seek.
   uint64_t mutations_ = 0;
 };
+
+// A factory of memory backends for Pipeline (PipelineOptions::
+// backend_factory in weir/pipeline.h), the counterpart of
+// RocksDbBackendFactory: for a path holding a checkpoint (a restored
+// partition) it opens that checkpoint, for an empty one it creates an empty
+// backend. State lives in memory, so it suits small state, tests and
+// backfills; checkpoints still go to the store, one file per partition.
+std::function<absl::StatusOr<std::unique_ptr<StateBackend>>(const std::string&)>
+MemoryBackendFactory(MemoryStateBackendOptions options = {});
 
 }  // namespace weir
 

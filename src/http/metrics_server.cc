@@ -99,18 +99,25 @@ class MetricsServer::Impl {
                   res.set_content(registry_->PrometheusText(),
                                   "text/plain; version=0.0.4; charset=utf-8");
                 });
-    server_.Get(
-        "/healthz", [this](const httplib::Request&, httplib::Response& res) {
-          absl::Status health = options_.health_check ? options_.health_check()
-                                                      : absl::OkStatus();
-          if (health.ok()) {
-            res.set_content("ok\n", "text/plain; charset=utf-8");
-          } else {
-            res.status = 503;
-            res.set_content(absl::StrCat(health.ToString(), "\n"),
-                            "text/plain; charset=utf-8");
-          }
-        });
+    auto answer = [](const std::function<absl::Status()>& check,
+                     httplib::Response& res) {
+      absl::Status s = check ? check() : absl::OkStatus();
+      if (s.ok()) {
+        res.set_content("ok\n", "text/plain; charset=utf-8");
+      } else {
+        res.status = 503;
+        res.set_content(absl::StrCat(s.ToString(), "\n"),
+                        "text/plain; charset=utf-8");
+      }
+    };
+    server_.Get("/healthz", [this, answer](const httplib::Request&,
+                                           httplib::Response& res) {
+      answer(options_.health_check, res);
+    });
+    server_.Get("/readyz", [this, answer](const httplib::Request&,
+                                          httplib::Response& res) {
+      answer(options_.readiness_check, res);
+    });
 
     if (options_.port == 0) {
       port_ = server_.bind_to_any_port(options_.address);

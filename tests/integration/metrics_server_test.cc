@@ -146,6 +146,31 @@ TEST(MetricsServerTest, HealthzReportsTheHealthCheck) {
   EXPECT_THAT(res->body, HasSubstr("last checkpoint is 10m old"));
 }
 
+TEST(MetricsServerTest, ReadyzReportsTheReadinessCheck) {
+  MetricsRegistry registry;
+  std::atomic<bool> ready{false};
+  MetricsServerOptions options;
+  options.readiness_check = [&]() -> absl::Status {
+    if (ready) return absl::OkStatus();
+    return absl::UnavailableError("phase restore");
+  };
+  auto server = MetricsServer::Start(&registry, options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Result res = Get((*server)->port(), "/readyz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_THAT(res->body, HasSubstr("phase restore"));
+  // Health and readiness are separate answers.
+  res = Get((*server)->port(), "/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  ready = true;
+  res = Get((*server)->port(), "/readyz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "ok\n");
+}
+
 TEST(MetricsServerTest, StopJoinsAndClosesThePort) {
   MetricsRegistry registry;
   auto server = MetricsServer::Start(&registry);

@@ -7,6 +7,7 @@
 //                  charset=utf-8", the registry's `PrometheusText()`.
 //   GET /healthz   200 "ok\n", or 503 with the message of a failing
 //                  `health_check`.
+//   GET /readyz    the same for `readiness_check`.
 //   anything else  404.
 // It listens on 127.0.0.1 by default and refuses an address that is not a
 // loopback address unless `allow_non_loopback` is set: metrics can reveal
@@ -70,6 +71,11 @@ struct MetricsServerOptions {
   // Called on the server thread, so it must be thread-safe and must not
   // throw. Default: unset, always healthy.
   std::function<absl::Status()> health_check;
+
+  // Answers /readyz, as `health_check` answers /healthz (e.g. 503 while a
+  // service has no partitions or is restoring them). Default: unset, always
+  // ready.
+  std::function<absl::Status()> readiness_check;
 
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;
