@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "weir/internal/coding.h"
 #include "weir/internal/crc32c.h"
+#include "weir/internal/pow10.h"
 
 namespace weir {
 namespace {
@@ -224,6 +225,47 @@ Level MergeSorted(const Level& a, const Level& b) {
   out.reserve(a.size() + b.size());
   std::merge(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
   return out;
+}
+
+constexpr int kMaxValueScale = 6;
+constexpr uint8_t kRawValues = 0xFF;
+// Integers of magnitude below 2^53 are exact doubles.
+constexpr double kMaxExactInteger = 9007199254740992.0;
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+
+// Whether `v` is exactly c / 10^scale for an integer c with |c| < 2^53,
+// the division giving back v's bits.
+bool HasScale(double v, int scale) {
+  const double divisor = static_cast<double>(internal::kPow10[scale]);
+  const double c = std::nearbyint(v * divisor);
+  if (!(std::abs(c) < kMaxExactInteger)) return false;
+  return std::bit_cast<uint64_t>(c / divisor) == std::bit_cast<uint64_t>(v);
+}
+
+// The smallest scale in [0, kMaxValueScale] every value of `levels` has
+// (amounts with two decimals: 2), or nullopt.
+template <typename Levels>
+std::optional<int> ValueScale(const Levels& levels) {
+  for (int scale = 0; scale <= kMaxValueScale; ++scale) {
+    bool all = true;
+    for (const auto& level : levels) {
+      for (double v : level) {
+        if (!HasScale(v, scale)) {
+          all = false;
+          break;
+        }
+      }
+      if (!all) break;
+    }
+    if (all) return scale;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -750,9 +792,16 @@ double QuantileSketch::Rank(double x) const {
 //   level count (1 byte) | each level's size (varint) |
 //   if there are two levels or more: min, max (IEEE-754 doubles, fixed64
 //   LE); with one level the sketch holds every value, which give them |
-//   the values, level 0 first, as doubles (fixed64 LE) |
+//   if n > 0: the value form (1 byte) and the values, level 0 first:
+//     form s in [0, kMaxValueScale]: every value v is c / 10^s for an
+//       integer c (|c| < 2^53, the division exact in IEEE-754: decoding
+//       gives the same bits); level 0 as zigzag varints of c, the other
+//       levels (sorted) as varints of the difference to the previous c
+//       (the first from 0, zigzag);
+//     form kRawValues: every value as a double (fixed64 LE) |
 //   CRC-32C (fixed32) of all the bytes before it.
-// Version 1 differs only in writing min and max whenever n > 0.
+// Version 1 writes min and max whenever n > 0, and the values as doubles
+// without a form byte.
 void QuantileSketch::Serialize(std::string* out) const {
   const size_t start = out->size();
   out->push_back(kQuantileTag);
@@ -770,8 +819,25 @@ void QuantileSketch::Serialize(std::string* out) const {
     PutDouble(out, min_);
     PutDouble(out, max_);
   }
-  for (size_t h = 0; h < num_levels; ++h) {
-    for (double v : levels_[h]) PutDouble(out, v);
+  if (n_ > 0) {
+    const std::optional<int> scale = ValueScale(levels_);
+    if (!scale.has_value()) {
+      out->push_back(static_cast<char>(kRawValues));
+      for (size_t h = 0; h < num_levels; ++h) {
+        for (double v : levels_[h]) PutDouble(out, v);
+      }
+    } else {
+      out->push_back(static_cast<char>(*scale));
+      const double divisor = static_cast<double>(internal::kPow10[*scale]);
+      for (size_t h = 0; h < num_levels; ++h) {
+        int64_t previous = 0;
+        for (double v : levels_[h]) {
+          const auto c = static_cast<int64_t>(std::nearbyint(v * divisor));
+          PutVarint64(out, ZigZag(h == 0 ? c : c - previous));
+          previous = c;
+        }
+      }
+    }
   }
   AppendCrc(out, start);
 }
@@ -809,9 +875,12 @@ absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
   uint64_t retained = 0;
   for (uint64_t h = 0; h < num_levels; ++h) {
     if (!GetVarint64(&in, &sizes[h])) return corrupt("truncated level sizes");
-    // Every value takes 8 bytes, so a size beyond the remaining bytes is
-    // corrupt (and must not drive an allocation).
-    if (sizes[h] > in.size() / 8) return corrupt("level size out of range");
+    // Every value takes 8 bytes (version 1) or at least 1, so a size beyond
+    // the remaining bytes is corrupt (and must not drive an allocation).
+    const size_t min_value_bytes = encoding->version == 1 ? 8 : 1;
+    if (sizes[h] > in.size() / min_value_bytes) {
+      return corrupt("level size out of range");
+    }
     retained += sizes[h];
     weight += static_cast<unsigned __int128>(sizes[h]) << h;
   }
@@ -830,14 +899,45 @@ absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
       return corrupt("bad min/max");
     }
   }
-  if (in.size() != retained * 8) return corrupt("value bytes do not match");
+  // Version 1 has no form byte: raw doubles.
+  uint8_t form = kRawValues;
+  if (encoding->version >= 2 && sketch.n_ > 0) {
+    if (in.empty()) return corrupt("truncated value form");
+    form = static_cast<uint8_t>(in[0]);
+    in.remove_prefix(1);
+    if (form != kRawValues && form > kMaxValueScale) {
+      return corrupt(absl::StrCat("unknown value form ", form));
+    }
+  }
+  if (form == kRawValues ? in.size() != retained * 8 : in.size() < retained) {
+    return corrupt("value bytes do not match");
+  }
+  const double divisor =
+      form == kRawValues ? 1.0 : static_cast<double>(internal::kPow10[form]);
   sketch.levels_.resize(std::max<uint64_t>(num_levels, 1));
   for (uint64_t h = 0; h < num_levels; ++h) {
     auto& level = sketch.levels_[h];
     level.reserve(sizes[h]);
+    int64_t previous = 0;
     for (uint64_t i = 0; i < sizes[h]; ++i) {
       double v;
-      GetDouble(&in, &v);
+      if (form == kRawValues) {
+        GetDouble(&in, &v);
+      } else {
+        uint64_t zigzag;
+        if (!GetVarint64(&in, &zigzag)) return corrupt("truncated values");
+        const int64_t delta = UnZigZag(zigzag);
+        if (delta <= -(int64_t{1} << 54) || delta >= (int64_t{1} << 54)) {
+          return corrupt("value out of range");
+        }
+        // |previous| < 2^53 and |delta| < 2^54: the sum cannot overflow.
+        const int64_t c = h == 0 ? delta : previous + delta;
+        if (std::abs(static_cast<double>(c)) >= kMaxExactInteger) {
+          return corrupt("value out of range");
+        }
+        previous = c;
+        v = static_cast<double>(c) / divisor;
+      }
       if (std::isnan(v)) return corrupt("NaN value");
       if (stored_extremes && (v < sketch.min_ || v > sketch.max_)) {
         return corrupt("value outside [min, max]");
@@ -848,6 +948,7 @@ absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
       level.push_back(v);
     }
   }
+  if (!in.empty()) return corrupt("trailing bytes");
   if (sketch.n_ > 0 && !stored_extremes) {
     const auto [min, max] =
         std::minmax_element(sketch.levels_[0].begin(), sketch.levels_[0].end());

@@ -688,8 +688,9 @@ TEST(QuantileSketchTest, RestoresVersionOneEncodings) {
   EXPECT_EQ(*small->min(), 3.0);
   EXPECT_EQ(*small->max(), 99.0);
   EXPECT_EQ(*small->Quantile(0.5), 12.5);
-  // Version 2 leaves out min and max of a one-level sketch.
-  EXPECT_EQ(Bytes(fresh).size(), small_v1.size() - 16);
+  // Version 2 leaves out min and max of a one-level sketch and writes the
+  // values as hundredths: header 8, form 1, values 11, checksum 4.
+  EXPECT_EQ(Bytes(fresh).size(), 8 + 1 + 11 + 4u);
 
   // (37 i) mod 100 for i in 0..99 at k = 8: compacted into several levels.
   const std::string compacted_v1 = FromHex(
@@ -723,8 +724,45 @@ TEST(QuantileSketchTest, TwoValuesNeedNoHeap) {
   EXPECT_LE(sizeof(QuantileSketch), 128u);
   EXPECT_EQ(*sketch.Quantile(0.5), -1);
   EXPECT_EQ(*sketch.Quantile(0.51), 5);
-  // Header, two values, checksum.
-  EXPECT_EQ(Bytes(sketch).size(), 8 + 2 * 8 + 4u);
+  // Header, form, two integers as one-byte varints, checksum.
+  EXPECT_EQ(Bytes(sketch).size(), 8 + 1 + 2 + 4u);
+}
+
+TEST(QuantileSketchTest, DecimalValuesSerializeCompactlyAndExactly) {
+  // Amounts in cents, negative ones and an integer-valued level included,
+  // through compactions; then values no decimal scale represents exactly.
+  std::vector<double> amounts;
+  for (double v : LogNormal(300000, 21)) {
+    amounts.push_back(std::round((v - 5) * 100) / 100);
+  }
+  for (int n : {1, 7, 200, 5000, 300000}) {
+    QuantileSketch sketch;
+    for (int i = 0; i < n; ++i) sketch.Add(amounts[i]);
+    const std::string bytes = Bytes(sketch);
+    // At most 4 bytes a value (cents below 2^20) plus header and extremes.
+    EXPECT_LE(bytes.size(), 64 + 4 * sketch.num_retained()) << n;
+    auto restored = QuantileSketch::Deserialize(bytes);
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    EXPECT_EQ(Bytes(*restored), bytes);
+    EXPECT_EQ(*restored->min(), *sketch.min());
+    EXPECT_EQ(*restored->max(), *sketch.max());
+    for (double q : {0.01, 0.5, 0.99}) {
+      EXPECT_EQ(*restored->Quantile(q), *sketch.Quantile(q));
+    }
+    // A restored sketch goes on exactly like the original.
+    sketch.Add(1.5);
+    restored->Add(1.5);
+    EXPECT_EQ(Bytes(*restored), Bytes(sketch));
+    if (n == 5000) ExpectCorruptionDetected(bytes, DecodeQuantile);
+  }
+  QuantileSketch raw;
+  for (double v : {0.1 + 0.2, 1e300, -3.0, 1.0 / 3}) raw.Add(v);
+  const std::string bytes = Bytes(raw);
+  EXPECT_EQ(bytes.size(), 8 + 1 + 4 * 8 + 4u);
+  auto restored = QuantileSketch::Deserialize(bytes);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(*restored->Quantile(0.5), 0.1 + 0.2);
+  EXPECT_EQ(Bytes(*restored), bytes);
 }
 
 TEST(QuantileSketchTest, ExactBelowKAndWithinBoundAbove) {

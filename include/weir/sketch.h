@@ -79,12 +79,16 @@
 //   - Exact while small: up to k values nothing is compacted; `Rank` and
 //     `Quantile` are then exact, and memory is one double per value (a
 //     handful of values costs a handful of doubles; the first two live
-//     inside the 88-byte object, no heap). Serialized, such a sketch is 12
-//     bytes plus 8 per value (its min and max are its values).
+//     inside the 88-byte object, no heap). Serialized, such a sketch is 13
+//     bytes plus its values (its min and max are its values).
 //   - Memory: about 3k + 8 * log2(n / k) retained doubles at most (614 at
 //     k = 200 for n = 10^6: about 9 KiB in memory, 5 KiB serialized);
-//     `Serialize` writes 8 bytes per retained value plus at most about 60
-//     bytes (min and max only once the sketch has compacted).
+//     `Serialize` writes at most 8 bytes per retained value plus at most
+//     about 60 bytes (min and max only once the sketch has compacted).
+//     When every retained value is an integer divided by 10^s, s <= 6 (an
+//     amount with two decimals, converted from its decimal), the values are
+//     written as varints of those integers (sorted levels as differences):
+//     2-3 bytes for an amount up to 1000.00, bit-exact on restore.
 //   - Randomness: each compaction keeps the odd or the even half of a sorted
 //     level, chosen by one bit of SplitMix64 applied to a per-sketch
 //     compaction counter (starting at a fixed seed). The counter is part of
@@ -96,8 +100,9 @@
 //     infinities are ordinary values.
 //
 // Encodings: byte 0 is a type tag ('H' or 'Q'), byte 1 the encoding version
-// (2; version 1 wrote dense registers one byte each and a one-level KLL's
-// min and max, and still restores), and the last 4 bytes a CRC-32C of
+// (2; version 1 wrote dense registers one byte each, and a KLL's values as
+// doubles with its min and max; it still restores), and the last 4 bytes a
+// CRC-32C of
 // everything before them. Deserialize returns kDataLoss for truncated,
 // corrupt or inconsistent bytes and kFailedPrecondition for an encoding
 // version this build does not read. A sketch restored from either version
