@@ -185,6 +185,11 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
     Check((*op)->Flush(), "Flush");
     result.state = weir::bench::MeasureState(backend->get());
     if (!result.state.ok) Fail("state scan failed");
+    if (print_memory) {
+      std::fprintf(stderr,
+                   "after flush and scan: rss_mb=%.0f peak_rss_mb=%.0f\n",
+                   weir::bench::RssMb(), weir::bench::PeakRssMb());
+    }
     start = absl::Now();
   }
   // Fire the rest a minute at a time up to the end of the last daily window,
@@ -198,6 +203,12 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
   }
   Check((*op)->AdvanceWatermark(weir::kMaxEventTime, &out), "final firing");
   elapsed += absl::Now() - start;
+  if (print_memory) {
+    std::fprintf(stderr,
+                 "after firing: rss_mb=%.0f peak_rss_mb=%.0f heap_mb=%.0f\n",
+                 weir::bench::RssMb(), weir::bench::PeakRssMb(),
+                 weir::bench::HeapBytesInUse() / (1 << 20));
+  }
   result.events_per_s =
       static_cast<double>(events) / absl::ToDoubleSeconds(elapsed);
   result.stats = (*op)->stats();
