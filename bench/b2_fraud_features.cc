@@ -6,6 +6,11 @@
 //
 // Prints:
 //   B2 rocksdb events_per_s=... ref_events_per_s=... ratio=...
+//   B2 state bytes_per_active_user=... active_users=... (every window still
+//   open at the end of the input, flushed to RocksDB, in a separate untimed
+//   run: keys, values and the backend's value headers)
+//   B2 memory heap_bytes_per_active_user=... (the operator's heap, cache and
+//   sketches, at the end of the input in that run)
 
 #include <algorithm>
 #include <cstdio>
@@ -18,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench_flags.h"
+#include "bench_state.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/testing/subprocess.h"
@@ -69,8 +75,11 @@ double RunReference(const std::vector<weir::Event>& in) {
   return static_cast<double>(in.size()) / secs;
 }
 
+// With `state` set, measures the state instead of firing the last windows.
 double RunWeir(const std::vector<weir::Event>& in, weir::StateBackend* backend,
-               size_t cache_entries, uint64_t* updates) {
+               size_t cache_entries, uint64_t* updates,
+               weir::bench::StateFootprint* state = nullptr,
+               double* heap_bytes = nullptr) {
   auto op =
       weir::KeyedWindowOperator::Create(FraudFeatures(cache_entries), backend);
   if (!op.ok()) {
@@ -78,6 +87,7 @@ double RunWeir(const std::vector<weir::Event>& in, weir::StateBackend* backend,
     std::exit(1);
   }
   weir::OperatorOutput out;
+  const double heap_before = weir::bench::HeapBytesInUse();
   const absl::Time start = absl::Now();
   for (const weir::Event& e : in) {
     absl::Status s = (*op)->Process(e.view(), &out);
@@ -90,6 +100,13 @@ double RunWeir(const std::vector<weir::Event>& in, weir::StateBackend* backend,
       out.Clear();
     }
     out.late.clear();
+  }
+  if (state != nullptr) {
+    out.Clear();
+    *heap_bytes = weir::bench::HeapBytesInUse() - heap_before;
+    if (!(*op)->Flush().ok()) std::exit(1);
+    *state = weir::bench::MeasureState(backend);
+    return 0;
   }
   if (!(*op)->AdvanceWatermark(weir::kMaxEventTime, &out).ok()) std::exit(1);
   *updates += out.updates.size();
@@ -140,5 +157,24 @@ int main(int argc, char** argv) {
       "B2 rocksdb events_per_s=%.3g ref_events_per_s=%.3g ratio=%.2f "
       "features=6 updates=%llu\n",
       x, r, x / r, static_cast<unsigned long long>(updates));
+
+  weir::RocksDbStateBackendOptions so;
+  so.path = absl::StrCat(tmp->path(), "/state");
+  so.resources = *resources;
+  auto backend = weir::RocksDbStateBackend::Create(so);
+  if (!backend.ok()) return 1;
+  weir::bench::StateFootprint state;
+  double heap_bytes = 0;
+  RunWeir(in, backend->get(), cache, &updates, &state, &heap_bytes);
+  if (!state.ok) return 1;
+  std::printf(
+      "B2 state bytes_per_active_user=%.0f active_users=%llu "
+      "window_entries=%llu state_mb=%.1f\n",
+      state.BytesPerEntity(), static_cast<unsigned long long>(state.entities),
+      static_cast<unsigned long long>(state.window_entries),
+      static_cast<double>(state.window_bytes + state.timer_bytes) / (1 << 20));
+  std::printf("B2 memory heap_bytes_per_active_user=%.0f heap_mb=%.1f\n",
+              heap_bytes / static_cast<double>(state.entities),
+              heap_bytes / (1 << 20));
   return 0;
 }

@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench_flags.h"
+#include "bench_state.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "weir/internal/coding.h"
@@ -44,6 +45,7 @@
 namespace {
 
 using ::weir::bench::Flag;
+using ::weir::bench::PeakRssMb;
 
 constexpr weir::EventTime kDayStart = 1767225600000;  // 2026-01-01 UTC
 constexpr int64_t kDayMs = 86'400'000;
@@ -56,21 +58,6 @@ double ProcessCpuSeconds() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) +
          1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-// Peak resident set size of this process, in MiB (VmHWM).
-double PeakRssMb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) {
-      int64_t kb = 0;
-      absl::SimpleAtoi(
-          absl::StripAsciiWhitespace(line.substr(6, line.size() - 6 - 3)), &kb);
-      return static_cast<double>(kb) / 1024.0;
-    }
-  }
-  return -1;
 }
 
 // The i-th user: each user once, in a scrambled order (an odd multiplier is

@@ -1,6 +1,7 @@
 #include "weir/sketch.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "weir/internal/coding.h"
 #include "weir/internal/crc32c.h"
+#include "weir/internal/pow10.h"
 
 namespace weir {
 namespace {
@@ -89,11 +91,16 @@ void AppendCrc(std::string* out, size_t start) {
   internal::PutFixed32(out, internal::Crc32c(body));
 }
 
-// Checks the tag, version and CRC of an encoding and returns its body (the
-// bytes between the version and the CRC).
-absl::StatusOr<std::string_view> OpenEncoding(std::string_view bytes, char tag,
-                                              uint8_t version,
-                                              const char* what) {
+// An encoding's body (the bytes between the version and the CRC) and its
+// version.
+struct Encoding {
+  std::string_view body;
+  uint8_t version;
+};
+
+// Checks the tag, version (1 to `version`) and CRC of an encoding.
+absl::StatusOr<Encoding> OpenEncoding(std::string_view bytes, char tag,
+                                      uint8_t version, const char* what) {
   if (bytes.size() < 2) {
     return absl::DataLossError(absl::StrCat(what, " encoding is truncated"));
   }
@@ -102,10 +109,10 @@ absl::StatusOr<std::string_view> OpenEncoding(std::string_view bytes, char tag,
         absl::StrCat("not a ", what, " encoding (bad type tag)"));
   }
   const auto stored_version = static_cast<uint8_t>(bytes[1]);
-  if (stored_version != version) {
+  if (stored_version < 1 || stored_version > version) {
     return absl::FailedPreconditionError(
         absl::StrCat(what, " encoding has version ", stored_version,
-                     ", this build reads only version ", version));
+                     ", this build reads versions 1 to ", version));
   }
   if (bytes.size() < 6) {
     return absl::DataLossError(absl::StrCat(what, " encoding is truncated"));
@@ -117,7 +124,7 @@ absl::StatusOr<std::string_view> OpenEncoding(std::string_view bytes, char tag,
     return absl::DataLossError(
         absl::StrCat(what, " encoding fails its checksum"));
   }
-  return bytes.substr(2, bytes.size() - 6);
+  return Encoding{bytes.substr(2, bytes.size() - 6), stored_version};
 }
 
 // ---------------------------------------------------------------------------
@@ -179,10 +186,14 @@ double ErtlTau(double x) {
   }
 }
 
+// A register histogram: element r counts the registers holding r, for r in
+// [0, 64 - p + 1]; 64 elements cover every precision.
+using RegisterCounts = std::array<double, 64>;
+
 // Ertl's improved estimator from the register histogram: counts[r] is the
 // number of the m = 2^p registers holding r, for r in [0, q + 1] where
 // q = 64 - p.
-double ErtlEstimate(const std::vector<double>& counts, int p) {
+double ErtlEstimate(const RegisterCounts& counts, int p) {
   const double m = std::ldexp(1.0, p);
   const int q = 64 - p;
   double z = m * ErtlTau(1.0 - counts[q + 1] / m);
@@ -208,12 +219,53 @@ uint64_t SplitMix64(uint64_t x) {
 }
 
 // a and b sorted; returns their sorted union (a multiset merge).
-std::vector<double> MergeSorted(const std::vector<double>& a,
-                                const std::vector<double>& b) {
-  std::vector<double> out;
+template <typename Level>
+Level MergeSorted(const Level& a, const Level& b) {
+  Level out;
   out.reserve(a.size() + b.size());
   std::merge(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
   return out;
+}
+
+constexpr int kMaxValueScale = 6;
+constexpr uint8_t kRawValues = 0xFF;
+// Integers of magnitude below 2^53 are exact doubles.
+constexpr double kMaxExactInteger = 9007199254740992.0;
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+
+// Whether `v` is exactly c / 10^scale for an integer c with |c| < 2^53,
+// the division giving back v's bits.
+bool HasScale(double v, int scale) {
+  const double divisor = static_cast<double>(internal::kPow10[scale]);
+  const double c = std::nearbyint(v * divisor);
+  if (!(std::abs(c) < kMaxExactInteger)) return false;
+  return std::bit_cast<uint64_t>(c / divisor) == std::bit_cast<uint64_t>(v);
+}
+
+// The smallest scale in [0, kMaxValueScale] every value of `levels` has
+// (amounts with two decimals: 2), or nullopt.
+template <typename Levels>
+std::optional<int> ValueScale(const Levels& levels) {
+  for (int scale = 0; scale <= kMaxValueScale; ++scale) {
+    bool all = true;
+    for (const auto& level : levels) {
+      for (double v : level) {
+        if (!HasScale(v, scale)) {
+          all = false;
+          break;
+        }
+      }
+      if (!all) break;
+    }
+    if (all) return scale;
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -279,7 +331,13 @@ absl::StatusOr<HyperLogLog> HyperLogLog::Create(int precision) {
         absl::StrCat("HyperLogLog precision ", precision, " is outside [",
                      kMinPrecision, ", ", kMaxPrecision, "]"));
   }
+// GCC 12 reports the inline buffer of the new, empty sparse_ as "maybe
+// uninitialized" when InlinedVector's move copies it whole: it holds no
+// elements, so nothing uninitialized is read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
   return HyperLogLog(precision);
+#pragma GCC diagnostic pop
 }
 
 double HyperLogLog::StandardError(int precision) {
@@ -359,7 +417,7 @@ absl::Status HyperLogLog::Merge(const HyperLogLog& other) {
       return absl::OkStatus();
     }
     // Union of two index-sorted lists, keeping the larger rank per index.
-    std::vector<uint32_t> merged;
+    decltype(sparse_) merged;
     merged.reserve(sparse_.size() + other.sparse_.size());
     auto a = sparse_.begin();
     auto b = other.sparse_.begin();
@@ -389,24 +447,26 @@ absl::Status HyperLogLog::Merge(const HyperLogLog& other) {
 }
 
 double HyperLogLog::Estimate() const {
+  RegisterCounts counts{};
   if (is_sparse()) {
     if (sparse_.empty()) return 0.0;
-    std::vector<double> counts(64 - kSparseP + 2, 0.0);
     counts[0] = std::ldexp(1.0, kSparseP) - static_cast<double>(sparse_.size());
     for (uint32_t entry : sparse_) counts[SparseRank(entry)] += 1.0;
     return ErtlEstimate(counts, kSparseP);
   }
-  std::vector<double> counts(64 - precision_ + 2, 0.0);
   for (uint8_t reg : dense_) counts[reg] += 1.0;
   return ErtlEstimate(counts, precision_);
 }
 
-// Encoding, version 1:
+// Encoding, version 2:
 //   'H' | version | precision (1 byte) | form (0 sparse, 1 dense) |
 //   sparse: entry count (varint), then the entries as varint deltas from
 //           the previous entry (the first from 0);
-//   dense:  2^precision register bytes |
+//   dense:  the 2^precision registers, 6 bits each (a rank is at most 61),
+//           register i in bits [6i, 6i + 6) of a little-endian bit string:
+//           3 bytes per 4 registers |
 //   CRC-32C (fixed32) of all the bytes before it.
+// Version 1 differs only in the dense form: one byte per register.
 void HyperLogLog::Serialize(std::string* out) const {
   const size_t start = out->size();
   out->push_back(kHllTag);
@@ -422,15 +482,21 @@ void HyperLogLog::Serialize(std::string* out) const {
     }
   } else {
     out->push_back(1);
-    out->append(reinterpret_cast<const char*>(dense_.data()), dense_.size());
+    for (size_t i = 0; i < dense_.size(); i += 4) {
+      const uint32_t group = dense_[i] | (dense_[i + 1] << 6) |
+                             (dense_[i + 2] << 12) | (dense_[i + 3] << 18);
+      out->push_back(static_cast<char>(group));
+      out->push_back(static_cast<char>(group >> 8));
+      out->push_back(static_cast<char>(group >> 16));
+    }
   }
   AppendCrc(out, start);
 }
 
 absl::StatusOr<HyperLogLog> HyperLogLog::Deserialize(std::string_view bytes) {
-  auto body_or = OpenEncoding(bytes, kHllTag, kEncodingVersion, "HyperLogLog");
-  if (!body_or.ok()) return body_or.status();
-  std::string_view in = *body_or;
+  auto encoding = OpenEncoding(bytes, kHllTag, kEncodingVersion, "HyperLogLog");
+  if (!encoding.ok()) return encoding.status();
+  std::string_view in = encoding->body;
   auto corrupt = [](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("HyperLogLog encoding: ", why));
   };
@@ -467,9 +533,23 @@ absl::StatusOr<HyperLogLog> HyperLogLog::Deserialize(std::string_view bytes) {
     }
   } else if (form == 1) {
     const size_t m = size_t{1} << precision;
-    if (in.size() < m) return corrupt("truncated registers");
-    hll.dense_.assign(in.begin(), in.begin() + m);
-    in.remove_prefix(m);
+    if (encoding->version == 1) {
+      if (in.size() < m) return corrupt("truncated registers");
+      hll.dense_.assign(in.begin(), in.begin() + m);
+      in.remove_prefix(m);
+    } else {
+      if (in.size() < m / 4 * 3) return corrupt("truncated registers");
+      hll.dense_.resize(m);
+      for (size_t i = 0; i < m; i += 4) {
+        const uint32_t group = static_cast<uint8_t>(in[0]) |
+                               (static_cast<uint8_t>(in[1]) << 8) |
+                               (static_cast<uint8_t>(in[2]) << 16);
+        in.remove_prefix(3);
+        for (size_t j = 0; j < 4; ++j) {
+          hll.dense_[i + j] = static_cast<uint8_t>((group >> (6 * j)) & 0x3F);
+        }
+      }
+    }
     for (uint8_t reg : hll.dense_) {
       if (reg > 64 - precision + 1) return corrupt("register out of range");
     }
@@ -481,8 +561,10 @@ absl::StatusOr<HyperLogLog> HyperLogLog::Deserialize(std::string_view bytes) {
 }
 
 size_t HyperLogLog::MemoryBytes() const {
-  return sizeof(*this) + sparse_.capacity() * sizeof(uint32_t) +
-         dense_.capacity();
+  const size_t sparse_heap = sparse_.capacity() > kInlineSparseEntries
+                                 ? sparse_.capacity() * sizeof(uint32_t)
+                                 : 0;
+  return sizeof(*this) + sparse_heap + dense_.capacity();
 }
 
 // ---------------------------------------------------------------------------
@@ -551,11 +633,11 @@ void QuantileSketch::CompactLevel(size_t level) {
     levels_.emplace_back();
     capacity_ = TotalCapacity(levels_.size());
   }
-  std::vector<double>& current = levels_[level];
+  Level& current = levels_[level];
   if (level == 0) std::sort(current.begin(), current.end());
   const size_t odd = current.size() % 2;
   const size_t offset = odd + (NextBit() ? 1 : 0);
-  std::vector<double> promoted;
+  Level promoted;
   promoted.reserve(current.size() / 2);
   for (size_t i = offset; i < current.size(); i += 2) {
     promoted.push_back(current[i]);
@@ -565,7 +647,7 @@ void QuantileSketch::CompactLevel(size_t level) {
   // so it gives its memory back.
   if (level > 0) current.shrink_to_fit();
   retained_ -= promoted.size();
-  std::vector<double>& above = levels_[level + 1];
+  Level& above = levels_[level + 1];
   if (above.empty()) {
     above = std::move(promoted);
   } else {
@@ -663,8 +745,20 @@ absl::StatusOr<double> QuantileSketch::Quantile(double q) const {
   }
   if (q == 0.0) return min_;
   if (q == 1.0) return max_;
-  const auto view = SortedView();
   const double n = static_cast<double>(n_);
+  if (levels_.size() == 1) {
+    // Never compacted: every value once, weight 1. Sorting a copy on the
+    // stack spares SortedView's allocation for the common small sketch.
+    absl::InlinedVector<double, 64> sorted(levels_[0].begin(),
+                                           levels_[0].end());
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      // The same test as below with cumulative = i + 1.
+      if (static_cast<double>(i + 1) / n >= q) return sorted[i];
+    }
+    return max_;
+  }
+  const auto view = SortedView();
   uint64_t cumulative = 0;
   for (const auto& [value, weight] : view) {
     cumulative += weight;
@@ -693,12 +787,21 @@ double QuantileSketch::Rank(double x) const {
   return static_cast<double>(at_or_below) / static_cast<double>(n_);
 }
 
-// Encoding, version 1:
+// Encoding, version 2:
 //   'Q' | version | k (fixed16 LE) | n (varint) | compactions (varint) |
 //   level count (1 byte) | each level's size (varint) |
-//   if n > 0: min, max (IEEE-754 doubles, fixed64 LE) |
-//   the values, level 0 first, as doubles (fixed64 LE) |
+//   if there are two levels or more: min, max (IEEE-754 doubles, fixed64
+//   LE); with one level the sketch holds every value, which give them |
+//   if n > 0: the value form (1 byte) and the values, level 0 first:
+//     form s in [0, kMaxValueScale]: every value v is c / 10^s for an
+//       integer c (|c| < 2^53, the division exact in IEEE-754: decoding
+//       gives the same bits); level 0 as zigzag varints of c, the other
+//       levels (sorted) as varints of the difference to the previous c
+//       (the first from 0, zigzag);
+//     form kRawValues: every value as a double (fixed64 LE) |
 //   CRC-32C (fixed32) of all the bytes before it.
+// Version 1 writes min and max whenever n > 0, and the values as doubles
+// without a form byte.
 void QuantileSketch::Serialize(std::string* out) const {
   const size_t start = out->size();
   out->push_back(kQuantileTag);
@@ -712,22 +815,39 @@ void QuantileSketch::Serialize(std::string* out) const {
   const size_t num_levels = n_ == 0 ? 0 : levels_.size();
   out->push_back(static_cast<char>(num_levels));
   for (size_t h = 0; h < num_levels; ++h) PutVarint64(out, levels_[h].size());
-  if (n_ > 0) {
+  if (num_levels > 1) {
     PutDouble(out, min_);
     PutDouble(out, max_);
   }
-  for (size_t h = 0; h < num_levels; ++h) {
-    for (double v : levels_[h]) PutDouble(out, v);
+  if (n_ > 0) {
+    const std::optional<int> scale = ValueScale(levels_);
+    if (!scale.has_value()) {
+      out->push_back(static_cast<char>(kRawValues));
+      for (size_t h = 0; h < num_levels; ++h) {
+        for (double v : levels_[h]) PutDouble(out, v);
+      }
+    } else {
+      out->push_back(static_cast<char>(*scale));
+      const double divisor = static_cast<double>(internal::kPow10[*scale]);
+      for (size_t h = 0; h < num_levels; ++h) {
+        int64_t previous = 0;
+        for (double v : levels_[h]) {
+          const auto c = static_cast<int64_t>(std::nearbyint(v * divisor));
+          PutVarint64(out, ZigZag(h == 0 ? c : c - previous));
+          previous = c;
+        }
+      }
+    }
   }
   AppendCrc(out, start);
 }
 
 absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
     std::string_view bytes) {
-  auto body_or =
+  auto encoding =
       OpenEncoding(bytes, kQuantileTag, kEncodingVersion, "QuantileSketch");
-  if (!body_or.ok()) return body_or.status();
-  std::string_view in = *body_or;
+  if (!encoding.ok()) return encoding.status();
+  std::string_view in = encoding->body;
   auto corrupt = [](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("QuantileSketch encoding: ", why));
   };
@@ -755,16 +875,22 @@ absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
   uint64_t retained = 0;
   for (uint64_t h = 0; h < num_levels; ++h) {
     if (!GetVarint64(&in, &sizes[h])) return corrupt("truncated level sizes");
-    // Every value takes 8 bytes, so a size beyond the remaining bytes is
-    // corrupt (and must not drive an allocation).
-    if (sizes[h] > in.size() / 8) return corrupt("level size out of range");
+    // Every value takes 8 bytes (version 1) or at least 1, so a size beyond
+    // the remaining bytes is corrupt (and must not drive an allocation).
+    const size_t min_value_bytes = encoding->version == 1 ? 8 : 1;
+    if (sizes[h] > in.size() / min_value_bytes) {
+      return corrupt("level size out of range");
+    }
     retained += sizes[h];
     weight += static_cast<unsigned __int128>(sizes[h]) << h;
   }
   if (weight != sketch.n_) {
     return corrupt("level weights do not add up to the value count");
   }
-  if (sketch.n_ > 0) {
+  // Version 2 leaves out min and max of a one-level sketch: its values.
+  const bool stored_extremes =
+      sketch.n_ > 0 && (encoding->version == 1 || num_levels > 1);
+  if (stored_extremes) {
     if (!GetDouble(&in, &sketch.min_) || !GetDouble(&in, &sketch.max_)) {
       return corrupt("truncated min/max");
     }
@@ -773,15 +899,47 @@ absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
       return corrupt("bad min/max");
     }
   }
-  if (in.size() != retained * 8) return corrupt("value bytes do not match");
+  // Version 1 has no form byte: raw doubles.
+  uint8_t form = kRawValues;
+  if (encoding->version >= 2 && sketch.n_ > 0) {
+    if (in.empty()) return corrupt("truncated value form");
+    form = static_cast<uint8_t>(in[0]);
+    in.remove_prefix(1);
+    if (form != kRawValues && form > kMaxValueScale) {
+      return corrupt(absl::StrCat("unknown value form ", form));
+    }
+  }
+  if (form == kRawValues ? in.size() != retained * 8 : in.size() < retained) {
+    return corrupt("value bytes do not match");
+  }
+  const double divisor =
+      form == kRawValues ? 1.0 : static_cast<double>(internal::kPow10[form]);
   sketch.levels_.resize(std::max<uint64_t>(num_levels, 1));
   for (uint64_t h = 0; h < num_levels; ++h) {
     auto& level = sketch.levels_[h];
     level.reserve(sizes[h]);
+    int64_t previous = 0;
     for (uint64_t i = 0; i < sizes[h]; ++i) {
       double v;
-      GetDouble(&in, &v);
-      if (std::isnan(v) || v < sketch.min_ || v > sketch.max_) {
+      if (form == kRawValues) {
+        GetDouble(&in, &v);
+      } else {
+        uint64_t zigzag;
+        if (!GetVarint64(&in, &zigzag)) return corrupt("truncated values");
+        const int64_t delta = UnZigZag(zigzag);
+        if (delta <= -(int64_t{1} << 54) || delta >= (int64_t{1} << 54)) {
+          return corrupt("value out of range");
+        }
+        // |previous| < 2^53 and |delta| < 2^54: the sum cannot overflow.
+        const int64_t c = h == 0 ? delta : previous + delta;
+        if (std::abs(static_cast<double>(c)) >= kMaxExactInteger) {
+          return corrupt("value out of range");
+        }
+        previous = c;
+        v = static_cast<double>(c) / divisor;
+      }
+      if (std::isnan(v)) return corrupt("NaN value");
+      if (stored_extremes && (v < sketch.min_ || v > sketch.max_)) {
         return corrupt("value outside [min, max]");
       }
       if (h > 0 && !level.empty() && v < level.back()) {
@@ -790,13 +948,28 @@ absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
       level.push_back(v);
     }
   }
+  if (!in.empty()) return corrupt("trailing bytes");
+  if (sketch.n_ > 0 && !stored_extremes) {
+    const auto [min, max] =
+        std::minmax_element(sketch.levels_[0].begin(), sketch.levels_[0].end());
+    sketch.min_ = *min;
+    sketch.max_ = *max;
+  }
   sketch.LevelsChanged();
   return sketch;
 }
 
 size_t QuantileSketch::MemoryBytes() const {
-  size_t bytes = sizeof(*this) + levels_.capacity() * sizeof(levels_[0]);
-  for (const auto& level : levels_) bytes += level.capacity() * sizeof(double);
+  // An InlinedVector's inline elements are part of its own size.
+  size_t bytes = sizeof(*this);
+  if (levels_.capacity() > 1) {
+    bytes += levels_.capacity() * sizeof(Level);
+  }
+  for (const Level& level : levels_) {
+    if (level.capacity() > kInlineValues) {
+      bytes += level.capacity() * sizeof(double);
+    }
+  }
   return bytes;
 }
 

@@ -1,14 +1,19 @@
 #include "weir/sketch.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "weir/internal/coding.h"
+#include "weir/internal/crc32c.h"
 
 namespace weir {
 namespace {
@@ -26,6 +31,14 @@ std::string Bytes(const QuantileSketch& sketch) {
 }
 
 std::string Merchant(int i) { return absl::StrCat("merchant-", i); }
+
+// Bytes written by the version 1 encoders (the encoders of the first
+// release), kept verbatim: state written then must still restore.
+std::string FromHex(std::initializer_list<const char*> parts) {
+  std::string hex;
+  for (const char* part : parts) hex += part;
+  return absl::HexStringToBytes(hex);
+}
 
 HyperLogLog HllOfRange(int begin, int end) {
   HyperLogLog hll;
@@ -257,8 +270,149 @@ TEST(HyperLogLogTest, GarbageAndTruncationAreDataLoss) {
 
 TEST(HyperLogLogTest, UnknownVersionIsFailedPrecondition) {
   std::string bytes = Bytes(HllOfRange(0, 3));
-  bytes[1] = 2;
+  EXPECT_EQ(bytes[1], 2);
+  bytes[1] = 3;
   EXPECT_EQ(DecodeHll(bytes), absl::StatusCode::kFailedPrecondition);
+  bytes[1] = 0;
+  EXPECT_EQ(DecodeHll(bytes), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(HyperLogLogTest, RestoresVersionOneEncodings) {
+  // Merchant(0..5) at p = 14: sparse.
+  const std::string sparse_v1 = FromHex(
+      {"48010e0006c3b1db41ffd9d21280fdb259bffbda8c0280a8d352c0eecde5022c",
+       "e4d329"});
+  auto sparse = HyperLogLog::Deserialize(sparse_v1);
+  ASSERT_TRUE(sparse.ok()) << sparse.status();
+  EXPECT_TRUE(sparse->is_sparse());
+  EXPECT_EQ(sparse->Estimate(), 6.000010233831679);
+  EXPECT_EQ(Bytes(*sparse), Bytes(HllOfRange(0, 6)));
+
+  // The int64 values 0..499 at p = 8: dense, one byte per register.
+  const std::string dense_v1 = FromHex(
+      {"4801080104060104020304010202020102000207040202050201040203020300",
+       "0001020002020301000101010302020201020100020202020303010103050201",
+       "0103020203010001030101020301000003010001080201020300030102050003",
+       "0303030200040205020101020501030101020101020204040202040602050001",
+       "030300020506030a000204030701020604000000030100020209020300030203",
+       "0205010300010102030203030102030006030204030501000303020302030203",
+       "0201010104020407020003040206070200010200020102000201000203020102",
+       "0204040406010001010002020205030102010100030002030000020303010401",
+       "03030103a86f90b1"});
+  auto dense = HyperLogLog::Deserialize(dense_v1);
+  ASSERT_TRUE(dense.ok()) << dense.status();
+  EXPECT_FALSE(dense->is_sparse());
+  EXPECT_EQ(dense->Estimate(), 505.00382036675182);
+  auto fresh = HyperLogLog::Create(8);
+  ASSERT_TRUE(fresh.ok());
+  for (int i = 0; i < 500; ++i) fresh->Add(int64_t{i});
+  const std::string v2 = Bytes(*fresh);
+  EXPECT_EQ(Bytes(*dense), v2);
+  // Version 2 packs the 256 registers into 192 bytes.
+  EXPECT_EQ(v2.size(), dense_v1.size() - 64);
+  // A restored version 1 sketch goes on like the original.
+  dense->Add(int64_t{1000});
+  fresh->Add(int64_t{1000});
+  EXPECT_EQ(Bytes(*dense), Bytes(*fresh));
+  ExpectCorruptionDetected(dense_v1, DecodeHll);
+}
+
+// The dense registers of `hashes` at precision p, computed from the
+// definition (index: the top p bits; rank: 1 + leading zeros of the rest),
+// in the version 2 encoding.
+std::string DenseEncodingOf(const std::vector<uint64_t>& hashes, int p) {
+  std::vector<uint8_t> registers(size_t{1} << p, 0);
+  for (uint64_t hash : hashes) {
+    const uint64_t rest = hash << p;
+    const int rank = rest == 0 ? 64 - p + 1 : std::countl_zero(rest) + 1;
+    uint8_t& reg = registers[hash >> (64 - p)];
+    reg = std::max(reg, static_cast<uint8_t>(rank));
+  }
+  std::string out = {'H', 2, static_cast<char>(p), 1};
+  for (size_t i = 0; i < registers.size(); i += 4) {
+    uint32_t group = 0;
+    for (int j = 0; j < 4; ++j) group |= uint32_t{registers[i + j]} << (6 * j);
+    for (int j = 0; j < 3; ++j)
+      out.push_back(static_cast<char>(group >> (8 * j)));
+  }
+  internal::PutFixed32(&out, internal::Crc32c(out));
+  return out;
+}
+
+TEST(HyperLogLogTest, SparseTurnsDenseAtItsLimitWithTheSameRegisters) {
+  for (int p : {10, 14}) {
+    SCOPED_TRACE(absl::StrCat("p = ", p));
+    auto hll = HyperLogLog::Create(p);
+    ASSERT_TRUE(hll.ok());
+    // Sparse up to min(m / 4, 4096) entries, dense from the next one.
+    const size_t limit = std::min<size_t>((size_t{1} << p) / 4, 4096);
+    std::mt19937_64 rng(p);
+    std::vector<uint64_t> hashes;
+    // Duplicates of earlier hashes do not count towards the limit.
+    while (hll->is_sparse()) {
+      const uint64_t hash =
+          hashes.size() > 10 && hashes.size() % 7 == 0 ? hashes[3] : rng();
+      hashes.push_back(hash);
+      hll->AddHash(hash);
+      if (hll->is_sparse()) {
+        EXPECT_LE(hll->MemoryBytes(), sizeof(HyperLogLog) + 4 * 2 * limit);
+      }
+    }
+    // The limit counts occupied fine registers (the top 25 bits of a hash).
+    std::set<uint64_t> fine;
+    for (uint64_t hash : hashes) fine.insert(hash >> (64 - 25));
+    EXPECT_EQ(fine.size(), limit + 1);
+    EXPECT_EQ(Bytes(*hll), DenseEncodingOf(hashes, p));
+    // And the dense sketch goes on from there.
+    for (int i = 0; i < 1000; ++i) {
+      hashes.push_back(rng());
+      hll->AddHash(hashes.back());
+    }
+    EXPECT_EQ(Bytes(*hll), DenseEncodingOf(hashes, p));
+    EXPECT_EQ(hll->MemoryBytes(), sizeof(HyperLogLog) + (size_t{1} << p));
+  }
+}
+
+TEST(HyperLogLogTest, FewValuesNeedNoHeap) {
+  HyperLogLog hll;
+  for (size_t i = 0; i < HyperLogLog::kInlineSparseEntries; ++i) {
+    hll.Add(Merchant(static_cast<int>(i)));
+  }
+  EXPECT_EQ(hll.MemoryBytes(), sizeof(HyperLogLog));
+  hll.Add("one more");
+  EXPECT_GT(hll.MemoryBytes(), sizeof(HyperLogLog));
+}
+
+TEST(HyperLogLogTest, ManyRandomSetsStayWithinTheDocumentedError) {
+  // 300 sets of random sizes from 1 to 200,000 (log-uniform), compared
+  // with their exact distinct count. Sparse sketches are all but exact;
+  // dense ones stay within 3 standard errors with probability > 99%.
+  std::mt19937_64 rng(2026);
+  const double se = HyperLogLog::StandardError(14);
+  int dense_sets = 0;
+  int beyond_three_se = 0;
+  for (int set = 0; set < 300; ++set) {
+    const auto n = static_cast<int64_t>(
+        std::exp(std::uniform_real_distribution<double>(0, 12.2)(rng)));
+    HyperLogLog hll;
+    const uint64_t base = rng();
+    for (int64_t i = 0; i < n; ++i) {
+      hll.Add(static_cast<int64_t>(base + i));  // n distinct int64 values
+      if (i % 3 == 0) hll.Add(static_cast<int64_t>(base));  // duplicates
+    }
+    const double estimate = hll.Estimate();
+    SCOPED_TRACE(absl::StrCat("n = ", n, ", estimate = ", estimate));
+    if (hll.is_sparse()) {
+      EXPECT_LE(std::abs(estimate - n), std::max(1.0, 0.002 * n));
+    } else {
+      ++dense_sets;
+      const double error = std::abs(estimate / n - 1);
+      EXPECT_LE(error, 4.5 * se);
+      if (error > 3 * se) ++beyond_three_se;
+    }
+  }
+  EXPECT_GT(dense_sets, 50);
+  EXPECT_LE(beyond_three_se, std::max(1, dense_sets / 50));
 }
 
 // ---------------------------------------------------------------------------
@@ -518,6 +672,124 @@ TEST(QuantileSketchTest, UnknownVersionIsFailedPrecondition) {
   std::string bytes = Bytes(sketch);
   bytes[1] = 9;
   EXPECT_EQ(DecodeQuantile(bytes), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(QuantileSketchTest, RestoresVersionOneEncodings) {
+  // 12.5, 3, 99, 7.25, 40 at k = 200: one level, every value.
+  const std::string small_v1 = FromHex(
+      {"5101c8000500010500000000000008400000000000c058400000000000002940",
+       "00000000000008400000000000c058400000000000001d400000000000004440",
+       "d8979fb5"});
+  auto small = QuantileSketch::Deserialize(small_v1);
+  ASSERT_TRUE(small.ok()) << small.status();
+  QuantileSketch fresh;
+  for (double v : {12.5, 3.0, 99.0, 7.25, 40.0}) fresh.Add(v);
+  EXPECT_EQ(Bytes(*small), Bytes(fresh));
+  EXPECT_EQ(*small->min(), 3.0);
+  EXPECT_EQ(*small->max(), 99.0);
+  EXPECT_EQ(*small->Quantile(0.5), 12.5);
+  // Version 2 leaves out min and max of a one-level sketch and writes the
+  // values as hundredths: header 8, form 1, values 11, checksum 4.
+  EXPECT_EQ(Bytes(fresh).size(), 8 + 1 + 11 + 4u);
+
+  // (37 i) mod 100 for i in 0..99 at k = 8: compacted into several levels.
+  const std::string compacted_v1 = FromHex(
+      {"51010800640b040a010a0600000000000000000000000000c058400000000000",
+       "003e400000000000c05040000000000000104000000000008044400000000000",
+       "8053400000000000002e400000000000004a4000000000004056400000000000",
+       "003a400000000000804f40000000000000f03f00000000000028400000000000",
+       "0034400000000000004140000000000000434000000000000049400000000000",
+       "804c400000000000c051400000000000c0534000000000008056400000000000",
+       "80584000000000000026400000000000003c4000000000008045400000000000",
+       "004d40000000000080514000000000000057401b17db69"});
+  auto compacted = QuantileSketch::Deserialize(compacted_v1);
+  ASSERT_TRUE(compacted.ok()) << compacted.status();
+  auto fresh8 = QuantileSketch::Create(8);
+  ASSERT_TRUE(fresh8.ok());
+  for (int i = 0; i < 100; ++i) fresh8->Add(static_cast<double>(i * 37 % 100));
+  EXPECT_EQ(Bytes(*compacted), Bytes(*fresh8));
+  EXPECT_EQ(compacted->num_retained(), 27u);
+  EXPECT_EQ(*compacted->Quantile(0.5), 50);
+  EXPECT_EQ(*compacted->Quantile(0.99), 98);
+  EXPECT_EQ(compacted->Rank(50), 0.51000000000000001);
+  ExpectCorruptionDetected(small_v1, DecodeQuantile);
+  ExpectCorruptionDetected(compacted_v1, DecodeQuantile);
+}
+
+TEST(QuantileSketchTest, TwoValuesNeedNoHeap) {
+  QuantileSketch sketch;
+  sketch.Add(5);
+  sketch.Add(-1);
+  EXPECT_EQ(sketch.MemoryBytes(), sizeof(QuantileSketch));
+  EXPECT_LE(sizeof(QuantileSketch), 128u);
+  EXPECT_EQ(*sketch.Quantile(0.5), -1);
+  EXPECT_EQ(*sketch.Quantile(0.51), 5);
+  // Header, form, two integers as one-byte varints, checksum.
+  EXPECT_EQ(Bytes(sketch).size(), 8 + 1 + 2 + 4u);
+}
+
+TEST(QuantileSketchTest, DecimalValuesSerializeCompactlyAndExactly) {
+  // Amounts in cents, negative ones and an integer-valued level included,
+  // through compactions; then values no decimal scale represents exactly.
+  std::vector<double> amounts;
+  for (double v : LogNormal(300000, 21)) {
+    amounts.push_back(std::round((v - 5) * 100) / 100);
+  }
+  for (int n : {1, 7, 200, 5000, 300000}) {
+    QuantileSketch sketch;
+    for (int i = 0; i < n; ++i) sketch.Add(amounts[i]);
+    const std::string bytes = Bytes(sketch);
+    // At most 4 bytes a value (cents below 2^20) plus header and extremes.
+    EXPECT_LE(bytes.size(), 64 + 4 * sketch.num_retained()) << n;
+    auto restored = QuantileSketch::Deserialize(bytes);
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    EXPECT_EQ(Bytes(*restored), bytes);
+    EXPECT_EQ(*restored->min(), *sketch.min());
+    EXPECT_EQ(*restored->max(), *sketch.max());
+    for (double q : {0.01, 0.5, 0.99}) {
+      EXPECT_EQ(*restored->Quantile(q), *sketch.Quantile(q));
+    }
+    // A restored sketch goes on exactly like the original.
+    sketch.Add(1.5);
+    restored->Add(1.5);
+    EXPECT_EQ(Bytes(*restored), Bytes(sketch));
+    if (n == 5000) ExpectCorruptionDetected(bytes, DecodeQuantile);
+  }
+  QuantileSketch raw;
+  for (double v : {0.1 + 0.2, 1e300, -3.0, 1.0 / 3}) raw.Add(v);
+  const std::string bytes = Bytes(raw);
+  EXPECT_EQ(bytes.size(), 8 + 1 + 4 * 8 + 4u);
+  auto restored = QuantileSketch::Deserialize(bytes);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(*restored->Quantile(0.5), 0.1 + 0.2);
+  EXPECT_EQ(Bytes(*restored), bytes);
+}
+
+TEST(QuantileSketchTest, ExactBelowKAndWithinBoundAbove) {
+  // Up to k values a sketch keeps all of them and every quantile is exact;
+  // past k it compacts and stays within RankErrorBound(k).
+  for (int k : {8, 50, 200}) {
+    auto sketch = QuantileSketch::Create(k);
+    ASSERT_TRUE(sketch.ok());
+    const std::vector<double> data = LogNormal(20 * k, 19 + k);
+    std::vector<double> seen;
+    for (double v : data) {
+      sketch->Add(v);
+      seen.push_back(v);
+      if (seen.size() <= static_cast<size_t>(k)) {
+        ASSERT_EQ(sketch->num_retained(), seen.size());
+        std::vector<double> sorted = seen;
+        std::sort(sorted.begin(), sorted.end());
+        for (size_t i = 0; i < sorted.size(); ++i) {
+          const double q = static_cast<double>(i + 1) / sorted.size();
+          ASSERT_EQ(*sketch->Quantile(q), sorted[i]) << k << " " << i;
+        }
+      }
+    }
+    EXPECT_LT(sketch->num_retained(), data.size());
+    EXPECT_LE(MaxRankError(*sketch, data), QuantileSketch::RankErrorBound(k))
+        << k;
+  }
 }
 
 }  // namespace

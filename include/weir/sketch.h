@@ -47,12 +47,13 @@
 //     precision 25 (standard error about 0.02%): counts up to a few thousand
 //     are off by at most a few units, typically exact. It turns dense when it
 //     holds more than min(m / 4, 4096) entries, i.e. before it would outgrow
-//     the dense form. Serialized, an entry takes about 3 bytes; a 5-value
-//     sketch is 88 bytes in memory and 31 bytes serialized.
-//   - Dense mode: m one-byte registers (16 KiB at p = 14; serialized m + 8
-//     bytes). The dense form a sparse sketch turns into equals the form the
-//     same hashes would have built directly: the fine entries carry every
-//     bit a register needs.
+//     the dense form. The first kInlineSparseEntries (6) entries live inside
+//     the object (64 bytes, no heap); serialized, an entry takes about 3-5
+//     bytes: a 1-value sketch is 14 bytes, a 5-value one 31.
+//   - Dense mode: m one-byte registers (16 KiB at p = 14); serialized 6 bits
+//     per register, 3m / 4 + 8 bytes (12 KiB at p = 14). The dense form a
+//     sparse sketch turns into equals the form the same hashes would have
+//     built directly: the fine entries carry every bit a register needs.
 //   - Merge is a register-wise maximum (union for sparse entries), so the
 //     state depends only on the SET of hashes added, never on their order,
 //     duplicates, or how the input was split and merged: Merge is
@@ -77,11 +78,17 @@
 //     value whose true rank lies in [0.99 - eps, 0.99 + eps].
 //   - Exact while small: up to k values nothing is compacted; `Rank` and
 //     `Quantile` are then exact, and memory is one double per value (a
-//     handful of values costs a handful of doubles).
+//     handful of values costs a handful of doubles; the first two live
+//     inside the 88-byte object, no heap). Serialized, such a sketch is 13
+//     bytes plus its values (its min and max are its values).
 //   - Memory: about 3k + 8 * log2(n / k) retained doubles at most (614 at
 //     k = 200 for n = 10^6: about 9 KiB in memory, 5 KiB serialized);
-//     `Serialize` writes 8 bytes per retained value plus at most about 60
-//     bytes.
+//     `Serialize` writes at most 8 bytes per retained value plus at most
+//     about 60 bytes (min and max only once the sketch has compacted).
+//     When every retained value is an integer divided by 10^s, s <= 6 (an
+//     amount with two decimals, converted from its decimal), the values are
+//     written as varints of those integers (sorted levels as differences):
+//     2-3 bytes for an amount up to 1000.00, bit-exact on restore.
 //   - Randomness: each compaction keeps the odd or the even half of a sorted
 //     level, chosen by one bit of SplitMix64 applied to a per-sketch
 //     compaction counter (starting at a fixed seed). The counter is part of
@@ -93,9 +100,13 @@
 //     infinities are ordinary values.
 //
 // Encodings: byte 0 is a type tag ('H' or 'Q'), byte 1 the encoding version
-// (1), and the last 4 bytes a CRC-32C of everything before them. Deserialize
-// returns kDataLoss for truncated, corrupt or inconsistent bytes and
-// kFailedPrecondition for an encoding version this build does not read.
+// (2; version 1 wrote dense registers one byte each, and a KLL's values as
+// doubles with its min and max; it still restores), and the last 4 bytes a
+// CRC-32C of
+// everything before them. Deserialize returns kDataLoss for truncated,
+// corrupt or inconsistent bytes and kFailedPrecondition for an encoding
+// version this build does not read. A sketch restored from either version
+// serializes to the bytes a sketch built from the same input writes.
 //
 // Threading: not thread-safe; one thread uses an instance (const methods
 // may run concurrently with each other). Starts no threads.
@@ -128,6 +139,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -144,8 +156,11 @@ class HyperLogLog {
   static constexpr int kDefaultPrecision = 14;
   // The precision of the sparse mode's entries.
   static constexpr int kSparsePrecision = 25;
-  // The first encoding version; the one Serialize writes.
-  static constexpr uint8_t kEncodingVersion = 1;
+  // Sparse entries held inside the object, without a heap allocation.
+  static constexpr size_t kInlineSparseEntries = 6;
+  // The encoding version Serialize writes; Deserialize reads every version
+  // from 1 to it.
+  static constexpr uint8_t kEncodingVersion = 2;
 
   // An empty sketch with precision kDefaultPrecision.
   HyperLogLog();
@@ -184,6 +199,7 @@ class HyperLogLog {
 
   // Appends the encoding (version kEncodingVersion) to `*out`.
   void Serialize(std::string* out) const;
+  // Reads any encoding version from 1 to kEncodingVersion.
   static absl::StatusOr<HyperLogLog> Deserialize(std::string_view bytes);
 
   // Heap and inline bytes this sketch holds.
@@ -198,8 +214,9 @@ class HyperLogLog {
 
   int precision_;
   // Sparse mode: entries (index << 6) | rank at kSparsePrecision, sorted,
-  // one per index. Empty in dense mode.
-  std::vector<uint32_t> sparse_;
+  // one per index; the first kInlineSparseEntries need no heap. Empty in
+  // dense mode.
+  absl::InlinedVector<uint32_t, kInlineSparseEntries> sparse_;
   // Dense mode: 2^precision_ registers. Empty in sparse mode.
   std::vector<uint8_t> dense_;
 };
@@ -209,8 +226,9 @@ class QuantileSketch {
   static constexpr int kMinK = 8;
   static constexpr int kMaxK = 65535;
   static constexpr int kDefaultK = 200;
-  // The first encoding version; the one Serialize writes.
-  static constexpr uint8_t kEncodingVersion = 1;
+  // The encoding version Serialize writes; Deserialize reads every version
+  // from 1 to it.
+  static constexpr uint8_t kEncodingVersion = 2;
 
   // An empty sketch with k = kDefaultK.
   QuantileSketch();
@@ -250,6 +268,7 @@ class QuantileSketch {
 
   // Appends the encoding (version kEncodingVersion) to `*out`.
   void Serialize(std::string* out) const;
+  // Reads any encoding version from 1 to kEncodingVersion.
   static absl::StatusOr<QuantileSketch> Deserialize(std::string_view bytes);
 
   // Heap and inline bytes this sketch holds.
@@ -268,6 +287,10 @@ class QuantileSketch {
   // All retained values in order with their weights.
   std::vector<std::pair<double, uint64_t>> SortedView() const;
 
+  // The values of one level; the first kInlineValues need no heap.
+  static constexpr size_t kInlineValues = 2;
+  using Level = absl::InlinedVector<double, kInlineValues>;
+
   int k_;
   uint64_t n_ = 0;
   double min_ = 0;
@@ -278,8 +301,9 @@ class QuantileSketch {
   size_t retained_ = 0;
   size_t capacity_ = 0;
   // levels_[h] holds values of weight 2^h; levels_[0] is unsorted, the
-  // others sorted ascending. Never empty.
-  std::vector<std::vector<double>> levels_;
+  // others sorted ascending. Empty only before the first value. A sketch
+  // with one level has never been compacted: it holds every value.
+  absl::InlinedVector<Level, 1> levels_;
 };
 
 }  // namespace weir

@@ -530,22 +530,24 @@ inline void EncodeAcc(AggregateKind kind, const char* acc, std::string* out) {
     out->append(acc, AccSize(kind));
     return;
   }
-  // n (8 bytes LE), length (4 bytes LE), the sketch's own versioned bytes.
+  // n (8 bytes LE), length (4 bytes LE), the sketch's own versioned bytes,
+  // written in place (the length filled in after them).
   const auto* a = reinterpret_cast<const SketchAcc*>(acc);
-  std::string bytes;
-  if (a->sketch != nullptr) {
-    if (kind == AggregateKind::kDistinctCount) {
-      static_cast<const HyperLogLog*>(a->sketch)->Serialize(&bytes);
-    } else {
-      static_cast<const QuantileSketch*>(a->sketch)->Serialize(&bytes);
-    }
-  }
   for (int i = 0; i < 8; ++i) {
     out->push_back(static_cast<char>(static_cast<uint64_t>(a->n) >> (8 * i)));
   }
-  const uint32_t len = static_cast<uint32_t>(bytes.size());
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(len >> (8 * i)));
-  out->append(bytes);
+  const size_t len_at = out->size();
+  out->append(4, '\0');
+  if (a->sketch != nullptr) {
+    if (kind == AggregateKind::kDistinctCount) {
+      static_cast<const HyperLogLog*>(a->sketch)->Serialize(out);
+    } else {
+      static_cast<const QuantileSketch*>(a->sketch)->Serialize(out);
+    }
+  }
+  const auto len = static_cast<uint32_t>(out->size() - len_at - 4);
+  for (int i = 0; i < 4; ++i)
+    (*out)[len_at + i] = static_cast<char>(len >> (8 * i));
 }
 
 inline absl::Status DecodeAcc(AggregateKind kind, std::string_view* in,

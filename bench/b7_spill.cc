@@ -1,0 +1,409 @@
+// B7 of BENCHMARKS.md: state larger than memory on the real feature set.
+// F-FRAUD over W-PAY with many users (Zipf 1.0) on RocksDB under one memory
+// budget, split as in B6: three quarters to RocksDB (block cache and
+// memtables), a quarter to the operator's write-back cache (in entries of
+// about kEntryBytes each), so the cache spills and windows read their
+// spilled parts back when they fire.
+//
+//   b7_spill [--users=N] [--events=N] [--budget_mb=N] [--repeat=N]
+//            [--check=0|1] [--check_events=N] [--memory=0|1]
+//
+// The full size is --users=10000000 --events=10000000. Events are generated
+// while the operator runs (10 M events held in memory would dwarf the
+// budget); the reference is generated the same way, so both pay the same.
+// Phases, in this order so that the peak RSS is the spill phase's:
+//   1. spill, --repeat times: events/s, peak RSS (VmHWM of the process, the
+//      generator's Zipf table of 8 bytes per user included; harness_rss_mb
+//      is the RSS before the first operator starts), state reads per event
+//      (the operator's backend reads), and the state bytes per active user
+//      (every window open at the end of the input, flushed; not timed).
+//   2. reference, --repeat times: B2, the same features and event count on
+//      B2's W-PAY (1 M users) with B2's cache (4 M entries: nothing spills)
+//      and RocksDB's default resources.
+//   3. check (--check=1, the default): on --check_events events of the same
+//      stream, an operator whose cache spills (10,000 entries) and one whose
+//      cache never does must emit the same updates for every record, equal
+//      up to the documented merge-order differences: a mean within 1e-9
+//      relative, a p99 exactly whenever its window holds at most k = 200
+//      values (a KLL is exact then). Exits 1 and says why otherwise.
+//
+// Prints:
+//   B7 rocksdb users=... events_per_s=... ref_events_per_s=... ratio=...
+//   B7 memory peak_rss_mb=... budget_mb=... ratio=... harness_rss_mb=...
+//   B7 state reads_per_event=... bytes_per_active_user=... active_users=...
+//   B7 check events=... updates=... evictions=... p99_inexact=... ok
+// Goals: speed ratio >= 0.5, memory ratio <= 1.3. --memory=1 prints the
+// RSS, heap and RocksDB's memory properties at the end of the first spill
+// run's input to stderr.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "bench_flags.h"
+#include "bench_state.h"
+#include "weir/keyed_window_operator.h"
+#include "weir/rocksdb/rocksdb_state_backend.h"
+#include "weir/testing/subprocess.h"
+#include "weir/testing/wpay.h"
+
+namespace {
+
+using ::weir::bench::Flag;
+
+// Operator cache memory per entry assumed when sizing the cache from the
+// budget: an F-FRAUD entry with its index slot and small sketches.
+constexpr size_t kEntryBytes = 512;
+// B2's cache: large enough that B2's input never spills.
+constexpr size_t kB2CacheEntries = 4'000'000;
+constexpr int64_t kB2Users = 1'000'000;
+
+weir::FeatureSpec Feature(std::string name, weir::AggregateKind kind,
+                          weir::WindowSpec window, int field) {
+  weir::FeatureSpec f;
+  f.name = std::move(name);
+  f.aggregate = kind;
+  f.window = window;
+  f.field = field;
+  return f;
+}
+
+// F-FRAUD as B2 runs it (values[0] merchant, values[1] amount).
+weir::KeyedWindowOptions FraudFeatures(size_t cache_entries) {
+  using weir::AggregateKind;
+  weir::KeyedWindowOptions o;
+  o.name = "b7";
+  weir::FeatureSpec p99 = Feature("amount_p99_1h", AggregateKind::kQuantile,
+                                  weir::Tumbling(absl::Hours(1)), 1);
+  p99.aggregator.quantile = 0.99;
+  o.features = {
+      Feature("txn_count_1m", AggregateKind::kCount,
+              weir::Tumbling(absl::Minutes(1)), -1),
+      Feature("amount_sum_1h", AggregateKind::kDecimalSum,
+              weir::Tumbling(absl::Hours(1)), 1),
+      Feature("amount_avg_1d", AggregateKind::kMean, weir::Daily(), 1),
+      Feature("txn_count_5m_sliding", AggregateKind::kCount,
+              weir::Sliding(absl::Minutes(5), absl::Minutes(1)), -1),
+      Feature("distinct_merchants_1h", AggregateKind::kDistinctCount,
+              weir::Tumbling(absl::Hours(1)), 0),
+      p99,
+  };
+  o.max_out_of_orderness = absl::Seconds(5);
+  o.allowed_lateness = absl::Minutes(1);
+  o.cache_max_entries = cache_entries;
+  return o;
+}
+
+[[noreturn]] void Fail(const std::string& what) {
+  std::fprintf(stderr, "B7 FAILED: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void Check(const absl::Status& s, const char* what) {
+  if (!s.ok()) Fail(absl::StrCat(what, ": ", s.ToString()));
+}
+
+std::unique_ptr<weir::testing::WPayGenerator> Generator(int64_t events,
+                                                        int64_t users) {
+  weir::testing::WPayOptions w;
+  w.num_events = events;
+  w.num_users = users;
+  w.malformed_fraction = 0;  // B7 measures the operator, not the decoder
+  w.build_json = false;
+  auto gen = weir::testing::WPayGenerator::Create(w);
+  Check(gen.status(), "W-PAY generator");
+  return *std::move(gen);
+}
+
+struct RunResult {
+  double events_per_s = 0;
+  weir::OperatorStats stats;
+  weir::bench::StateFootprint state;  // spill runs only
+};
+
+// Runs F-FRAUD over `events` W-PAY events of `users` users, generated as it
+// goes, on a new RocksDB backend in `dir`, and fires every window at the
+// end. With `measure_state`, measures the state at the end of the input
+// (flushed, outside the timed part) before the last firing, and with
+// `print_memory` also prints where the memory is then.
+RunResult Run(int64_t events, int64_t users, const std::string& dir,
+              const weir::RocksDbResourcesOptions& resources_options,
+              size_t cache_entries, bool measure_state,
+              bool print_memory = false) {
+  auto gen = Generator(events, users);
+  auto resources = weir::RocksDbResources::Create(resources_options);
+  Check(resources.status(), "RocksDB resources");
+  weir::RocksDbStateBackendOptions ro;
+  ro.path = dir;
+  ro.resources = *resources;
+  auto backend = weir::RocksDbStateBackend::Create(ro);
+  Check(backend.status(), "RocksDB backend");
+  auto op = weir::KeyedWindowOperator::Create(FraudFeatures(cache_entries),
+                                              backend->get());
+  Check(op.status(), "operator");
+
+  RunResult result;
+  weir::OperatorOutput out;
+  weir::testing::WPayEvent e;
+  absl::Duration elapsed;
+  absl::Time start = absl::Now();
+  while (gen->Next(e)) {
+    const weir::Event event = e.ToEvent();
+    Check((*op)->Process(event.view(), &out), "Process");
+    out.Clear();
+  }
+  if (measure_state) {
+    elapsed += absl::Now() - start;
+    if (print_memory) {
+      // Where the memory is at the end of the input (stderr).
+      std::fprintf(stderr, "rss_mb=%.0f heap_mb=%.0f\n", weir::bench::RssMb(),
+                   weir::bench::HeapBytesInUse() / (1 << 20));
+      for (const char* property :
+           {"rocksdb.block-cache-usage", "rocksdb.block-cache-pinned-usage",
+            "rocksdb.cur-size-all-mem-tables",
+            "rocksdb.estimate-table-readers-mem", "rocksdb.num-snapshots",
+            "rocksdb.num-running-compactions",
+            "rocksdb.estimate-pending-compaction-bytes"}) {
+        for (weir::Column column :
+             {weir::Column::kWindows, weir::Column::kTimers}) {
+          absl::StatusOr<uint64_t> v =
+              (*backend)->GetIntProperty(column, property);
+          if (v.ok()) {
+            std::fprintf(stderr, "%s %s=%llu\n", weir::ColumnName(column),
+                         property, static_cast<unsigned long long>(*v));
+          }
+        }
+      }
+    }
+    Check((*op)->Flush(), "Flush");
+    result.state = weir::bench::MeasureState(backend->get());
+    if (!result.state.ok) Fail("state scan failed");
+    if (print_memory) {
+      std::fprintf(stderr,
+                   "after flush and scan: rss_mb=%.0f peak_rss_mb=%.0f\n",
+                   weir::bench::RssMb(), weir::bench::PeakRssMb());
+    }
+    start = absl::Now();
+  }
+  // Fire the rest a minute at a time up to the end of the last daily window,
+  // so that the updates of one step, not of all the state at once, are in
+  // memory (a sink would take them step by step).
+  const weir::EventTime end =
+      weir::FloorTo((*op)->watermark(), 86'400'000) + 86'400'000 + 120'000;
+  for (weir::EventTime t = (*op)->watermark(); t < end; t += 60'000) {
+    Check((*op)->AdvanceWatermark(t, &out), "firing");
+    out.Clear();
+  }
+  Check((*op)->AdvanceWatermark(weir::kMaxEventTime, &out), "final firing");
+  elapsed += absl::Now() - start;
+  if (print_memory) {
+    std::fprintf(stderr,
+                 "after firing: rss_mb=%.0f peak_rss_mb=%.0f heap_mb=%.0f\n",
+                 weir::bench::RssMb(), weir::bench::PeakRssMb(),
+                 weir::bench::HeapBytesInUse() / (1 << 20));
+  }
+  result.events_per_s =
+      static_cast<double>(events) / absl::ToDoubleSeconds(elapsed);
+  result.stats = (*op)->stats();
+  return result;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// ---------------------------------------------------------------------------
+// The check: a spilling and a non-spilling operator, record by record.
+
+using UpdateKey = std::tuple<std::string, std::string, weir::EventTime,
+                             weir::EventTime, int64_t>;
+UpdateKey KeyOf(const weir::FeatureUpdate& u) {
+  return {u.key, u.feature, u.window.start, u.version_time, u.version_offset};
+}
+
+void SortUpdates(std::vector<weir::FeatureUpdate>* updates) {
+  std::sort(updates->begin(), updates->end(),
+            [](const auto& a, const auto& b) { return KeyOf(a) < KeyOf(b); });
+}
+
+// Feeds `events` events of `users` users to both operators and compares
+// what each record makes them emit; exits 1 on a difference. p99 values
+// may differ only in windows of more than k values (KLL merge order); the
+// count of those is printed.
+void RunCheck(int64_t events, int64_t users, const std::string& dir) {
+  auto gen = Generator(events, users);
+  auto resources = weir::RocksDbResources::Create({});
+  Check(resources.status(), "RocksDB resources");
+  std::unique_ptr<weir::StateBackend> backends[2];
+  std::unique_ptr<weir::KeyedWindowOperator> ops[2];
+  const size_t caches[2] = {10'000, 1'000'000'000};
+  for (int i = 0; i < 2; ++i) {
+    weir::RocksDbStateBackendOptions ro;
+    ro.path = absl::StrCat(dir, "/check", i);
+    ro.resources = *resources;
+    auto backend = weir::RocksDbStateBackend::Create(ro);
+    Check(backend.status(), "RocksDB backend");
+    backends[i] = *std::move(backend);
+    auto op = weir::KeyedWindowOperator::Create(FraudFeatures(caches[i]),
+                                                backends[i].get());
+    Check(op.status(), "operator");
+    ops[i] = *std::move(op);
+  }
+  // Values per (user, hour), to know which p99 windows are exact.
+  absl::flat_hash_map<std::pair<std::string, weir::EventTime>, int> per_hour;
+  constexpr int64_t kHourMs = 3'600'000;
+  constexpr int kQuantileK = 200;  // the aggregator's default k
+
+  uint64_t updates = 0;
+  uint64_t p99_inexact = 0;
+  weir::OperatorOutput out[2];
+  auto compare = [&](int64_t seq) {
+    SortUpdates(&out[0].updates);
+    SortUpdates(&out[1].updates);
+    if (out[0].updates.size() != out[1].updates.size()) {
+      Fail(absl::StrCat("event ", seq, ": ", out[0].updates.size(),
+                        " updates with spills, ", out[1].updates.size(),
+                        " without"));
+    }
+    for (size_t j = 0; j < out[0].updates.size(); ++j) {
+      const weir::FeatureUpdate& a = out[0].updates[j];
+      const weir::FeatureUpdate& b = out[1].updates[j];
+      if (KeyOf(a) != KeyOf(b) || a.window != b.window) {
+        Fail(absl::StrCat("event ", seq, ": update for ", a.key, " ", a.feature,
+                          " where the run without spills has ", b.key, " ",
+                          b.feature));
+      }
+      bool same = a.value == b.value;
+      if (!same && a.feature == "amount_avg_1d" &&
+          a.value.type() == weir::Value::Type::kDouble &&
+          b.value.type() == weir::Value::Type::kDouble) {
+        const double x = a.value.double_value();
+        const double y = b.value.double_value();
+        same = std::abs(x - y) <= 1e-9 * std::max(std::abs(x), std::abs(y));
+      }
+      if (!same && a.feature == "amount_p99_1h" &&
+          per_hour[{a.key, a.window.start}] > kQuantileK) {
+        ++p99_inexact;
+        same = true;
+      }
+      if (!same) {
+        Fail(absl::StrCat("event ", seq, ": ", a.key, " ", a.feature,
+                          " window ", a.window.start, " is ",
+                          a.value.ToString(), " with spills and ",
+                          b.value.ToString(), " without"));
+      }
+    }
+    updates += out[0].updates.size();
+    out[0].Clear();
+    out[1].Clear();
+  };
+  weir::testing::WPayEvent e;
+  while (gen->Next(e)) {
+    const weir::Event event = e.ToEvent();
+    if (!event.values[1].is_null()) {
+      ++per_hour[{event.key, event.event_time - event.event_time % kHourMs}];
+    }
+    for (int i = 0; i < 2; ++i) {
+      const absl::Status s = ops[i]->Process(event.view(), &out[i]);
+      Check(s, "Process");
+      out[i].late.clear();
+    }
+    compare(e.seq);
+  }
+  for (int i = 0; i < 2; ++i) {
+    Check(ops[i]->AdvanceWatermark(weir::kMaxEventTime, &out[i]),
+          "final firing");
+  }
+  compare(events);
+  const uint64_t evictions = ops[0]->stats().cache_evictions;
+  if (evictions == 0) Fail("the check's small cache never spilled");
+  if (ops[1]->stats().cache_evictions != 0) Fail("the large cache spilled");
+  std::printf(
+      "B7 check events=%lld updates=%llu evictions=%llu "
+      "state_reads=%llu p99_inexact=%llu ok\n",
+      static_cast<long long>(events), static_cast<unsigned long long>(updates),
+      static_cast<unsigned long long>(evictions),
+      static_cast<unsigned long long>(ops[0]->stats().state_reads),
+      static_cast<unsigned long long>(p99_inexact));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int64_t users = Flag(argc, argv, "users", 2'000'000);
+  const int64_t events = Flag(argc, argv, "events", 2'000'000);
+  const int64_t budget_mb = Flag(argc, argv, "budget_mb", 256);
+  const int repeat = static_cast<int>(Flag(argc, argv, "repeat", 1));
+  const bool check = Flag(argc, argv, "check", 1) != 0;
+  const bool print_memory = Flag(argc, argv, "memory", 0) != 0;
+  const int64_t check_events = Flag(argc, argv, "check_events", 300'000);
+  const size_t budget = static_cast<size_t>(budget_mb) << 20;
+
+  auto tmp = weir::testing::TempDir::Create("weir-b7");
+  Check(tmp.status(), "temporary directory");
+
+  // 1. Spill runs.
+  weir::RocksDbResourcesOptions spill_resources;
+  spill_resources.memory_budget_bytes = budget * 3 / 4;
+  const size_t spill_cache = budget / 4 / kEntryBytes;
+  const double harness_rss_mb = weir::bench::RssMb();
+  std::vector<double> spill_rates;
+  RunResult spill;
+  for (int r = 0; r < repeat; ++r) {
+    spill = Run(events, users, absl::StrCat(tmp->path(), "/spill", r),
+                spill_resources, spill_cache, /*measure_state=*/true,
+                print_memory && r == 0);
+    spill_rates.push_back(spill.events_per_s);
+  }
+  const double peak_rss_mb = weir::bench::PeakRssMb();
+
+  // 2. B2, the reference.
+  std::vector<double> ref_rates;
+  for (int r = 0; r < repeat; ++r) {
+    const RunResult ref =
+        Run(events, kB2Users, absl::StrCat(tmp->path(), "/b2_", r), {},
+            kB2CacheEntries, /*measure_state=*/false);
+    if (ref.stats.cache_evictions != 0) Fail("the B2 reference spilled");
+    ref_rates.push_back(ref.events_per_s);
+  }
+
+  const double x = Median(spill_rates);
+  const double ref = Median(ref_rates);
+  std::printf(
+      "B7 rocksdb users=%lld events=%lld events_per_s=%.3g "
+      "ref_events_per_s=%.3g ratio=%.2f\n",
+      static_cast<long long>(users), static_cast<long long>(events), x, ref,
+      x / ref);
+  std::printf(
+      "B7 memory peak_rss_mb=%.0f budget_mb=%lld ratio=%.2f "
+      "harness_rss_mb=%.0f cache_entries=%zu\n",
+      peak_rss_mb, static_cast<long long>(budget_mb),
+      peak_rss_mb / static_cast<double>(budget_mb), harness_rss_mb,
+      spill_cache);
+  std::printf(
+      "B7 state reads_per_event=%.3f writes_per_event=%.3f evictions=%llu "
+      "bytes_per_active_user=%.0f active_users=%llu state_mb=%.0f\n",
+      static_cast<double>(spill.stats.state_reads) /
+          static_cast<double>(events),
+      static_cast<double>(spill.stats.state_writes) /
+          static_cast<double>(events),
+      static_cast<unsigned long long>(spill.stats.cache_evictions),
+      spill.state.BytesPerEntity(),
+      static_cast<unsigned long long>(spill.state.entities),
+      static_cast<double>(spill.state.window_bytes + spill.state.timer_bytes) /
+          (1 << 20));
+
+  // 3. The check.
+  if (check) {
+    RunCheck(std::min(events, check_events), users, tmp->path());
+  }
+  return 0;
+}
