@@ -81,7 +81,7 @@
 #include "weir/kafka/kafka_dead_letter_queue.h"
 #include "weir/kafka/kafka_sink.h"
 #include "weir/kafka/kafka_source.h"
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 #include "weir/metrics.h"
 #include "weir/object_store.h"
 #include "weir/pipeline.h"
