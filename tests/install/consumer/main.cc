@@ -10,9 +10,9 @@
 #include "weir/rocksdb/rocksdb_state_backend.h"
 
 int main() {
-  std::string dir = (std::filesystem::temp_directory_path() /
-                     "weir-consumer-XXXXXX")
-                        .string();
+  std::string dir =
+      (std::filesystem::temp_directory_path() / "weir-consumer-XXXXXX")
+          .string();
   if (mkdtemp(dir.data()) == nullptr) return 1;
   auto resources = weir::RocksDbResources::Create({});
   if (!resources.ok()) return 1;
