@@ -137,7 +137,10 @@ std::string DeadLetterRecord::ToJson() const {
 }
 
 absl::StatusOr<DeadLetterRecord> ParseDeadLetterJson(std::string_view line) {
-  absl::StatusOr<internal::JsonValue> root = internal::ReadJson(line);
+  // Files are read line by line: each thread keeps one reader (and its
+  // simdjson buffers) for all of them.
+  thread_local internal::JsonReader reader;
+  absl::StatusOr<internal::JsonValue> root = reader.Read(line);
   if (!root.ok()) return JsonError(std::string(root.status().message()));
   if (root->type != internal::JsonValue::Type::kObject) {
     return JsonError("not an object");

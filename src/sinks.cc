@@ -293,7 +293,10 @@ absl::StatusOr<FeatureUpdate> ParseFeatureUpdateJson(std::string_view line) {
   std::optional<std::string> type;
   std::optional<JsonScalar> value;
   int seen = 0;  // bit per required member
-  absl::StatusOr<internal::JsonValue> root = internal::ReadJson(line);
+  // Files are read line by line: each thread keeps one reader (and its
+  // simdjson buffers) for all of them.
+  thread_local internal::JsonReader reader;
+  absl::StatusOr<internal::JsonValue> root = reader.Read(line);
   if (!root.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a feature update line: ", root.status().message()));
