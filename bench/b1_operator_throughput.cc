@@ -15,15 +15,20 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bench_flags.h"
+#include "tools/common/command_line.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
+
+ABSL_FLAG(int64_t, events, 3'000'000, "Events to process.");
+ABSL_FLAG(int64_t, users, 1'000'000, "Distinct users.");
+ABSL_FLAG(int32_t, repeat, 3, "Runs per backend; the best is reported.");
 
 namespace {
 
@@ -32,8 +37,6 @@ struct Input {
   std::vector<weir::EventTime> times;
   std::vector<weir::Value> amounts;  // Dec(cents, 2)
 };
-
-using ::weir::bench::Flag;
 
 Input Generate(int64_t events, int64_t users) {
   weir::testing::WPayOptions o;
@@ -149,9 +152,11 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t events = Flag(argc, argv, "events", 3'000'000);
-  const int64_t users = Flag(argc, argv, "users", 1'000'000);
-  const int repeat = static_cast<int>(Flag(argc, argv, "repeat", 3));
+  weir::tools::ParseCommandLine(
+      argc, argv, {.usage = "b1_operator_throughput: see docs/benchmarks.md"});
+  const int64_t events = absl::GetFlag(FLAGS_events);
+  const int64_t users = absl::GetFlag(FLAGS_users);
+  const int repeat = static_cast<int>(absl::GetFlag(FLAGS_repeat));
   std::fprintf(stderr, "B1: generating %lld W-PAY events over %lld users\n",
                static_cast<long long>(events), static_cast<long long>(users));
   const Input in = Generate(events, users);

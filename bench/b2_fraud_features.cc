@@ -20,18 +20,23 @@
 
 #include "../examples/fraud_features/fraud_features.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bench_flags.h"
 #include "bench_state.h"
+#include "tools/common/command_line.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
-namespace {
+ABSL_FLAG(int64_t, events, 2'000'000, "Events to process.");
+ABSL_FLAG(int64_t, users, 1'000'000, "Distinct users.");
+ABSL_FLAG(int32_t, repeat, 3, "Runs; the best is reported.");
+ABSL_FLAG(int64_t, cache_entries, 4'000'000,
+          "The operator's cache size in entries.");
 
-using ::weir::bench::Flag;
+namespace {
 
 // F-FRAUD (examples/fraud_features/fraud_features.h), on the W-PAY schema
 // layout (values[0] merchant, values[1] amount).
@@ -117,11 +122,12 @@ double RunWeir(const std::vector<weir::Event>& in, weir::StateBackend* backend,
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t events = Flag(argc, argv, "events", 2'000'000);
-  const int64_t users = Flag(argc, argv, "users", 1'000'000);
-  const int repeat = static_cast<int>(Flag(argc, argv, "repeat", 3));
-  const size_t cache =
-      static_cast<size_t>(Flag(argc, argv, "cache_entries", 4'000'000));
+  weir::tools::ParseCommandLine(
+      argc, argv, {.usage = "b2_fraud_features: see docs/benchmarks.md"});
+  const int64_t events = absl::GetFlag(FLAGS_events);
+  const int64_t users = absl::GetFlag(FLAGS_users);
+  const int repeat = static_cast<int>(absl::GetFlag(FLAGS_repeat));
+  const size_t cache = static_cast<size_t>(absl::GetFlag(FLAGS_cache_entries));
   weir::testing::WPayOptions w;
   w.num_events = events;
   w.num_users = users;

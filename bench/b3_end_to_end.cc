@@ -31,28 +31,31 @@
 #include <vector>
 
 #include "../examples/fraud_features/fraud_features.h"
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "bench_flags.h"
+#include "tools/common/command_line.h"
 #include "weir/json/json_decoder.h"
 #include "weir/kafka/internal/kafka_producer.h"
 #include "weir/kafka/kafka_source.h"
-#include "weir/kafka/local_broker.h"
 #include "weir/object_store.h"
 #include "weir/pipeline.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/sinks.h"
 #include "weir/status_macros.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
-namespace {
+ABSL_FLAG(int64_t, events, 500'000, "Events to produce and process.");
+ABSL_FLAG(int64_t, users, 100'000, "Distinct users.");
+ABSL_FLAG(int32_t, partitions, 8, "Partitions of the input topic.");
 
-using ::weir::bench::Flag;
+namespace {
 
 constexpr char kTopic[] = "payments";
 
@@ -240,9 +243,11 @@ absl::StatusOr<double> RunPipeline(const std::string& bootstrap, int64_t events,
 }
 
 absl::Status Main(int argc, char** argv) {
-  const int64_t events = Flag(argc, argv, "events", 500'000);
-  const int64_t users = Flag(argc, argv, "users", 100'000);
-  const int partitions = static_cast<int>(Flag(argc, argv, "partitions", 8));
+  weir::tools::ParseCommandLine(
+      argc, argv, {.usage = "b3_end_to_end: see docs/benchmarks.md"});
+  const int64_t events = absl::GetFlag(FLAGS_events);
+  const int64_t users = absl::GetFlag(FLAGS_users);
+  const int partitions = static_cast<int>(absl::GetFlag(FLAGS_partitions));
   if (events <= 0 || users <= 0 || partitions <= 0) {
     return absl::InvalidArgumentError("--events, --users, --partitions > 0");
   }

@@ -25,21 +25,24 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "bench_flags.h"
+#include "tools/common/command_line.h"
 #include "weir/checkpoint.h"
 #include "weir/object_store.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
 #include "weir/testing/subprocess.h"
 
+ABSL_FLAG(int64_t, state_mb, 100, "State size in MB.");
+ABSL_FLAG(int64_t, value_bytes, 1000, "Bytes per state value.");
+ABSL_FLAG(bool, sync, false, "Checkpoint synchronously.");
+
 namespace {
 
 namespace fs = std::filesystem;
-
-using ::weir::bench::Flag;
 
 void Check(const absl::Status& s, const char* what) {
   if (!s.ok()) {
@@ -68,9 +71,11 @@ double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t state_mb = Flag(argc, argv, "state_mb", 100);
-  const int64_t value_bytes = Flag(argc, argv, "value_bytes", 1000);
-  const bool sync = Flag(argc, argv, "sync", 0) != 0;
+  weir::tools::ParseCommandLine(
+      argc, argv, {.usage = "b4_checkpoint: see docs/benchmarks.md"});
+  const int64_t state_mb = absl::GetFlag(FLAGS_state_mb);
+  const int64_t value_bytes = absl::GetFlag(FLAGS_value_bytes);
+  const bool sync = absl::GetFlag(FLAGS_sync);
   const int64_t keys = state_mb * (int64_t{1} << 20) / (value_bytes + 16);
 
   auto tmp = weir::testing::TempDir::Create("weir-b4");

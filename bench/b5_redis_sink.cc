@@ -27,16 +27,19 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bench_flags.h"
+#include "tools/common/command_line.h"
 #include "weir/redis/redis_sink.h"
 #include "weir/testing/redis_server.h"
 #include "weir/testing/subprocess.h"
 
-namespace {
+ABSL_FLAG(int64_t, n, 300'000, "Feature updates to write.");
+ABSL_FLAG(int64_t, entities, 100'000, "Distinct entities.");
+ABSL_FLAG(int64_t, repeat, 2, "Runs; the best is reported.");
 
-using ::weir::bench::Flag;
+namespace {
 
 // Requests per second from redis-benchmark -q output ("SET: 612745.12
 // requests per second, p50=..."), or a negative number. `args` follow
@@ -157,10 +160,12 @@ double RunSink(int port, const std::vector<weir::FeatureUpdate>& updates,
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t n = Flag(argc, argv, "n", 300'000);
-  const int64_t entities = Flag(argc, argv, "entities", 100'000);
+  weir::tools::ParseCommandLine(
+      argc, argv, {.usage = "b5_redis_sink: see docs/benchmarks.md"});
+  const int64_t n = absl::GetFlag(FLAGS_n);
+  const int64_t entities = absl::GetFlag(FLAGS_entities);
   const int repeat =
-      static_cast<int>(std::max<int64_t>(1, Flag(argc, argv, "repeat", 2)));
+      static_cast<int>(std::max<int64_t>(1, absl::GetFlag(FLAGS_repeat)));
   if (n < 1 || entities < 1) {
     std::fprintf(stderr, "--n and --entities must be >= 1\n");
     return 2;

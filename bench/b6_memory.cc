@@ -27,14 +27,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bench_flags.h"
 #include "bench_state.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "tools/common/command_line.h"
 #include "weir/internal/coding.h"
 #include "weir/internal/state_format.h"
 #include "weir/keyed_window_operator.h"
@@ -42,9 +43,13 @@
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/testing/subprocess.h"
 
+ABSL_FLAG(int64_t, users, 2'000'000, "Users, one daily window each.");
+ABSL_FLAG(int64_t, budget_mb, 256, "The memory budget in MB.");
+ABSL_FLAG(bool, reference, true, "Also run the raw RocksDB reference.");
+ABSL_FLAG(bool, stats, false, "Print RocksDB's statistics.");
+
 namespace {
 
-using ::weir::bench::Flag;
 using ::weir::bench::PeakRssMb;
 
 constexpr weir::EventTime kDayStart = 1767225600000;  // 2026-01-01 UTC
@@ -235,10 +240,12 @@ bool RunReference(int64_t users, size_t budget, const WeirRun& weir_run,
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t users = Flag(argc, argv, "users", 2'000'000);
-  const int64_t budget_mb = Flag(argc, argv, "budget_mb", 256);
-  const bool reference = Flag(argc, argv, "reference", 1) != 0;
-  const bool print_stats = Flag(argc, argv, "stats", 0) != 0;
+  weir::tools::ParseCommandLine(argc, argv,
+                                {.usage = "b6_memory: see docs/benchmarks.md"});
+  const int64_t users = absl::GetFlag(FLAGS_users);
+  const int64_t budget_mb = absl::GetFlag(FLAGS_budget_mb);
+  const bool reference = absl::GetFlag(FLAGS_reference);
+  const bool print_stats = absl::GetFlag(FLAGS_stats);
   const size_t budget = static_cast<size_t>(budget_mb) << 20;
 
   WeirRun run;

@@ -44,19 +44,29 @@
 #include <tuple>
 #include <vector>
 
+#include "../examples/fraud_features/fraud_features.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bench_flags.h"
 #include "bench_state.h"
+#include "tools/common/command_line.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
-namespace {
+ABSL_FLAG(int64_t, users, 2'000'000, "W-PAY users (Zipf 1.0).");
+ABSL_FLAG(int64_t, events, 2'000'000, "W-PAY events.");
+ABSL_FLAG(int64_t, budget_mb, 256, "The memory budget in MB.");
+ABSL_FLAG(int64_t, repeat, 1, "Spill runs (the median is reported).");
+ABSL_FLAG(bool, check, true,
+          "Check the spilling run's output against one that never spills.");
+ABSL_FLAG(bool, memory, false,
+          "Print RSS, heap and RocksDB memory properties.");
+ABSL_FLAG(int64_t, check_events, 300'000, "Events of the output check.");
 
-using ::weir::bench::Flag;
+namespace {
 
 // Operator cache memory per entry assumed when sizing the cache from the
 // budget: an F-FRAUD entry with its index slot and small sketches.
@@ -65,38 +75,11 @@ constexpr size_t kEntryBytes = 512;
 constexpr size_t kB2CacheEntries = 4'000'000;
 constexpr int64_t kB2Users = 1'000'000;
 
-weir::FeatureSpec Feature(std::string name, weir::AggregateKind kind,
-                          weir::WindowSpec window, int field) {
-  weir::FeatureSpec f;
-  f.name = std::move(name);
-  f.aggregate = kind;
-  f.window = window;
-  f.field = field;
-  return f;
-}
-
-// F-FRAUD as B2 runs it (values[0] merchant, values[1] amount).
+// F-FRAUD (examples/fraud_features/fraud_features.h), on the W-PAY schema
+// layout (values[0] merchant, values[1] amount), as B2 runs it.
 weir::KeyedWindowOptions FraudFeatures(size_t cache_entries) {
-  using weir::AggregateKind;
-  weir::KeyedWindowOptions o;
+  weir::KeyedWindowOptions o = fraud::FraudFeatures();
   o.name = "b7";
-  weir::FeatureSpec p99 = Feature("amount_p99_1h", AggregateKind::kQuantile,
-                                  weir::Tumbling(absl::Hours(1)), 1);
-  p99.aggregator.quantile = 0.99;
-  o.features = {
-      Feature("txn_count_1m", AggregateKind::kCount,
-              weir::Tumbling(absl::Minutes(1)), -1),
-      Feature("amount_sum_1h", AggregateKind::kDecimalSum,
-              weir::Tumbling(absl::Hours(1)), 1),
-      Feature("amount_avg_1d", AggregateKind::kMean, weir::Daily(), 1),
-      Feature("txn_count_5m_sliding", AggregateKind::kCount,
-              weir::Sliding(absl::Minutes(5), absl::Minutes(1)), -1),
-      Feature("distinct_merchants_1h", AggregateKind::kDistinctCount,
-              weir::Tumbling(absl::Hours(1)), 0),
-      p99,
-  };
-  o.max_out_of_orderness = absl::Seconds(5);
-  o.allowed_lateness = absl::Minutes(1);
   o.cache_max_entries = cache_entries;
   return o;
 }
@@ -338,13 +321,15 @@ void RunCheck(int64_t events, int64_t users, const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int64_t users = Flag(argc, argv, "users", 2'000'000);
-  const int64_t events = Flag(argc, argv, "events", 2'000'000);
-  const int64_t budget_mb = Flag(argc, argv, "budget_mb", 256);
-  const int repeat = static_cast<int>(Flag(argc, argv, "repeat", 1));
-  const bool check = Flag(argc, argv, "check", 1) != 0;
-  const bool print_memory = Flag(argc, argv, "memory", 0) != 0;
-  const int64_t check_events = Flag(argc, argv, "check_events", 300'000);
+  weir::tools::ParseCommandLine(
+      argc, argv, {.usage = "b7_spill: see docs/benchmarks.md"});
+  const int64_t users = absl::GetFlag(FLAGS_users);
+  const int64_t events = absl::GetFlag(FLAGS_events);
+  const int64_t budget_mb = absl::GetFlag(FLAGS_budget_mb);
+  const int repeat = static_cast<int>(absl::GetFlag(FLAGS_repeat));
+  const bool check = absl::GetFlag(FLAGS_check);
+  const bool print_memory = absl::GetFlag(FLAGS_memory);
+  const int64_t check_events = absl::GetFlag(FLAGS_check_events);
   const size_t budget = static_cast<size_t>(budget_mb) << 20;
 
   auto tmp = weir::testing::TempDir::Create("weir-b7");

@@ -14,7 +14,9 @@
 #include "absl/strings/str_format.h"
 #include "weir/internal/checkpoint_names.h"
 #include "weir/internal/crc32c.h"
+#include "weir/internal/json_reader.h"
 #include "weir/internal/json_string.h"
+#include "weir/internal/string_view.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -91,223 +93,26 @@ std::string JsonString(std::string_view s) {
   return out;
 }
 
-// ---- JSON: a small, strict parser -------------------------------------------
+// ---- JSON: the reader ------------------------------------------------------
 //
-// Enough JSON for manifests: objects, arrays, strings, integers, true, false
-// and null. Numbers with a fraction or exponent are refused (a manifest has
-// none). Nesting is limited, duplicate object keys are refused, and every
-// error is a kDataLoss naming the byte offset, so arbitrary input yields a
-// clear error and never a crash.
+// Manifests are read strictly (internal/json_reader.h): integers only,
+// nesting limited, duplicate object keys refused; every error is a kDataLoss
+// naming what is wrong, so arbitrary input yields a clear error and never a
+// crash.
 
-struct JsonMember;
+using internal::JsonValue;
 
-struct JsonValue {
-  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
-  Type type = Type::kNull;
-  bool boolean = false;
-  std::string text;  // a number's digits or a string's bytes
-  std::vector<JsonValue> items;
-  // A vector of a type completed below (std::pair<std::string, JsonValue>
-  // would need JsonValue complete here, which clang's checks refuse).
-  std::vector<JsonMember> members;
-
-  const JsonValue* Find(std::string_view key) const;
-};
-
-struct JsonMember {
-  std::string key;
-  JsonValue value;
-};
-
-const JsonValue* JsonValue::Find(std::string_view key) const {
-  for (const JsonMember& m : members) {
-    if (m.key == key) return &m.value;
-  }
-  return nullptr;
-}
-
-class JsonParser {
- public:
-  explicit JsonParser(std::string_view in) : in_(in) {}
-
-  absl::Status ParseDocument(JsonValue* out) {
-    SkipSpace();
-    WEIR_RETURN_IF_ERROR(ParseValue(out, 0));
-    SkipSpace();
-    if (pos_ != in_.size()) return Error("unexpected bytes after the value");
-    return absl::OkStatus();
-  }
-
- private:
-  absl::Status Error(std::string_view what) const {
+absl::StatusOr<JsonValue> ReadManifestBody(std::string_view body) {
+  absl::StatusOr<JsonValue> root =
+      internal::ReadJson(body, {.max_depth = kMaxJsonDepth,
+                                .allow_duplicate_members = false,
+                                .integers_only = true});
+  if (!root.ok()) {
     return absl::DataLossError(
-        absl::StrCat("manifest body: ", Sv(what), " at byte ", pos_));
+        absl::StrCat("manifest body: ", root.status().message()));
   }
-
-  void SkipSpace() {
-    while (pos_ < in_.size() && (in_[pos_] == ' ' || in_[pos_] == '\n' ||
-                                 in_[pos_] == '\r' || in_[pos_] == '\t')) {
-      ++pos_;
-    }
-  }
-
-  bool Consume(std::string_view word) {
-    if (in_.substr(pos_, word.size()) == word) {
-      pos_ += word.size();
-      return true;
-    }
-    return false;
-  }
-
-  absl::Status ParseValue(JsonValue* out, int depth) {
-    if (depth > kMaxJsonDepth) return Error("nesting too deep");
-    if (pos_ >= in_.size()) return Error("unexpected end");
-    const char c = in_[pos_];
-    if (c == '{') return ParseObject(out, depth);
-    if (c == '[') return ParseArray(out, depth);
-    if (c == '"') {
-      out->type = JsonValue::Type::kString;
-      return ParseString(&out->text);
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-      out->type = JsonValue::Type::kNumber;
-      return ParseNumber(&out->text);
-    }
-    if (Consume("true")) {
-      out->type = JsonValue::Type::kBool;
-      out->boolean = true;
-      return absl::OkStatus();
-    }
-    if (Consume("false")) {
-      out->type = JsonValue::Type::kBool;
-      out->boolean = false;
-      return absl::OkStatus();
-    }
-    if (Consume("null")) {
-      out->type = JsonValue::Type::kNull;
-      return absl::OkStatus();
-    }
-    return Error("expected a value");
-  }
-
-  absl::Status ParseObject(JsonValue* out, int depth) {
-    out->type = JsonValue::Type::kObject;
-    ++pos_;  // '{'
-    SkipSpace();
-    if (pos_ < in_.size() && in_[pos_] == '}') {
-      ++pos_;
-      return absl::OkStatus();
-    }
-    absl::flat_hash_set<std::string> seen;
-    while (true) {
-      SkipSpace();
-      if (pos_ >= in_.size() || in_[pos_] != '"') {
-        return Error("expected a member name");
-      }
-      std::string key;
-      WEIR_RETURN_IF_ERROR(ParseString(&key));
-      if (!seen.insert(key).second) {
-        return Error(absl::StrCat("duplicate member \"", key, "\""));
-      }
-      SkipSpace();
-      if (pos_ >= in_.size() || in_[pos_] != ':') return Error("expected ':'");
-      ++pos_;
-      SkipSpace();
-      JsonValue value;
-      WEIR_RETURN_IF_ERROR(ParseValue(&value, depth + 1));
-      out->members.push_back(JsonMember{std::move(key), std::move(value)});
-      SkipSpace();
-      if (pos_ >= in_.size()) return Error("unexpected end in an object");
-      if (in_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (in_[pos_] == '}') {
-        ++pos_;
-        return absl::OkStatus();
-      }
-      return Error("expected ',' or '}'");
-    }
-  }
-
-  absl::Status ParseArray(JsonValue* out, int depth) {
-    out->type = JsonValue::Type::kArray;
-    ++pos_;  // '['
-    SkipSpace();
-    if (pos_ < in_.size() && in_[pos_] == ']') {
-      ++pos_;
-      return absl::OkStatus();
-    }
-    while (true) {
-      SkipSpace();
-      JsonValue value;
-      WEIR_RETURN_IF_ERROR(ParseValue(&value, depth + 1));
-      out->items.push_back(std::move(value));
-      SkipSpace();
-      if (pos_ >= in_.size()) return Error("unexpected end in an array");
-      if (in_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (in_[pos_] == ']') {
-        ++pos_;
-        return absl::OkStatus();
-      }
-      return Error("expected ',' or ']'");
-    }
-  }
-
-  absl::Status ParseNumber(std::string* out) {
-    const size_t start = pos_;
-    if (in_[pos_] == '-') ++pos_;
-    if (pos_ >= in_.size() || in_[pos_] < '0' || in_[pos_] > '9') {
-      return Error("expected a digit");
-    }
-    if (in_[pos_] == '0' && pos_ + 1 < in_.size() && in_[pos_ + 1] >= '0' &&
-        in_[pos_ + 1] <= '9') {
-      return Error("leading zero in a number");
-    }
-    while (pos_ < in_.size() && in_[pos_] >= '0' && in_[pos_] <= '9') ++pos_;
-    if (pos_ < in_.size() &&
-        (in_[pos_] == '.' || in_[pos_] == 'e' || in_[pos_] == 'E')) {
-      return Error("only integers are allowed");
-    }
-    if (pos_ - start > 21) return Error("number too long");
-    out->assign(in_.substr(start, pos_ - start));
-    return absl::OkStatus();
-  }
-
-  absl::Status ParseString(std::string* out) {
-    out->clear();
-    switch (internal::ReadJsonString(in_, &pos_,
-                                     /*allow_control_characters=*/false, out)) {
-      case internal::JsonStringError::kOk:
-        return absl::OkStatus();
-      case internal::JsonStringError::kUnterminated:
-        return Error("unterminated string");
-      case internal::JsonStringError::kControlCharacter:
-        return Error("control character in a string");
-      case internal::JsonStringError::kUnterminatedEscape:
-        return Error("unterminated escape");
-      case internal::JsonStringError::kBadEscape:
-        return Error("unknown escape");
-      case internal::JsonStringError::kShortUnicodeEscape:
-        return Error("truncated \\u escape");
-      case internal::JsonStringError::kBadUnicodeEscape:
-        return Error("bad hex digit in \\u escape");
-      case internal::JsonStringError::kLoneLowSurrogate:
-        return Error("lone low surrogate in \\u escape");
-      case internal::JsonStringError::kLoneHighSurrogate:
-        return Error("lone high surrogate");
-      case internal::JsonStringError::kBadLowSurrogate:
-        return Error("bad low surrogate in \\u escape");
-    }
-    return Error("bad string");
-  }
-
-  std::string_view in_;
-  size_t pos_ = 0;
-};
+  return root;
+}
 
 // ---- Reading manifest fields
 // -------------------------------------------------
@@ -623,8 +428,7 @@ absl::StatusOr<CheckpointManifest> ParseManifest(std::string_view bytes) {
         absl::StrCat("manifest checksum mismatch: crc32c ", Hex8(actual),
                      ", header says ", Hex8(crc)));
   }
-  JsonValue root;
-  WEIR_RETURN_IF_ERROR(JsonParser(body).ParseDocument(&root));
+  WEIR_ASSIGN_OR_RETURN(const JsonValue root, ReadManifestBody(body));
   return ManifestFromJson(root);
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
+#include "weir/internal/string_view.h"
 
 namespace weir {
 namespace {
@@ -19,9 +20,7 @@ namespace {
 // content is "<category>\0<type>\0<field>".
 constexpr char kDecodeErrorUrl[] = "weir.dev/weir.DecodeError";
 
-absl::string_view ToAbsl(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
+using internal::Sv;
 
 }  // namespace
 
@@ -50,7 +49,7 @@ std::optional<DecodeErrorCategory> ParseDecodeErrorCategory(
 absl::Status MakeDecodeError(DecodeErrorCategory category,
                              std::string_view type, std::string_view message,
                              std::string_view field) {
-  absl::Status status(absl::StatusCode::kInvalidArgument, ToAbsl(message));
+  absl::Status status(absl::StatusCode::kInvalidArgument, Sv(message));
   std::string payload = DecodeErrorCategoryName(category);
   payload.push_back('\0');
   // The type is a token: keep the separator out of it.

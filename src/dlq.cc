@@ -12,12 +12,15 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "weir/internal/json_reader.h"
 #include "weir/internal/json_string.h"
 #include "weir/internal/jsonl_file.h"
+#include "weir/internal/string_view.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -25,9 +28,7 @@ namespace {
 
 constexpr int kDlqFormat = 1;
 
-absl::string_view ToAbsl(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
+using internal::Sv;
 
 // ---- writing JSON ---------------------------------------------------------
 
@@ -56,126 +57,51 @@ void AppendIntMember(std::string_view name, int64_t value, std::string* out) {
 
 // ---- reading JSON ---------------------------------------------------------
 
-// A strict reader for the flat objects ToJson writes, able to skip any
-// other JSON value.
-class JsonReader {
- public:
-  explicit JsonReader(std::string_view text) : s_(text) {}
+absl::Status JsonError(std::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("dead-letter JSON: ", Sv(what)));
+}
 
-  void SkipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' ||
-                              s_[i_] == '\n' || s_[i_] == '\r')) {
-      ++i_;
-    }
+absl::StatusOr<std::string> StringMember(const internal::JsonValue& object,
+                                         std::string_view name) {
+  const internal::JsonValue* v = object.Find(name);
+  if (v == nullptr)
+    return JsonError(absl::StrCat("missing \"", Sv(name), "\""));
+  if (v->type != internal::JsonValue::Type::kString) {
+    return JsonError(absl::StrCat("\"", Sv(name), "\" is not a string"));
   }
-  bool AtEnd() const { return i_ >= s_.size(); }
-  bool Peek(char c) const { return i_ < s_.size() && s_[i_] == c; }
-  bool Consume(char c) {
-    SkipSpace();
-    if (!Peek(c)) return false;
-    ++i_;
-    return true;
-  }
-  absl::Status Expect(char c) {
-    if (Consume(c)) return absl::OkStatus();
-    return Error(absl::StrCat("expected '", std::string(1, c), "'"));
-  }
-  absl::Status Error(std::string_view what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dead-letter JSON: ", ToAbsl(what), " at byte ", i_));
-  }
+  return v->text;
+}
 
-  absl::StatusOr<std::string> ReadString() {
-    SkipSpace();
-    if (!Peek('"')) return Error("expected a string");
-    std::string out;
-    const internal::JsonStringError error = internal::ReadJsonString(
-        s_, &i_, /*allow_control_characters=*/false, &out);
-    if (error != internal::JsonStringError::kOk) {
-      return Error(internal::JsonStringErrorMessage(error));
-    }
-    return out;
+absl::StatusOr<int64_t> IntOf(const internal::JsonValue& v,
+                              std::string_view name) {
+  int64_t out;
+  if (!v.is_integer() || !absl::SimpleAtoi(v.text, &out)) {
+    return JsonError(
+        absl::StrCat("\"", Sv(name), "\" is not a 64-bit integer"));
   }
+  return out;
+}
 
-  absl::StatusOr<int64_t> ReadInt() {
-    SkipSpace();
-    const bool negative = Peek('-');
-    if (negative) ++i_;
-    const size_t begin = i_;
-    const uint64_t limit =
-        negative
-            ? static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) + 1
-            : static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-    uint64_t magnitude = 0;
-    while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
-      const uint64_t d = static_cast<uint64_t>(s_[i_] - '0');
-      if (magnitude > (limit - d) / 10) return Error("integer out of range");
-      magnitude = magnitude * 10 + d;
-      ++i_;
-    }
-    if (i_ == begin) return Error("expected an integer");
-    if (i_ < s_.size() && (s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E')) {
-      return Error("expected an integer");
-    }
-    return negative ? static_cast<int64_t>(0 - magnitude)
-                    : static_cast<int64_t>(magnitude);
-  }
-
-  bool ConsumeLiteral(std::string_view word) {
-    SkipSpace();
-    if (s_.substr(i_, word.size()) != word) return false;
-    i_ += word.size();
-    return true;
-  }
-
-  absl::Status SkipValue(int depth) {
-    if (depth > 64) return Error("nesting too deep");
-    SkipSpace();
-    if (AtEnd()) return Error("expected a value");
-    const char c = s_[i_];
-    if (c == '"') return ReadString().status();
-    if (c == '{' || c == '[') {
-      const char close = c == '{' ? '}' : ']';
-      ++i_;
-      if (Consume(close)) return absl::OkStatus();
-      do {
-        if (c == '{') {
-          WEIR_RETURN_IF_ERROR(ReadString().status());
-          WEIR_RETURN_IF_ERROR(Expect(':'));
-        }
-        WEIR_RETURN_IF_ERROR(SkipValue(depth + 1));
-      } while (Consume(','));
-      return Expect(close);
-    }
-    if (ConsumeLiteral("true") || ConsumeLiteral("false") ||
-        ConsumeLiteral("null")) {
-      return absl::OkStatus();
-    }
-    const size_t begin = i_;
-    while (i_ < s_.size() && std::string_view("+-0123456789.eE").find(s_[i_]) !=
-                                 std::string_view::npos) {
-      ++i_;
-    }
-    if (i_ == begin) return Error("expected a value");
-    return absl::OkStatus();
-  }
-
- private:
-  std::string_view s_;
-  size_t i_ = 0;
-};
+absl::StatusOr<int64_t> IntMember(const internal::JsonValue& object,
+                                  std::string_view name) {
+  const internal::JsonValue* v = object.Find(name);
+  if (v == nullptr)
+    return JsonError(absl::StrCat("missing \"", Sv(name), "\""));
+  return IntOf(*v, name);
+}
 
 }  // namespace
 
 // ---- DeadLetterRecord -----------------------------------------------------
 
 std::string Base64Encode(std::string_view bytes) {
-  return absl::Base64Escape(ToAbsl(bytes));
+  return absl::Base64Escape(Sv(bytes));
 }
 
 absl::StatusOr<std::string> Base64Decode(std::string_view text) {
   std::string out;
-  if (!absl::Base64Unescape(ToAbsl(text), &out)) {
+  if (!absl::Base64Unescape(Sv(text), &out)) {
     return absl::InvalidArgumentError("not valid base64");
   }
   return out;
@@ -211,117 +137,64 @@ std::string DeadLetterRecord::ToJson() const {
 }
 
 absl::StatusOr<DeadLetterRecord> ParseDeadLetterJson(std::string_view line) {
-  JsonReader in(line);
-  DeadLetterRecord r;
-  std::optional<int64_t> format;
-  // Members that must be present, as bits.
-  enum : uint32_t {
-    kCategory = 1 << 0,
-    kType = 1 << 1,
-    kMessage = 1 << 2,
-    kTopic = 1 << 3,
-    kPartition = 1 << 4,
-    kOffset = 1 << 5,
-    kPipeline = 1 << 6,
-    kVersion = 1 << 7,
-    kFailedAt = 1 << 8,
-    kKey = 1 << 9,
-    kValue = 1 << 10,
-    kAll = (1 << 11) - 1,
-  };
-  static constexpr const char* kNames[] = {
-      "error_category", "error_type", "error_message", "topic",
-      "partition",      "offset",     "pipeline",      "pipeline_version",
-      "failed_at",      "key_base64", "value_base64"};
-  uint32_t present = 0;
-  WEIR_RETURN_IF_ERROR(in.Expect('{'));
-  if (!in.Consume('}')) {
-    do {
-      WEIR_ASSIGN_OR_RETURN(std::string name, in.ReadString());
-      WEIR_RETURN_IF_ERROR(in.Expect(':'));
-      if (name == "dlq_format") {
-        WEIR_ASSIGN_OR_RETURN(format, in.ReadInt());
-      } else if (name == "error_category") {
-        WEIR_ASSIGN_OR_RETURN(std::string text, in.ReadString());
-        std::optional<DecodeErrorCategory> c = ParseDecodeErrorCategory(text);
-        if (!c.has_value()) {
-          return in.Error(
-              absl::StrCat("unknown error_category \"", text, "\""));
-        }
-        r.category = *c;
-        present |= kCategory;
-      } else if (name == "error_type") {
-        WEIR_ASSIGN_OR_RETURN(r.error_type, in.ReadString());
-        present |= kType;
-      } else if (name == "error_field") {
-        WEIR_ASSIGN_OR_RETURN(r.error_field, in.ReadString());
-      } else if (name == "error_message") {
-        WEIR_ASSIGN_OR_RETURN(r.error_message, in.ReadString());
-        present |= kMessage;
-      } else if (name == "topic") {
-        WEIR_ASSIGN_OR_RETURN(r.topic, in.ReadString());
-        present |= kTopic;
-      } else if (name == "partition") {
-        WEIR_ASSIGN_OR_RETURN(int64_t p, in.ReadInt());
-        if (p < std::numeric_limits<int32_t>::min() ||
-            p > std::numeric_limits<int32_t>::max()) {
-          return in.Error("partition out of range");
-        }
-        r.partition = static_cast<int32_t>(p);
-        present |= kPartition;
-      } else if (name == "offset") {
-        WEIR_ASSIGN_OR_RETURN(r.offset, in.ReadInt());
-        present |= kOffset;
-      } else if (name == "timestamp_ms") {
-        if (in.ConsumeLiteral("null")) {
-          r.timestamp.reset();
-        } else {
-          WEIR_ASSIGN_OR_RETURN(r.timestamp, in.ReadInt());
-        }
-      } else if (name == "pipeline") {
-        WEIR_ASSIGN_OR_RETURN(r.pipeline_name, in.ReadString());
-        present |= kPipeline;
-      } else if (name == "pipeline_version") {
-        WEIR_ASSIGN_OR_RETURN(r.pipeline_version, in.ReadString());
-        present |= kVersion;
-      } else if (name == "failed_at") {
-        WEIR_ASSIGN_OR_RETURN(std::string text, in.ReadString());
-        std::string error;
-        if (!absl::ParseTime(absl::RFC3339_full, text, &r.failed_at, &error)) {
-          return in.Error(absl::StrCat("bad failed_at: ", error));
-        }
-        present |= kFailedAt;
-      } else if (name == "key_base64" || name == "value_base64") {
-        WEIR_ASSIGN_OR_RETURN(std::string text, in.ReadString());
-        absl::StatusOr<std::string> bytes = Base64Decode(text);
-        if (!bytes.ok()) return in.Error(absl::StrCat("bad ", name));
-        if (name == "key_base64") {
-          r.key = *std::move(bytes);
-          present |= kKey;
-        } else {
-          r.value = *std::move(bytes);
-          present |= kValue;
-        }
-      } else {
-        WEIR_RETURN_IF_ERROR(in.SkipValue(0));
-      }
-    } while (in.Consume(','));
-    WEIR_RETURN_IF_ERROR(in.Expect('}'));
+  // Files are read line by line: each thread keeps one reader (and its
+  // simdjson buffers) for all of them.
+  thread_local internal::JsonReader reader;
+  absl::StatusOr<internal::JsonValue> root = reader.Read(line);
+  if (!root.ok()) return JsonError(std::string(root.status().message()));
+  if (root->type != internal::JsonValue::Type::kObject) {
+    return JsonError("not an object");
   }
-  in.SkipSpace();
-  if (!in.AtEnd()) return in.Error("content after the object");
-  if (!format.has_value()) return in.Error("missing \"dlq_format\"");
-  if (*format > kDlqFormat || *format < 1) {
+  const internal::JsonValue* format = root->Find("dlq_format");
+  if (format == nullptr) return JsonError("missing \"dlq_format\"");
+  WEIR_ASSIGN_OR_RETURN(const int64_t version, IntOf(*format, "dlq_format"));
+  if (version > kDlqFormat || version < 1) {
     return absl::FailedPreconditionError(
-        absl::StrCat("dead-letter JSON: dlq_format ", *format,
+        absl::StrCat("dead-letter JSON: dlq_format ", version,
                      " is not supported (this build reads ", kDlqFormat, ")"));
   }
-  if (present != kAll) {
-    for (int bit = 0; bit < 11; ++bit) {
-      if ((present & (1u << bit)) == 0) {
-        return in.Error(absl::StrCat("missing \"", kNames[bit], "\""));
-      }
-    }
+
+  DeadLetterRecord r;
+  WEIR_ASSIGN_OR_RETURN(const std::string category,
+                        StringMember(*root, "error_category"));
+  std::optional<DecodeErrorCategory> c = ParseDecodeErrorCategory(category);
+  if (!c.has_value()) {
+    return JsonError(absl::StrCat("unknown error_category \"", category, "\""));
+  }
+  r.category = *c;
+  WEIR_ASSIGN_OR_RETURN(r.error_type, StringMember(*root, "error_type"));
+  if (root->Find("error_field") != nullptr) {
+    WEIR_ASSIGN_OR_RETURN(r.error_field, StringMember(*root, "error_field"));
+  }
+  WEIR_ASSIGN_OR_RETURN(r.error_message, StringMember(*root, "error_message"));
+  WEIR_ASSIGN_OR_RETURN(r.topic, StringMember(*root, "topic"));
+  WEIR_ASSIGN_OR_RETURN(const int64_t partition, IntMember(*root, "partition"));
+  if (partition < std::numeric_limits<int32_t>::min() ||
+      partition > std::numeric_limits<int32_t>::max()) {
+    return JsonError("partition out of range");
+  }
+  r.partition = static_cast<int32_t>(partition);
+  WEIR_ASSIGN_OR_RETURN(r.offset, IntMember(*root, "offset"));
+  const internal::JsonValue* timestamp = root->Find("timestamp_ms");
+  if (timestamp != nullptr &&
+      timestamp->type != internal::JsonValue::Type::kNull) {
+    WEIR_ASSIGN_OR_RETURN(r.timestamp, IntOf(*timestamp, "timestamp_ms"));
+  }
+  WEIR_ASSIGN_OR_RETURN(r.pipeline_name, StringMember(*root, "pipeline"));
+  WEIR_ASSIGN_OR_RETURN(r.pipeline_version,
+                        StringMember(*root, "pipeline_version"));
+  WEIR_ASSIGN_OR_RETURN(const std::string failed_at,
+                        StringMember(*root, "failed_at"));
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, failed_at, &r.failed_at, &error)) {
+    return JsonError(absl::StrCat("bad failed_at: ", error));
+  }
+  for (const char* name : {"key_base64", "value_base64"}) {
+    WEIR_ASSIGN_OR_RETURN(const std::string text, StringMember(*root, name));
+    absl::StatusOr<std::string> bytes = Base64Decode(text);
+    if (!bytes.ok()) return JsonError(absl::StrCat("bad ", name));
+    (name == std::string_view("key_base64") ? r.key : r.value) =
+        *std::move(bytes);
   }
   return r;
 }

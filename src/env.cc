@@ -11,12 +11,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "weir/internal/string_view.h"
 #include "weir/status_macros.h"
 
 namespace weir {
 namespace {
 
-absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
+using internal::Sv;
 
 class PosixWritableFile final : public WritableFile {
  public:

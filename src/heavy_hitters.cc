@@ -5,13 +5,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "weir/internal/string_view.h"
 
 namespace weir {
 namespace {
 
-absl::string_view AbslView(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
+using internal::Sv;
 
 // Larger count first, then smaller key: the order of Top() and of the keys a
 // merge keeps.
@@ -50,7 +49,7 @@ HeavyHitters& HeavyHitters::operator=(const HeavyHitters& other) {
 void HeavyHitters::Add(std::string_view key, uint64_t weight) {
   if (weight == 0) return;
   total_weight_ += weight;
-  auto it = entries_.find(AbslView(key));
+  auto it = entries_.find(Sv(key));
   if (it != entries_.end()) {
     it->second.count += weight;
     SiftDown(it->second.heap_index);
@@ -91,7 +90,7 @@ std::vector<HeavyHitter> HeavyHitters::Top(size_t n) const {
 }
 
 std::optional<HeavyHitter> HeavyHitters::Find(std::string_view key) const {
-  auto it = entries_.find(AbslView(key));
+  auto it = entries_.find(Sv(key));
   if (it == entries_.end()) return std::nullopt;
   return HeavyHitter{it->first, it->second.count, it->second.error};
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "weir/internal/string_view.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -20,7 +21,7 @@ namespace {
 constexpr size_t kMaxKeyBytes = 1024;
 constexpr char kTempDirName[] = ".weir-tmp";
 
-absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
+using internal::Sv;
 
 std::string RandomSuffix() {
   thread_local absl::BitGen gen;

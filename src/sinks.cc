@@ -11,16 +11,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "weir/internal/json_reader.h"
 #include "weir/internal/json_string.h"
 #include "weir/internal/jsonl_file.h"
+#include "weir/internal/string_view.h"
 #include "weir/status_macros.h"
 
 namespace weir {
 namespace {
 
-absl::string_view ToAbsl(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
+using internal::Sv;
 
 bool Less(const FeatureUpdate& a, const FeatureUpdate& b) {
   return a.key != b.key ? a.key < b.key : a.feature < b.feature;
@@ -65,88 +65,36 @@ struct JsonScalar {
   std::string text;
 };
 
-class FlatJsonParser {
- public:
-  explicit FlatJsonParser(std::string_view s) : s_(s) {}
-
-  // Calls member(name, scalar) for each member of the one object in `s_`.
-  template <typename Fn>
-  absl::Status Parse(Fn&& member) {
-    SkipSpace();
-    if (!Consume('{')) return Error("expected '{'");
-    SkipSpace();
-    if (Consume('}')) return End();
-    while (true) {
-      SkipSpace();
-      JsonScalar name;
-      if (Peek() != '"') return Error("expected a member name");
-      WEIR_RETURN_IF_ERROR(String(&name.text));
-      SkipSpace();
-      if (!Consume(':')) return Error("expected ':'");
-      SkipSpace();
-      JsonScalar value;
-      if (Peek() == '"') {
-        value.is_string = true;
-        WEIR_RETURN_IF_ERROR(String(&value.text));
-      } else {
-        const size_t begin = i_;
-        while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != '}' &&
-               s_[i_] != ' ' && s_[i_] != '\t') {
-          ++i_;
-        }
-        if (i_ == begin) return Error("expected a value");
-        value.text = std::string(s_.substr(begin, i_ - begin));
-      }
-      WEIR_RETURN_IF_ERROR(member(name.text, value));
-      SkipSpace();
-      if (Consume('}')) return End();
-      if (!Consume(',')) return Error("expected ',' or '}'");
-    }
+// A member value of a feature line as a scalar; false for an array or an
+// object.
+bool ToScalar(const internal::JsonValue& v, JsonScalar* out) {
+  switch (v.type) {
+    case internal::JsonValue::Type::kNull:
+      out->text = "null";
+      return true;
+    case internal::JsonValue::Type::kBool:
+      out->text = v.boolean ? "true" : "false";
+      return true;
+    case internal::JsonValue::Type::kNumber:
+      out->text = v.text;
+      return true;
+    case internal::JsonValue::Type::kString:
+      out->is_string = true;
+      out->text = v.text;
+      return true;
+    case internal::JsonValue::Type::kArray:
+    case internal::JsonValue::Type::kObject:
+      return false;
   }
-
- private:
-  char Peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
-  bool Consume(char c) {
-    if (Peek() != c) return false;
-    ++i_;
-    return true;
-  }
-  void SkipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' ||
-                              s_[i_] == '\r' || s_[i_] == '\n')) {
-      ++i_;
-    }
-  }
-  absl::Status End() {
-    SkipSpace();
-    if (i_ != s_.size()) return Error("trailing content");
-    return absl::OkStatus();
-  }
-  absl::Status Error(std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "not a feature update line: ", ToAbsl(what), " at byte ", i_));
-  }
-
-  // Feature lines may carry raw control bytes in strings; they are taken.
-  absl::Status String(std::string* out) {
-    const internal::JsonStringError error = internal::ReadJsonString(
-        s_, &i_, /*allow_control_characters=*/true, out);
-    if (error != internal::JsonStringError::kOk) {
-      return Error(internal::JsonStringErrorMessage(error));
-    }
-    return absl::OkStatus();
-  }
-
-  std::string_view s_;
-  size_t i_ = 0;
-};
+  return false;
+}
 
 absl::StatusOr<int64_t> ParseInt64Member(const JsonScalar& v,
                                          std::string_view name) {
   int64_t out;
   if (v.is_string || !absl::SimpleAtoi(v.text, &out)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "not a feature update line: \"", ToAbsl(name), "\" is not an integer"));
+        "not a feature update line: \"", Sv(name), "\" is not an integer"));
   }
   return out;
 }
@@ -155,7 +103,7 @@ absl::StatusOr<Value> ParseValue(std::string_view type, const JsonScalar& v) {
   const auto bad = [&]() {
     return absl::InvalidArgumentError(
         absl::StrCat("not a feature update line: value ", v.text,
-                     " is not of type ", ToAbsl(type)));
+                     " is not of type ", Sv(type)));
   };
   if (type == "null") {
     if (v.is_string || v.text != "null") return bad();
@@ -194,7 +142,7 @@ absl::StatusOr<Value> ParseValue(std::string_view type, const JsonScalar& v) {
     return Value::String(v.text);
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "not a feature update line: unknown type \"", ToAbsl(type), "\""));
+      "not a feature update line: unknown type \"", Sv(type), "\""));
 }
 
 }  // namespace
@@ -345,41 +293,53 @@ absl::StatusOr<FeatureUpdate> ParseFeatureUpdateJson(std::string_view line) {
   std::optional<std::string> type;
   std::optional<JsonScalar> value;
   int seen = 0;  // bit per required member
-  FlatJsonParser parser(line);
-  WEIR_RETURN_IF_ERROR(parser.Parse(
-      [&](const std::string& name, const JsonScalar& v) -> absl::Status {
-        if (name == "key" || name == "feature" || name == "type") {
-          if (!v.is_string) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "not a feature update line: \"", name, "\" is not a string"));
-          }
-          if (name == "key") {
-            u.key = v.text;
-            seen |= 1;
-          } else if (name == "feature") {
-            u.feature = v.text;
-            seen |= 2;
-          } else {
-            type = v.text;
-          }
-        } else if (name == "value") {
-          value = v;
-        } else if (name == "window_start") {
-          WEIR_ASSIGN_OR_RETURN(u.window.start, ParseInt64Member(v, name));
-          seen |= 4;
-        } else if (name == "window_end") {
-          WEIR_ASSIGN_OR_RETURN(u.window.end, ParseInt64Member(v, name));
-          seen |= 8;
-        } else if (name == "version_time") {
-          WEIR_ASSIGN_OR_RETURN(u.version_time, ParseInt64Member(v, name));
-          seen |= 16;
-        } else if (name == "version_offset") {
-          WEIR_ASSIGN_OR_RETURN(u.version_offset, ParseInt64Member(v, name));
-          seen |= 32;
-        }
-        // Unknown members are ignored, so later versions may add some.
-        return absl::OkStatus();
-      }));
+  // Files are read line by line: each thread keeps one reader (and its
+  // simdjson buffers) for all of them.
+  thread_local internal::JsonReader reader;
+  absl::StatusOr<internal::JsonValue> root = reader.Read(line);
+  if (!root.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a feature update line: ", root.status().message()));
+  }
+  if (root->type != internal::JsonValue::Type::kObject) {
+    return absl::InvalidArgumentError(
+        "not a feature update line: not a JSON object");
+  }
+  for (const internal::JsonMember& member : root->members) {
+    const std::string& name = member.key;
+    JsonScalar v;
+    if (!ToScalar(member.value, &v)) continue;  // nothing of ours nests
+    if (name == "key" || name == "feature" || name == "type") {
+      if (!v.is_string) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "not a feature update line: \"", name, "\" is not a string"));
+      }
+      if (name == "key") {
+        u.key = v.text;
+        seen |= 1;
+      } else if (name == "feature") {
+        u.feature = v.text;
+        seen |= 2;
+      } else {
+        type = v.text;
+      }
+    } else if (name == "value") {
+      value = v;
+    } else if (name == "window_start") {
+      WEIR_ASSIGN_OR_RETURN(u.window.start, ParseInt64Member(v, name));
+      seen |= 4;
+    } else if (name == "window_end") {
+      WEIR_ASSIGN_OR_RETURN(u.window.end, ParseInt64Member(v, name));
+      seen |= 8;
+    } else if (name == "version_time") {
+      WEIR_ASSIGN_OR_RETURN(u.version_time, ParseInt64Member(v, name));
+      seen |= 16;
+    } else if (name == "version_offset") {
+      WEIR_ASSIGN_OR_RETURN(u.version_offset, ParseInt64Member(v, name));
+      seen |= 32;
+    }
+    // Unknown members are ignored, so later versions may add some.
+  }
   if (seen != 63 || !type.has_value() || !value.has_value()) {
     return absl::InvalidArgumentError(
         "not a feature update line: a member is missing (key, feature, "

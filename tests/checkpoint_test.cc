@@ -394,6 +394,22 @@ TEST(ManifestTest, RejectsGarbageBodies) {
   }
 }
 
+TEST(ManifestTest, BodyErrorsSayWhatIsWrong) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{\"a\": 1, \"a\": 2}", "manifest body: duplicate member \"a\""},
+      {"{\"a\": 1.5}", "manifest body: only integers are allowed"},
+      {std::string(20, '[') + std::string(20, ']'),
+       "manifest body: nesting deeper than"},
+      {"{} x", "manifest body: "},
+      {"{\"pipeline\": 1}", "manifest field \"pipeline\": not a string"},
+  };
+  for (const auto& [body, message] : cases) {
+    auto parsed = ParseManifest(Wrap(body));
+    EXPECT_TRUE(absl::IsDataLoss(parsed.status())) << body;
+    EXPECT_THAT(parsed.status().message(), HasSubstr(message)) << body;
+  }
+}
+
 TEST(ManifestTest, SavepointNames) {
   EXPECT_TRUE(ValidateSavepointName("before-upgrade_2.0").ok());
   EXPECT_FALSE(ValidateSavepointName("").ok());

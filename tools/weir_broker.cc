@@ -63,6 +63,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
@@ -72,6 +73,16 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "tools/common/command_line.h"
+
+ABSL_FLAG(int, brokers, 1, "Brokers in the cluster, ids 1..N.");
+ABSL_FLAG(std::vector<std::string>, topic, {},
+          "Topics to create, NAME:PARTITIONS; repeatable or comma-separated.");
+ABSL_FLAG(bool, ignore_stdin, false,
+          "Do not read commands; serve until SIGTERM or SIGINT.");
+ABSL_FLAG(std::string, debug, "",
+          "librdkafka debug contexts for the log on stderr, e.g. "
+          "mock,protocol.");
 
 namespace {
 
@@ -79,18 +90,12 @@ constexpr int kMaxBrokers = 100;
 constexpr int kMaxPartitions = 10000;
 
 constexpr char kUsage[] =
-    R"(usage: weir-broker [--brokers=N] [--topic=NAME:PARTITIONS]...
-                   [--ignore-stdin] [--debug=CONTEXTS]
-
-Hosts a local Kafka-protocol broker cluster (librdkafka's mock cluster) on
+    R"(hosts a local Kafka-protocol broker cluster (librdkafka's mock cluster) on
 127.0.0.1, prints `bootstrap=<host:port,...>`, then serves until stdin ends
-(or, with --ignore-stdin, until SIGTERM/SIGINT).
+(or, with --ignore_stdin, until SIGTERM/SIGINT).
 
-  --brokers=N              brokers in the cluster, ids 1..N (default 1)
-  --topic=NAME:PARTITIONS  create a topic; repeatable
-  --ignore-stdin           do not read commands; serve until a signal
-  --debug=CONTEXTS         librdkafka debug contexts for the log on stderr,
-                           e.g. mock,protocol
+usage: weir-broker [--brokers=N] [--topic=NAME:PARTITIONS]...
+                   [--ignore_stdin] [--debug=CONTEXTS]
 
 Commands on stdin, one per line, each answered `ok` or `error: ...`:
   down <broker_id> | up <broker_id> | rtt <broker_id> <ms>
@@ -99,10 +104,9 @@ Commands on stdin, one per line, each answered `ok` or `error: ...`:
   topic <name> <partitions> | quit
 <broker_id> may be `all` for down, up and rtt.
 
-Ports are picked by the kernel (a fixed --port is not possible with
+Ports are picked by the kernel (a fixed port is not possible with
 librdkafka 2.0.2). Each partition keeps about 5 MiB or 100,000 message sets;
-older data is dropped and the limit is not configurable.
-)";
+older data is dropped and the limit is not configurable.)";
 
 struct TopicSpec {
   std::string name;
@@ -161,32 +165,21 @@ absl::StatusOr<TopicSpec> ParseTopicSpec(absl::string_view spec) {
   return topic;
 }
 
-absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+absl::StatusOr<Flags> FlagsFromCommandLine(int argc, char** argv) {
+  weir::tools::ParseCommandLine(argc, argv,
+                                {.usage = kUsage, .repeatable = {"topic"}});
   Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    absl::string_view value;
-    if (absl::ConsumePrefix(&arg, "--brokers=")) {
-      absl::StatusOr<int> n = ParseInt("--brokers", arg, 1, kMaxBrokers);
-      if (!n.ok()) return n.status();
-      flags.brokers = *n;
-    } else if (absl::ConsumePrefix(&arg, "--topic=")) {
-      absl::StatusOr<TopicSpec> topic = ParseTopicSpec(arg);
-      if (!topic.ok()) return topic.status();
-      flags.topics.push_back(*std::move(topic));
-    } else if (arg == "--ignore-stdin") {
-      flags.ignore_stdin = true;
-    } else if (absl::ConsumePrefix(&arg, "--debug=")) {
-      flags.debug = std::string(arg);
-    } else if (absl::StartsWith(arg, "--port")) {
-      return absl::InvalidArgumentError(
-          "--port: librdkafka 2.0.2's mock cluster binds every broker to a "
-          "port the kernel picks; omit --port and read the bootstrap= line");
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown argument '", arg, "'"));
-    }
+  absl::StatusOr<int> n = ParseInt(
+      "--brokers", absl::StrCat(absl::GetFlag(FLAGS_brokers)), 1, kMaxBrokers);
+  if (!n.ok()) return n.status();
+  flags.brokers = *n;
+  for (const std::string& spec : absl::GetFlag(FLAGS_topic)) {
+    absl::StatusOr<TopicSpec> topic = ParseTopicSpec(spec);
+    if (!topic.ok()) return topic.status();
+    flags.topics.push_back(*std::move(topic));
   }
+  flags.ignore_stdin = absl::GetFlag(FLAGS_ignore_stdin);
+  flags.debug = absl::GetFlag(FLAGS_debug);
   return flags;
 }
 
@@ -518,17 +511,10 @@ void Serve(Cluster& cluster, int signal_fd, bool read_stdin) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--help") == 0 ||
-        std::strcmp(argv[i], "-h") == 0) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-  }
-  absl::StatusOr<Flags> flags = ParseFlags(argc, argv);
+  absl::StatusOr<Flags> flags = FlagsFromCommandLine(argc, argv);
   if (!flags.ok()) {
-    std::fprintf(stderr, "weir-broker: %s\n\n%s",
-                 std::string(flags.status().message()).c_str(), kUsage);
+    std::fprintf(stderr, "weir-broker: %s\n",
+                 std::string(flags.status().message()).c_str());
     return 2;
   }
 

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -33,21 +34,27 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "tools/common/command_line.h"
 #include "weir/checkpoint.h"
 #include "weir/object_store.h"
+
+ABSL_FLAG(std::string, endpoint, "",
+          "With an s3:// store: an S3-compatible server, http://host:port "
+          "(path-style requests).");
+ABSL_FLAG(std::string, region, "",
+          "With an s3:// store: the signing region (default us-east-1).");
 
 namespace {
 
 constexpr char kUsage[] =
+    "inspects the checkpoints of one pipeline partition.\n"
     "usage:\n"
     "  weir-checkpoint list   <store-uri> <prefix>\n"
     "  weir-checkpoint show   <store-uri> <prefix> <id|savepoint-name>\n"
-    "  weir-checkpoint verify <store-uri> <prefix> [<id|savepoint-name>]\n"
-    "options: --endpoint=http://host:port  --region=us-east-1\n";
+    "  weir-checkpoint verify <store-uri> <prefix> [<id|savepoint-name>]\n";
 
 int Usage(const std::string& why) {
-  if (!why.empty()) std::fprintf(stderr, "weir-checkpoint: %s\n", why.c_str());
-  std::fputs(kUsage, stderr);
+  std::fprintf(stderr, "weir-checkpoint: %s\n\n%s", why.c_str(), kUsage);
   return 2;
 }
 
@@ -213,23 +220,18 @@ int Verify(weir::CheckpointStore& store, const std::optional<Target>& one) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args;
+  const std::vector<std::string> args =
+      weir::tools::ParseCommandLine(argc, argv,
+                                    {.usage = kUsage, .positional = true})
+          .positional;
   weir::ObjectStoreOptions store_options;
   // An inspector never creates a store: a mistyped path is an error.
   store_options.local.create_if_missing = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (absl::StartsWith(a, "--endpoint=")) {
-      store_options.s3.endpoint = a.substr(11);
-    } else if (absl::StartsWith(a, "--region=")) {
-      store_options.s3.region = a.substr(9);
-    } else if (a == "--help" || a == "-h") {
-      return Usage("");
-    } else if (absl::StartsWith(a, "--")) {
-      return Usage(absl::StrCat("unknown option ", a));
-    } else {
-      args.push_back(a);
-    }
+  if (!absl::GetFlag(FLAGS_endpoint).empty()) {
+    store_options.s3.endpoint = absl::GetFlag(FLAGS_endpoint);
+  }
+  if (!absl::GetFlag(FLAGS_region).empty()) {
+    store_options.s3.region = absl::GetFlag(FLAGS_region);
   }
   if (args.size() < 3) return Usage("missing arguments");
   const std::string& command = args[0];

@@ -59,61 +59,71 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tools/common/command_line.h"
 #include "weir/decode.h"
 #include "weir/dlq.h"
 #include "weir/kafka/internal/kafka_conf.h"
 #include "weir/status_macros.h"
 
+ABSL_FLAG(std::string, input, "",
+          "Read records from this JSON-lines file a FileDeadLetterQueue "
+          "wrote.");
+ABSL_FLAG(std::string, dlq_topic, "",
+          "Read records from this topic a KafkaDeadLetterQueue wrote, from "
+          "its first to its last offset (at start).");
+ABSL_FLAG(std::string, dlq_bootstrap, "",
+          "The cluster holding --dlq_topic (default: --bootstrap).");
+ABSL_FLAG(std::vector<std::string>, category, {},
+          "Filter: categories (deserialization, schema_mismatch, "
+          "processing_error).");
+ABSL_FLAG(std::vector<std::string>, error_type, {},
+          "Filter: error types, e.g. wrong_type,lossy_number.");
+ABSL_FLAG(std::optional<std::string>, source_topic, std::nullopt,
+          "Filter: the topic the record came from.");
+ABSL_FLAG(std::optional<int32_t>, partition, std::nullopt,
+          "Filter: the partition the record came from.");
+ABSL_FLAG(std::optional<absl::Time>, since, std::nullopt,
+          "Filter: failed_at at or after this RFC 3339 time.");
+ABSL_FLAG(std::optional<absl::Time>, until, std::nullopt,
+          "Filter: failed_at before this RFC 3339 time.");
+ABSL_FLAG(std::optional<int64_t>, limit, std::nullopt,
+          "Publish at most this many records.");
+ABSL_FLAG(std::string, bootstrap, "",
+          "The cluster to publish to, HOST:PORT[,...]. Required.");
+ABSL_FLAG(std::string, topic, "",
+          "The target topic (default: each record's source topic).");
+ABSL_FLAG(bool, same_partition, false,
+          "Produce to the record's source partition (default: murmur2 "
+          "partitioner on the key).");
+ABSL_FLAG(bool, new_timestamp, false,
+          "Stamp messages with the current time (default: the record's "
+          "original timestamp, when known).");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(60),
+          "How long to wait for reading the DLQ topic and for deliveries.");
+ABSL_FLAG(bool, dry_run, false,
+          "Print what would be published; publish nothing.");
+
 namespace {
 
 constexpr char kUsage[] =
-    R"(usage: weir-dlq-replay (--input=FILE | --dlq_topic=TOPIC)
+    R"(re-publishes the original key and value of dead-letter records to Kafka.
+
+usage: weir-dlq-replay (--input=FILE | --dlq_topic=TOPIC)
                        --bootstrap=HOST:PORT[,...] [filters] [options]
+                       [-X key=value]...
+  -X key=value  a librdkafka producer property (repeatable)
 
-Re-publishes the original key and value of dead-letter records to Kafka.
-
-Where the records come from (one of):
-  --input=FILE           a JSON-lines file written by FileDeadLetterQueue
-  --dlq_topic=TOPIC      a topic written by KafkaDeadLetterQueue, read from
-                         its first to its last offset (at start)
-  --dlq_bootstrap=H:P    the cluster holding --dlq_topic (default:
-                         --bootstrap)
-
-Filters (a record is replayed when all hold):
-  --category=C[,C...]    deserialization, schema_mismatch, processing_error
-  --error_type=T[,T...]  e.g. wrong_type,lossy_number
-  --source_topic=TOPIC   the topic the record came from
-  --partition=N          the partition it came from
-  --since=TIME           failed_at at or after TIME (RFC 3339)
-  --until=TIME           failed_at before TIME (RFC 3339)
-  --limit=N              publish at most N records
-
-Where they go:
-  --bootstrap=H:P        the cluster to publish to (required)
-  --topic=TOPIC          the target topic (default: each record's source
-                         topic)
-  --same_partition       produce to the record's source partition (default:
-                         murmur2 partitioner on the key)
-  --new_timestamp        stamp messages with the current time (default:
-                         the record's original timestamp, when known)
-  --timeout=DURATION     how long to wait for reading the DLQ topic and for
-                         deliveries (default 60s)
-  --dry_run              print what would be published; publish nothing
-  -X key=value           a librdkafka producer property (repeatable)
-
-Prints read=N matched=M duplicates=D published=P. Exit 0: all matching
-records delivered; 1: a record could not be read or delivered; 2: bad usage.
-)";
+A record is replayed when all filters hold. Prints read=N matched=M
+duplicates=D published=P. Exit 0: all matching records delivered; 1: a
+record could not be read or delivered; 2: bad usage.)";
 
 struct Flags {
   std::string input;
@@ -135,104 +145,50 @@ struct Flags {
   std::vector<std::pair<std::string, std::string>> properties;
 };
 
-absl::StatusOr<absl::Time> ParseTimeFlag(absl::string_view name,
-                                         absl::string_view text) {
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " wants an RFC 3339 time such as ",
-                     "2026-01-01T00:00:00Z, got '", text, "': ", err));
-  }
-  return t;
-}
-
-absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+absl::StatusOr<Flags> FlagsFromCommandLine(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      return absl::CancelledError("help");
+  f.properties = weir::tools::ParseCommandLine(
+                     argc, argv, {.usage = kUsage, .properties = true})
+                     .properties;
+  f.input = absl::GetFlag(FLAGS_input);
+  f.dlq_topic = absl::GetFlag(FLAGS_dlq_topic);
+  f.dlq_bootstrap = absl::GetFlag(FLAGS_dlq_bootstrap);
+  f.bootstrap = absl::GetFlag(FLAGS_bootstrap);
+  f.topic = absl::GetFlag(FLAGS_topic);
+  for (const std::string& c : absl::GetFlag(FLAGS_category)) {
+    std::optional<weir::DecodeErrorCategory> parsed =
+        weir::ParseDecodeErrorCategory(c);
+    if (!parsed.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--category: '", c,
+          "' is not deserialization, schema_mismatch or processing_error"));
     }
-    if (arg == "-X" || absl::ConsumePrefix(&arg, "-X")) {
-      if (arg == "-X") {
-        if (i + 1 >= argc) return absl::InvalidArgumentError("-X: no value");
-        arg = argv[++i];
-      }
-      const size_t eq = arg.find('=');
-      if (eq == absl::string_view::npos || eq == 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("-X wants key=value, got '", arg, "'"));
-      }
-      f.properties.emplace_back(std::string(arg.substr(0, eq)),
-                                std::string(arg.substr(eq + 1)));
-    } else if (absl::ConsumePrefix(&arg, "--input=")) {
-      f.input = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--dlq_topic=")) {
-      f.dlq_topic = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--dlq_bootstrap=")) {
-      f.dlq_bootstrap = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--bootstrap=")) {
-      f.bootstrap = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--topic=")) {
-      f.topic = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--category=")) {
-      for (absl::string_view c : absl::StrSplit(arg, ',')) {
-        std::optional<weir::DecodeErrorCategory> parsed =
-            weir::ParseDecodeErrorCategory(
-                std::string_view(c.data(), c.size()));
-        if (!parsed.has_value()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "--category: '", c,
-              "' is not deserialization, schema_mismatch or processing_error"));
-        }
-        f.categories.insert(*parsed);
-      }
-    } else if (absl::ConsumePrefix(&arg, "--error_type=")) {
-      for (absl::string_view t : absl::StrSplit(arg, ',')) {
-        if (t.empty()) {
-          return absl::InvalidArgumentError("--error_type: empty type");
-        }
-        f.error_types.insert(std::string(t));
-      }
-    } else if (absl::ConsumePrefix(&arg, "--source_topic=")) {
-      f.source_topic = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--partition=")) {
-      int32_t p = 0;
-      if (!absl::SimpleAtoi(arg, &p) || p < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--partition wants a partition number, got '", arg, "'"));
-      }
-      f.partition = p;
-    } else if (absl::ConsumePrefix(&arg, "--since=")) {
-      WEIR_ASSIGN_OR_RETURN(f.since, ParseTimeFlag("--since", arg));
-    } else if (absl::ConsumePrefix(&arg, "--until=")) {
-      WEIR_ASSIGN_OR_RETURN(f.until, ParseTimeFlag("--until", arg));
-    } else if (absl::ConsumePrefix(&arg, "--limit=")) {
-      int64_t n = 0;
-      if (!absl::SimpleAtoi(arg, &n) || n < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--limit wants a non-negative integer, got '", arg, "'"));
-      }
-      f.limit = n;
-    } else if (absl::ConsumePrefix(&arg, "--timeout=")) {
-      if (!absl::ParseDuration(std::string(arg), &f.timeout) ||
-          f.timeout <= absl::ZeroDuration()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--timeout wants a positive duration such as 30s, got '", arg,
-            "'"));
-      }
-    } else if (arg == "--same_partition") {
-      f.same_partition = true;
-    } else if (arg == "--new_timestamp") {
-      f.new_timestamp = true;
-    } else if (arg == "--dry_run") {
-      f.dry_run = true;
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown argument '", arg, "'"));
-    }
+    f.categories.insert(*parsed);
   }
+  for (const std::string& t : absl::GetFlag(FLAGS_error_type)) {
+    if (t.empty())
+      return absl::InvalidArgumentError("--error_type: empty type");
+    f.error_types.insert(t);
+  }
+  f.source_topic = absl::GetFlag(FLAGS_source_topic);
+  f.partition = absl::GetFlag(FLAGS_partition);
+  if (f.partition.has_value() && *f.partition < 0) {
+    return absl::InvalidArgumentError("--partition wants a partition number");
+  }
+  f.since = absl::GetFlag(FLAGS_since);
+  f.until = absl::GetFlag(FLAGS_until);
+  f.limit = absl::GetFlag(FLAGS_limit);
+  if (f.limit.has_value() && *f.limit < 0) {
+    return absl::InvalidArgumentError("--limit wants a non-negative integer");
+  }
+  f.same_partition = absl::GetFlag(FLAGS_same_partition);
+  f.new_timestamp = absl::GetFlag(FLAGS_new_timestamp);
+  f.timeout = absl::GetFlag(FLAGS_timeout);
+  if (f.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "--timeout wants a positive duration such as 30s");
+  }
+  f.dry_run = absl::GetFlag(FLAGS_dry_run);
   if (f.input.empty() == f.dlq_topic.empty()) {
     return absl::InvalidArgumentError(
         "give exactly one of --input and --dlq_topic");
@@ -595,14 +551,10 @@ int Run(const Flags& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = ParseFlags(argc, argv);
+  absl::StatusOr<Flags> flags = FlagsFromCommandLine(argc, argv);
   if (!flags.ok()) {
-    if (absl::IsCancelled(flags.status())) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "weir-dlq-replay: %s\n\n%s",
-                 std::string(flags.status().message()).c_str(), kUsage);
+    std::fprintf(stderr, "weir-dlq-replay: %s\n",
+                 std::string(flags.status().message()).c_str());
     return 2;
   }
   return Run(*flags);

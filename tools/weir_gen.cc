@@ -3,6 +3,10 @@
 //
 //   weir-gen --events=1000000 --seed=7 --partitions=16 | weir-produce ...
 //
+// Flags (--help lists them): --events, --seed, --users, --merchants, --zipf,
+// --partitions, --start, --events_per_ms, --disorder, --max_disorder_ms,
+// --late, --min_lateness_ms, --max_lateness_ms, --null, --malformed.
+//
 // Formats (--format):
 //   json  the Kafka message value only (default):
 //         {"user_id":"u1","merchant_id":"m9","amount":12.34,"event_timestamp":...}
@@ -18,135 +22,76 @@
 #include <cstring>
 #include <string>
 
-#include "absl/strings/numbers.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "tools/common/command_line.h"
 #include "weir/testing/wpay.h"
+
+ABSL_FLAG(int64_t, events, 1'000'000, "Events to print.");
+ABSL_FLAG(uint64_t, seed, 1, "Random seed.");
+ABSL_FLAG(int64_t, users, 1'000'000, "Distinct users, Zipf-popular.");
+ABSL_FLAG(int64_t, merchants, 50'000, "Distinct merchants.");
+ABSL_FLAG(double, zipf, 1.0, "Zipf exponent of user popularity.");
+ABSL_FLAG(int32_t, partitions, 1, "Kafka partitions, for --format=full.");
+ABSL_FLAG(int64_t, start, 1767225600000,
+          "In-order time of the first event, ms since the epoch.");
+ABSL_FLAG(int32_t, events_per_ms, 2, "Events per ms of event time.");
+ABSL_FLAG(double, disorder, 0.10,
+          "Fraction of events moved back up to --max_disorder_ms.");
+ABSL_FLAG(int64_t, max_disorder_ms, 5000,
+          "Largest delay of a disordered event.");
+ABSL_FLAG(double, late, 0.005,
+          "Fraction moved back by [--min_lateness_ms, --max_lateness_ms].");
+ABSL_FLAG(int64_t, min_lateness_ms, 120000, "Smallest delay of a late event.");
+ABSL_FLAG(int64_t, max_lateness_ms, 600000, "Largest delay of a late event.");
+ABSL_FLAG(double, null, 0.01, "Fraction of events with a null amount.");
+ABSL_FLAG(double, malformed, 0.002, "Fraction of corrupted lines.");
+ABSL_FLAG(std::string, format, "json", "Line format: json, key or full.");
 
 namespace {
 
 constexpr char kUsage[] =
-    "usage: weir-gen [flags]\n"
-    "  --events=N            events to print (default 1000000)\n"
-    "  --seed=N              random seed (default 1)\n"
-    "  --users=N             distinct users, Zipf-popular (default 1000000)\n"
-    "  --merchants=N         distinct merchants (default 50000)\n"
-    "  --zipf=S              Zipf exponent of user popularity (default 1.0)\n"
-    "  --partitions=N        Kafka partitions, for --format=full (default 1)\n"
-    "  --start=MS            in-order time of the first event, ms since the\n"
-    "                        epoch (default 1767225600000)\n"
-    "  --events-per-ms=N     events per ms of event time (default 2)\n"
-    "  --disorder=F          fraction moved back up to --max-disorder-ms\n"
-    "                        (default 0.10)\n"
-    "  --max-disorder-ms=N   (default 5000)\n"
-    "  --late=F              fraction moved back by [--min-lateness-ms,\n"
-    "                        --max-lateness-ms] (default 0.005)\n"
-    "  --min-lateness-ms=N   (default 120000)\n"
-    "  --max-lateness-ms=N   (default 600000)\n"
-    "  --null=F              fraction with a null amount (default 0.01)\n"
-    "  --malformed=F         fraction of corrupted lines (default 0.002)\n"
-    "  --format=json|key|full  line format (default json)\n";
+    "prints the W-PAY workload, one event per line, to stdout.\n"
+    "usage: weir-gen [--events=N] [--seed=N] [--format=json|key|full] ...";
 
 enum class Format { kJson, kKey, kFull };
 
-bool ParseFlag(absl::string_view arg, weir::testing::WPayOptions& o,
-               Format& format, std::string& error) {
-  if (arg.substr(0, 2) != "--") {
-    error = absl::StrCat("not a flag: ", arg);
-    return false;
-  }
-  arg.remove_prefix(2);
-  const size_t eq = arg.find('=');
-  if (eq == absl::string_view::npos) {
-    error = absl::StrCat("flag --", arg, " needs =value");
-    return false;
-  }
-  const absl::string_view name = arg.substr(0, eq);
-  const absl::string_view value = arg.substr(eq + 1);
-  int64_t i = 0;
-  double d = 0;
-  bool ok = true;
-  auto as_int = [&](int64_t& out) {
-    ok = absl::SimpleAtoi(value, &i);
-    if (ok) out = i;
-  };
-  auto as_ms = [&](absl::Duration& out) {
-    ok = absl::SimpleAtoi(value, &i);
-    if (ok) out = absl::Milliseconds(i);
-  };
-  auto as_double = [&](double& out) {
-    ok = absl::SimpleAtod(value, &d);
-    if (ok) out = d;
-  };
-  if (name == "events") {
-    as_int(o.num_events);
-  } else if (name == "seed") {
-    uint64_t seed = 0;
-    ok = absl::SimpleAtoi(value, &seed);
-    if (ok) o.seed = seed;
-  } else if (name == "users") {
-    as_int(o.num_users);
-  } else if (name == "merchants") {
-    as_int(o.num_merchants);
-  } else if (name == "zipf") {
-    as_double(o.zipf_exponent);
-  } else if (name == "partitions") {
-    ok = absl::SimpleAtoi(value, &o.num_partitions);
-  } else if (name == "start") {
-    as_int(o.start);
-  } else if (name == "events-per-ms") {
-    ok = absl::SimpleAtoi(value, &o.events_per_millisecond);
-  } else if (name == "disorder") {
-    as_double(o.disorder_fraction);
-  } else if (name == "max-disorder-ms") {
-    as_ms(o.max_disorder);
-  } else if (name == "late") {
-    as_double(o.late_fraction);
-  } else if (name == "min-lateness-ms") {
-    as_ms(o.min_lateness);
-  } else if (name == "max-lateness-ms") {
-    as_ms(o.max_lateness);
-  } else if (name == "null") {
-    as_double(o.null_amount_fraction);
-  } else if (name == "malformed") {
-    as_double(o.malformed_fraction);
-  } else if (name == "format") {
-    if (value == "json") {
-      format = Format::kJson;
-    } else if (value == "key") {
-      format = Format::kKey;
-    } else if (value == "full") {
-      format = Format::kFull;
-    } else {
-      ok = false;
-    }
-  } else {
-    error = absl::StrCat("unknown flag --", name);
-    return false;
-  }
-  if (!ok) error = absl::StrCat("bad value for --", name, ": ", value);
-  return ok;
+weir::testing::WPayOptions OptionsFromFlags() {
+  weir::testing::WPayOptions o;
+  o.num_events = absl::GetFlag(FLAGS_events);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  o.num_users = absl::GetFlag(FLAGS_users);
+  o.num_merchants = absl::GetFlag(FLAGS_merchants);
+  o.zipf_exponent = absl::GetFlag(FLAGS_zipf);
+  o.num_partitions = absl::GetFlag(FLAGS_partitions);
+  o.start = absl::GetFlag(FLAGS_start);
+  o.events_per_millisecond = absl::GetFlag(FLAGS_events_per_ms);
+  o.disorder_fraction = absl::GetFlag(FLAGS_disorder);
+  o.max_disorder = absl::Milliseconds(absl::GetFlag(FLAGS_max_disorder_ms));
+  o.late_fraction = absl::GetFlag(FLAGS_late);
+  o.min_lateness = absl::Milliseconds(absl::GetFlag(FLAGS_min_lateness_ms));
+  o.max_lateness = absl::Milliseconds(absl::GetFlag(FLAGS_max_lateness_ms));
+  o.null_amount_fraction = absl::GetFlag(FLAGS_null);
+  o.malformed_fraction = absl::GetFlag(FLAGS_malformed);
+  return o;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  weir::testing::WPayOptions options;
+  weir::tools::ParseCommandLine(argc, argv, {.usage = kUsage});
   Format format = Format::kJson;
-  for (int a = 1; a < argc; ++a) {
-    const absl::string_view arg = argv[a];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    std::string error;
-    if (!ParseFlag(arg, options, format, error)) {
-      std::fprintf(stderr, "weir-gen: %s\n%s", error.c_str(), kUsage);
-      return 2;
-    }
+  if (const std::string f = absl::GetFlag(FLAGS_format); f == "key") {
+    format = Format::kKey;
+  } else if (f == "full") {
+    format = Format::kFull;
+  } else if (f != "json") {
+    std::fprintf(stderr, "weir-gen: --format wants json, key or full: %s\n",
+                 f.c_str());
+    return 2;
   }
-  auto gen = weir::testing::WPayGenerator::Create(options);
+  auto gen = weir::testing::WPayGenerator::Create(OptionsFromFlags());
   if (!gen.ok()) {
     std::fprintf(stderr, "weir-gen: %s\n",
                  std::string(gen.status().message()).c_str());

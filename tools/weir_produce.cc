@@ -4,7 +4,7 @@
 //
 // Writes lines (W-PAY events, one JSON object per line) into a Kafka topic:
 // each line of stdin or --input becomes one message, keyed by the value of
-// a top-level JSON string field (--key-field, default user_id). A line
+// a top-level JSON string field (--key_field, default user_id). A line
 // without that field, or one that is not JSON at all, is still produced,
 // with a null key: malformed records must reach the topic like any other,
 // so that the pipeline's dead-letter path sees them.
@@ -39,87 +39,67 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "weir/internal/json_string.h"
+#include "tools/common/command_line.h"
+#include "weir/internal/json_reader.h"
 #include "weir/kafka/internal/kafka_conf.h"
 #include "weir/status_macros.h"
+
+ABSL_FLAG(std::string, bootstrap, "",
+          "Kafka bootstrap servers, HOST:PORT[,...]. Required.");
+ABSL_FLAG(std::string, topic, "", "The topic to produce to. Required.");
+ABSL_FLAG(std::string, input, "",
+          "Read lines from this file instead of stdin.");
+ABSL_FLAG(std::string, key_field, "user_id",
+          "The top-level JSON string member whose value keys a message (lines "
+          "without it get a null key and are still produced).");
+ABSL_FLAG(std::string, partitioner, "murmur2_random",
+          "librdkafka partitioner (murmur2_random is Java-compatible; null "
+          "keys go to a random partition).");
+ABSL_FLAG(int, delivery_timeout_ms, 120000,
+          "Give up on a message after this many ms.");
 
 namespace {
 
 constexpr char kUsage[] =
-    R"(usage: weir-produce --bootstrap=HOST:PORT[,...] --topic=TOPIC
-                    [--input=FILE] [--key-field=NAME]
-                    [--partitioner=NAME] [--delivery-timeout-ms=MS]
+    R"(produces each line of stdin (or --input) as one Kafka message, keyed by
+a JSON string member. lz4, acks=all. Prints produced=N. Exit 0: all
+delivered; 1: some delivery failed; 2: bad arguments or input.
+
+usage: weir-produce --bootstrap=HOST:PORT[,...] --topic=TOPIC
+                    [--input=FILE] [--key_field=NAME]
+                    [--partitioner=NAME] [--delivery_timeout_ms=MS]
                     [-X key=value]...
-
-Produces each line of stdin (or FILE) as one message, keyed by the JSON
-string field NAME (default user_id; lines without it get a null key and are
-still produced). lz4, acks=all. Prints produced=N. Exit 0: all delivered;
-1: some delivery failed; 2: bad arguments or input.
-
-  --partitioner=NAME        librdkafka partitioner (default murmur2_random,
-                            Java-compatible; null keys go to a random
-                            partition)
-  --delivery-timeout-ms=MS  give up on a message after MS (default 120000)
-  -X key=value              any librdkafka producer property, e.g.
-                            -X enable.idempotence=true (repeatable;
-                            overrides the defaults above)
-)";
+  -X key=value  any librdkafka producer property, e.g.
+                -X enable.idempotence=true (repeatable; overrides the
+                defaults))";
 
 struct Flags {
   std::string bootstrap;
   std::string topic;
   std::string input;
-  std::string key_field = "user_id";
-  std::string partitioner = "murmur2_random";
-  int delivery_timeout_ms = 120000;
+  std::string key_field;
+  std::string partitioner;
+  int delivery_timeout_ms = 0;
   std::vector<std::pair<std::string, std::string>> properties;
 };
 
-absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+absl::StatusOr<Flags> FlagsFromCommandLine(int argc, char** argv) {
   Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "-X" || absl::ConsumePrefix(&arg, "--property=") ||
-        absl::ConsumePrefix(&arg, "-X")) {
-      if (arg == "-X") {
-        if (i + 1 >= argc) return absl::InvalidArgumentError("-X: no value");
-        arg = argv[++i];
-      }
-      size_t eq = arg.find('=');
-      if (eq == absl::string_view::npos || eq == 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("-X wants key=value, got '", arg, "'"));
-      }
-      flags.properties.emplace_back(std::string(arg.substr(0, eq)),
-                                    std::string(arg.substr(eq + 1)));
-    } else if (absl::ConsumePrefix(&arg, "--bootstrap=")) {
-      flags.bootstrap = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--topic=")) {
-      flags.topic = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--input=")) {
-      flags.input = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--key-field=")) {
-      flags.key_field = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--partitioner=")) {
-      flags.partitioner = std::string(arg);
-    } else if (absl::ConsumePrefix(&arg, "--delivery-timeout-ms=")) {
-      if (!absl::SimpleAtoi(arg, &flags.delivery_timeout_ms) ||
-          flags.delivery_timeout_ms < 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--delivery-timeout-ms wants a positive integer, got '", arg, "'"));
-      }
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown argument '", arg, "'"));
-    }
-  }
+  flags.properties = weir::tools::ParseCommandLine(
+                         argc, argv, {.usage = kUsage, .properties = true})
+                         .properties;
+  flags.bootstrap = absl::GetFlag(FLAGS_bootstrap);
+  flags.topic = absl::GetFlag(FLAGS_topic);
+  flags.input = absl::GetFlag(FLAGS_input);
+  flags.key_field = absl::GetFlag(FLAGS_key_field);
+  flags.partitioner = absl::GetFlag(FLAGS_partitioner);
+  flags.delivery_timeout_ms = absl::GetFlag(FLAGS_delivery_timeout_ms);
   if (flags.bootstrap.empty()) {
     return absl::InvalidArgumentError("--bootstrap is required");
   }
@@ -127,112 +107,22 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     return absl::InvalidArgumentError("--topic is required");
   }
   if (flags.key_field.empty()) {
-    return absl::InvalidArgumentError("--key-field may not be empty");
+    return absl::InvalidArgumentError("--key_field may not be empty");
+  }
+  if (flags.delivery_timeout_ms < 1) {
+    return absl::InvalidArgumentError(
+        "--delivery_timeout_ms wants a positive integer");
   }
   return flags;
 }
 
 // ---- Key extraction --------------------------------------------------------
 //
-// A small scanner over the top level of one JSON object: it walks member by
-// member, skipping values (nested objects, arrays and strings included,
-// escapes respected), and returns the first member named `field` whose value
-// is a string, decoded. It stops at the first syntax error; a key found
-// before the error is still returned, so a truncated record keeps its
-// partition. Anything else (not an object, no such member, a non-string
-// value) yields no key.
-
-class KeyScanner {
- public:
-  explicit KeyScanner(absl::string_view text) : text_(text) {}
-
-  std::optional<std::string> Find(absl::string_view field) {
-    SkipSpace();
-    if (!Consume('{')) return std::nullopt;
-    SkipSpace();
-    if (Consume('}')) return std::nullopt;
-    while (true) {
-      SkipSpace();
-      std::string name;
-      if (!ReadString(&name)) return std::nullopt;
-      SkipSpace();
-      if (!Consume(':')) return std::nullopt;
-      SkipSpace();
-      if (name == field && Peek() == '"') {
-        std::string value;
-        if (!ReadString(&value)) return std::nullopt;
-        return value;
-      }
-      if (!SkipValue()) return std::nullopt;
-      SkipSpace();
-      if (Consume(',')) continue;
-      return std::nullopt;  // '}' (field absent) or a syntax error.
-    }
-  }
-
- private:
-  static constexpr int kMaxDepth = 256;
-
-  char Peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
-  bool AtEnd() const { return pos_ >= text_.size(); }
-
-  bool Consume(char c) {
-    if (Peek() != c || AtEnd()) return false;
-    ++pos_;
-    return true;
-  }
-
-  void SkipSpace() {
-    while (!AtEnd() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
-                        text_[pos_] == '\r' || text_[pos_] == '\n')) {
-      ++pos_;
-    }
-  }
-
-  // Reads a JSON string at the cursor into `out` (decoded), or skips it
-  // when `out` is null.
-  bool ReadString(std::string* out) {
-    if (Peek() != '"' || AtEnd()) return false;
-    return weir::internal::ReadJsonString(
-               std::string_view(text_.data(), text_.size()), &pos_,
-               /*allow_control_characters=*/false,
-               out) == weir::internal::JsonStringError::kOk;
-  }
-
-  // Skips one value of any type, nested ones included.
-  bool SkipValue() {
-    char c = Peek();
-    if (c == '"') return ReadString(nullptr);
-    if (c == '{' || c == '[') {
-      int depth = 0;
-      while (!AtEnd()) {
-        c = Peek();
-        if (c == '"') {
-          if (!ReadString(nullptr)) return false;
-          continue;
-        }
-        ++pos_;
-        if (c == '{' || c == '[') {
-          if (++depth > kMaxDepth) return false;
-        } else if (c == '}' || c == ']') {
-          if (--depth == 0) return true;
-        }
-      }
-      return false;
-    }
-    // A number or a literal: up to the next delimiter.
-    size_t start = pos_;
-    while (!AtEnd() && text_[pos_] != ',' && text_[pos_] != '}' &&
-           text_[pos_] != ']' && text_[pos_] != ' ' && text_[pos_] != '\t' &&
-           text_[pos_] != '\r' && text_[pos_] != '\n') {
-      ++pos_;
-    }
-    return pos_ > start;
-  }
-
-  absl::string_view text_;
-  size_t pos_ = 0;
-};
+// A line's key is the first top-level member named --key_field whose value is
+// a string (JsonReader::FindTopLevelString): nested members and members
+// before it are passed over, and a syntax error after it does not matter, so
+// a truncated record keeps its partition. Anything else (not an object, no
+// such member, a non-string value, invalid UTF-8) yields no key.
 
 // ---- Producing -------------------------------------------------------------
 
@@ -339,13 +229,15 @@ int Run(const Flags& flags) {
 
   int exit_code = 0;
   int64_t queued = 0;
+  weir::internal::JsonReader reader;
   char* line = nullptr;
   size_t capacity = 0;
   ssize_t length;
   while ((length = getline(&line, &capacity, in)) >= 0) {
     absl::string_view value(line, static_cast<size_t>(length));
     absl::ConsumeSuffix(&value, "\n");
-    std::optional<std::string> key = KeyScanner(value).Find(flags.key_field);
+    std::optional<std::string> key = reader.FindTopLevelString(
+        std::string_view(value.data(), value.size()), flags.key_field);
     if (absl::Status s = Produce(rk, topic, value, key); !s.ok()) {
       std::fprintf(stderr, "weir-produce: %s\n",
                    std::string(s.message()).c_str());
@@ -388,17 +280,10 @@ int Run(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--help") == 0 ||
-        std::strcmp(argv[i], "-h") == 0) {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-  }
-  absl::StatusOr<Flags> flags = ParseFlags(argc, argv);
+  absl::StatusOr<Flags> flags = FlagsFromCommandLine(argc, argv);
   if (!flags.ok()) {
-    std::fprintf(stderr, "weir-produce: %s\n\n%s",
-                 std::string(flags.status().message()).c_str(), kUsage);
+    std::fprintf(stderr, "weir-produce: %s\n",
+                 std::string(flags.status().message()).c_str());
     return 2;
   }
   return Run(*flags);

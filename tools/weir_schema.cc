@@ -17,9 +17,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "tools/common/command_line.h"
 #include "weir/avro/avro_schema.h"
 #include "weir/status_macros.h"
 
@@ -68,15 +67,13 @@ absl::StatusOr<bool> Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "checks a new Avro schema against the previous ones under a registry "
-      "compatibility mode.\nusage: weir-schema --mode=FULL "
-      "--previous=v1.avsc,v2.avsc --candidate=v3.avsc");
-  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  if (rest.size() > 1) {
-    std::fprintf(stderr, "weir-schema: unexpected argument %s\n", rest[1]);
-    return 2;
-  }
+  weir::tools::ParseCommandLine(
+      argc, argv,
+      {.usage = "checks a new Avro schema against the previous ones under a "
+                "registry "
+                "compatibility mode.\nusage: weir-schema --mode=FULL "
+                "--previous=v1.avsc,v2.avsc --candidate=v3.avsc",
+       .repeatable = {"previous"}});
   absl::StatusOr<bool> compatible = Run();
   if (!compatible.ok()) {
     std::fprintf(stderr, "weir-schema: %s\n",

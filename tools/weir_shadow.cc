@@ -15,13 +15,12 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "tools/common/command_line.h"
 #include "weir/redis/redis_reader.h"
 #include "weir/shadow.h"
 #include "weir/sinks.h"
@@ -173,16 +172,14 @@ absl::StatusOr<bool> Run() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "compares online feature values with a batch export; exit 1 on an "
-      "alert.\nusage: weir-shadow --online=file:PATH|redis://HOST:PORT "
-      "--batch=PATH.csv "
-      "[--tolerance=FEATURE=REL ...]");
-  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
-  if (rest.size() > 1) {
-    std::fprintf(stderr, "weir-shadow: unexpected argument %s\n", rest[1]);
-    return 2;
-  }
+  weir::tools::ParseCommandLine(
+      argc, argv,
+      {.usage =
+           "compares online feature values with a batch export; exit 1 on an "
+           "alert.\nusage: weir-shadow --online=file:PATH|redis://HOST:PORT "
+           "--batch=PATH.csv "
+           "[--tolerance=FEATURE=REL ...]",
+       .repeatable = {"tolerance"}});
   absl::StatusOr<bool> alert = Run();
   if (!alert.ok()) {
     std::fprintf(stderr, "weir-shadow: %s\n",

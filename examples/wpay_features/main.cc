@@ -19,10 +19,11 @@
 
 #include "../fraud_features/fraud_features.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/strings/numbers.h"
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "tools/common/command_line.h"
 #include "weir/dlq.h"
 #include "weir/json/json_decoder.h"
 #include "weir/keyed_window_operator.h"
@@ -31,55 +32,45 @@
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 
+ABSL_FLAG(int64_t, events, 500'000, "Payments to generate.");
+ABSL_FLAG(int64_t, users, 100'000, "Distinct users.");
+ABSL_FLAG(int64_t, seed, 1, "Random seed of the generator.");
+ABSL_FLAG(std::string, backend, "rocksdb", "State backend: rocksdb or memory.");
+ABSL_FLAG(std::string, dir, "",
+          "Keep state and the dead-letter file here (default: a temporary "
+          "directory).");
+
 namespace {
 
 struct Flags {
-  int64_t events = 500'000;
-  int64_t users = 100'000;
-  int64_t seed = 1;
-  std::string backend = "rocksdb";
+  int64_t events = 0;
+  int64_t users = 0;
+  int64_t seed = 0;
+  std::string backend;
   std::string dir;
 };
 
-absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+absl::StatusOr<Flags> FlagsFromCommandLine(int argc, char** argv) {
+  weir::tools::ParseCommandLine(
+      argc, argv,
+      {.usage = "generates W-PAY payments, decodes them, computes per-user "
+                "features over event-time windows and prints them.\n"
+                "usage: wpay-features [--events=N] [--users=N] [--seed=N] "
+                "[--backend=rocksdb|memory] [--dir=PATH]"});
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* name) -> std::optional<std::string> {
-      const std::string prefix = absl::StrCat("--", name, "=");
-      if (arg.rfind(prefix, 0) != 0) return std::nullopt;
-      return arg.substr(prefix.size());
-    };
-    if (auto v = value("events")) {
-      if (!absl::SimpleAtoi(*v, &f.events) || f.events <= 0) {
-        return absl::InvalidArgumentError("--events: a positive integer");
-      }
-    } else if (auto v = value("users")) {
-      if (!absl::SimpleAtoi(*v, &f.users) || f.users <= 0) {
-        return absl::InvalidArgumentError("--users: a positive integer");
-      }
-    } else if (auto v = value("seed")) {
-      if (!absl::SimpleAtoi(*v, &f.seed)) {
-        return absl::InvalidArgumentError("--seed: an integer");
-      }
-    } else if (auto v = value("backend")) {
-      if (*v != "rocksdb" && *v != "memory") {
-        return absl::InvalidArgumentError("--backend: rocksdb or memory");
-      }
-      f.backend = *v;
-    } else if (auto v = value("dir")) {
-      f.dir = *v;
-    } else if (arg == "--help" || arg == "-h") {
-      return absl::CancelledError(
-          "usage: wpay-features [--events=N] [--users=N] [--seed=N] "
-          "[--backend=rocksdb|memory] [--dir=PATH]\n"
-          "  Generates W-PAY payments, decodes them, computes per-user "
-          "features\n  over event-time windows and prints them. --dir keeps "
-          "state and the\n  dead-letter file (default: a temporary "
-          "directory).");
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", arg));
-    }
+  f.events = absl::GetFlag(FLAGS_events);
+  f.users = absl::GetFlag(FLAGS_users);
+  f.seed = absl::GetFlag(FLAGS_seed);
+  f.backend = absl::GetFlag(FLAGS_backend);
+  f.dir = absl::GetFlag(FLAGS_dir);
+  if (f.events <= 0) {
+    return absl::InvalidArgumentError("--events: a positive integer");
+  }
+  if (f.users <= 0) {
+    return absl::InvalidArgumentError("--users: a positive integer");
+  }
+  if (f.backend != "rocksdb" && f.backend != "memory") {
+    return absl::InvalidArgumentError("--backend: rocksdb or memory");
   }
   return f;
 }
@@ -266,11 +257,7 @@ absl::Status Run(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = ParseFlags(argc, argv);
-  if (absl::IsCancelled(flags.status())) {
-    std::printf("%s\n", std::string(flags.status().message()).c_str());
-    return 0;
-  }
+  absl::StatusOr<Flags> flags = FlagsFromCommandLine(argc, argv);
   if (!flags.ok()) {
     std::fprintf(stderr, "wpay-features: %s\n",
                  flags.status().ToString().c_str());

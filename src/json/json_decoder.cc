@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "weir/internal/string_view.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -27,9 +28,7 @@ namespace od = simdjson::ondemand;
 
 constexpr int32_t kMaxDecimalScale = 18;
 
-absl::string_view ToAbsl(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
+using internal::Sv;
 
 std::string_view TrimTrailingSpace(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' ||
@@ -346,7 +345,7 @@ class JsonDecoder::Impl {
   absl::Status Deserialization(std::string_view type,
                                std::string_view detail) const {
     return MakeDecodeError(DecodeErrorCategory::kDeserialization, type,
-                           absl::StrCat(prefix_, ToAbsl(detail)));
+                           absl::StrCat(prefix_, Sv(detail)));
   }
   absl::Status InvalidJson(simdjson::error_code error) const {
     return Deserialization(
@@ -355,19 +354,19 @@ class JsonDecoder::Impl {
   }
   absl::Status InvalidJson(std::string_view what) const {
     return Deserialization("invalid_json",
-                           absl::StrCat("invalid JSON: ", ToAbsl(what)));
+                           absl::StrCat("invalid JSON: ", Sv(what)));
   }
   absl::Status Mismatch(std::string_view type, std::string_view field,
                         std::string_view detail) const {
-    return MakeDecodeError(DecodeErrorCategory::kSchemaMismatch, type,
-                           absl::StrCat(prefix_, "field \"", Excerpt(field),
-                                        "\": ", ToAbsl(detail)),
-                           field);
+    return MakeDecodeError(
+        DecodeErrorCategory::kSchemaMismatch, type,
+        absl::StrCat(prefix_, "field \"", Excerpt(field), "\": ", Sv(detail)),
+        field);
   }
   absl::Status WrongType(std::string_view field, std::string_view expected,
                          od::json_type got, std::string_view raw) const {
     return Mismatch("wrong_type", field,
-                    absl::StrCat("expected ", ToAbsl(expected), ", got ",
+                    absl::StrCat("expected ", Sv(expected), ", got ",
                                  JsonTypeOf(got), " ", Excerpt(raw)));
   }
 
@@ -484,7 +483,7 @@ absl::StatusOr<int64_t> JsonDecoder::Impl::ReadTimestamp(
     if (auto e = value.get_string().get(text)) return InvalidJson(e);
     absl::Time time;
     std::string error;
-    if (!absl::ParseTime(absl::RFC3339_full, ToAbsl(text), &time, &error) ||
+    if (!absl::ParseTime(absl::RFC3339_full, Sv(text), &time, &error) ||
         time == absl::InfiniteFuture() || time == absl::InfinitePast()) {
       return Mismatch(
           "wrong_type", field,
@@ -641,7 +640,7 @@ absl::Status JsonDecoder::Impl::DecodeInto(const RawRecord& record,
     std::string_view name;
     if (auto e = field.unescaped_key().get(name)) return InvalidJson(e);
     od::value& value = field.value();
-    auto it = slots_.find(ToAbsl(name));
+    auto it = slots_.find(Sv(name));
     if (it == slots_.end()) {
       WEIR_RETURN_IF_ERROR(CheckWellFormed(value, 1));
       continue;

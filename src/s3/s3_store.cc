@@ -21,12 +21,13 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "weir/env.h"
+#include "weir/internal/string_view.h"
 #include "weir/status_macros.h"
 
 namespace weir {
 namespace {
 
-absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
+using internal::Sv;
 
 constexpr size_t kHashChunk = size_t{1} << 20;
 constexpr int kMaxParts = 10000;

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the built weir into a temporary prefix, then builds and runs a
-# small consumer project that finds it with find_package(weir).
+# Installs the built weir into a temporary prefix, checks what it holds
+# (no internal/ headers; no testing module in weir::weir's link interface),
+# then builds and runs a small consumer project that finds it with
+# find_package(weir): once linking weir::weir_core + weir::weir_rocksdb
+# only, once linking weir::weir.
 #   install.test.sh SOURCE_DIR BINARY_DIR
 set -euo pipefail
 src=$1
@@ -9,18 +12,41 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$bin" --prefix "$tmp/prefix" >/dev/null
 test -f "$tmp/prefix/include/weir/keyed_window_operator.h"
-test -f "$tmp/prefix/lib/cmake/weir/weirConfig.cmake" ||
-  test -f "$tmp/prefix/lib/x86_64-linux-gnu/cmake/weir/weirConfig.cmake"
+config_dir=$(dirname "$(find "$tmp/prefix" -name weirConfig.cmake | head -1)")
+test -f "$config_dir/weirConfig.cmake"
+internal=$(find "$tmp/prefix/include" -path '*internal*' | head -5)
+if [ -n "$internal" ]; then
+  echo "internal headers were installed:"; echo "$internal"; exit 1
+fi
+# The link interface of weir::weir, and of every module it links: none may
+# name the testing module.
+targets="$config_dir/weirTargets.cmake"
+interface=$(awk '/^set_target_properties\(weir::/ {
+    t = $1; sub(/^set_target_properties\(/, "", t) }
+  /INTERFACE_LINK_LIBRARIES/ && t != "weir::weir_testing" { print t ": " $0 }' \
+  "$targets")
+if [ -z "$interface" ]; then
+  echo "no INTERFACE_LINK_LIBRARIES in $targets"; exit 1
+fi
+if ! grep -q '^weir::weir: .*weir::weir_core' <<<"$interface"; then
+  echo "weir::weir does not link weir::weir_core:"; echo "$interface"; exit 1
+fi
+if grep -q 'testing' <<<"$interface"; then
+  echo "a testing module is in a production target's link interface:"
+  grep 'testing' <<<"$interface"; exit 1
+fi
 cmake -S "$src/tests/install/consumer" -B "$tmp/build" -G Ninja \
   -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$tmp/build" >/dev/null
-out=$("$tmp/build/consumer")
 expected=$'u1 clicks_1m 0 2\nu1 clicks_1m 60000 1'
-if [ "$out" != "$expected" ]; then
-  echo "consumer printed:"; echo "$out"
-  echo "expected:"; echo "$expected"
-  exit 1
-fi
+for consumer in consumer consumer_all; do
+  out=$("$tmp/build/$consumer")
+  if [ "$out" != "$expected" ]; then
+    echo "$consumer printed:"; echo "$out"
+    echo "expected:"; echo "$expected"
+    exit 1
+  fi
+done
 echo "installed weir found and used by a find_package(weir) project: ok"
 
 # The second example, order-features (a service in under 100 lines), built

@@ -32,8 +32,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "weir/checkpoint.h"
-#include "weir/kafka/local_broker.h"
 #include "weir/object_store.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 

@@ -28,7 +28,7 @@
 #include "gtest/gtest.h"
 #include "weir/dlq.h"
 #include "weir/kafka/kafka_dead_letter_queue.h"
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
 

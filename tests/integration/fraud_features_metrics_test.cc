@@ -26,7 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/missing_part.h"
 #include "weir/testing/sanitizers.h"
 #include "weir/testing/sqlite_oracle.h"

@@ -11,7 +11,7 @@
 #include "fraud_features_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"

@@ -28,8 +28,8 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "weir/kafka/local_broker.h"
 #include "weir/source.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/missing_part.h"
 
 namespace weir {

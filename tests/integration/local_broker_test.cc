@@ -3,7 +3,7 @@
 // librdkafka consumer. Needs the weir-broker and weir-produce targets built
 // next to this test.
 
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -487,7 +487,7 @@ TEST_F(LocalBrokerTest, ProduceDuringDowntimeIsDeliveredAfterUp) {
   const std::vector<Line> lines = MakeLines(1, /*first_seq=*/42);
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> produce = StartProduce(
       bootstrap, JoinLines(lines),
-      {"--delivery-timeout-ms=60000", "-X", "reconnect.backoff.ms=20", "-X",
+      {"--delivery_timeout_ms=60000", "-X", "reconnect.backoff.ms=20", "-X",
        "reconnect.backoff.max.ms=200"});
   ASSERT_TRUE(produce.ok()) << produce.status();
   // While the only broker is down nothing can be delivered, so the tool,

@@ -24,7 +24,7 @@
 #include "fraud_features_testing.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 

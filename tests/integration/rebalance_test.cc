@@ -18,7 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "weir/dlq.h"
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"

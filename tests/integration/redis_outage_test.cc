@@ -40,7 +40,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "redis_features_testing.h"
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/missing_part.h"
 #include "weir/testing/redis_server.h"
 #include "weir/testing/sanitizers.h"

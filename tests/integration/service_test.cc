@@ -29,7 +29,7 @@
 #include "httplib.h"
 #include "weir/dlq.h"
 #include "weir/json/json_decoder.h"
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 #include "weir/late_records.h"
 #include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"

@@ -14,12 +14,10 @@
 #include <string_view>
 
 #include "absl/status/status.h"
-#include "absl/strings/string_view.h"
+#include "weir/internal/string_view.h"
 
 namespace weir {
 namespace internal {
-
-inline absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
 
 // [A-Za-z0-9._-]
 bool IsFileNameChar(char c);

@@ -1,17 +1,23 @@
 // Counts records per key in one-minute windows on the RocksDB backend of an
-// installed weir, and prints the results.
+// installed weir, and prints the results. Built twice by the install test:
+// against weir::weir_core + weir::weir_rocksdb only, and against weir::weir.
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 
 #include "weir/keyed_window_operator.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
-#include "weir/testing/subprocess.h"
 
 int main() {
-  auto dir = weir::testing::TempDir::Create("weir-consumer");
+  std::string dir =
+      (std::filesystem::temp_directory_path() / "weir-consumer-XXXXXX")
+          .string();
+  if (mkdtemp(dir.data()) == nullptr) return 1;
   auto resources = weir::RocksDbResources::Create({});
-  if (!dir.ok() || !resources.ok()) return 1;
+  if (!resources.ok()) return 1;
   weir::RocksDbStateBackendOptions ro;
-  ro.path = dir->path() + "/state";
+  ro.path = dir + "/state";
   ro.resources = *resources;
   auto backend = weir::RocksDbStateBackend::Create(ro);
   if (!backend.ok()) return 1;
@@ -39,5 +45,7 @@ int main() {
                 static_cast<long long>(u.window.start),
                 u.value.ToString().c_str());
   }
+  backend->reset();
+  std::filesystem::remove_all(dir);
   return 0;
 }

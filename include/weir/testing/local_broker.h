@@ -1,5 +1,5 @@
 // -----------------------------------------------------------------------------
-// File: kafka/local_broker.h
+// File: testing/local_broker.h
 // -----------------------------------------------------------------------------
 //
 // A `LocalBroker` runs the `weir-broker` tool (librdkafka's mock Kafka
@@ -18,6 +18,9 @@
 // Destroying a `LocalBroker` closes the tool's stdin, which makes it exit,
 // and kills it if it has not exited within `Options::timeout`.
 //
+// Part of the weir_testing module (it starts a process), not of weir::weir;
+// the class keeps its name `weir::LocalBroker`.
+//
 // Threading: not thread-safe; one thread uses a LocalBroker. Starts no
 // threads. Writing a command to a broker that has died returns an error
 // rather than raising SIGPIPE in the caller.
@@ -32,8 +35,8 @@
 //   ...
 //   WEIR_RETURN_IF_ERROR(broker->SetBrokerUp(1));
 
-#ifndef WEIR_KAFKA_LOCAL_BROKER_H_
-#define WEIR_KAFKA_LOCAL_BROKER_H_
+#ifndef WEIR_TESTING_LOCAL_BROKER_H_
+#define WEIR_TESTING_LOCAL_BROKER_H_
 
 #include <sys/types.h>
 
@@ -150,4 +153,4 @@ class LocalBroker {
 
 }  // namespace weir
 
-#endif  // WEIR_KAFKA_LOCAL_BROKER_H_
+#endif  // WEIR_TESTING_LOCAL_BROKER_H_

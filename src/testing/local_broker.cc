@@ -1,4 +1,4 @@
-#include "weir/kafka/local_broker.h"
+#include "weir/testing/local_broker.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "weir/internal/string_view.h"
 #include "weir/status_macros.h"
 #include "weir/testing/subprocess.h"
 
@@ -26,9 +27,7 @@ constexpr absl::string_view kErrorPrefix = "error: ";
 constexpr int kMaxBrokers = 100;
 constexpr int kMaxPartitions = 10000;
 
-absl::string_view View(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
+using internal::Sv;
 
 absl::Status ValidateTopicName(absl::string_view field,
                                absl::string_view name) {
@@ -179,7 +178,7 @@ LocalBroker::~LocalBroker() {
 pid_t LocalBroker::pid() const { return process_->pid(); }
 
 absl::Status LocalBroker::Command(std::string_view line) {
-  const absl::string_view command = View(line);
+  const absl::string_view command = Sv(line);
   if (command.find('\n') != absl::string_view::npos) {
     return absl::InvalidArgumentError("command: one line only");
   }
@@ -220,9 +219,9 @@ absl::Status LocalBroker::SetBrokerUp(int broker_id) {
 
 absl::Status LocalBroker::SetLeader(std::string_view topic, int partition,
                                     int broker_id) {
-  WEIR_RETURN_IF_ERROR(ValidateWord("topic", View(topic)));
+  WEIR_RETURN_IF_ERROR(ValidateWord("topic", Sv(topic)));
   return Command(
-      absl::StrCat("leader ", View(topic), " ", partition, " ", broker_id));
+      absl::StrCat("leader ", Sv(topic), " ", partition, " ", broker_id));
 }
 
 absl::Status LocalBroker::SetRtt(int broker_id, absl::Duration rtt) {
@@ -235,25 +234,24 @@ absl::Status LocalBroker::SetRtt(int broker_id, absl::Duration rtt) {
 
 absl::Status LocalBroker::PushRequestErrors(std::string_view api,
                                             std::string_view error, int count) {
-  WEIR_RETURN_IF_ERROR(ValidateWord("api", View(api)));
-  WEIR_RETURN_IF_ERROR(ValidateWord("error", View(error)));
+  WEIR_RETURN_IF_ERROR(ValidateWord("api", Sv(api)));
+  WEIR_RETURN_IF_ERROR(ValidateWord("error", Sv(error)));
   if (count < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("count: must be positive, got ", count));
   }
-  return Command(
-      absl::StrCat("error ", View(api), " ", View(error), " ", count));
+  return Command(absl::StrCat("error ", Sv(api), " ", Sv(error), " ", count));
 }
 
 absl::Status LocalBroker::ClearRequestErrors(std::string_view api) {
-  WEIR_RETURN_IF_ERROR(ValidateWord("api", View(api)));
-  return Command(absl::StrCat("clear ", View(api)));
+  WEIR_RETURN_IF_ERROR(ValidateWord("api", Sv(api)));
+  return Command(absl::StrCat("clear ", Sv(api)));
 }
 
 absl::Status LocalBroker::CreateTopic(std::string_view name, int partitions) {
-  WEIR_RETURN_IF_ERROR(ValidateTopicName("name", View(name)));
+  WEIR_RETURN_IF_ERROR(ValidateTopicName("name", Sv(name)));
   WEIR_RETURN_IF_ERROR(ValidatePartitions("partitions", partitions));
-  return Command(absl::StrCat("topic ", View(name), " ", partitions));
+  return Command(absl::StrCat("topic ", Sv(name), " ", partitions));
 }
 
 absl::Status LocalBroker::Stop() {
