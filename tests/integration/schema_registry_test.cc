@@ -44,6 +44,19 @@ constexpr char kV2[] =
 constexpr char kV3[] =
     R"({"type":"record","name":"Payment","namespace":"wpay","fields":[{"name":"user_id","type":"string"},{"name":"merchant_id","type":"string"},{"name":"amount","type":"float"},{"name":"ts","type":"long"},{"name":"currency_code","type":"string","default":"USD"}]})";
 
+// A W-PAY payment of user u7 at merchant m3 for 12.34; v2's currency_code
+// when `currency` is set.
+void FillPayment(avro_value_t* r, const char* currency) {
+  avro_testing::SetString(r, "user_id", "u7");
+  avro_testing::SetString(r, "merchant_id", "m3");
+  avro_value_t a = avro_testing::Field(r, "amount");
+  const char cents[] = {'\x04', '\xd2'};  // 1234 -> 12.34
+  avro_value_set_bytes(&a, const_cast<char*>(cents), 2);
+  avro_testing::SetLong(r, "ts", 1767225600000);
+  if (currency != nullptr)
+    avro_testing::SetString(r, "currency_code", currency);
+}
+
 class SchemaRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -143,15 +156,7 @@ TEST_F(SchemaRegistryTest, EvolvingWPayDecodesThroughTheRegistry) {
   auto decoder = AvroDecoder::Create(o);
   ASSERT_TRUE(decoder.ok()) << decoder.status();
   auto fill = [](bool v2) {
-    return [v2](avro_value_t* r) {
-      avro_testing::SetString(r, "user_id", "u7");
-      avro_testing::SetString(r, "merchant_id", "m3");
-      avro_value_t a = avro_testing::Field(r, "amount");
-      const char cents[] = {'\x04', '\xd2'};  // 1234 -> 12.34
-      avro_value_set_bytes(&a, const_cast<char*>(cents), 2);
-      avro_testing::SetLong(r, "ts", 1767225600000);
-      if (v2) avro_testing::SetString(r, "currency_code", "USD");
-    };
+    return [v2](avro_value_t* r) { FillPayment(r, v2 ? "USD" : nullptr); };
   };
   const std::string v1 =
       avro_testing::Wire(id1, avro_testing::Encode(kV1, fill(false)));
@@ -254,15 +259,7 @@ TEST_F(SchemaRegistryTest, ConfluentsSerializerWritesWhatTheDecoderReads) {
             *client_->Register("all-value", avro_testing::kAllTypes));
 
   auto fill = [](bool v2) {
-    return [v2](avro_value_t* r) {
-      avro_testing::SetString(r, "user_id", "u7");
-      avro_testing::SetString(r, "merchant_id", "m3");
-      avro_value_t a = avro_testing::Field(r, "amount");
-      const char cents[] = {'\x04', '\xd2'};  // 1234 -> 12.34
-      avro_value_set_bytes(&a, const_cast<char*>(cents), 2);
-      avro_testing::SetLong(r, "ts", 1767225600000);
-      if (v2) avro_testing::SetString(r, "currency_code", "EUR");
-    };
+    return [v2](avro_value_t* r) { FillPayment(r, v2 ? "EUR" : nullptr); };
   };
   EXPECT_EQ(messages[0].second,
             avro_testing::Wire(messages[0].first,
