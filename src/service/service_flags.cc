@@ -11,14 +11,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "weir/internal/command_line_flags.h"
 #include "weir/service.h"
 
 ABSL_FLAG(std::string, bootstrap, "",
@@ -104,59 +101,12 @@ ABSL_FLAG(int, sink_delay_ms, 0,
           "instead of refusing. 0: off.");
 
 namespace weir {
-namespace {
-
-// Pulls every --kafka_property out of argv, so that the flag can be given
-// many times (absl flags keep only the last value of a repeated flag).
-std::vector<std::string> TakeRepeatedProperties(int& argc, char** argv) {
-  std::vector<std::string> out;
-  int w = 1;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") {
-      while (i < argc) argv[w++] = argv[i++];
-      break;
-    }
-    if (absl::ConsumePrefix(&arg, "--kafka_property=") ||
-        absl::ConsumePrefix(&arg, "-kafka_property=")) {
-      out.emplace_back(arg);
-      continue;
-    }
-    if ((arg == "--kafka_property" || arg == "-kafka_property") &&
-        i + 1 < argc) {
-      out.emplace_back(argv[++i]);
-      continue;
-    }
-    argv[w++] = argv[i];
-  }
-  argc = w;
-  argv[argc] = nullptr;
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<ServiceOptions> ParseServiceFlags(int argc, char** argv,
                                                  const ServiceOptions& defaults,
                                                  const std::string& usage) {
   // --help lists the service flags and the binary's own, not absl's.
-  absl::FlagsUsageConfig config;
-  config.normalize_filename = [](absl::string_view file) {
-    // The file's folder and name only, not the build machine's path.
-    const size_t last = file.rfind('/');
-    const size_t before = last == absl::string_view::npos || last == 0
-                              ? absl::string_view::npos
-                              : file.rfind('/', last - 1);
-    return std::string(
-        before == absl::string_view::npos ? file : file.substr(before + 1));
-  };
-  config.contains_help_flags = [](absl::string_view file) {
-    return !absl::StrContains(file, "absl/") &&
-           !absl::StartsWith(file, "flags/");
-  };
-  config.contains_helpshort_flags = config.contains_help_flags;
-  absl::SetFlagsUsageConfig(config);
-  absl::SetProgramUsageMessage(usage);
+  internal::ShowProgramFlagsInHelp(usage);
 
   // The binary's defaults become the flags' values before parsing.
   absl::SetFlag(&FLAGS_topic, defaults.topic);
@@ -168,7 +118,8 @@ absl::StatusOr<ServiceOptions> ParseServiceFlags(int argc, char** argv,
   absl::SetFlag(&FLAGS_state_backend, defaults.state_backend);
   absl::SetFlag(&FLAGS_dlq, defaults.dlq);
 
-  std::vector<std::string> properties = TakeRepeatedProperties(argc, argv);
+  std::vector<std::string> properties =
+      internal::TakeRepeatedFlag("kafka_property", argc, argv);
   absl::ParseCommandLine(argc, argv);
 
   ServiceOptions o = defaults;

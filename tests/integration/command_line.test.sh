@@ -14,7 +14,7 @@ programs=(
   "weir-shadow tolerance" "wpay-features backend"
   "b1_operator_throughput events" "b2_fraud_features cache_entries"
   "b3_end_to_end partitions" "b4_checkpoint state_mb" "b5_redis_sink entities"
-  "b6_memory budget_mb")
+  "b6_memory budget_mb" "b7_spill check_events")
 checked=0
 for entry in "${programs[@]}"; do
   read -r name flag <<<"$entry"

@@ -6,12 +6,11 @@
 #include <vector>
 
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "weir/internal/command_line_flags.h"
 #include "weir/internal/string_view.h"
 
 // absl calls this before it exits on a bad command line (an unknown flag, a
@@ -33,22 +32,6 @@ using internal::Sv;
 [[noreturn]] void Fail(const std::string& message) {
   std::fprintf(stderr, "ERROR: %s\n", message.c_str());
   std::exit(2);
-}
-
-// A flag's file as --help shows it: absl's own from "absl/", the rest by
-// name only (no directories of the machine that built it).
-std::string ShownFileName(absl::string_view path) {
-  const size_t absl_dir = path.rfind("absl/");
-  if (absl_dir != absl::string_view::npos) {
-    return std::string(path.substr(absl_dir));
-  }
-  const size_t slash = path.rfind('/');
-  return std::string(slash == absl::string_view::npos ? path
-                                                      : path.substr(slash + 1));
-}
-
-bool IsProgramFlagFile(absl::string_view path) {
-  return !absl::StartsWith(ShownFileName(path), "absl/");
 }
 
 // Moves `-X key=value` arguments out of argv (absl flags cannot repeat).
@@ -83,50 +66,26 @@ std::vector<std::pair<std::string, std::string>> TakeProperties(int& argc,
   return out;
 }
 
-// Joins every `--name=value` of a repeatable flag into the first one.
+// Joins every `--name=value` of a repeatable flag into one, put first.
 void JoinRepeated(std::string_view name, int& argc, char** argv,
                   std::vector<std::string>* storage) {
-  const std::string prefix = absl::StrCat("--", Sv(name), "=");
-  int first = -1;
-  std::string joined;
-  int kept = 1;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") {
-      while (i < argc) argv[kept++] = argv[i++];
-      break;
-    }
-    if (!absl::ConsumePrefix(&arg, prefix)) {
-      argv[kept++] = argv[i];
-      continue;
-    }
-    if (first < 0) {
-      first = kept;
-      argv[kept++] = argv[i];
-      absl::StrAppend(&joined, arg);
-    } else {
-      absl::StrAppend(&joined, ",", arg);
-    }
-  }
-  argc = kept;
+  const std::vector<std::string> values =
+      internal::TakeRepeatedFlag(Sv(name), argc, argv);
+  if (values.empty()) return;
+  // At least one argument was taken: argv has room for one more.
+  storage->push_back(
+      absl::StrCat("--", Sv(name), "=", absl::StrJoin(values, ",")));
+  for (int i = argc; i > 1; --i) argv[i] = argv[i - 1];
+  argv[1] = storage->back().data();
+  ++argc;
   argv[argc] = nullptr;
-  if (first >= 0) {
-    storage->push_back(absl::StrCat(prefix, joined));
-    argv[first] = storage->back().data();
-  }
 }
 
 }  // namespace
 
 CommandLine ParseCommandLine(int argc, char** argv,
                              const CommandLineOptions& options) {
-  absl::FlagsUsageConfig config;
-  config.normalize_filename = ShownFileName;
-  config.contains_help_flags = IsProgramFlagFile;
-  config.contains_helpshort_flags = IsProgramFlagFile;
-  absl::SetFlagsUsageConfig(config);
-  absl::SetProgramUsageMessage(
-      absl::string_view(options.usage.data(), options.usage.size()));
+  internal::ShowProgramFlagsInHelp(Sv(options.usage));
 
   CommandLine out;
   if (options.properties) out.properties = TakeProperties(argc, argv);
