@@ -27,7 +27,10 @@ weir_install_deps() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
   fi
-  if [ -f package.json ] && [ ! -d node_modules ]; then
+  # npm ci when node_modules is missing or older than the lock file (a new
+  # test package was added since it was installed).
+  if [ -f package.json ] && { [ ! -d node_modules ] ||
+      [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
     npm ci --no-audit --no-fund --loglevel=error
   fi
 }
