@@ -321,8 +321,8 @@ void RunCheck(int64_t events, int64_t users, const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  weir::tools::ParseCommandLine(
-      argc, argv, {.usage = "b7_spill: see docs/benchmarks.md"});
+  weir::tools::ParseCommandLine(argc, argv,
+                                {.usage = "b7_spill: see docs/benchmarks.md"});
   const int64_t users = absl::GetFlag(FLAGS_users);
   const int64_t events = absl::GetFlag(FLAGS_events);
   const int64_t budget_mb = absl::GetFlag(FLAGS_budget_mb);

@@ -49,9 +49,9 @@
 #include "weir/json/json_decoder.h"
 #include "weir/kafka/internal/kafka_producer.h"
 #include "weir/service.h"
-#include "weir/testing/local_broker.h"
 #include "weir/status_macros.h"
 #include "weir/testing/fault_env.h"
+#include "weir/testing/local_broker.h"
 #include "weir/testing/wpay.h"
 
 ABSL_FLAG(std::string, broker_binary, "",

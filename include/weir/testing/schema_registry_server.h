@@ -3,12 +3,12 @@
 // -----------------------------------------------------------------------------
 //
 // A TEST server speaking the subset of the Confluent schema registry REST
-// API that weir and Confluent's serializers use, on 127.0.0.1 (a free port), in memory: registering a
-// version (POST /subjects/{s}/versions, refused with 409 when the subject's
-// compatibility mode forbids it, as the registry does), schemas by id
-// (GET /schemas/ids/{id}), a subject's versions (GET /subjects/{s}/versions,
-// GET /subjects/{s}/versions/{n|latest}), looking a schema up under a
-// subject (POST /subjects/{s}), compatibility configuration
+// API that weir and Confluent's serializers use, on 127.0.0.1 (a free port), in
+// memory: registering a version (POST /subjects/{s}/versions, refused with 409
+// when the subject's compatibility mode forbids it, as the registry does),
+// schemas by id (GET /schemas/ids/{id}), a subject's versions (GET
+// /subjects/{s}/versions, GET /subjects/{s}/versions/{n|latest}), looking a
+// schema up under a subject (POST /subjects/{s}), compatibility configuration
 // (GET/PUT /config and /config/{s}; BACKWARD by default, as the registry's)
 // and the compatibility check (POST /compatibility/subjects/{s}/versions/
 // latest). The real registry is a JVM service Debian does not package; the
