@@ -153,20 +153,17 @@ absl::StatusOr<double> RunReference(const std::string& bootstrap,
 
 // Ends the pipeline's input once `events` records were returned, and notes
 // when the first one came.
-class CountingSource final : public weir::Source {
+class CountingSource final : public weir::ForwardingSource {
  public:
   CountingSource(weir::Source* inner, int64_t events)
-      : inner_(inner), events_(events) {}
+      : ForwardingSource(inner), events_(events) {}
 
   absl::Time first() const { return first_; }
 
-  void SetPartitionListener(weir::PartitionListener* l) override {
-    inner_->SetPartitionListener(l);
-  }
   absl::StatusOr<absl::Span<const weir::RawRecord>> Poll(
       size_t max_records, absl::Duration timeout) override {
     if (AtEnd()) return absl::Span<const weir::RawRecord>();
-    auto batch = inner_->Poll(max_records, timeout);
+    auto batch = ForwardingSource::Poll(max_records, timeout);
     if (batch.ok() && !batch->empty()) {
       if (read_ == 0) first_ = absl::Now();
       read_ += static_cast<int64_t>(batch->size());
@@ -174,29 +171,8 @@ class CountingSource final : public weir::Source {
     return batch;
   }
   bool AtEnd() const override { return read_ >= events_; }
-  absl::Status Pause(absl::Span<const weir::TopicPartition> p) override {
-    return inner_->Pause(p);
-  }
-  absl::Status Resume(absl::Span<const weir::TopicPartition> p) override {
-    return inner_->Resume(p);
-  }
-  absl::Status Seek(const weir::TopicPartition& p, int64_t offset) override {
-    return inner_->Seek(p, offset);
-  }
-  absl::Status CommitOffsets(const weir::PartitionOffsets& o) override {
-    return inner_->CommitOffsets(o);
-  }
-  std::vector<weir::TopicPartition> Assignment() const override {
-    return inner_->Assignment();
-  }
-  absl::StatusOr<std::vector<weir::PartitionPosition>> Positions() override {
-    return inner_->Positions();
-  }
-  weir::SourceStats stats() const override { return inner_->stats(); }
-  absl::Status Close() override { return inner_->Close(); }
 
  private:
-  weir::Source* const inner_;
   const int64_t events_;
   int64_t read_ = 0;
   absl::Time first_;

@@ -57,46 +57,21 @@ JsonSchema WPaySchema() {
 // Forwards to a source and calls `hook` after every poll with the number of
 // records delivered so far: lets a test stop or checkpoint the pipeline at
 // a chosen point, on the processing thread.
-class HookedSource final : public Source {
+class HookedSource final : public ForwardingSource {
  public:
   HookedSource(Source* inner, std::function<void(int64_t)> hook)
-      : inner_(inner), hook_(std::move(hook)) {}
-  void SetPartitionListener(PartitionListener* l) override {
-    inner_->SetPartitionListener(l);
-  }
+      : ForwardingSource(inner), hook_(std::move(hook)) {}
   absl::StatusOr<absl::Span<const RawRecord>> Poll(
       size_t max_records, absl::Duration timeout) override {
-    auto batch = inner_->Poll(max_records, timeout);
+    auto batch = ForwardingSource::Poll(max_records, timeout);
     if (batch.ok()) {
       delivered_ += static_cast<int64_t>(batch->size());
       hook_(delivered_);
     }
     return batch;
   }
-  bool AtEnd() const override { return inner_->AtEnd(); }
-  absl::Status Pause(absl::Span<const TopicPartition> p) override {
-    return inner_->Pause(p);
-  }
-  absl::Status Resume(absl::Span<const TopicPartition> p) override {
-    return inner_->Resume(p);
-  }
-  absl::Status Seek(const TopicPartition& p, int64_t offset) override {
-    return inner_->Seek(p, offset);
-  }
-  absl::Status CommitOffsets(const PartitionOffsets& o) override {
-    return inner_->CommitOffsets(o);
-  }
-  std::vector<TopicPartition> Assignment() const override {
-    return inner_->Assignment();
-  }
-  absl::StatusOr<std::vector<PartitionPosition>> Positions() override {
-    return inner_->Positions();
-  }
-  SourceStats stats() const override { return inner_->stats(); }
-  absl::Status Close() override { return inner_->Close(); }
 
  private:
-  Source* inner_;
   std::function<void(int64_t)> hook_;
   int64_t delivered_ = 0;
 };

@@ -245,6 +245,51 @@ class Source {
   virtual absl::Status Close() = 0;
 };
 
+// ---- ForwardingSource -------------------------------------------------------
+
+// A Source that passes every call on to another one (not owned), for
+// wrappers that change a few calls (end a bounded run, count records,
+// inject a failure): they override those and inherit the rest.
+class ForwardingSource : public Source {
+ public:
+  explicit ForwardingSource(Source* inner) : inner_(inner) {}
+
+  void SetPartitionListener(PartitionListener* listener) override {
+    inner_->SetPartitionListener(listener);
+  }
+  absl::StatusOr<absl::Span<const RawRecord>> Poll(
+      size_t max_records, absl::Duration timeout) override {
+    return inner_->Poll(max_records, timeout);
+  }
+  bool AtEnd() const override { return inner_->AtEnd(); }
+  absl::Status Pause(absl::Span<const TopicPartition> partitions) override {
+    return inner_->Pause(partitions);
+  }
+  absl::Status Resume(absl::Span<const TopicPartition> partitions) override {
+    return inner_->Resume(partitions);
+  }
+  absl::Status Seek(const TopicPartition& partition, int64_t offset) override {
+    return inner_->Seek(partition, offset);
+  }
+  absl::Status CommitOffsets(const PartitionOffsets& offsets) override {
+    return inner_->CommitOffsets(offsets);
+  }
+  std::vector<TopicPartition> Assignment() const override {
+    return inner_->Assignment();
+  }
+  absl::StatusOr<std::vector<PartitionPosition>> Positions() override {
+    return inner_->Positions();
+  }
+  SourceStats stats() const override { return inner_->stats(); }
+  absl::Status Close() override { return inner_->Close(); }
+
+ protected:
+  Source* inner() const { return inner_; }
+
+ private:
+  Source* const inner_;
+};
+
 // ---- VectorSource -----------------------------------------------------------
 
 // One record given to a VectorSource.

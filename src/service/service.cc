@@ -63,7 +63,7 @@ namespace {
 // Poll returns nothing and AtEnd() is true, which makes Pipeline::Run fire
 // every window, checkpoint and return. Also keeps the latest partition
 // positions for the metrics thread (a Source is single-threaded).
-class BoundedSource final : public weir::Source,
+class BoundedSource final : public weir::ForwardingSource,
                             private weir::PartitionListener {
  public:
   struct Limits {
@@ -73,7 +73,7 @@ class BoundedSource final : public weir::Source,
   };
 
   BoundedSource(weir::Source* inner, Limits limits)
-      : inner_(inner), limits_(limits), start_(absl::Now()) {
+      : ForwardingSource(inner), limits_(limits), start_(absl::Now()) {
     last_arrival_ = start_;
   }
 
@@ -96,17 +96,17 @@ class BoundedSource final : public weir::Source,
 
   void SetPartitionListener(weir::PartitionListener* l) override {
     listener_ = l;
-    inner_->SetPartitionListener(l == nullptr ? nullptr : this);
+    ForwardingSource::SetPartitionListener(l == nullptr ? nullptr : this);
   }
   absl::StatusOr<absl::Span<const weir::RawRecord>> Poll(
       size_t max_records, absl::Duration timeout) override {
     if (ended_) return absl::Span<const weir::RawRecord>();
-    auto batch = inner_->Poll(max_records, timeout);
+    auto batch = ForwardingSource::Poll(max_records, timeout);
     if (!batch.ok()) return batch;
     const absl::Time now = absl::Now();
     if (!batch->empty()) last_arrival_ = now;
     absl::StatusOr<std::vector<weir::PartitionPosition>> positions =
-        inner_->Positions();
+        ForwardingSource::Positions();
     if (!positions.ok()) return positions.status();
     int64_t read = 0;
     bool caught_up = !positions->empty();
@@ -133,26 +133,6 @@ class BoundedSource final : public weir::Source,
     return batch;
   }
   bool AtEnd() const override { return ended_; }
-  absl::Status Pause(absl::Span<const weir::TopicPartition> p) override {
-    return inner_->Pause(p);
-  }
-  absl::Status Resume(absl::Span<const weir::TopicPartition> p) override {
-    return inner_->Resume(p);
-  }
-  absl::Status Seek(const weir::TopicPartition& p, int64_t offset) override {
-    return inner_->Seek(p, offset);
-  }
-  absl::Status CommitOffsets(const weir::PartitionOffsets& o) override {
-    return inner_->CommitOffsets(o);
-  }
-  std::vector<weir::TopicPartition> Assignment() const override {
-    return inner_->Assignment();
-  }
-  absl::StatusOr<std::vector<weir::PartitionPosition>> Positions() override {
-    return inner_->Positions();
-  }
-  weir::SourceStats stats() const override { return inner_->stats(); }
-  absl::Status Close() override { return inner_->Close(); }
 
  private:
   absl::StatusOr<weir::StartOffsets> OnAssigned(
@@ -169,7 +149,6 @@ class BoundedSource final : public weir::Source,
     listener_->OnRevoked(partitions);
   }
 
-  weir::Source* const inner_;
   const Limits limits_;
   const absl::Time start_;
   weir::PartitionListener* listener_ = nullptr;
