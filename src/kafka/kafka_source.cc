@@ -112,7 +112,7 @@ struct KafkaSourceCallbacks {
                         rd_kafka_topic_partition_list_t* partitions,
                         void* opaque) {
     auto* source = static_cast<KafkaSource*>(opaque);
-    const bool cooperative = source->CooperativeProtocol();
+    const bool cooperative = source->cooperative_;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       source->ever_assigned_ = true;
       source->OnAssign(partitions, cooperative);
@@ -166,6 +166,10 @@ absl::Status KafkaSourceOptions::Validate() const {
   if (seek_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "KafkaSourceOptions.seek_timeout must be positive");
+  }
+  if (close_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "KafkaSourceOptions.close_timeout must be positive");
   }
   static constexpr std::pair<std::string_view, std::string_view> kReserved[] = {
       {"bootstrap.servers", "use KafkaSourceOptions.bootstrap_servers"},
@@ -224,22 +228,10 @@ KafkaSource::KafkaSource(KafkaSourceOptions options)
       cooperative_(
           IsCooperativeStrategy(options_.partition_assignment_strategy)) {}
 
-bool KafkaSource::CooperativeProtocol() const {
-  // rd_kafka_rebalance_protocol returns NULL when it cannot ask the group
-  // (before the group exists, or while it terminates inside
-  // rd_kafka_consumer_close, which still calls the rebalance callback), and
-  // "NONE" before the first join. The protocol follows from the configured
-  // assignors, so that answer stands in for both.
-  const char* protocol = rd_kafka_rebalance_protocol(rk_);
-  if (protocol == nullptr || std::strcmp(protocol, "NONE") == 0) {
-    return cooperative_;
-  }
-  return std::strcmp(protocol, "COOPERATIVE") == 0;
-}
-
 namespace {
 
-// How long Close waits for a cooperative member's first assignment.
+// How long Close waits for a cooperative member's first assignment (within
+// close_timeout).
 constexpr absl::Duration kCloseAssignmentWait = absl::Seconds(10);
 
 // Before 2.3.0, librdkafka asserts (and so aborts the process) in
@@ -248,8 +240,10 @@ constexpr absl::Duration kCloseAssignmentWait = absl::Seconds(10);
 // (librdkafka issue 4312). Close first waits for that assignment; a
 // consumer that still has none (the group never answered) is closed, then
 // kept here, reachable, for the life of the process instead of destroyed.
-// Nothing calls back into its (gone) source: callbacks run only inside a
-// poll or a close.
+// So is a consumer whose close did not finish within close_timeout:
+// rd_kafka_destroy would block on it. Nothing calls back into its (gone)
+// source: callbacks run only inside a poll or a close, and its close queue
+// is no longer served.
 void KeepUndestroyed(rd_kafka_t* rk) {
   static absl::Mutex mu(absl::kConstInit);
   static std::vector<rd_kafka_t*>* kept = nullptr;
@@ -267,7 +261,7 @@ bool KafkaSource::MustAwaitFirstAssignment() const {
 KafkaSource::~KafkaSource() {
   Close().IgnoreError();
   if (rk_ == nullptr) return;
-  if (MustAwaitFirstAssignment()) {
+  if (close_unfinished_ || MustAwaitFirstAssignment()) {
     KeepUndestroyed(rk_);
   } else {
     rd_kafka_destroy(rk_);
@@ -681,26 +675,73 @@ SourceStats KafkaSource::stats() const {
   return stats_;
 }
 
+bool KafkaSource::HoldsAssignment() const {
+  rd_kafka_topic_partition_list_t* held = nullptr;
+  if (rd_kafka_assignment(rk_, &held) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return false;  // the consumer is terminating: nothing to give back
+  }
+  const bool holds = held->cnt > 0;
+  rd_kafka_topic_partition_list_destroy(held);
+  return holds || !assignment_.empty();
+}
+
 absl::Status KafkaSource::Close() {
   if (closed_ || rk_ == nullptr) {
     closed_ = true;
     return absl::OkStatus();
   }
   ReleaseBatch();
+  const absl::Time deadline = absl::Now() + options_.close_timeout;
+  // From here an assignment is accepted only so that it can be given back
+  // (OnAssign while closing_): the listener is not asked to restore state.
+  closing_ = true;
+  auto poll_once = [this] {
+    if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50)) {
+      rd_kafka_message_destroy(m);
+    }
+  };
   if (MustAwaitFirstAssignment()) {
     // A cooperative member that has not been given its first assignment
-    // could not be destroyed afterwards (see KeepUndestroyed): wait for it,
-    // taking nothing (OnAssign while closing_), for a bounded time.
-    closing_ = true;
-    const absl::Time deadline = absl::Now() + kCloseAssignmentWait;
-    while (!ever_assigned_ && absl::Now() < deadline) {
-      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50)) {
-        rd_kafka_message_destroy(m);
+    // could not be destroyed afterwards (see KeepUndestroyed): wait for it
+    // for a bounded time.
+    const absl::Time first =
+        std::min(deadline, absl::Now() + kCloseAssignmentWait);
+    while (!ever_assigned_ && absl::Now() < first) poll_once();
+  }
+  // Give the assignment back before closing: unsubscribing revokes it
+  // through the rebalance callback (so the listener hears of it here) and
+  // then leaves the group. Closing a consumer that still holds partitions
+  // while an assignment is on its way can hang librdkafka < 2.4 (issue
+  // 4527); a consumer that holds none closes without a rebalance.
+  if (const rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk_);
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    CountTransient(internal::KafkaErrorText(err, "unsubscribe"));
+  }
+  while (HoldsAssignment() && absl::Now() < deadline) poll_once();
+  ReleaseBatch();
+
+  // librdkafka's close, on a queue this thread serves until it is done or
+  // the deadline passes: rd_kafka_consumer_close would block without bound.
+  absl::Status status;
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_);
+  if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_, queue)) {
+    status = absl::UnavailableError(absl::StrCat("leaving the consumer group: ",
+                                                 rd_kafka_error_string(error)));
+    rd_kafka_error_destroy(error);
+  } else {
+    while (!rd_kafka_consumer_closed(rk_)) {
+      if (absl::Now() >= deadline) {
+        close_unfinished_ = true;
+        status = absl::DeadlineExceededError(
+            absl::StrCat("leaving the consumer group took longer than "
+                         "KafkaSourceOptions.close_timeout (",
+                         absl::FormatDuration(options_.close_timeout), ")"));
+        break;
       }
+      rd_kafka_queue_poll_callback(queue, 50);
     }
   }
-  // Leaving the group runs the revoke callback on this thread.
-  const rd_kafka_resp_err_t err = rd_kafka_consumer_close(rk_);
+  rd_kafka_queue_destroy(queue);
   ReleaseBatch();
   if (!assignment_.empty()) {
     // Whatever the close did not revoke (a failing consumer) is revoked
@@ -715,11 +756,7 @@ absl::Status KafkaSource::Close() {
   paused_.clear();
   next_offset_.clear();
   closed_ = true;
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(
-        internal::KafkaErrorText(err, "leaving the consumer group"));
-  }
-  return absl::OkStatus();
+  return status;
 }
 
 }  // namespace weir

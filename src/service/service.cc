@@ -1153,8 +1153,13 @@ absl::Status Service::Impl::Run() {
   }
   const absl::Duration run_time = absl::Now() - run_start;
   if (!run_status.ok()) failed_.store(true);
-  // Leaving the group hands the partitions over before the summary.
-  source_->Close().IgnoreError();
+  // Leaving the group hands the partitions over before the summary. A
+  // failure to leave is reported, not fatal: the group's session timeout
+  // moves the partitions then.
+  if (const absl::Status closed = source_->Close(); !closed.ok()) {
+    std::fprintf(stderr, "weir: closing the source: %s\n",
+                 closed.ToString().c_str());
+  }
   if (server_ != nullptr) server_->Stop();
   WEIR_RETURN_IF_ERROR(run_status);
 

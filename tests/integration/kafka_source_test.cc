@@ -616,6 +616,33 @@ TEST_F(KafkaSourceTest, PauseStopsAPartitionAndResumeRestartsIt) {
   EXPECT_TRUE(absl::IsInvalidArgument((*source)->Pause({{"other", 0}})));
 }
 
+// A group that cannot answer (every broker response delayed past the close
+// timeout) does not hold Close, and so a service's shutdown, forever: the
+// partitions are still given back to the listener, and Close reports the
+// deadline.
+TEST_F(KafkaSourceTest, CloseIsBoundedWhenTheGroupCannotAnswer) {
+  Produce(5);
+  KafkaSourceOptions options = Options("stuck-close");
+  options.close_timeout = absl::Seconds(1);
+  RecordingListener listener;
+  absl::StatusOr<std::unique_ptr<KafkaSource>> source =
+      KafkaSource::Create(options);
+  ASSERT_TRUE(source.ok()) << source.status();
+  (*source)->SetPartitionListener(&listener);
+  ASSERT_EQ(Read(**source, 4 * 5).size(), 20u);
+
+  WEIR_ASSERT_OK(broker_->Command("rtt all 120000"));
+  const absl::Status closed = (*source)->Close();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(closed)) << closed;
+  EXPECT_THAT(std::string(closed.message()), HasSubstr("close_timeout"));
+  ASSERT_EQ(listener.revoked.size(), 1u);
+  EXPECT_THAT(listener.revoked[0], ElementsAre(Tp(0), Tp(1), Tp(2), Tp(3)));
+  EXPECT_THAT((*source)->Assignment(), IsEmpty());
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      (*source)->Poll(1, absl::ZeroDuration()).status()));
+  WEIR_ASSERT_OK(broker_->Command("rtt all 0"));
+}
+
 TEST_F(KafkaSourceTest, NoCommittedOffsetUnderResetErrorFailsPoll) {
   Produce(1);
   KafkaSourceOptions options = Options("reset-error");
@@ -682,6 +709,10 @@ TEST_F(KafkaSourceTest, PropertiesPassThroughAndBadOnesAreNamed) {
   bad = Options("properties");
   bad.group_id = "";
   EXPECT_THAT(std::string(bad.Validate().message()), HasSubstr("group_id"));
+  bad = Options("properties");
+  bad.close_timeout = absl::ZeroDuration();
+  EXPECT_THAT(std::string(bad.Validate().message()),
+              HasSubstr("close_timeout"));
 }
 
 }  // namespace

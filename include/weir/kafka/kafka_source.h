@@ -128,6 +128,12 @@ struct KafkaSourceOptions {
   // Default: absl::Seconds(10)
   absl::Duration seek_timeout = absl::Seconds(10);
 
+  // Largest time Close spends leaving the group: giving the assignment
+  // back, then librdkafka's close. A close that takes longer (a group stuck
+  // in a rebalance) returns kDeadlineExceeded instead of blocking the
+  // process's shutdown. REQUIRES: positive. Default: absl::Seconds(30)
+  absl::Duration close_timeout = absl::Seconds(30);
+
   // Returns kInvalidArgument naming the first bad field (or property).
   absl::Status Validate() const;
 };
@@ -166,6 +172,11 @@ class KafkaSource final : public Source {
   std::vector<TopicPartition> Assignment() const override;
   absl::StatusOr<std::vector<PartitionPosition>> Positions() override;
   SourceStats stats() const override;
+  // Gives the assignment back (the listener hears of it), leaves the group
+  // and closes the consumer, within close_timeout. kDeadlineExceeded if
+  // librdkafka did not finish in time (the consumer is then abandoned, not
+  // destroyed), kUnavailable if it could not start closing. Polling after
+  // Close fails with kFailedPrecondition.
   absl::Status Close() override;
 
  private:
@@ -177,14 +188,13 @@ class KafkaSource final : public Source {
   void OnRevoke(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
   void OnError(int err, const char* reason);
   void CountTransient(std::string text);
-  // Whether the group's rebalance protocol is cooperative (incremental
-  // assign/unassign) or eager; answers even when librdkafka cannot.
-  bool CooperativeProtocol() const;
   // Drops the whole assignment (eager protocol); a failure is counted.
   void Unassign();
   // Whether destroying the consumer now would hit librdkafka < 2.3's abort
   // for a cooperative member never given an assignment.
   bool MustAwaitFirstAssignment() const;
+  // Whether librdkafka or this source still holds partitions.
+  bool HoldsAssignment() const;
 
   void ReleaseBatch();
   absl::Status CheckAssigned(absl::Span<const TopicPartition> partitions) const;
@@ -193,13 +203,20 @@ class KafkaSource final : public Source {
   absl::Status HandleMessageError(rd_kafka_message_t* message);
 
   const KafkaSourceOptions options_;
-  // The rebalance protocol the configured assignors imply.
+  // Whether the group's rebalance protocol is cooperative (incremental
+  // assign/unassign) or eager. librdkafka refuses assignors of mixed
+  // protocols, so the configured ones decide it; rd_kafka_rebalance_protocol
+  // is never asked: inside a closing consumer's rebalance callback it can
+  // return NULL or block forever (librdkafka issue 4041).
   const bool cooperative_;
   rd_kafka_t* rk_ = nullptr;
   // Whether the group ever gave this member an assignment (possibly empty).
   bool ever_assigned_ = false;
-  // Set while Close waits for the first assignment.
+  // Set while Close gives the assignment back: an assignment arriving then
+  // is taken silently, only so that librdkafka can revoke it.
   bool closing_ = false;
+  // Set when librdkafka's close did not finish within close_timeout.
+  bool close_unfinished_ = false;
   PartitionListener* listener_ = nullptr;
   bool closed_ = false;
   // Set by a failed OnAssigned or a fatal error; returned by every Poll.
