@@ -26,6 +26,7 @@
 //       --s3_endpoint=http://minio:9000 --sink=redis://127.0.0.1:6379 \
 //       --kafka_property=security.protocol=SSL --metrics_port=9464
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -33,6 +34,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,6 +42,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -68,6 +71,10 @@ ABSL_FLAG(std::string, fault_kill_at, "",
           "process (SIGKILL) when the checkpoint protocol reaches this step "
           "(before_upload, mid_upload, after_upload, after_manifest; see "
           "weir/checkpoint.h). Empty: off.");
+ABSL_FLAG(std::string, fault_kill_in_phase, "",
+          "Testing only: PHASE:N kills the process (SIGKILL) right after it "
+          "logs `weir phase=PHASE` for the Nth time, so that a crash test "
+          "hits that phase by construction. Empty: off.");
 
 namespace {
 
@@ -208,6 +215,21 @@ int main(int argc, char** argv) {
       !step.empty()) {
     fault_env.KillAtStep(step);
     options->env = &fault_env;
+  }
+  if (const std::string at = absl::GetFlag(FLAGS_fault_kill_in_phase);
+      !at.empty()) {
+    std::pair<std::string, std::string> parts = absl::StrSplit(at, ':');
+    int occurrence = 0;
+    if (!absl::SimpleAtoi(parts.second, &occurrence) || occurrence < 1) {
+      return weir::ReportServiceError(
+          absl::InvalidArgumentError(
+              "--fault_kill_in_phase: expected PHASE:N with N >= 1"),
+          2, "fraud-features");
+    }
+    options->phase_listener = [target = parts.first, left = occurrence](
+                                  std::string_view phase) mutable {
+      if (phase == target && --left == 0) raise(SIGKILL);
+    };
   }
   absl::StatusOr<std::unique_ptr<weir::JsonDecoder>> decoder =
       weir::JsonDecoder::Create(fraud::WPaySchema());

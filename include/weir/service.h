@@ -62,9 +62,11 @@
 #define WEIR_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -186,6 +188,11 @@ struct ServiceOptions {
   // The file system of the state directory and checkpoints (a fault-
   // injecting Env in tests). Not owned. Default: Env::Default()
   Env* env = Env::Default();
+  // Called on the service's thread right after each `weir phase=<name>`
+  // line, with the name ("startup", then weir::PipelinePhaseName's), e.g.
+  // to export the phase elsewhere or, in crash tests, to die in a chosen
+  // phase. Default: none
+  std::function<void(std::string_view phase)> phase_listener;
 
   // kInvalidArgument naming the first bad field (by its flag name).
   absl::Status Validate() const;

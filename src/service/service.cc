@@ -1028,6 +1028,7 @@ absl::Status Service::Impl::ResolveDefaults() {
 
 absl::Status Service::Impl::Init() {
   LogPhase("startup");
+  if (c_.phase_listener) c_.phase_listener("startup");
   WEIR_RETURN_IF_ERROR(c_.Validate());
   WEIR_RETURN_IF_ERROR(ResolveDefaults());
 
@@ -1097,6 +1098,7 @@ absl::Status Service::Impl::Init() {
   options.phase_listener = [this](PipelinePhase phase) {
     phase_.store(phase);
     LogPhase(PipelinePhaseName(phase));
+    if (c_.phase_listener) c_.phase_listener(PipelinePhaseName(phase));
   };
   PipelineParts parts{source_.get(), decoder_,   sink_.get(),
                       store_.get(),  dlq_.get(), late_output_.get()};

@@ -11,9 +11,12 @@
 //     phase (`weir phase=<name>`, docs/operations.md): each kill waits for
 //     the line of a target phase, then kills after a random delay (fixed
 //     seed) drawn within that phase; the phase a kill landed in is the last
-//     phase line the process wrote, and every phase of kPhases must be hit
-//     at least once. A kill counts only if the process was still running
-//     (its wait status says SIGKILL). Then: no (key, feature, window,
+//     phase line the process wrote. A phase that the drawn kills all missed
+//     (a short phase on a slow machine) is then hit by construction: the
+//     process kills itself right after that phase's line (the service's
+//     --fault_kill_in_phase), so every phase of kPhases is hit at least
+//     once on any machine. A kill counts only if the process was still
+//     running (its wait status says SIGKILL). Then: no (key, feature, window,
 //     version) carries two values in all the runs' outputs and golden's
 //     (ExpectNoConflictingVersions); the deduplicated output equals golden
 //     and the oracle; the dead letters equal golden's; and the last run
@@ -173,11 +176,14 @@ int64_t RestoredPartitions(const std::string& output) {
   return v;
 }
 
-// A moment to kill at: `delay` after the `occurrence`th line of `phase`.
+// A moment to kill at: `delay` after the `occurrence`th line of `phase`;
+// or, with `self`, the moment the process writes that line (it kills
+// itself).
 struct KillTarget {
   std::string phase;
   int occurrence = 1;
   absl::Duration delay;
+  bool self = false;
 };
 
 struct KillOutcome {
@@ -291,6 +297,10 @@ class CrashSoakTest : public ::testing::Test {
     KillOutcome out;
     std::vector<std::string> argv = {fft::ServiceBinary()};
     for (const std::string& a : Args(d, group)) argv.push_back(a);
+    if (target.self) {
+      argv.push_back(absl::StrCat("--fault_kill_in_phase=", target.phase, ":",
+                                  target.occurrence));
+    }
     testing::SubprocessOptions o;
     o.env = env;
     o.merge_stderr = true;
@@ -304,11 +314,16 @@ class CrashSoakTest : public ::testing::Test {
     while (true) {
       absl::StatusOr<std::string> line = p.ReadLine(deadline - absl::Now());
       if (absl::IsOutOfRange(line.status())) {
-        // It finished before the target phase: a complete run, no kill.
+        // It killed itself in the target phase, or it finished before
+        // that phase: a complete run, no kill.
         auto status = p.Wait(absl::Seconds(30));
-        EXPECT_TRUE(status.ok() && WIFEXITED(*status) &&
-                    WEXITSTATUS(*status) == 0)
+        EXPECT_TRUE(status.ok()) << status.status();
+        if (!status.ok()) return out;
+        out.killed = WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL;
+        EXPECT_TRUE(out.killed ||
+                    (WIFEXITED(*status) && WEXITSTATUS(*status) == 0))
             << out.output;
+        out.phase = LastPhase(out.output);
         return out;
       }
       EXPECT_TRUE(line.ok()) << line.status() << "\n" << out.output;
@@ -320,6 +335,7 @@ class CrashSoakTest : public ::testing::Test {
       // The target; or, once the input ended (firing and after, which
       // never return), a later phase: the process went past the target,
       // so it dies where it is.
+      if (target.self) continue;  // it dies by itself
       if ((index == target_index && ++seen == target.occurrence) ||
           (index > target_index && index >= PhaseIndex("firing"))) {
         break;
@@ -705,13 +721,15 @@ class CrashSoakTest : public ::testing::Test {
       if (next < plan.size()) {
         t = plan[next++];
       } else {
-        // Retry a phase not hit yet; done when there is none.
+        // A phase not hit yet is hit by construction (the process kills
+        // itself on its line); done when there is none.
         auto missing =
             std::find_if(kPhases.begin(), kPhases.end(),
                          [&](const char* p) { return hits[p] == 0; });
         if (missing == kPhases.end() && kills >= min_kills) break;
-        t.phase = missing != kPhases.end() ? *missing : "checkpoint";
-        t.occurrence = t.phase == "processing" ? 2 : 1;
+        t.self = missing != kPhases.end();
+        t.phase = t.self ? *missing : "checkpoint";
+        t.occurrence = 1;
       }
       t.delay = absl::Microseconds(std::uniform_int_distribution<int64_t>(
           0, absl::ToInt64Microseconds(bound[t.phase]))(rng));
@@ -723,9 +741,11 @@ class CrashSoakTest : public ::testing::Test {
       ++kills;
       ++hits[k.phase];
       if (k.phase != t.phase) bound[t.phase] = bound[t.phase] / 2;
-      std::printf("kill %d: target %s #%d +%s, killed in %s after %s (%s)\n",
+      std::printf("kill %d: target %s #%d %s, killed in %s after %s (%s)\n",
                   kills, t.phase.c_str(), t.occurrence,
-                  absl::FormatDuration(t.delay).c_str(), k.phase.c_str(),
+                  t.self ? "(by itself)"
+                         : ("+" + absl::FormatDuration(t.delay)).c_str(),
+                  k.phase.c_str(),
                   absl::FormatDuration(absl::Now() - run_start).c_str(),
                   absl::StrJoin(Phases(k.output), " ").c_str());
     }
