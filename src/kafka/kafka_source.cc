@@ -675,16 +675,6 @@ SourceStats KafkaSource::stats() const {
   return stats_;
 }
 
-bool KafkaSource::HoldsAssignment() const {
-  rd_kafka_topic_partition_list_t* held = nullptr;
-  if (rd_kafka_assignment(rk_, &held) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return false;  // the consumer is terminating: nothing to give back
-  }
-  const bool holds = held->cnt > 0;
-  rd_kafka_topic_partition_list_destroy(held);
-  return holds || !assignment_.empty();
-}
-
 absl::Status KafkaSource::Close() {
   if (closed_ || rk_ == nullptr) {
     closed_ = true;
@@ -695,33 +685,23 @@ absl::Status KafkaSource::Close() {
   // From here an assignment is accepted only so that it can be given back
   // (OnAssign while closing_): the listener is not asked to restore state.
   closing_ = true;
-  auto poll_once = [this] {
-    if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50)) {
-      rd_kafka_message_destroy(m);
-    }
-  };
   if (MustAwaitFirstAssignment()) {
     // A cooperative member that has not been given its first assignment
     // could not be destroyed afterwards (see KeepUndestroyed): wait for it
     // for a bounded time.
     const absl::Time first =
         std::min(deadline, absl::Now() + kCloseAssignmentWait);
-    while (!ever_assigned_ && absl::Now() < first) poll_once();
+    while (!ever_assigned_ && absl::Now() < first) {
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50)) {
+        rd_kafka_message_destroy(m);
+      }
+    }
   }
-  // Give the assignment back before closing: unsubscribing revokes it
-  // through the rebalance callback (so the listener hears of it here) and
-  // then leaves the group. Closing a consumer that still holds partitions
-  // while an assignment is on its way can hang librdkafka < 2.4 (issue
-  // 4527); a consumer that holds none closes without a rebalance.
-  if (const rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk_);
-      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    CountTransient(internal::KafkaErrorText(err, "unsubscribe"));
-  }
-  while (HoldsAssignment() && absl::Now() < deadline) poll_once();
-  ReleaseBatch();
-
-  // librdkafka's close, on a queue this thread serves until it is done or
-  // the deadline passes: rd_kafka_consumer_close would block without bound.
+  // librdkafka's close (the revoke callback runs in it, on this thread),
+  // on a queue this thread serves until it is done or the deadline passes:
+  // rd_kafka_consumer_close would block without bound. Unsubscribing first
+  // and waiting for the assignment to be given back was tried: in a
+  // cooperative group in mid-rebalance the revocation sometimes never came.
   absl::Status status;
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_);
   if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_, queue)) {
@@ -729,6 +709,10 @@ absl::Status KafkaSource::Close() {
                                                  rd_kafka_error_string(error)));
     rd_kafka_error_destroy(error);
   } else {
+    // Served as rd_kafka_consumer_close serves its own queue: callbacks
+    // (the rebalance callback) run, anything returned (a message, a
+    // consumer error) is dropped. The callback-only poll would assert on
+    // those.
     while (!rd_kafka_consumer_closed(rk_)) {
       if (absl::Now() >= deadline) {
         close_unfinished_ = true;
@@ -738,7 +722,9 @@ absl::Status KafkaSource::Close() {
                          absl::FormatDuration(options_.close_timeout), ")"));
         break;
       }
-      rd_kafka_queue_poll_callback(queue, 50);
+      if (rd_kafka_message_t* m = rd_kafka_consume_queue(queue, 50)) {
+        rd_kafka_message_destroy(m);
+      }
     }
   }
   rd_kafka_queue_destroy(queue);

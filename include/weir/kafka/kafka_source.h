@@ -128,10 +128,10 @@ struct KafkaSourceOptions {
   // Default: absl::Seconds(10)
   absl::Duration seek_timeout = absl::Seconds(10);
 
-  // Largest time Close spends leaving the group: giving the assignment
-  // back, then librdkafka's close. A close that takes longer (a group stuck
-  // in a rebalance) returns kDeadlineExceeded instead of blocking the
-  // process's shutdown. REQUIRES: positive. Default: absl::Seconds(30)
+  // Largest time Close spends leaving the group (librdkafka's close). A close
+  // that takes longer (a group stuck in a rebalance) returns kDeadlineExceeded
+  // instead of blocking the process's shutdown. REQUIRES: positive. Default:
+  // absl::Seconds(30)
   absl::Duration close_timeout = absl::Seconds(30);
 
   // Returns kInvalidArgument naming the first bad field (or property).
@@ -172,8 +172,8 @@ class KafkaSource final : public Source {
   std::vector<TopicPartition> Assignment() const override;
   absl::StatusOr<std::vector<PartitionPosition>> Positions() override;
   SourceStats stats() const override;
-  // Gives the assignment back (the listener hears of it), leaves the group
-  // and closes the consumer, within close_timeout. kDeadlineExceeded if
+  // Leaves the group, giving the assignment back (the listener hears of
+  // it), and closes the consumer, within close_timeout. kDeadlineExceeded if
   // librdkafka did not finish in time (the consumer is then abandoned, not
   // destroyed), kUnavailable if it could not start closing. Polling after
   // Close fails with kFailedPrecondition.
@@ -193,8 +193,6 @@ class KafkaSource final : public Source {
   // Whether destroying the consumer now would hit librdkafka < 2.3's abort
   // for a cooperative member never given an assignment.
   bool MustAwaitFirstAssignment() const;
-  // Whether librdkafka or this source still holds partitions.
-  bool HoldsAssignment() const;
 
   void ReleaseBatch();
   absl::Status CheckAssigned(absl::Span<const TopicPartition> partitions) const;
@@ -212,8 +210,8 @@ class KafkaSource final : public Source {
   rd_kafka_t* rk_ = nullptr;
   // Whether the group ever gave this member an assignment (possibly empty).
   bool ever_assigned_ = false;
-  // Set while Close gives the assignment back: an assignment arriving then
-  // is taken silently, only so that librdkafka can revoke it.
+  // Set during Close: an assignment arriving then is taken silently, only
+  // so that librdkafka can revoke it.
   bool closing_ = false;
   // Set when librdkafka's close did not finish within close_timeout.
   bool close_unfinished_ = false;
