@@ -229,15 +229,8 @@ absl::StatusOr<Calibration> Calibrate(int64_t max_events, int64_t users,
     while (n < kBatch && (more = gen->Next(batch[n]))) ++n;
     clock.Start();
     for (size_t i = 0; i < n; ++i) {
-      const weir::testing::WPayEvent& e = batch[i];
-      weir::RawRecord record;
-      record.topic = "payments";
-      record.partition = e.partition;
-      record.offset = e.offset;
-      record.key = e.user_id;
-      record.value = e.json;
       ++c.events;
-      if (!decoder->DecodeInto(record, &event).ok()) {
+      if (!decoder->DecodeInto(batch[i].ToRawRecord("payments"), &event).ok()) {
         ++c.rejected;
         continue;
       }
