@@ -105,6 +105,7 @@ struct Calibration {
   uint64_t state_bytes = 0;
   uint64_t disk_bytes = 0;
   double peak_rss_mb = 0;
+  weir::OperatorStats stats;  // the operator's: state reads, cache evictions
 };
 
 double CpuSeconds(clockid_t clock) {
@@ -269,6 +270,7 @@ absl::StatusOr<Calibration> Calibrate(int64_t max_events, int64_t users,
   c.seconds = clock.wall();
   c.cpu_seconds = clock.process();
   c.peak_rss_mb = weir::testing::PeakRssMb();
+  c.stats = op->stats();
   weir::CapacityMeasurements& m = c.measurements;
   m.events_per_core_second = events / clock.process();
   m.events_per_thread_second = events / clock.thread();
@@ -300,6 +302,13 @@ void PrintText(const Calibration& c, const weir::CapacityTargets& t,
       static_cast<long long>(c.events), static_cast<long long>(c.rejected),
       c.seconds, c.cpu_seconds, c.checkpoints,
       static_cast<unsigned long long>(c.active_entities), c.peak_rss_mb);
+  std::printf(
+      "operator: %.2f state reads and %.2f state writes per event, %llu "
+      "cache evictions (cache of %zu entries)\n",
+      static_cast<double>(c.stats.state_reads) / static_cast<double>(c.events),
+      static_cast<double>(c.stats.state_writes) / static_cast<double>(c.events),
+      static_cast<unsigned long long>(c.stats.cache_evictions),
+      fraud::FraudFeatures().cache_max_entries);
   std::printf("measured:\n");
   std::printf("  events_per_core_second      %12.0f\n",
               m.events_per_core_second);
@@ -364,10 +373,12 @@ void PrintJson(const Calibration& c, const weir::CapacityTargets& t,
       "\"calibration\":{\"definition\":\"F-FRAUD\",\"input\":\"W-PAY\","
       "\"events\":%d,\"rejected\":%d,\"seconds\":%.3f,\"cpu_seconds\":%.3f,"
       "\"checkpoints\":%d,\"active_entities\":%d,\"state_bytes\":%d,"
-      "\"disk_bytes\":%d,\"first_checkpoint_bytes\":%d,\"peak_rss_mb\":%.1f},",
+      "\"disk_bytes\":%d,\"first_checkpoint_bytes\":%d,\"peak_rss_mb\":%.1f,"
+      "\"state_reads\":%d,\"state_writes\":%d,\"cache_evictions\":%d},",
       c.events, c.rejected, c.seconds, c.cpu_seconds, c.checkpoints,
       c.active_entities, c.state_bytes, c.disk_bytes, c.first_checkpoint_bytes,
-      c.peak_rss_mb);
+      c.peak_rss_mb, c.stats.state_reads, c.stats.state_writes,
+      c.stats.cache_evictions);
   absl::StrAppendFormat(
       &s,
       "\"measurements\":{\"events_per_core_second\":%.1f,"
