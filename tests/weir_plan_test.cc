@@ -1,11 +1,12 @@
 // Runs the weir-plan tool: a real calibration of the embedded definition
 // (F-FRAUD over W-PAY, on RocksDB, with checkpoints) that prints a plan, as
-// text and as JSON the library's arithmetic agrees with; and bad flags
-// named with exit status 2.
+// text and as JSON the library's arithmetic agrees with; a calibration on a
+// sample file; and bad flags named with exit status 2.
 
 #include <sys/wait.h>
 
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "weir/internal/json_reader.h"
 #include "weir/testing/missing_part.h"
 #include "weir/testing/subprocess.h"
+#include "weir/testing/wpay.h"
 
 namespace weir {
 namespace testing {
@@ -153,6 +155,51 @@ TEST_F(WeirPlanTest, JsonHoldsTheMeasurementsAndTheirPlan) {
             Number(*plan, "state_bytes") / instances);
   EXPECT_GT(Number(*plan, "checkpoint_upload_bytes"), 0);
   EXPECT_LE(Number(*plan, "utilisation_at_peak"), 0.7 + 1e-9);
+}
+
+TEST_F(WeirPlanTest, CalibratesOnASampleFile) {
+  auto dir = TempDir::Create("weir-plan-test");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  WPayOptions options;
+  options.num_events = 20000;
+  options.num_users = 2000;
+  auto events = WPayGenerator::GenerateAll(options);
+  ASSERT_TRUE(events.ok()) << events.status();
+  const std::string path = dir->path() + "/wpay.jsonl";
+  {
+    std::ofstream sample(path);
+    for (const WPayEvent& e : *events) sample << e.json << "\n";
+    ASSERT_TRUE(sample.good());
+  }
+  int exit_code = -1;
+  const std::string out =
+      Run({"--sample=" + path, "--seconds=600", "--target_rate=1000",
+           "--entities=2000", "--json"},
+          exit_code);
+  ASSERT_EQ(exit_code, 0) << out;
+  absl::StatusOr<JsonValue> doc = internal::ReadJson(out);
+  ASSERT_TRUE(doc.ok()) << doc.status() << "\n" << out;
+  const JsonValue* calibration = doc->Find("calibration");
+  const JsonValue* measured = doc->Find("measurements");
+  ASSERT_TRUE(calibration && measured) << out;
+  const JsonValue* input = calibration->Find("input");
+  ASSERT_NE(input, nullptr);
+  EXPECT_EQ(input->text, "sample");
+  // Every line, the malformed ones included (they are rejected).
+  EXPECT_EQ(Number(*calibration, "events"), 20000);
+  EXPECT_GT(Number(*calibration, "rejected"), 0);
+  EXPECT_GE(Number(*calibration, "checkpoints"), 2);
+  EXPECT_LE(Number(*calibration, "active_entities"), 2000);
+  for (const char* m : {"events_per_core_second", "state_bytes_per_entity",
+                        "checkpoint_bytes_per_event", "updates_per_event"}) {
+    EXPECT_GT(Number(*measured, m), 0) << m;
+  }
+
+  const std::string missing = Run({"--sample=" + dir->path() + "/none.jsonl",
+                                   "--target_rate=1000", "--entities=2000"},
+                                  exit_code, /*merge_stderr=*/true);
+  EXPECT_EQ(exit_code, 1);
+  EXPECT_THAT(missing, HasSubstr("cannot open --sample"));
 }
 
 TEST_F(WeirPlanTest, BadFlagsAreNamed) {

@@ -9,7 +9,9 @@
 // line by the service's decoder and processed by the operator on a RocksDB
 // state in a temporary directory, with a checkpoint published to a
 // temporary file:// store every fifth of the run (of --seconds or of
-// --events, whichever comes first) and at its end. It measures
+// --events, whichever comes first) and at its end. With --sample=FILE it
+// runs the lines of FILE instead (W-PAY message values, one JSON object a
+// line, as weir-gen prints them), at most --events of them. It measures
 //   events_per_core_second      events per second of process CPU time
 //   events_per_thread_second    events per second of the processing
 //                               thread's CPU time
@@ -33,6 +35,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +79,9 @@ ABSL_FLAG(int64_t, events, 2'000'000, "Calibration: most events to run.");
 ABSL_FLAG(int64_t, users, 1'000'000, "Calibration: W-PAY users (Zipf 1.0).");
 ABSL_FLAG(double, seconds, 5, "Calibration: most seconds of processing.");
 ABSL_FLAG(uint64_t, seed, 1, "Calibration: random seed of the W-PAY input.");
+ABSL_FLAG(std::string, sample, "",
+          "Calibration: a file of W-PAY message values, one JSON object a "
+          "line (as weir-gen prints), to run instead of generated events.");
 ABSL_FLAG(bool, json, false, "Print the plan as one JSON object.");
 
 namespace {
@@ -95,8 +101,9 @@ constexpr int kCheckpoints = 5;
 // What the calibration ran, next to what it measured.
 struct Calibration {
   weir::CapacityMeasurements measurements;
-  int64_t events = 0;    // processed (accepted and rejected)
-  int64_t rejected = 0;  // refused by the decoder (dead letters)
+  const char* input = "";  // "W-PAY" (generated) or "sample"
+  int64_t events = 0;      // processed (accepted and rejected)
+  int64_t rejected = 0;    // refused by the decoder (dead letters)
   uint64_t active_entities = 0;
   double seconds = 0;      // wall time of the timed part
   double cpu_seconds = 0;  // process CPU time of the timed part
@@ -162,8 +169,73 @@ absl::StatusOr<uint64_t> ColumnsProperty(weir::RocksDbStateBackend* backend,
   return total;
 }
 
-absl::StatusOr<Calibration> Calibrate(int64_t max_events, int64_t users,
-                                      double max_seconds, uint64_t seed) {
+// Where the calibration's events come from: generated W-PAY events, or the
+// lines of a sample file (message values, one a line, as weir-gen prints).
+class Input {
+ public:
+  static absl::StatusOr<Input> Generated(int64_t events, int64_t users,
+                                         uint64_t seed) {
+    weir::testing::WPayOptions options;
+    options.num_events = events;
+    options.num_users = users;
+    options.seed = seed;
+    WEIR_ASSIGN_OR_RETURN(auto gen,
+                          weir::testing::WPayGenerator::Create(options));
+    Input input;
+    input.gen_ = std::move(gen);
+    input.size_ = events;
+    return input;
+  }
+
+  static absl::StatusOr<Input> Sample(const std::string& path) {
+    Input input;
+    input.file_ = std::make_unique<std::ifstream>(path);
+    if (!input.file_->is_open()) {
+      return absl::NotFoundError(absl::StrCat("cannot open --sample ", path));
+    }
+    std::string line;
+    while (std::getline(*input.file_, line)) input.size_ += !line.empty();
+    input.file_->clear();
+    input.file_->seekg(0);
+    return input;
+  }
+
+  const char* name() const { return gen_ ? "W-PAY" : "sample"; }
+
+  // The records it holds.
+  int64_t size() const { return size_; }
+
+  // The next record into `*record`, whose value is kept in `*storage`;
+  // false at the end of the input (or when the sample cannot be read).
+  bool Next(weir::RawRecord* record, std::string* storage) {
+    if (gen_) {
+      if (!gen_->Next(event_)) return false;
+      *record = event_.ToRawRecord("payments");
+      storage->swap(event_.json);
+    } else {
+      do {
+        if (!std::getline(*file_, *storage)) return false;
+      } while (storage->empty());
+      record->topic = "payments";
+      record->partition = 0;
+      record->offset = offset_++;
+    }
+    // The JSON decoder reads the key from the value (user_id).
+    record->key = {};
+    record->value = *storage;
+    return true;
+  }
+
+ private:
+  std::unique_ptr<weir::testing::WPayGenerator> gen_;
+  weir::testing::WPayEvent event_;
+  std::unique_ptr<std::ifstream> file_;
+  int64_t offset_ = 0;
+  int64_t size_ = 0;
+};
+
+absl::StatusOr<Calibration> Calibrate(Input& input, double max_seconds,
+                                      int64_t max_events) {
   WEIR_ASSIGN_OR_RETURN(weir::testing::TempDir tmp,
                         weir::testing::TempDir::Create("weir-plan"));
   WEIR_ASSIGN_OR_RETURN(auto resources, weir::RocksDbResources::Create({}));
@@ -186,20 +258,17 @@ absl::StatusOr<Calibration> Calibrate(int64_t max_events, int64_t users,
       auto op, weir::KeyedWindowOperator::Create(features, backend.get()));
   WEIR_ASSIGN_OR_RETURN(auto decoder,
                         weir::JsonDecoder::Create(fraud::WPaySchema()));
-  weir::testing::WPayOptions input;
-  input.num_events = max_events;
-  input.num_users = users;
-  input.seed = seed;
-  WEIR_ASSIGN_OR_RETURN(auto gen, weir::testing::WPayGenerator::Create(input));
 
   Calibration c;
+  c.input = input.name();
   Stopwatch clock;
   uint64_t updates = 0;
   uint64_t incremental_bytes = 0;
   int64_t events_at_first_checkpoint = 0;
   weir::OperatorOutput out;
   weir::Event event;
-  std::vector<weir::testing::WPayEvent> batch(kBatch);
+  std::vector<weir::RawRecord> batch(kBatch);
+  std::vector<std::string> values(kBatch);
   // Flushes, checkpoints and publishes; the publication is not timed (the
   // service uploads on other threads).
   auto checkpoint = [&]() -> absl::Status {
@@ -227,11 +296,15 @@ absl::StatusOr<Calibration> Calibrate(int64_t max_events, int64_t users,
   bool more = true;
   while (more && clock.wall() < max_seconds) {
     size_t n = 0;
-    while (n < kBatch && (more = gen->Next(batch[n]))) ++n;
+    while (n < kBatch && c.events + static_cast<int64_t>(n) < max_events &&
+           (more = input.Next(&batch[n], &values[n]))) {
+      ++n;
+    }
+    more = more && c.events + static_cast<int64_t>(n) < max_events;
     clock.Start();
     for (size_t i = 0; i < n; ++i) {
       ++c.events;
-      if (!decoder->DecodeInto(batch[i].ToRawRecord("payments"), &event).ok()) {
+      if (!decoder->DecodeInto(batch[i], &event).ok()) {
         ++c.rejected;
         continue;
       }
@@ -242,7 +315,7 @@ absl::StatusOr<Calibration> Calibrate(int64_t max_events, int64_t users,
     clock.Stop();
     const int next = c.checkpoints + 1;
     if (clock.wall() >= checkpoint_every * next ||
-        c.events >= max_events / kCheckpoints * next) {
+        c.events >= std::min(max_events, input.size()) / kCheckpoints * next) {
       clock.Start();
       WEIR_RETURN_IF_ERROR(checkpoint());
       clock.Stop();
@@ -296,12 +369,13 @@ void PrintText(const Calibration& c, const weir::CapacityTargets& t,
       "weir-plan: F-FRAUD (the fraud-features service's definition) on this "
       "machine\n\n");
   std::printf(
-      "calibration: %lld W-PAY events (%lld rejected by the decoder) in "
+      "calibration: %lld %s events (%lld rejected by the decoder) in "
       "%.2f s, %.2f s of process CPU, %d checkpoints, %llu users holding "
       "state, peak RSS %.0f MiB\n",
-      static_cast<long long>(c.events), static_cast<long long>(c.rejected),
-      c.seconds, c.cpu_seconds, c.checkpoints,
-      static_cast<unsigned long long>(c.active_entities), c.peak_rss_mb);
+      static_cast<long long>(c.events), c.input,
+      static_cast<long long>(c.rejected), c.seconds, c.cpu_seconds,
+      c.checkpoints, static_cast<unsigned long long>(c.active_entities),
+      c.peak_rss_mb);
   std::printf(
       "operator: %.2f state reads and %.2f state writes per event, %llu "
       "cache evictions (cache of %zu entries)\n",
@@ -370,12 +444,12 @@ void PrintJson(const Calibration& c, const weir::CapacityTargets& t,
   std::string s = "{";
   absl::StrAppendFormat(
       &s,
-      "\"calibration\":{\"definition\":\"F-FRAUD\",\"input\":\"W-PAY\","
+      "\"calibration\":{\"definition\":\"F-FRAUD\",\"input\":\"%s\","
       "\"events\":%d,\"rejected\":%d,\"seconds\":%.3f,\"cpu_seconds\":%.3f,"
       "\"checkpoints\":%d,\"active_entities\":%d,\"state_bytes\":%d,"
       "\"disk_bytes\":%d,\"first_checkpoint_bytes\":%d,\"peak_rss_mb\":%.1f,"
       "\"state_reads\":%d,\"state_writes\":%d,\"cache_evictions\":%d},",
-      c.events, c.rejected, c.seconds, c.cpu_seconds, c.checkpoints,
+      c.input, c.events, c.rejected, c.seconds, c.cpu_seconds, c.checkpoints,
       c.active_entities, c.state_bytes, c.disk_bytes, c.first_checkpoint_bytes,
       c.peak_rss_mb, c.stats.state_reads, c.stats.state_writes,
       c.stats.cache_evictions);
@@ -454,8 +528,16 @@ int main(int argc, char** argv) {
     return BadUsage(absl::StrCat("--seconds must be > 0: ", seconds));
   }
 
-  absl::StatusOr<Calibration> calibration =
-      Calibrate(events, users, seconds, absl::GetFlag(FLAGS_seed));
+  const std::string sample = absl::GetFlag(FLAGS_sample);
+  absl::StatusOr<Input> input =
+      sample.empty()
+          ? Input::Generated(events, users, absl::GetFlag(FLAGS_seed))
+          : Input::Sample(sample);
+  if (!input.ok()) {
+    std::fprintf(stderr, "weir-plan: %s\n", input.status().ToString().c_str());
+    return 1;
+  }
+  absl::StatusOr<Calibration> calibration = Calibrate(*input, seconds, events);
   if (!calibration.ok()) {
     std::fprintf(stderr, "weir-plan: calibration failed: %s\n",
                  calibration.status().ToString().c_str());
