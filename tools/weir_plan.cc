@@ -95,7 +95,8 @@ constexpr char kUsage[] =
 
 // Events generated per step; the generator runs outside the timed part.
 constexpr size_t kBatch = 8192;
-// Checkpoints taken during the calibration, evenly over --seconds.
+// Checkpoints taken during the calibration, evenly over --seconds or the
+// input, whichever ends first; one more at the end.
 constexpr int kCheckpoints = 5;
 
 // What the calibration ran, next to what it measured.
@@ -204,6 +205,14 @@ class Input {
 
   // The records it holds.
   int64_t size() const { return size_; }
+
+  // kDataLoss if the sample could not be read to its end.
+  absl::Status status() const {
+    if (file_ && file_->bad()) {
+      return absl::DataLossError("cannot read --sample to its end");
+    }
+    return absl::OkStatus();
+  }
 
   // The next record into `*record`, whose value is kept in `*storage`;
   // false at the end of the input (or when the sample cannot be read).
@@ -321,6 +330,7 @@ absl::StatusOr<Calibration> Calibrate(Input& input, double max_seconds,
       clock.Stop();
     }
   }
+  WEIR_RETURN_IF_ERROR(input.status());
   if (c.events == 0) return absl::InvalidArgumentError("no events to run");
   clock.Start();
   WEIR_RETURN_IF_ERROR(checkpoint());
