@@ -177,12 +177,7 @@ absl::Status Run(const Flags& flags) {
   int64_t decoded = 0;
   int64_t late = 0;
   while (gen->Next(e)) {
-    weir::RawRecord raw;
-    raw.topic = "payments";
-    raw.partition = e.partition;
-    raw.offset = e.offset;
-    raw.key = e.user_id;
-    raw.value = e.json;
+    const weir::RawRecord raw = e.ToRawRecord("payments");
     WEIR_ASSIGN_OR_RETURN(std::optional<weir::Event> event,
                           weir::DecodeOrRoute(*decoder, raw, *router));
     if (!event.has_value()) continue;

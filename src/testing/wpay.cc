@@ -225,6 +225,16 @@ absl::Status WPayOptions::Validate() const {
   return absl::OkStatus();
 }
 
+weir::RawRecord WPayEvent::ToRawRecord(std::string_view topic) const {
+  weir::RawRecord record;
+  record.topic = topic;
+  record.partition = partition;
+  record.offset = offset;
+  record.key = user_id;
+  record.value = json;
+  return record;
+}
+
 weir::Event WPayEvent::ToEvent() const {
   weir::Event e;
   e.key = user_id;

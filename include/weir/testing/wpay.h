@@ -78,6 +78,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "weir/decode.h"
 #include "weir/record.h"
 #include "weir/time.h"
 
@@ -227,6 +228,10 @@ struct WPayEvent {
   // Null; event time, partition and offset as above. Meant for accepted()
   // events; for others it gives the intended values.
   weir::Event ToEvent() const;
+
+  // The Kafka message a source would deliver from `topic`: partition,
+  // offset, key user_id and value json. Its views point into this event.
+  weir::RawRecord ToRawRecord(std::string_view topic) const;
 };
 
 // Field positions of the W-PAY schema in `Event::values`.

@@ -1,0 +1,67 @@
+// -----------------------------------------------------------------------------
+// File: testing/footprint.h
+// -----------------------------------------------------------------------------
+//
+// What a process and its state take, as the benchmarks and weir-plan
+// measure it: the process's peak resident set and heap in use, and how many
+// bytes of state a backend holds per entity (user).
+//
+// Threading: the process figures read /proc and glibc's allocator and are
+// safe from any thread; MeasureState scans the backend, so no other thread
+// may write it meanwhile.
+//
+// Example:
+//   WEIR_RETURN_IF_ERROR(op->Flush());  // cached partials into the backend
+//   weir::testing::StateFootprint state = weir::testing::MeasureState(backend);
+//   std::printf("bytes_per_user=%.0f\n", state.BytesPerEntity());
+
+#ifndef WEIR_TESTING_FOOTPRINT_H_
+#define WEIR_TESTING_FOOTPRINT_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "weir/state.h"
+
+namespace weir {
+namespace testing {
+
+// Bytes of heap the process has in use (glibc's allocator: small blocks
+// and mmapped large ones).
+double HeapBytesInUse();
+
+// A size field of /proc/self/status ("VmHWM", "VmRSS"), in MiB; -1 if
+// unknown.
+double ProcStatusMb(std::string_view field);
+
+// Peak resident set size of this process, in MiB.
+inline double PeakRssMb() { return ProcStatusMb("VmHWM"); }
+
+// Resident set size of this process now, in MiB.
+inline double RssMb() { return ProcStatusMb("VmRSS"); }
+
+// The state a backend holds, as stored: every key, its value and the
+// backend's value header, in the windows and timers columns.
+struct StateFootprint {
+  uint64_t window_bytes = 0;
+  uint64_t window_entries = 0;
+  uint64_t timer_bytes = 0;
+  // Distinct entities with at least one window entry.
+  uint64_t entities = 0;
+  bool ok = true;  // false if a scan failed
+
+  double BytesPerEntity() const {
+    return entities == 0 ? 0.0
+                         : static_cast<double>(window_bytes + timer_bytes) /
+                               static_cast<double>(entities);
+  }
+};
+
+// Scans `backend`. Call after the operator's Flush so that the backend
+// holds its whole state.
+StateFootprint MeasureState(StateBackend* backend);
+
+}  // namespace testing
+}  // namespace weir
+
+#endif  // WEIR_TESTING_FOOTPRINT_H_
