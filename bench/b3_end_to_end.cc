@@ -18,6 +18,11 @@
 // pipeline around the operator (Kafka, decoding, sink, checkpoints) costs.
 //
 //   b3_end_to_end [--events=N] [--users=N] [--partitions=N] [--cheap]
+//                 [-X key=value ...]
+//
+// -X sets a librdkafka property of the pipeline's consumer (KafkaSource
+// properties), e.g. -X queued.min.messages=100000 for librdkafka's default
+// instead of weir's.
 //
 // The local broker keeps at most about 5 MiB or 100,000 message sets per
 // partition and drops the oldest records beyond that (tools/weir_broker.cc);
@@ -279,10 +284,11 @@ weir::KeyedWindowOptions CheapFeatures() {
 }
 
 // (b) The pipeline: from the first record to Run's return.
-absl::StatusOr<Elapsed> RunPipeline(const std::string& bootstrap,
-                                    int64_t events,
-                                    const weir::KeyedWindowOptions& features,
-                                    int64_t* updates) {
+absl::StatusOr<Elapsed> RunPipeline(
+    const std::string& bootstrap, int64_t events,
+    const weir::KeyedWindowOptions& features,
+    const std::vector<std::pair<std::string, std::string>>& properties,
+    int64_t* updates) {
   WEIR_ASSIGN_OR_RETURN(weir::testing::TempDir dir,
                         weir::testing::TempDir::Create("b3"));
   WEIR_ASSIGN_OR_RETURN(auto decoder,
@@ -300,6 +306,7 @@ absl::StatusOr<Elapsed> RunPipeline(const std::string& bootstrap,
   ko.bootstrap_servers = bootstrap;
   ko.group_id = "b3-pipeline";
   ko.topics = {kTopic};
+  ko.properties.insert(properties.begin(), properties.end());
   WEIR_ASSIGN_OR_RETURN(auto kafka, weir::KafkaSource::Create(ko));
   CountingSource source(kafka.get(), events);
   WEIR_ASSIGN_OR_RETURN(auto resources, weir::RocksDbResources::Create({}));
@@ -389,8 +396,9 @@ absl::StatusOr<Elapsed> RunOperatorOnly(
 }
 
 absl::Status Main(int argc, char** argv) {
-  weir::tools::ParseCommandLine(
-      argc, argv, {.usage = "b3_end_to_end: see docs/benchmarks.md"});
+  const weir::tools::CommandLine command_line = weir::tools::ParseCommandLine(
+      argc, argv,
+      {.usage = "b3_end_to_end: see docs/benchmarks.md", .properties = true});
   const int64_t events = absl::GetFlag(FLAGS_events);
   const int64_t users = absl::GetFlag(FLAGS_users);
   int partitions = static_cast<int>(absl::GetFlag(FLAGS_partitions));
@@ -423,8 +431,9 @@ absl::Status Main(int argc, char** argv) {
   const weir::KeyedWindowOptions features =
       cheap ? CheapFeatures() : fraud::FraudFeatures();
   int64_t updates = 0;
-  WEIR_ASSIGN_OR_RETURN(Elapsed pipe, RunPipeline(broker->bootstrap(), events,
-                                                  features, &updates));
+  WEIR_ASSIGN_OR_RETURN(Elapsed pipe,
+                        RunPipeline(broker->bootstrap(), events, features,
+                                    command_line.properties, &updates));
   int64_t op_updates = 0;
   WEIR_ASSIGN_OR_RETURN(Elapsed op, RunOperatorOnly(w, features, &op_updates));
   std::fprintf(stderr,
