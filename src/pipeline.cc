@@ -224,6 +224,9 @@ struct Pipeline::Impl::Partition {
   // The id of this partition's next checkpoint: one past the largest in the
   // store, so a restored partition never reuses a published id.
   uint64_t next_checkpoint_id = 1;
+  // Every record of the partition is decoded into this event, reusing its
+  // storage (no allocation per record once the strings and values fit).
+  Event event;
 };
 
 Pipeline::Impl::Impl(const PipelineOptions& options, const PipelineParts& parts)
@@ -412,10 +415,11 @@ absl::Status Pipeline::Impl::ProcessRecord(const RawRecord& raw) {
   p.next_offset = raw.offset + 1;
   ++p.records;
   if (p.hot_keys != nullptr) p.hot_keys->Add(raw.key);
-  WEIR_ASSIGN_OR_RETURN(std::optional<Event> event,
-                        DecodeOrRoute(*parts_.decoder, raw, *router_));
+  absl::Status decoded = parts_.decoder->DecodeInto(raw, &p.event);
+  if (!decoded.ok()) WEIR_RETURN_IF_ERROR(router_->Route(raw, decoded));
   int64_t late = 0;
-  if (event.has_value()) {
+  if (decoded.ok()) {
+    Event* event = &p.event;
     event->partition = raw.partition;
     event->offset = raw.offset;
     absl::Status s = p.op->Process(event->view(), &out_);
@@ -433,7 +437,7 @@ absl::Status Pipeline::Impl::ProcessRecord(const RawRecord& raw) {
   }
   TakeOutput();
   ++counters_.records_in;
-  if (event.has_value()) ++counters_.records_processed;
+  if (decoded.ok()) ++counters_.records_processed;
   counters_.late_records += late;
   return absl::OkStatus();
 }

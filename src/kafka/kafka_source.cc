@@ -80,6 +80,12 @@ std::vector<std::pair<std::string, std::string>> Settings(
       {"enable.partition.eof", "false"},
       {"auto.offset.reset", OffsetResetName(options.auto_offset_reset)},
       {"partition.assignment.strategy", options.partition_assignment_strategy},
+      // librdkafka (before 2.1) stops fetching for a whole second once the
+      // consumer's queue holds more than queued.min.messages (default
+      // 100,000, counted over all partitions): a consumer that reads that
+      // many in under a second then waits with nothing to read. The bound
+      // that matters is queued.max.messages.kbytes (64 MiB by default).
+      {"queued.min.messages", "10000000"},
   };
 }
 

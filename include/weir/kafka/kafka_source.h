@@ -118,7 +118,12 @@ struct KafkaSourceOptions {
   // fail with kInvalidArgument naming it. The fields above and what weir
   // owns cannot be set here: bootstrap.servers, group.id,
   // enable.auto.commit, enable.auto.offset.store, auto.offset.reset and
-  // partition.assignment.strategy. Default: none
+  // partition.assignment.strategy. weir's own default differs from
+  // librdkafka's in one: queued.min.messages is 10,000,000 (librdkafka's
+  // 100,000 makes librdkafka before 2.1 stop fetching for a second whenever
+  // that many records wait, which starves a consumer reading faster than
+  // that); prefetching stays bounded by queued.max.messages.kbytes (64 MiB
+  // by default). Default: none
   std::map<std::string, std::string> properties;
 
   // ---- Performance ----
