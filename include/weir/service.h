@@ -7,7 +7,8 @@
 // letters, late records and checkpoints go, it
 //   - reads a Kafka topic as a consumer group member (partitions and their
 //     state move between the instances of the group through the checkpoint
-//     store);
+//     store), in JSON or, given a `ServiceSchema` and `--format=avro`, Avro
+//     with writer schemas from a schema registry, checked at startup;
 //   - writes features to a file (`file:PATH`, JSON lines), Redis
 //     (`redis://HOST:PORT`) or a Kafka topic (`kafka:TOPIC`);
 //   - sends bad records to a dead-letter queue (`kafka`: the topic

@@ -93,8 +93,10 @@ class AvroServiceTest : public ::testing::Test {
         << service->output;
   }
 
-  // Runs fraud-features and expects it to refuse to start: its output.
-  std::string RunRefused(const std::vector<std::string>& args) {
+  // Runs fraud-features and expects it to refuse to start with
+  // `exit_code`: its output.
+  std::string RunRefused(const std::vector<std::string>& args,
+                         int exit_code = 1) {
     std::vector<std::string> argv = {fraud_features_testing::ServiceBinary()};
     argv.insert(argv.end(), args.begin(), args.end());
     testing::SubprocessOptions o;
@@ -106,7 +108,8 @@ class AvroServiceTest : public ::testing::Test {
     auto status = (*p)->Wait(absl::Seconds(60));
     EXPECT_TRUE(out.ok() && status.ok());
     if (!out.ok() || !status.ok()) return "";
-    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << *out;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == exit_code)
+        << *out;
     return *out;
   }
 
@@ -218,6 +221,17 @@ TEST_F(AvroServiceTest, RefusesToStartWhenTheReaderCannotReadTheLatestSchema) {
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << service->output;
+}
+
+// Bad format flags are usage errors (exit 2) naming the flag.
+TEST_F(AvroServiceTest, RefusesBadFormatFlags) {
+  const std::string bootstrap = "--bootstrap=" + broker_->bootstrap();
+  EXPECT_THAT(RunRefused({bootstrap, "--format=avro"}, 2),
+              HasSubstr("--schema_registry: required with --format=avro"));
+  EXPECT_THAT(RunRefused({bootstrap, "--format=protobuf"}, 2),
+              HasSubstr("--format: json or avro"));
+  // The embedded default produces JSON.
+  EXPECT_THAT(RunRefused(AvroFlags(), 2), HasSubstr("give --bootstrap"));
 }
 
 }  // namespace
