@@ -8,13 +8,12 @@
 // then each payment is the magic byte 0, the id (4 bytes, big-endian) and
 // the Avro binary body.
 //
-// The writer schema is a record whose fields the payment fills by name:
-// user_id and merchant_id (string), amount (a decimal logical type on bytes,
-// or a union of null and one; cents are rescaled to its scale), and
-// event_timestamp (long or int). Any other field of the schema, such as
-// v2's currency_code, is written with its default (null, boolean, int,
-// long, string), so a schema that adds a defaulted field writes records
-// the same reader reads to the same events.
+// Each payment is its JSON line written with the writer schema
+// (weir/avro/avro_encoder.h): user_id and merchant_id strings, the amount a
+// decimal (or a union of null and one), event_timestamp a long. A field of
+// the schema that W-PAY lacks, such as v2's currency_code, is written with
+// its default, so a schema that adds a defaulted field writes records the
+// same reader reads to the same events.
 //
 // Threading: a WPayAvroWriter is not thread-safe.
 //
@@ -56,7 +55,8 @@ class WPayAvroWriter {
   int32_t schema_id() const { return schema_id_; }
 
   // The payment as one Kafka message value (wire format). Meant for
-  // accepted() events; their typed fields are written.
+  // accepted() events (a malformed line does not fit the schema:
+  // kInvalidArgument); needs the event's JSON (WPayOptions::build_json).
   absl::StatusOr<std::string> Encode(const WPayEvent& event) const;
 
  private:
