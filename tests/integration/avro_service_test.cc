@@ -1,13 +1,15 @@
 // Schema evolution end to end: fraud-features --format=avro against the
 // local broker and the test schema registry. W-PAY payments written with
-// Avro v1 and then v2 (an added field with a default) give the features the
-// same payments give as JSON; a record whose schema id the registry never
+// Avro v1 (WPayAvroWriter) and then v2, an added field with a default
+// (weir-produce --format=avro), give the features the same payments give as
+// JSON; a record whose schema id the registry never
 // gave goes to the dead-letter queue as schema_unknown; an incompatible v3
 // (the amount a double) is refused by the registry and, once forced in,
 // makes the service refuse to start naming the field.
 
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,8 @@ using fraud_features_testing::StartService;
 using ::testing::HasSubstr;
 using testing::WPayAvroWriter;
 
+std::string ProduceBinary() { return WEIR_BINARY_DIR "/weir-produce"; }
+
 constexpr char kSubject[] = "payments-value";
 
 // v2: v1 (fraud::kWPayAvroSchema) and a currency with a default.
@@ -61,6 +65,8 @@ class AvroServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     WEIR_REQUIRE_PART(fraud_features_testing::NeedBinaries());
+    WEIR_REQUIRE_PART(testing::NeedExecutable(ProduceBinary(),
+                                              "build the weir-produce target"));
     auto dir = testing::TempDir::Create("avro-service-test");
     ASSERT_TRUE(dir.ok()) << dir.status();
     dir_ = std::make_unique<testing::TempDir>(std::move(*dir));
@@ -140,16 +146,47 @@ TEST_F(AvroServiceTest, ReadsV1ThenV2AsJsonAndUnknownIdsGoToTheDlq) {
   ASSERT_TRUE(
       ProduceWPay(broker_->bootstrap(), "payments", w, 0, half, encode_v1)
           .ok());
-  // The producer moves to v2; the registry (BACKWARD) accepts it.
-  auto v2 = WPayAvroWriter::Create(registry_->url(), kSubject, kWPayV2);
-  ASSERT_TRUE(v2.ok()) << v2.status();
-  ASSERT_NE((*v2)->schema_id(), (*v1)->schema_id());
-  auto encode_v2 = [&](const testing::WPayEvent& e) {
-    return (*v2)->Encode(e);
-  };
-  ASSERT_TRUE(ProduceWPay(broker_->bootstrap(), "payments", w, half,
-                          std::nullopt, encode_v2)
-                  .ok());
+  // The producer moves to v2, here weir-produce writing the JSON lines as
+  // Avro; the registry (BACKWARD) accepts it.
+  auto events = testing::WPayGenerator::GenerateAll(w);
+  ASSERT_TRUE(events.ok()) << events.status();
+  const std::string lines = dir_->path() + "/v2.jsonl";
+  const std::string avsc = dir_->path() + "/v2.avsc";
+  {
+    std::FILE* f = std::fopen(lines.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    for (int64_t i = half; i < w.num_events; ++i) {
+      std::fprintf(f, "%s\n", (*events)[i].json.c_str());
+    }
+    std::fclose(f);
+    f = std::fopen(avsc.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(kWPayV2, f);
+    std::fclose(f);
+  }
+  testing::SubprocessOptions po;
+  po.merge_stderr = true;
+  auto produce = testing::Subprocess::Start(
+      {ProduceBinary(), "--bootstrap=" + broker_->bootstrap(),
+       "--topic=payments", "--format=avro",
+       "--schema_registry=" + registry_->url(), "--schema=" + avsc,
+       "--input=" + lines, "-X", "enable.idempotence=true"},
+      po);
+  ASSERT_TRUE(produce.ok()) << produce.status();
+  auto produced = (*produce)->ReadAll(absl::Seconds(120));
+  auto produce_status = (*produce)->Wait(absl::Seconds(60));
+  ASSERT_TRUE(produced.ok() && produce_status.ok());
+  ASSERT_TRUE(WIFEXITED(*produce_status) && WEXITSTATUS(*produce_status) == 0)
+      << *produced;
+  EXPECT_THAT(*produced,
+              HasSubstr(absl::StrCat("produced=", w.num_events - half)));
+  SchemaRegistryOptions ro;
+  ro.url = registry_->url();
+  auto client = SchemaRegistryClient::Create(ro);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto versions = (*client)->Versions(kSubject);
+  ASSERT_TRUE(versions.ok()) << versions.status();
+  EXPECT_EQ(versions->size(), 2u);
   // A few records with a schema id the registry never gave.
   auto unknown = WPayAvroWriter::WithId(9999, kWPayV2);
   ASSERT_TRUE(unknown.ok()) << unknown.status();
