@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "weir/avro/avro_decoder.h"
 #include "weir/record.h"
 
 namespace weir {
@@ -55,12 +56,7 @@ inline void SetLong(avro_value_t* r, const char* name, int64_t v) {
 }
 
 inline std::string Wire(int32_t id, const std::string& body) {
-  std::string out(5, '\0');
-  out[1] = static_cast<char>(id >> 24);
-  out[2] = static_cast<char>(id >> 16);
-  out[3] = static_cast<char>(id >> 8);
-  out[4] = static_cast<char>(id);
-  return out + body;
+  return AvroWireFormat(id, body);
 }
 
 // A record with every type the decoder supports, one value each

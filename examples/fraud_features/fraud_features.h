@@ -7,6 +7,9 @@
 // the tests follow.
 //
 // Example:
+//   WEIR_RETURN_IF_ERROR(weir::RunService(options, fraud::FraudFeatures(),
+//                                         fraud::WPayServiceSchema()));
+//   // or, JSON only:
 //   WEIR_ASSIGN_OR_RETURN(auto decoder,
 //                         weir::JsonDecoder::Create(fraud::WPaySchema()));
 //   options.features = fraud::FraudFeatures();
@@ -21,6 +24,7 @@
 #include "weir/aggregate.h"
 #include "weir/json/json_decoder.h"
 #include "weir/keyed_window_operator.h"
+#include "weir/service.h"
 #include "weir/window.h"
 
 namespace fraud {
@@ -38,6 +42,24 @@ inline weir::JsonSchema WPaySchema() {
       weir::JsonField::Required("merchant_id", weir::JsonType::kString),
       weir::JsonField::OptionalDecimal("amount", 2)};
   return schema;
+}
+
+// W-PAY as Avro: the reader schema of fraud-features --format=avro, the
+// same fields as WPaySchema() (the amount a decimal with 2 places, the time
+// a timestamp-millis long). Version 1 of the payments-value subject is this
+// schema; later versions may add fields with defaults (e.g. currency_code).
+inline constexpr char kWPayAvroSchema[] =
+    R"({"type":"record","name":"Payment","namespace":"wpay","fields":[)"
+    R"({"name":"user_id","type":"string"},)"
+    R"({"name":"merchant_id","type":"string"},)"
+    R"({"name":"amount","type":["null",{"type":"bytes",)"
+    R"("logicalType":"decimal","precision":18,"scale":2}],"default":null},)"
+    R"({"name":"event_timestamp","type":{"type":"long",)"
+    R"("logicalType":"timestamp-millis"}}]})";
+
+// The W-PAY input in both formats the service reads (--format).
+inline weir::ServiceSchema WPayServiceSchema() {
+  return {WPaySchema(), kWPayAvroSchema};
 }
 
 inline weir::FeatureSpec Feature(std::string name, weir::AggregateKind kind,

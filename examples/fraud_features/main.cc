@@ -195,6 +195,12 @@ int main(int argc, char** argv) {
       "+ generated payments\n"
       "  fraud-features --bootstrap=HOST:PORT --state_dir=DIR ...   a real "
       "cluster");
+  if (options.ok() && options->bootstrap.empty() && options->format != "json") {
+    return weir::ReportServiceError(
+        absl::InvalidArgumentError("--format=avro: give --bootstrap (the "
+                                   "embedded default produces JSON)"),
+        2, "fraud-features");
+  }
   std::unique_ptr<weir::LocalBroker> broker;
   if (options.ok() && options->bootstrap.empty()) {
     absl::StatusOr<std::unique_ptr<weir::LocalBroker>> started =
@@ -231,11 +237,8 @@ int main(int argc, char** argv) {
       if (phase == target && --left == 0) raise(SIGKILL);
     };
   }
-  absl::StatusOr<std::unique_ptr<weir::JsonDecoder>> decoder =
-      weir::JsonDecoder::Create(fraud::WPaySchema());
-  if (!decoder.ok()) return weir::ReportServiceError(decoder, 1);
   return weir::ReportServiceError(
       weir::RunService(*std::move(options), fraud::FraudFeatures(),
-                       decoder->get()),
+                       fraud::WPayServiceSchema()),
       1, "fraud-features");
 }

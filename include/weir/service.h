@@ -7,7 +7,8 @@
 // letters, late records and checkpoints go, it
 //   - reads a Kafka topic as a consumer group member (partitions and their
 //     state move between the instances of the group through the checkpoint
-//     store);
+//     store), in JSON or, given a `ServiceSchema` and `--format=avro`, Avro
+//     with writer schemas from a schema registry, checked at startup;
 //   - writes features to a file (`file:PATH`, JSON lines), Redis
 //     (`redis://HOST:PORT`) or a Kafka topic (`kafka:TOPIC`);
 //   - sends bad records to a dead-letter queue (`kafka`: the topic
@@ -74,6 +75,7 @@
 #include "absl/time/time.h"
 #include "weir/decode.h"
 #include "weir/env.h"
+#include "weir/json/json_decoder.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/pipeline.h"
 
@@ -104,6 +106,15 @@ struct ServiceOptions {
   // librdkafka consumer properties, "key=value" each. auto.offset.reset,
   // partition.assignment.strategy and client.id map to KafkaSourceOptions.
   std::vector<std::string> kafka_properties;
+  // How input records are written: "json" or "avro" (the Confluent wire
+  // format, writer schemas from `schema_registry`). Used when RunService is
+  // given a ServiceSchema. Default: "json"
+  std::string format = "json";
+  // format "avro": the schema registry's base URL. Required then.
+  std::string schema_registry;
+  // format "avro": the registry subject whose latest writer schema the
+  // reader schema must read at startup. Default: empty, "<topic>-value"
+  std::string schema_subject;
 
   // ---- bounded runs (unset: no limit) ----
 
@@ -233,6 +244,31 @@ class Service {
 // Service::Create(...) and Run().
 absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
                         Decoder* decoder);
+
+// A feature's input schema in each format a service reads (--format).
+struct ServiceSchema {
+  // The JSON schema; its key, event-time and value field names are also
+  // the Avro reader's (ms since the epoch), value fields in the same order.
+  JsonSchema json;
+  // The Avro reader schema (Avro JSON, a record). Empty: JSON only.
+  std::string avro_reader;
+};
+
+// The decoder `options.format` asks for. "json": a JsonDecoder of
+// `schema.json`. "avro": an AvroDecoder of `schema.avro_reader` whose writer
+// schemas come from `options.schema_registry` by id (cached); first it
+// checks that the reader schema reads the subject's latest writer schema
+// (every version under a _TRANSITIVE mode) and returns kFailedPrecondition
+// naming the field and the rule when it cannot (a subject with no version
+// yet passes: nothing was written). Records with an unknown or unreadable
+// schema id are the decoder's schema_* dead letters
+// (weir/avro/avro_decoder.h).
+absl::StatusOr<std::unique_ptr<Decoder>> CreateServiceDecoder(
+    const ServiceOptions& options, const ServiceSchema& schema);
+
+// CreateServiceDecoder(options, schema), then RunService with it.
+absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
+                        const ServiceSchema& schema);
 
 // Parses the command line with absl flags: the standard service flags
 // (docs/operations.md, "Flags") and the binary's own ABSL_FLAGs. A flag left

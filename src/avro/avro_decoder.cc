@@ -584,4 +584,15 @@ absl::Status AvroDecoder::DecodeInto(const RawRecord& record, Event* event) {
   return impl_->DecodeInto(record, event);
 }
 
+std::string AvroWireFormat(int32_t schema_id, std::string_view body) {
+  std::string out(5, '\0');
+  const uint32_t id = static_cast<uint32_t>(schema_id);
+  out[1] = static_cast<char>(id >> 24);
+  out[2] = static_cast<char>(id >> 16);
+  out[3] = static_cast<char>(id >> 8);
+  out[4] = static_cast<char>(id);
+  out.append(body);
+  return out;
+}
+
 }  // namespace weir

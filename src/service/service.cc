@@ -934,6 +934,11 @@ absl::Status ServiceOptions::Validate() const {
     return bad("metrics_port", "-1, 0 or a port");
   }
   if (env == nullptr) return bad("env", "null");
+  if (format != "json" && format != "avro")
+    return bad("format", "json or avro");
+  if (format == "avro" && schema_registry.empty()) {
+    return bad("schema_registry", "required with --format=avro");
+  }
   return absl::OkStatus();
 }
 
@@ -1239,6 +1244,12 @@ PipelineStats Service::stats() const { return impl_->stats(); }
 
 absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
                         Decoder* decoder) {
+  // A given decoder is the binary's one format (a ServiceSchema lets the
+  // flags choose).
+  if (options.format != "json") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--format=", options.format, ": this service reads JSON only"));
+  }
   WEIR_ASSIGN_OR_RETURN(
       std::unique_ptr<Service> service,
       Service::Create(std::move(options), std::move(features), decoder));

@@ -24,6 +24,18 @@ ABSL_FLAG(std::string, topic, "", "Input topic. Default: the service's.");
 ABSL_FLAG(std::string, group, "",
           "Kafka consumer group. Default: the "
           "service's.");
+ABSL_FLAG(std::string, format, "json",
+          "How input records are written: json, or avro (the Confluent wire "
+          "format: a magic byte, the writer schema's id, the Avro body; "
+          "needs --schema_registry).");
+ABSL_FLAG(std::string, schema_registry, "",
+          "--format=avro: the schema registry's URL, e.g. "
+          "http://registry:8081. At startup the service checks that its "
+          "reader schema reads the subject's latest writer schema, and "
+          "refuses to start if not.");
+ABSL_FLAG(std::string, schema_subject, "",
+          "--format=avro: the registry subject of the input's schema. "
+          "Empty: <topic>-value.");
 ABSL_FLAG(std::string, state_dir, "",
           "Local working directory for live state and checkpoint staging. "
           "Empty: a fresh temporary directory, removed at exit.");
@@ -117,6 +129,8 @@ absl::StatusOr<ServiceOptions> ParseServiceFlags(int argc, char** argv,
   absl::SetFlag(&FLAGS_pipeline_version, defaults.pipeline_version);
   absl::SetFlag(&FLAGS_state_backend, defaults.state_backend);
   absl::SetFlag(&FLAGS_dlq, defaults.dlq);
+  absl::SetFlag(&FLAGS_format, defaults.format);
+  absl::SetFlag(&FLAGS_schema_subject, defaults.schema_subject);
 
   std::vector<std::string> properties =
       internal::TakeRepeatedFlag("kafka_property", argc, argv);
@@ -129,6 +143,9 @@ absl::StatusOr<ServiceOptions> ParseServiceFlags(int argc, char** argv,
   o.bootstrap = absl::GetFlag(FLAGS_bootstrap);
   o.topic = absl::GetFlag(FLAGS_topic);
   o.group = absl::GetFlag(FLAGS_group);
+  o.format = absl::GetFlag(FLAGS_format);
+  o.schema_registry = absl::GetFlag(FLAGS_schema_registry);
+  o.schema_subject = absl::GetFlag(FLAGS_schema_subject);
   o.state_dir = absl::GetFlag(FLAGS_state_dir);
   o.state_backend = absl::GetFlag(FLAGS_state_backend);
   o.checkpoint_uri = absl::GetFlag(FLAGS_checkpoint_uri);

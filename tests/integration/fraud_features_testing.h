@@ -76,12 +76,15 @@ inline absl::Status NeedBinaries() {
 // lands at the partition and offset the generator reports (which the
 // sqlite oracle relies on). lz4, as the broker's retention needs. Only the
 // events numbered `first` up to (not including) `end`, when given, so that a
-// stream can be produced in parts, in order.
-inline absl::Status ProduceWPay(const std::string& bootstrap,
-                                const std::string& topic,
-                                const testing::WPayOptions& options,
-                                int64_t first = 0,
-                                std::optional<int64_t> end = std::nullopt) {
+// stream can be produced in parts, in order. Each message is the event's
+// JSON line, or what `encode`, when given, makes of the event (e.g. Avro,
+// weir/testing/wpay_avro.h).
+inline absl::Status ProduceWPay(
+    const std::string& bootstrap, const std::string& topic,
+    const testing::WPayOptions& options, int64_t first = 0,
+    std::optional<int64_t> end = std::nullopt,
+    const std::function<absl::StatusOr<std::string>(const testing::WPayEvent&)>&
+        encode = nullptr) {
   WEIR_ASSIGN_OR_RETURN(auto gen, testing::WPayGenerator::Create(options));
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"bootstrap.servers", bootstrap},
@@ -97,8 +100,12 @@ inline absl::Status ProduceWPay(const std::string& bootstrap,
   for (int64_t i = 0; gen->Next(e); ++i) {
     if (end.has_value() && i >= *end) break;
     if (i < first) continue;
-    WEIR_RETURN_IF_ERROR(
-        producer->Produce(topic, e.user_id, e.json, {}, absl::Seconds(30)));
+    std::string value;
+    if (encode) {
+      WEIR_ASSIGN_OR_RETURN(value, encode(e));
+    }
+    WEIR_RETURN_IF_ERROR(producer->Produce(
+        topic, e.user_id, encode ? value : e.json, {}, absl::Seconds(30)));
   }
   return producer->Flush(absl::Seconds(120));
 }

@@ -53,6 +53,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -101,6 +102,10 @@ struct AvroDecoderOptions {
   // Returns kInvalidArgument naming the first bad field.
   absl::Status Validate() const;
 };
+
+// A record in the Confluent wire format: the magic byte 0, `schema_id` as a
+// 4-byte big-endian integer, then the Avro binary `body`.
+std::string AvroWireFormat(int32_t schema_id, std::string_view body);
 
 class AvroDecoder final : public Decoder {
  public:
