@@ -814,9 +814,12 @@ int64_t PeakRssKib() {
 // Logs the phase the service is in on stderr, one line `weir phase=<name>`
 // per change (docs/operations.md, "Phases"): "startup" here, then the
 // pipeline's phases (weir::PipelinePhaseName).
-void LogPhase(const char* name) {
+// Then tells `listener` (ServiceOptions::phase_listener), if any.
+void LogPhase(const char* name,
+              const std::function<void(std::string_view)>& listener) {
   std::fprintf(stderr, "weir phase=%s\n", name);
   std::fflush(stderr);
+  if (listener) listener(name);
 }
 
 // The late-record output's description for the printed lines.
@@ -1032,8 +1035,7 @@ absl::Status Service::Impl::ResolveDefaults() {
 }
 
 absl::Status Service::Impl::Init() {
-  LogPhase("startup");
-  if (c_.phase_listener) c_.phase_listener("startup");
+  LogPhase("startup", c_.phase_listener);
   WEIR_RETURN_IF_ERROR(c_.Validate());
   WEIR_RETURN_IF_ERROR(ResolveDefaults());
 
@@ -1102,8 +1104,7 @@ absl::Status Service::Impl::Init() {
   options.env = c_.env;
   options.phase_listener = [this](PipelinePhase phase) {
     phase_.store(phase);
-    LogPhase(PipelinePhaseName(phase));
-    if (c_.phase_listener) c_.phase_listener(PipelinePhaseName(phase));
+    LogPhase(PipelinePhaseName(phase), c_.phase_listener);
   };
   PipelineParts parts{source_.get(), decoder_,   sink_.get(),
                       store_.get(),  dlq_.get(), late_output_.get()};
