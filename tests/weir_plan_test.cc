@@ -28,6 +28,10 @@ using internal::JsonValue;
 using ::testing::HasSubstr;
 
 const std::string kWeirPlan = std::string(WEIR_BINARY_DIR) + "/weir-plan";
+// A team's own service (examples/order_features), which plans its own
+// definition with --plan.
+const std::string kOrderFeatures =
+    std::string(WEIR_BINARY_DIR) + "/examples/order_features/order-features";
 
 // A short calibration: at most a second of processing.
 const std::vector<std::string> kSmall = {"--seconds=1", "--events=200000",
@@ -44,8 +48,9 @@ class WeirPlanTest : public ::testing::Test {
   // Runs weir-plan with `args`; returns its stdout (and stderr, with
   // `merge_stderr`) and sets `exit_code`.
   std::string Run(const std::vector<std::string>& args, int& exit_code,
-                  bool merge_stderr = false) {
-    std::vector<std::string> argv = {kWeirPlan};
+                  bool merge_stderr = false,
+                  const std::string& program = kWeirPlan) {
+    std::vector<std::string> argv = {program};
     argv.insert(argv.end(), args.begin(), args.end());
     auto child = Subprocess::Start(argv, {.merge_stderr = merge_stderr});
     EXPECT_TRUE(child.ok()) << child.status();
@@ -199,7 +204,7 @@ TEST_F(WeirPlanTest, CalibratesOnASampleFile) {
                                    "--target_rate=1000", "--entities=2000"},
                                   exit_code, /*merge_stderr=*/true);
   EXPECT_EQ(exit_code, 1);
-  EXPECT_THAT(missing, HasSubstr("cannot open --sample"));
+  EXPECT_THAT(missing, HasSubstr("cannot open the sample"));
 }
 
 TEST_F(WeirPlanTest, BadFlagsAreNamed) {
@@ -228,6 +233,86 @@ TEST_F(WeirPlanTest, BadFlagsAreNamed) {
     const std::string out = Run(c.args, exit_code, /*merge_stderr=*/true);
     EXPECT_EQ(exit_code, 2) << c.named << ": " << out;
     EXPECT_THAT(out, HasSubstr(c.named));
+  }
+}
+
+// A service binary calibrates its own definition (order-features: four
+// features, hourly and daily windows, 5 minutes of lateness) with --plan.
+TEST_F(WeirPlanTest, AServicePlansItsOwnDefinition) {
+  WEIR_REQUIRE_PART(testing::NeedExecutable(
+      kOrderFeatures, "build the order-features example"));
+  auto dir = TempDir::Create("weir-plan-test");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string path = dir->path() + "/orders.jsonl";
+  constexpr int kOrders = 6000, kCustomers = 600, kMalformed = 3;
+  {
+    std::ofstream sample(path);
+    const int64_t t0 = 1'700'000'000'000;
+    for (int i = 0; i < kOrders; ++i) {
+      sample << "{\"customer_id\":\"c" << i % kCustomers
+             << "\",\"store_id\":\"s" << i % 7 << "\",\"total\":" << 10 + i % 90
+             << ".25,\"created_ms\":" << t0 + int64_t{i} * 1000 << "}\n";
+      if (i % 2000 == 0) sample << "{\"customer_id\":\"c1\",\"total\":\"x\"}\n";
+    }
+    ASSERT_TRUE(sample.good());
+  }
+  int exit_code = -1;
+  const std::string out = Run(
+      {"--plan", "--plan_sample=" + path, "--plan_target_rate=5000",
+       "--plan_entities=200000", "--plan_max_time=600s", "--plan_json",
+       "--checkpoint_interval=30s", "--state_dir=" + dir->path() + "/state"},
+      exit_code, /*merge_stderr=*/false, kOrderFeatures);
+  ASSERT_EQ(exit_code, 0) << out;
+  absl::StatusOr<JsonValue> doc = internal::ReadJson(out);
+  ASSERT_TRUE(doc.ok()) << doc.status() << "\n" << out;
+  const JsonValue* calibration = doc->Find("calibration");
+  const JsonValue* measured = doc->Find("measurements");
+  const JsonValue* targets = doc->Find("targets");
+  const JsonValue* plan = doc->Find("plan");
+  ASSERT_TRUE(calibration && measured && targets && plan) << out;
+  const JsonValue* definition = calibration->Find("definition");
+  ASSERT_NE(definition, nullptr);
+  EXPECT_EQ(definition->text, "order_features (4 features)");
+  EXPECT_EQ(Number(*calibration, "events"), kOrders + kMalformed);
+  EXPECT_EQ(Number(*calibration, "rejected"), kMalformed);
+  // Every customer holds open daily windows at the end of the sample.
+  EXPECT_EQ(Number(*calibration, "active_entities"), kCustomers);
+  for (const char* m : {"events_per_core_second", "events_per_thread_second",
+                        "state_bytes_per_entity", "disk_bytes_per_entity",
+                        "updates_per_event"}) {
+    EXPECT_GT(Number(*measured, m), 0) << m;
+  }
+  // order-features' own retention: a day plus 5 minutes of lateness; the
+  // service's checkpoint interval.
+  EXPECT_EQ(Number(*targets, "retention_seconds"), 86400 + 300);
+  EXPECT_EQ(Number(*targets, "checkpoint_interval_seconds"), 30);
+  EXPECT_EQ(Number(*plan, "active_entities"), 200000);
+  EXPECT_GE(Number(*plan, "instances"), 1);
+
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string named;
+  };
+  const Case cases[] = {
+      {{"--plan"}, 2, "--plan_sample: required with --plan"},
+      {{"--plan", "--plan_sample=" + path, "--plan_entities=10"},
+       2,
+       "--plan_target_rate must be > 0"},
+      {{"--plan", "--plan_sample=" + path, "--plan_target_rate=10",
+        "--plan_entities=10", "--plan_max_events=0"},
+       2,
+       "--plan_max_events must be > 0"},
+      {{"--plan", "--plan_sample=" + dir->path() + "/none.jsonl",
+        "--plan_target_rate=10", "--plan_entities=10"},
+       1,
+       "cannot open the sample"},
+  };
+  for (const Case& c : cases) {
+    const std::string err =
+        Run(c.args, exit_code, /*merge_stderr=*/true, kOrderFeatures);
+    EXPECT_EQ(exit_code, c.exit_code) << c.named << ": " << err;
+    EXPECT_THAT(err, HasSubstr(c.named));
   }
 }
 

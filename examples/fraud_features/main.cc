@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
         2, "fraud-features");
   }
   std::unique_ptr<weir::LocalBroker> broker;
-  if (options.ok() && options->bootstrap.empty()) {
+  if (options.ok() && options->bootstrap.empty() && !options->plan) {
     absl::StatusOr<std::unique_ptr<weir::LocalBroker>> started =
         StartEmbedded(*options);
     if (!started.ok()) {

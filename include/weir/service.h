@@ -73,6 +73,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "weir/capacity_calibration.h"
+#include "weir/capacity_plan.h"
 #include "weir/decode.h"
 #include "weir/env.h"
 #include "weir/json/json_decoder.h"
@@ -80,6 +82,33 @@
 #include "weir/pipeline.h"
 
 namespace weir {
+
+// What a service binary runs instead of serving when asked for a capacity
+// plan (`--plan`): its own feature definition and decoder calibrated on a
+// sample of its input (weir/capacity_calibration.h), then a plan printed
+// for the targets (weir/capacity_plan.h; docs/operations.md, "Capacity
+// planning").
+struct ServicePlanOptions {
+  // A file of message values, one a line, as the service's JSON decoder
+  // reads them (e.g. copied from the topic). Required.
+  std::string sample;
+  // The deployment's targets. `targets.checkpoint_interval` is replaced by
+  // the service's `checkpoint_interval`, and `targets.retention` by
+  // `retention`.
+  CapacityTargets targets;
+  // How long an entity's state lives. Default: unset, the definition's
+  // StateRetention (longest window plus allowed lateness)
+  std::optional<absl::Duration> retention;
+  // How long and how much the calibration runs.
+  CalibrationOptions calibration;
+  // Print the report as one JSON object instead of text. Default: false
+  bool json = false;
+
+  // `targets` with the service's checkpoint interval and `retention` (or,
+  // when unset, `definition_retention`).
+  CapacityTargets TargetsFor(absl::Duration checkpoint_interval,
+                             absl::Duration definition_retention) const;
+};
 
 struct ServiceOptions {
   // ---- identity ----
@@ -205,6 +234,13 @@ struct ServiceOptions {
   // phase. Default: none
   std::function<void(std::string_view phase)> phase_listener;
 
+  // ---- capacity planning ----
+
+  // Set: RunService calibrates the definition and prints a plan instead of
+  // serving (PlanService). Only `checkpoint_interval` and `format` ("json")
+  // of the other options matter then. Default: unset
+  std::optional<ServicePlanOptions> plan;
+
   // kInvalidArgument naming the first bad field (by its flag name).
   absl::Status Validate() const;
 };
@@ -241,9 +277,16 @@ class Service {
   std::unique_ptr<Impl> impl_;
 };
 
-// Service::Create(...) and Run().
+// Service::Create(...) and Run(); with `options.plan`, PlanService instead.
 absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
                         Decoder* decoder);
+
+// Calibrates `features` with `decoder` on `options.plan->sample` and prints
+// the capacity plan for `options.plan->targets` on stdout (text, or JSON
+// with `options.plan->json`). kInvalidArgument for bad options (by flag
+// name) or without `options.plan`; the calibration's errors otherwise.
+absl::Status PlanService(const ServiceOptions& options,
+                         const KeyedWindowOptions& features, Decoder& decoder);
 
 // A feature's input schema in each format a service reads (--format).
 struct ServiceSchema {

@@ -41,6 +41,7 @@
 #include "absl/time/time.h"
 #include "weir/dlq.h"
 #include "weir/http/metrics_server.h"
+#include "weir/internal/scratch_dir.h"
 #include "weir/kafka/kafka_dead_letter_queue.h"
 #include "weir/kafka/kafka_sink.h"
 #include "weir/kafka/kafka_source.h"
@@ -794,23 +795,6 @@ std::vector<std::string> ReadBack(const ServiceOptions& c,
 
 // ---- The service ------------------------------------------------------------
 
-// The process's peak resident set size (VmHWM of /proc/self/status), or -1.
-int64_t PeakRssKib() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return -1;
-  char line[256];
-  int64_t kib = -1;
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    long long v = 0;
-    if (std::sscanf(line, "VmHWM: %lld kB", &v) == 1) {
-      kib = v;
-      break;
-    }
-  }
-  std::fclose(f);
-  return kib;
-}
-
 // Logs the phase the service is in on stderr, one line `weir phase=<name>`
 // per change (docs/operations.md, "Phases"): "startup" here, then the
 // pipeline's phases (weir::PipelinePhaseName).
@@ -872,7 +856,7 @@ absl::Status ServiceOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
   };
   if (!ValidName(name)) return bad("name", "want [a-z0-9_]+");
-  if (bootstrap.empty()) return bad("bootstrap", "empty");
+  if (bootstrap.empty() && !plan.has_value()) return bad("bootstrap", "empty");
   if (topic.empty()) return bad("topic", "empty");
   if (group.empty()) return bad("group", "empty");
   for (const std::string& p : kafka_properties) {
@@ -939,6 +923,19 @@ absl::Status ServiceOptions::Validate() const {
   if (env == nullptr) return bad("env", "null");
   if (format != "json" && format != "avro")
     return bad("format", "json or avro");
+  if (plan.has_value()) {
+    if (plan->sample.empty()) return bad("plan_sample", "required with --plan");
+    if (format != "json") {
+      return bad("plan", "calibrates on a sample of JSON lines: --format=json");
+    }
+    // The flags are the fields' names with "plan_" in front.
+    absl::Status s =
+        plan->TargetsFor(checkpoint_interval, absl::Hours(24)).Validate();
+    if (s.ok()) s = plan->calibration.Validate();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("plan_", s.message()));
+    }
+  }
   if (format == "avro" && schema_registry.empty()) {
     return bad("schema_registry", "required with --format=avro");
   }
@@ -954,12 +951,7 @@ class Service::Impl {
 
   ~Impl() {
     if (server_ != nullptr) server_->Stop();
-    // The parts go before the temporary state directory.
     pipeline_.reset();
-    if (!tmp_dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(tmp_dir_, ec);
-    }
   }
 
   absl::Status Init();
@@ -977,11 +969,13 @@ class Service::Impl {
   absl::Status ResolveDefaults();
   void PrintSummary(const std::string& why, absl::Duration run_time);
 
+  // A temporary state directory (when none is given), removed after every
+  // other member is gone.
+  internal::ScratchDir tmp_dir_;
   ServiceOptions c_;
   const KeyedWindowOptions features_;
   Decoder* const decoder_;
   const absl::Time start_ = absl::Now();
-  std::string tmp_dir_;  // created here, removed at the end
   std::atomic<int> stop_signal_{0};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
@@ -1006,15 +1000,9 @@ absl::Status Service::Impl::ResolveDefaults() {
   }
   // Local state: the given directory or a temporary one.
   if (c_.state_dir.empty()) {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / (c_.program_name + "-XXXXXX"))
-            .string();
-    if (mkdtemp(pattern.data()) == nullptr) {
-      return absl::InternalError(
-          absl::StrCat("mkdtemp ", pattern, ": ", strerror(errno)));
-    }
-    tmp_dir_ = pattern;
-    c_.state_dir = pattern;
+    WEIR_ASSIGN_OR_RETURN(tmp_dir_,
+                          internal::ScratchDir::Create("", c_.program_name));
+    c_.state_dir = tmp_dir_.path();
   }
   std::error_code ec;
   std::filesystem::create_directories(c_.state_dir, ec);
@@ -1217,7 +1205,7 @@ void Service::Impl::PrintSummary(const std::string& why,
               absl::ToDoubleSeconds(stats.paused),
               absl::ToDoubleSeconds(stats.paused) / secs);
   std::printf("  peak RSS          %lld KiB (VmHWM)\n",
-              static_cast<long long>(PeakRssKib()));
+              static_cast<long long>(internal::PeakRssKib()));
   std::vector<std::string> keys = ReadBack(c_, features_);
   if (!keys.empty()) {
     std::printf("\n  features of a few keys, read back from the sink:\n");
@@ -1251,6 +1239,7 @@ absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
     return absl::InvalidArgumentError(absl::StrCat(
         "--format=", options.format, ": this service reads JSON only"));
   }
+  if (options.plan.has_value()) return PlanService(options, features, *decoder);
   WEIR_ASSIGN_OR_RETURN(
       std::unique_ptr<Service> service,
       Service::Create(std::move(options), std::move(features), decoder));

@@ -106,6 +106,7 @@ absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
   WEIR_RETURN_IF_ERROR(options.Validate());
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<Decoder> decoder,
                         CreateServiceDecoder(options, schema));
+  if (options.plan.has_value()) return PlanService(options, features, *decoder);
   WEIR_ASSIGN_OR_RETURN(
       std::unique_ptr<Service> service,
       Service::Create(std::move(options), std::move(features), decoder.get()));

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,31 @@ ABSL_FLAG(int, sink_delay_ms, 0,
           "input pauses (backpressure); at the end of a run it waits "
           "instead of refusing. 0: off.");
 
+ABSL_FLAG(bool, plan, false,
+          "Instead of serving: calibrate this service's feature definition "
+          "on --plan_sample and print a capacity plan for --plan_target_rate "
+          "and --plan_entities (docs/operations.md, \"Capacity planning\").");
+ABSL_FLAG(std::string, plan_sample, "",
+          "--plan: a file of input message values, one a line (JSON).");
+ABSL_FLAG(double, plan_target_rate, 0, "--plan: average input rate, events/s.");
+ABSL_FLAG(int64_t, plan_entities, 0, "--plan: distinct entities (keys).");
+ABSL_FLAG(double, plan_peak, 3,
+          "--plan: peak rate as a multiple of the target.");
+ABSL_FLAG(std::optional<absl::Duration>, plan_retention, std::nullopt,
+          "--plan: how long an entity's state lives after its last event. "
+          "Default: the definition's longest window plus allowed lateness.");
+ABSL_FLAG(double, plan_headroom, 0.7,
+          "--plan: CPU utilisation planned at the peak.");
+ABSL_FLAG(int32_t, plan_cores_per_instance, 2,
+          "--plan: cores of each instance.");
+ABSL_FLAG(double, plan_cache_fraction, 1,
+          "--plan: share of an instance's state its block cache holds.");
+ABSL_FLAG(int64_t, plan_max_events, 2'000'000,
+          "--plan: most sample records the calibration runs.");
+ABSL_FLAG(absl::Duration, plan_max_time, absl::Seconds(5),
+          "--plan: most processing time the calibration runs.");
+ABSL_FLAG(bool, plan_json, false, "--plan: print the plan as one JSON object.");
+
 namespace weir {
 
 absl::StatusOr<ServiceOptions> ParseServiceFlags(int argc, char** argv,
@@ -192,6 +218,21 @@ absl::StatusOr<ServiceOptions> ParseServiceFlags(int argc, char** argv,
     return bad("sink_delay_ms", "0 to 60000");
   }
   o.sink_delay = absl::Milliseconds(sink_delay_ms);
+  if (absl::GetFlag(FLAGS_plan)) {
+    ServicePlanOptions& plan = o.plan.emplace();
+    plan.sample = absl::GetFlag(FLAGS_plan_sample);
+    plan.targets.target_rate = absl::GetFlag(FLAGS_plan_target_rate);
+    plan.targets.entities = absl::GetFlag(FLAGS_plan_entities);
+    plan.targets.peak = absl::GetFlag(FLAGS_plan_peak);
+    plan.targets.headroom = absl::GetFlag(FLAGS_plan_headroom);
+    plan.targets.cores_per_instance =
+        absl::GetFlag(FLAGS_plan_cores_per_instance);
+    plan.targets.cache_fraction = absl::GetFlag(FLAGS_plan_cache_fraction);
+    plan.retention = absl::GetFlag(FLAGS_plan_retention);
+    plan.calibration.max_events = absl::GetFlag(FLAGS_plan_max_events);
+    plan.calibration.max_time = absl::GetFlag(FLAGS_plan_max_time);
+    plan.json = absl::GetFlag(FLAGS_plan_json);
+  }
 
   // Every other field as Validate sees it; the bootstrap may still be
   // filled in by the binary (an embedded default).

@@ -2,9 +2,10 @@
 // File: testing/footprint.h
 // -----------------------------------------------------------------------------
 //
-// What a process and its state take, as the benchmarks and weir-plan
-// measure it: the process's peak resident set and heap in use, and how many
-// bytes of state a backend holds per entity (user).
+// What a process and its state take, as the benchmarks measure it: the
+// process's peak resident set and heap in use, and (from
+// weir/state_footprint.h) how many bytes of state a backend holds per
+// entity (user).
 //
 // Threading: the process figures read /proc and glibc's allocator and are
 // safe from any thread; MeasureState scans the backend, so no other thread
@@ -21,7 +22,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "weir/state.h"
+#include "weir/state_footprint.h"
 
 namespace weir {
 namespace testing {
@@ -40,26 +41,9 @@ inline double PeakRssMb() { return ProcStatusMb("VmHWM"); }
 // Resident set size of this process now, in MiB.
 inline double RssMb() { return ProcStatusMb("VmRSS"); }
 
-// The state a backend holds, as stored: every key, its value and the
-// backend's value header, in the windows and timers columns.
-struct StateFootprint {
-  uint64_t window_bytes = 0;
-  uint64_t window_entries = 0;
-  uint64_t timer_bytes = 0;
-  // Distinct entities with at least one window entry.
-  uint64_t entities = 0;
-  bool ok = true;  // false if a scan failed
-
-  double BytesPerEntity() const {
-    return entities == 0 ? 0.0
-                         : static_cast<double>(window_bytes + timer_bytes) /
-                               static_cast<double>(entities);
-  }
-};
-
-// Scans `backend`. Call after the operator's Flush so that the backend
-// holds its whole state.
-StateFootprint MeasureState(StateBackend* backend);
+// The state a backend holds (weir/state_footprint.h).
+using ::weir::MeasureState;
+using ::weir::StateFootprint;
 
 }  // namespace testing
 }  // namespace weir
