@@ -234,6 +234,19 @@ struct ServiceOptions {
   // phase. Default: none
   std::function<void(std::string_view phase)> phase_listener;
 
+  // ---- replay (docs/operations.md, "Replay without downtime") ----
+
+  // Set: this instance rebuilds features from this time beside a live
+  // service. A partition without a checkpoint starts at its first record
+  // stamped at or after replay_from minus the definition's StateRetention
+  // (longest window plus allowed lateness: the warm-up), and only windows
+  // starting at or after replay_from are written to the sink; earlier ones
+  // are computed for the warm-up and withheld. Give the replay a group,
+  // checkpoint_uri, dlq and sink (or redis_key_prefix) of its own. Every
+  // service logs `weir caught_up ...` once all its partitions have no lag.
+  // Default: unset
+  std::optional<absl::Time> replay_from;
+
   // ---- capacity planning ----
 
   // Set: RunService calibrates the definition and prints a plan instead of

@@ -177,6 +177,10 @@ absl::Status KafkaSourceOptions::Validate() const {
     return absl::InvalidArgumentError(
         "KafkaSourceOptions.close_timeout must be positive");
   }
+  if (start_time_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "KafkaSourceOptions.start_time_timeout must be positive");
+  }
   static constexpr std::pair<std::string_view, std::string_view> kReserved[] = {
       {"bootstrap.servers", "use KafkaSourceOptions.bootstrap_servers"},
       {"metadata.broker.list", "use KafkaSourceOptions.bootstrap_servers"},
@@ -282,6 +286,48 @@ void KafkaSource::SetPartitionListener(PartitionListener* listener) {
   listener_ = listener;
 }
 
+absl::Status KafkaSource::AddStartTimeOffsets(
+    const std::vector<TopicPartition>& offered, StartOffsets* start) {
+  rd_kafka_topic_partition_list_t* query =
+      rd_kafka_topic_partition_list_new(static_cast<int>(offered.size()));
+  for (const TopicPartition& tp : offered) {
+    if (start->count(tp) == 0) {
+      rd_kafka_topic_partition_list_add(query, tp.topic.c_str(), tp.partition)
+          ->offset = absl::ToUnixMillis(*options_.start_time);
+    }
+  }
+  absl::Status status;
+  if (query->cnt > 0) {
+    const int timeout_ms = static_cast<int>(std::min<int64_t>(
+        absl::ToInt64Milliseconds(options_.start_time_timeout), INT32_MAX));
+    if (rd_kafka_resp_err_t err =
+            rd_kafka_offsets_for_times(rk_, query, timeout_ms);
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const std::string what =
+          internal::KafkaErrorText(err, "offsets for start_time");
+      status = err == RD_KAFKA_RESP_ERR__TIMED_OUT
+                   ? absl::DeadlineExceededError(what)
+                   : absl::UnavailableError(what);
+    }
+    for (int i = 0; status.ok() && i < query->cnt; ++i) {
+      const rd_kafka_topic_partition_t& elem = query->elems[i];
+      if (elem.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        status = absl::UnavailableError(internal::KafkaErrorText(
+            elem.err, absl::StrCat("offsets for start_time of ", elem.topic,
+                                   "/", elem.partition)));
+        break;
+      }
+      // -1: the broker found no record at or after the time, or cannot
+      // look times up (librdkafka's mock cluster answers -1 to every time);
+      // start at the beginning, which reads more but misses nothing.
+      (*start)[TopicPartition{elem.topic, elem.partition}] =
+          elem.offset >= 0 ? elem.offset : RD_KAFKA_OFFSET_BEGINNING;
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(query);
+  return status;
+}
+
 void KafkaSource::OnAssign(rd_kafka_topic_partition_list_t* partitions,
                            bool cooperative) {
   if (closing_) {
@@ -315,6 +361,14 @@ void KafkaSource::OnAssign(rd_kafka_topic_partition_list_t* partitions,
     if (!cooperative) Unassign();
     return;
   }
+  if (options_.start_time.has_value() && sticky_error_.ok()) {
+    sticky_error_ = AddStartTimeOffsets(offered, &start);
+  }
+  if (!sticky_error_.ok()) {
+    if (listener_ != nullptr) internal::CallOnRevoked(*listener_, offered);
+    if (!cooperative) Unassign();
+    return;
+  }
   for (int i = 0; i < partitions->cnt; ++i) {
     rd_kafka_topic_partition_t& elem = partitions->elems[i];
     auto it = start.find(TopicPartition{elem.topic, elem.partition});
@@ -342,7 +396,11 @@ void KafkaSource::OnAssign(rd_kafka_topic_partition_list_t* partitions,
     paused_.erase(tp);
     next_offset_.erase(tp);
   }
-  for (const auto& [tp, offset] : start) next_offset_[tp] = offset;
+  // Only real offsets are positions (not a logical one, like the beginning
+  // a start_time lookup may give).
+  for (const auto& [tp, offset] : start) {
+    if (offset >= 0) next_offset_[tp] = offset;
+  }
   absl::MutexLock lock(&stats_mu_);
   stats_.partitions_assigned += static_cast<int64_t>(offered.size());
 }

@@ -73,8 +73,14 @@ class BoundedSource final : public weir::ForwardingSource,
     absl::Duration idle_exit = absl::InfiniteDuration();
   };
 
-  BoundedSource(weir::Source* inner, Limits limits)
-      : ForwardingSource(inner), limits_(limits), start_(absl::Now()) {
+  // `caught_up` is called once, on the polling thread, with the number of
+  // partitions, the first time every assigned partition has no lag.
+  BoundedSource(weir::Source* inner, Limits limits,
+                std::function<void(size_t partitions)> caught_up)
+      : ForwardingSource(inner),
+        limits_(limits),
+        start_(absl::Now()),
+        caught_up_(std::move(caught_up)) {
     last_arrival_ = start_;
   }
 
@@ -116,6 +122,10 @@ class BoundedSource final : public weir::ForwardingSource,
       const std::optional<int64_t> lag = p.lag();
       if (!lag.has_value() || *lag > 0) caught_up = false;
     }
+    if (caught_up && caught_up_) {
+      caught_up_(positions->size());
+      caught_up_ = nullptr;
+    }
     std::string reason;
     if (limits_.max_events > 0 && read >= limits_.max_events) {
       reason = absl::StrCat("read ", read, " records (--max_events)");
@@ -152,6 +162,7 @@ class BoundedSource final : public weir::ForwardingSource,
 
   const Limits limits_;
   const absl::Time start_;
+  std::function<void(size_t)> caught_up_;
   weir::PartitionListener* listener_ = nullptr;
   absl::Time last_arrival_;
   bool ever_assigned_ = false;
@@ -282,7 +293,9 @@ absl::StatusOr<std::unique_ptr<weir::Sink>> MakeSink(const ServiceOptions& c) {
 // with kUnavailable, which makes the pipeline queue updates, pause the input
 // and retry; once `finishing()` is true (the bounded input ended or a stop
 // was asked for), it waits out the busy time instead, because the final
-// checkpoint must be able to hand everything to the sink.
+// checkpoint must be able to hand everything to the sink. With
+// `windows_from` (a replay's --replay_from) it writes only the updates of
+// windows starting at or after it, and counts the others as withheld.
 // Called on the processing thread only.
 class InstrumentedSink final : public weir::Sink {
  public:
@@ -293,13 +306,48 @@ class InstrumentedSink final : public weir::Sink {
   };
 
   InstrumentedSink(std::unique_ptr<weir::Sink> inner, absl::Duration delay,
-                   std::function<bool()> finishing, Metrics metrics)
+                   std::function<bool()> finishing, Metrics metrics,
+                   std::optional<weir::EventTime> windows_from)
       : inner_(std::move(inner)),
         delay_(delay),
         finishing_(std::move(finishing)),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        windows_from_(windows_from) {}
+
+  // Updates of windows starting before `windows_from` (a replay's) that
+  // were not written.
+  int64_t withheld() const { return withheld_.load(); }
 
   absl::Status Write(absl::Span<const weir::FeatureUpdate> updates) override {
+    if (windows_from_.has_value()) {
+      kept_.clear();
+      for (const weir::FeatureUpdate& u : updates) {
+        if (u.window.start >= *windows_from_) kept_.push_back(u);
+      }
+      if (kept_.size() != updates.size()) {
+        const int64_t withheld =
+            static_cast<int64_t>(updates.size() - kept_.size());
+        if (kept_.empty()) {
+          withheld_.fetch_add(withheld);
+          return absl::OkStatus();
+        }
+        absl::Status s = WriteAll(kept_);
+        if (s.ok()) withheld_.fetch_add(withheld);
+        return s;
+      }
+    }
+    return WriteAll(updates);
+  }
+
+  absl::Status Flush() override { return Count(inner_->Flush()); }
+  absl::Status PreCommit(int64_t id) override {
+    return Count(inner_->PreCommit(id));
+  }
+  absl::Status Commit(int64_t id) override { return Count(inner_->Commit(id)); }
+  absl::Status Abort(int64_t id) override { return Count(inner_->Abort(id)); }
+
+ private:
+  absl::Status WriteAll(absl::Span<const weir::FeatureUpdate> updates) {
     if (delay_ > absl::ZeroDuration()) {
       const absl::Time now = absl::Now();
       if (now < busy_until_) {
@@ -322,14 +370,6 @@ class InstrumentedSink final : public weir::Sink {
     if (s.ok() && delay_ > absl::ZeroDuration()) busy_until_ = t1 + delay_;
     return s;
   }
-  absl::Status Flush() override { return Count(inner_->Flush()); }
-  absl::Status PreCommit(int64_t id) override {
-    return Count(inner_->PreCommit(id));
-  }
-  absl::Status Commit(int64_t id) override { return Count(inner_->Commit(id)); }
-  absl::Status Abort(int64_t id) override { return Count(inner_->Abort(id)); }
-
- private:
   absl::Status Count(absl::Status s) {
     if (absl::IsUnavailable(s)) {
       metrics_.refusals->Increment();
@@ -343,6 +383,9 @@ class InstrumentedSink final : public weir::Sink {
   const absl::Duration delay_;
   const std::function<bool()> finishing_;
   const Metrics metrics_;
+  const std::optional<weir::EventTime> windows_from_;
+  std::vector<weir::FeatureUpdate> kept_;
+  std::atomic<int64_t> withheld_{0};
   absl::Time busy_until_ = absl::InfinitePast();
 };
 
@@ -361,8 +404,9 @@ absl::StatusOr<std::unique_ptr<weir::DeadLetterQueue>> MakeDlq(
 }
 
 absl::StatusOr<std::unique_ptr<weir::KafkaSource>> MakeSource(
-    const ServiceOptions& c) {
+    const ServiceOptions& c, std::optional<absl::Time> start_time) {
   weir::KafkaSourceOptions o;
+  o.start_time = start_time;
   o.bootstrap_servers = c.bootstrap;
   o.group_id = c.group;
   o.topics = {c.topic};
@@ -923,6 +967,10 @@ absl::Status ServiceOptions::Validate() const {
   if (env == nullptr) return bad("env", "null");
   if (format != "json" && format != "avro")
     return bad("format", "json or avro");
+  if (replay_from.has_value() && (*replay_from == absl::InfinitePast() ||
+                                  *replay_from == absl::InfiniteFuture())) {
+    return bad("replay_from", "a time (RFC 3339, e.g. 2026-12-05T08:00:00Z)");
+  }
   if (plan.has_value()) {
     if (plan->sample.empty()) return bad("plan_sample", "required with --plan");
     if (format != "json") {
@@ -967,6 +1015,8 @@ class Service::Impl {
 
  private:
   absl::Status ResolveDefaults();
+  // Logs `weir caught_up ...` (docs/operations.md, "Phases").
+  void LogCaughtUp(size_t partitions);
   void PrintSummary(const std::string& why, absl::Duration run_time);
 
   // A temporary state directory (when none is given), removed after every
@@ -993,6 +1043,30 @@ class Service::Impl {
   std::vector<CallbackRegistration> metric_series_;
   std::unique_ptr<MetricsServer> server_;
 };
+
+void Service::Impl::LogCaughtUp(size_t partitions) {
+  const absl::Duration after = absl::Now() - start_;
+  // The lowest partition watermark, as of the pipeline's last refresh of
+  // its partition figures.
+  EventTime watermark = kMinEventTime;
+  if (pipeline_ != nullptr) {
+    bool first = true;
+    for (const PartitionStats& p : pipeline_->partition_stats()) {
+      watermark = first ? p.watermark : std::min(watermark, p.watermark);
+      first = false;
+    }
+  }
+  std::string line = absl::StrFormat(
+      "weir caught_up partitions=%d lag=0 after_s=%.1f watermark_ms=%d",
+      partitions, absl::ToDoubleSeconds(after), watermark);
+  if (c_.replay_from.has_value()) {
+    absl::StrAppend(&line, " replay_from=",
+                    absl::FormatTime(absl::RFC3339_sec, *c_.replay_from,
+                                     absl::UTCTimeZone()));
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
 
 absl::Status Service::Impl::ResolveDefaults() {
   if (c_.program_name.empty()) {
@@ -1037,13 +1111,20 @@ absl::Status Service::Impl::Init() {
   store_options.s3.max_attempts = c_.s3_max_attempts;
   WEIR_ASSIGN_OR_RETURN(store_,
                         OpenObjectStore(c_.checkpoint_uri, store_options));
-  WEIR_ASSIGN_OR_RETURN(kafka_, MakeSource(c_));
+  // A replay starts early enough to fill every window that starts at
+  // --replay_from: the longest window plus the allowed lateness before it.
+  std::optional<absl::Time> start_time;
+  if (c_.replay_from.has_value()) {
+    start_time = *c_.replay_from - StateRetention(features_);
+  }
+  WEIR_ASSIGN_OR_RETURN(kafka_, MakeSource(c_, start_time));
   source_ = std::make_unique<BoundedSource>(
       kafka_.get(),
       BoundedSource::Limits{
           .max_events = c_.max_events.value_or(0),
           .max_time = c_.max_time.value_or(absl::InfiniteDuration()),
-          .idle_exit = c_.idle_exit.value_or(absl::InfiniteDuration())});
+          .idle_exit = c_.idle_exit.value_or(absl::InfiniteDuration())},
+      [this](size_t partitions) { LogCaughtUp(partitions); });
 
   const MetricLabels pipeline_labels = {{"pipeline", c_.name}};
   InstrumentedSink::Metrics sink_metrics;
@@ -1069,7 +1150,10 @@ absl::Status Service::Impl::Init() {
         return source_->AtEnd() || stop_signal_.load() != 0 ||
                stop_requested_.load();
       },
-      sink_metrics);
+      sink_metrics,
+      c_.replay_from.has_value()
+          ? std::optional<EventTime>(absl::ToUnixMillis(*c_.replay_from))
+          : std::nullopt);
 
   PipelineOptions options;
   options.name = c_.name;
@@ -1183,6 +1267,15 @@ void Service::Impl::PrintSummary(const std::string& why,
               static_cast<double>(stats.records_in) / secs);
   std::printf("  features written  %lld updates -> %s\n",
               static_cast<long long>(stats.updates_written), c_.sink.c_str());
+  if (c_.replay_from.has_value()) {
+    std::printf(
+        "  replay            from %s: %lld updates of earlier windows "
+        "withheld\n",
+        absl::FormatTime(absl::RFC3339_sec, *c_.replay_from,
+                         absl::UTCTimeZone())
+            .c_str(),
+        static_cast<long long>(sink_->withheld()));
+  }
   const std::string lateness =
       features_.allowed_lateness % absl::Minutes(1) == absl::ZeroDuration()
           ? absl::StrCat(features_.allowed_lateness / absl::Minutes(1), " min")

@@ -113,6 +113,12 @@ ABSL_FLAG(int, sink_delay_ms, 0,
           "input pauses (backpressure); at the end of a run it waits "
           "instead of refusing. 0: off.");
 
+ABSL_FLAG(std::optional<absl::Time>, replay_from, std::nullopt,
+          "Replay from this time (RFC 3339, e.g. 2026-12-05T08:00:00Z) beside "
+          "the live service: start early enough to fill every window from "
+          "then on, write only windows starting at or after it. Use with a "
+          "--group, --checkpoint_uri, --dlq and --redis_key_prefix (or "
+          "--sink) of the replay's own (docs/operations.md, \"Replay\").");
 ABSL_FLAG(bool, plan, false,
           "Instead of serving: calibrate this service's feature definition "
           "on --plan_sample and print a capacity plan for --plan_target_rate "
@@ -218,6 +224,7 @@ absl::StatusOr<ServiceOptions> ParseServiceFlags(int argc, char** argv,
     return bad("sink_delay_ms", "0 to 60000");
   }
   o.sink_delay = absl::Milliseconds(sink_delay_ms);
+  o.replay_from = absl::GetFlag(FLAGS_replay_from);
   if (absl::GetFlag(FLAGS_plan)) {
     ServicePlanOptions& plan = o.plan.emplace();
     plan.sample = absl::GetFlag(FLAGS_plan_sample);

@@ -61,6 +61,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -106,6 +107,15 @@ struct KafkaSourceOptions {
   // See OffsetReset. Default: OffsetReset::kEarliest
   OffsetReset auto_offset_reset = OffsetReset::kEarliest;
 
+  // Set: a partition the listener gives no start offset starts at its first
+  // record whose timestamp is at or after this time (librdkafka's offsets
+  // for times; the beginning of the log when the broker finds none or
+  // cannot look times up, as librdkafka's mock cluster), not at the group's
+  // committed offset or per auto_offset_reset. A replay group uses it
+  // (docs/operations.md, "Replay"); a partition restored from a checkpoint
+  // still starts where the checkpoint says. Default: unset
+  std::optional<absl::Time> start_time;
+
   // librdkafka's partition.assignment.strategy: "range" and "roundrobin"
   // are eager, "cooperative-sticky" is incremental. Default: "range"
   std::string partition_assignment_strategy = "range";
@@ -138,6 +148,11 @@ struct KafkaSourceOptions {
   // instead of blocking the process's shutdown. REQUIRES: positive. Default:
   // absl::Seconds(30)
   absl::Duration close_timeout = absl::Seconds(30);
+
+  // Largest wait for the partition leaders' answer to a `start_time`
+  // lookup; past it Poll fails with kDeadlineExceeded. REQUIRES: positive.
+  // Default: absl::Seconds(30)
+  absl::Duration start_time_timeout = absl::Seconds(30);
 
   // Returns kInvalidArgument naming the first bad field (or property).
   absl::Status Validate() const;
@@ -190,6 +205,10 @@ class KafkaSource final : public Source {
   // The librdkafka callbacks (in kafka_source.cc) call the methods below.
   friend struct KafkaSourceCallbacks;
   void OnAssign(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
+  // Adds to `start` the offsets for options_.start_time of the partitions
+  // of `offered` it lacks.
+  absl::Status AddStartTimeOffsets(const std::vector<TopicPartition>& offered,
+                                   StartOffsets* start);
   void OnRevoke(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
   void OnError(int err, const char* reason);
   void CountTransient(std::string text);
