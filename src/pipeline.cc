@@ -19,6 +19,10 @@
 namespace weir {
 namespace {
 
+// The start offset of a partition that starts where the source starts it
+// (PipelineOptions::start_unrestored_at_zero false), until its first record.
+constexpr int64_t kSourceStart = -1;
+
 bool ValidName(const std::string& s) {
   if (s.empty() || s.size() > 200) return false;
   for (char c : s) {
@@ -346,9 +350,12 @@ Pipeline::Impl::OpenPartition(const TopicPartition& tp, int64_t* start_offset) {
     RemoveAll(options_.env,
               p->dir);  // nothing usable: start empty, from the beginning
     WEIR_RETURN_IF_ERROR(MakeDirs(options_.env, p->dir));
-    options_.logger(
-        absl::StrCat("partition ", tp.topic, "-", tp.partition,
-                     ": no checkpoint, starting empty at offset 0"));
+    if (!options_.start_unrestored_at_zero) *start_offset = kSourceStart;
+    options_.logger(absl::StrCat(
+        "partition ", tp.topic, "-", tp.partition,
+        options_.start_unrestored_at_zero
+            ? ": no checkpoint, starting empty at offset 0"
+            : ": no checkpoint, starting empty where the source starts it"));
   } else {
     return manifest.status();
   }
@@ -375,7 +382,7 @@ absl::StatusOr<StartOffsets> Pipeline::Impl::OnAssigned(
     WEIR_ASSIGN_OR_RETURN(std::unique_ptr<Partition> p,
                           OpenPartition(tp, &offset));
     partitions_[tp] = std::move(p);
-    start[tp] = offset;
+    if (offset != kSourceStart) start[tp] = offset;
   }
   reassigned_ = true;
   partition_stats_at_ = absl::InfinitePast();
@@ -643,6 +650,9 @@ absl::Status Pipeline::Impl::StartCheckpoint(
   const std::string staging = absl::StrCat(options_.state_dir, "/staging");
   WEIR_RETURN_IF_ERROR(MakeDirs(options_.env, staging));
   for (auto& [tp, p] : partitions_) {
+    // Nothing read yet of a partition that started where the source starts
+    // it: its state is empty, and a restart starts it there again.
+    if (p->next_offset == kSourceStart) continue;
     WEIR_RETURN_IF_ERROR(p->op->Flush());
     const std::string dir =
         absl::StrCat(staging, "/", tp.topic, "-", tp.partition, "-", id);

@@ -160,6 +160,12 @@ struct PipelineOptions {
   // Default: unset
   std::optional<std::string> restore_savepoint;
 
+  // Where a partition with no checkpoint starts: at offset 0, all of its log
+  // whatever the group committed (true), or where the source starts a
+  // partition it is given no offset for (false), e.g. at the offsets for a
+  // time (KafkaSourceOptions::start_time, a replay's). Default: true
+  bool start_unrestored_at_zero = true;
+
   // Processing-time source (checkpoint schedule, backpressure time, TTL).
   // Not owned. Default: Clock::Real()
   Clock* clock = Clock::Real();

@@ -1174,6 +1174,9 @@ absl::Status Service::Impl::Init() {
   options.checkpoint_upload_threads = c_.checkpoint_upload_threads;
   options.sink_batch_size = static_cast<size_t>(c_.sink_batch_size);
   options.env = c_.env;
+  // A replay's partitions without a checkpoint start at the offsets for
+  // its start time (MakeSource), not at offset 0.
+  options.start_unrestored_at_zero = !c_.replay_from.has_value();
   options.phase_listener = [this](PipelinePhase phase) {
     phase_.store(phase);
     LogPhase(PipelinePhaseName(phase), c_.phase_listener);

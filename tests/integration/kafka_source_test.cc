@@ -643,6 +643,68 @@ TEST_F(KafkaSourceTest, CloseIsBoundedWhenTheGroupCannotAnswer) {
   WEIR_ASSERT_OK(broker_->Command("rtt all 0"));
 }
 
+// start_time places the partitions the listener gives no offset (a
+// replay's partitions without a checkpoint) by a time lookup, not by the
+// group's committed offset or the reset policy: under kError, which would
+// fail them, they are read. librdkafka 2.0.2's mock cluster answers every
+// time lookup with -1 ("no record that late"), so they start at the
+// beginning; a partition the listener places starts where it says.
+TEST_F(KafkaSourceTest, StartTimePlacesPartitionsTheListenerLeavesOut) {
+  Produce(5);
+  KafkaSourceOptions options = Options("start-time");
+  options.auto_offset_reset = OffsetReset::kError;
+  options.start_time = absl::FromUnixMillis(1767225600000);
+  RecordingListener listener;
+  listener.start[Tp(0)] = 3;
+  absl::StatusOr<std::unique_ptr<KafkaSource>> source =
+      KafkaSource::Create(options);
+  ASSERT_TRUE(source.ok()) << source.status();
+  (*source)->SetPartitionListener(&listener);
+  const std::vector<Got> got = Read(**source, 2 + 3 * 5);
+  ASSERT_EQ(got.size(), 17u);
+  std::map<int32_t, std::vector<int64_t>> offsets;
+  for (const Got& g : got) offsets[g.partition].push_back(g.offset);
+  EXPECT_THAT(offsets[0], ElementsAre(3, 4));
+  for (int32_t p : {1, 2, 3}) {
+    EXPECT_THAT(offsets[p], ElementsAre(0, 1, 2, 3, 4)) << "partition " << p;
+  }
+  WEIR_ASSERT_OK((*source)->Close());
+}
+
+// A time lookup the brokers cannot answer fails Poll, naming start_time,
+// instead of starting the partitions anywhere else.
+TEST_F(KafkaSourceTest, StartTimeLookupFailureFailsPoll) {
+  Produce(1);
+  KafkaSourceOptions options = Options("start-time-error");
+  options.start_time = absl::FromUnixMillis(1767225600000);
+  options.start_time_timeout = absl::Seconds(2);
+  WEIR_ASSERT_OK(
+      broker_->Command("error ListOffsets UNKNOWN_TOPIC_OR_PART 1000"));
+  RecordingListener listener;
+  absl::StatusOr<std::unique_ptr<KafkaSource>> source =
+      KafkaSource::Create(options);
+  ASSERT_TRUE(source.ok()) << source.status();
+  (*source)->SetPartitionListener(&listener);
+  absl::Status failure;
+  const absl::Time deadline = absl::Now() + kWait;
+  while (failure.ok() && absl::Now() < deadline) {
+    absl::StatusOr<absl::Span<const RawRecord>> batch =
+        (*source)->Poll(10, absl::Milliseconds(100));
+    if (!batch.ok()) {
+      failure = batch.status();
+    } else {
+      EXPECT_TRUE(batch->empty()) << "read a record without a start offset";
+    }
+  }
+  WEIR_ASSERT_OK(broker_->Command("clear ListOffsets"));
+  EXPECT_FALSE(failure.ok());
+  EXPECT_THAT(std::string(failure.message()), HasSubstr("start_time"));
+  // The listener accepted the partitions, then got them back.
+  ASSERT_EQ(listener.assigned.size(), 1u);
+  ASSERT_EQ(listener.revoked.size(), 1u);
+  (*source)->Close().IgnoreError();
+}
+
 TEST_F(KafkaSourceTest, NoCommittedOffsetUnderResetErrorFailsPoll) {
   Produce(1);
   KafkaSourceOptions options = Options("reset-error");
