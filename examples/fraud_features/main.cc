@@ -75,8 +75,37 @@ ABSL_FLAG(std::string, fault_kill_in_phase, "",
           "Testing only: PHASE:N kills the process (SIGKILL) right after it "
           "logs `weir phase=PHASE` for the Nth time, so that a crash test "
           "hits that phase by construction. Empty: off.");
+ABSL_FLAG(absl::Duration, daily_offset, absl::ZeroDuration(),
+          "Shifts the daily windows (amount_avg_1d) from midnight UTC, e.g. "
+          "5h for midnight in New York; less than a day either way.");
+ABSL_FLAG(bool, null_amount_as_zero, false,
+          "Folds a missing or null amount as 0.00 instead of skipping it "
+          "(JSON input only): the mean then counts it.");
 
 namespace {
+
+// F-FRAUD and W-PAY as the flags above change them (the shadow tests run
+// the service so to inject skew: docs/operations.md).
+absl::Status ApplyFeatureFlags(const weir::ServiceOptions& o,
+                               weir::KeyedWindowOptions& features,
+                               weir::ServiceSchema& schema) {
+  const absl::Duration offset = absl::GetFlag(FLAGS_daily_offset);
+  if (absl::AbsDuration(offset) >= absl::Hours(24)) {
+    return absl::InvalidArgumentError("--daily_offset: less than 24h");
+  }
+  for (weir::FeatureSpec& f : features.features) {
+    if (f.window == weir::Daily()) f.window = weir::Daily(offset);
+  }
+  if (absl::GetFlag(FLAGS_null_amount_as_zero)) {
+    if (o.format != "json") {
+      return absl::InvalidArgumentError(
+          "--null_amount_as_zero: JSON input only");
+    }
+    schema.json.fields[1] =
+        weir::JsonField::OptionalDecimal("amount", 2, weir::Value::Dec(0, 2));
+  }
+  return absl::OkStatus();
+}
 
 // The weir-broker executable for the embedded default.
 absl::StatusOr<std::string> FindBrokerBinary() {
@@ -237,8 +266,12 @@ int main(int argc, char** argv) {
       if (phase == target && --left == 0) raise(SIGKILL);
     };
   }
+  weir::KeyedWindowOptions features = fraud::FraudFeatures();
+  weir::ServiceSchema schema = fraud::WPayServiceSchema();
+  if (absl::Status s = ApplyFeatureFlags(*options, features, schema); !s.ok()) {
+    return weir::ReportServiceError(s, 2, "fraud-features");
+  }
   return weir::ReportServiceError(
-      weir::RunService(*std::move(options), fraud::FraudFeatures(),
-                       fraud::WPayServiceSchema()),
-      1, "fraud-features");
+      weir::RunService(*std::move(options), features, schema), 1,
+      "fraud-features");
 }
