@@ -153,7 +153,7 @@ TEST(SqliteOracleTest, BatchExportComputesEveryFeatureOverEveryRecord) {
       want = {{{"a", "count", 0}, "3"},      {{"a", "count", 10}, "1"},
               {{"b,c", "count", -10}, "1"},  {{"a", "sum", -8}, "1.00"},
               {{"a", "sum", 2}, "1.50"},     {{"a", "sum", 12}, "0.25"},
-              {{"b,c", "sum", -8}, "null"},  {{"a", "mean", 0}, "mean"},
+              {{"b,c", "sum", -8}, "0.00"},  {{"a", "mean", 0}, "mean"},
               {{"b,c", "mean", -20}, "null"}};
   ASSERT_EQ(got.size(), want.size());
   for (const auto& [key, value] : want) {

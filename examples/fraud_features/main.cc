@@ -79,30 +79,23 @@ ABSL_FLAG(absl::Duration, daily_offset, absl::ZeroDuration(),
           "Shifts the daily windows (amount_avg_1d) from midnight UTC, e.g. "
           "5h for midnight in New York; less than a day either way.");
 ABSL_FLAG(bool, null_amount_as_zero, false,
-          "Folds a missing or null amount as 0.00 instead of skipping it "
-          "(JSON input only): the mean then counts it.");
+          "Folds a null amount as 0 instead of skipping it (NullPolicy::kZero "
+          "of the features over the amount): the mean then counts it.");
 
 namespace {
 
-// F-FRAUD and W-PAY as the flags above change them (the shadow tests run
+// F-FRAUD as the flags above change it (the shadow tests run
 // the service so to inject skew: docs/operations.md).
-absl::Status ApplyFeatureFlags(const weir::ServiceOptions& o,
-                               weir::KeyedWindowOptions& features,
-                               weir::ServiceSchema& schema) {
+absl::Status ApplyFeatureFlags(weir::KeyedWindowOptions& features) {
   const absl::Duration offset = absl::GetFlag(FLAGS_daily_offset);
   if (absl::AbsDuration(offset) >= absl::Hours(24)) {
     return absl::InvalidArgumentError("--daily_offset: less than 24h");
   }
   for (weir::FeatureSpec& f : features.features) {
     if (f.window == weir::Daily()) f.window = weir::Daily(offset);
-  }
-  if (absl::GetFlag(FLAGS_null_amount_as_zero)) {
-    if (o.format != "json") {
-      return absl::InvalidArgumentError(
-          "--null_amount_as_zero: JSON input only");
+    if (absl::GetFlag(FLAGS_null_amount_as_zero) && f.field == 1) {  // amount
+      f.aggregator.null_policy = weir::NullPolicy::kZero;
     }
-    schema.json.fields[1] =
-        weir::JsonField::OptionalDecimal("amount", 2, weir::Value::Dec(0, 2));
   }
   return absl::OkStatus();
 }
@@ -267,11 +260,11 @@ int main(int argc, char** argv) {
     };
   }
   weir::KeyedWindowOptions features = fraud::FraudFeatures();
-  weir::ServiceSchema schema = fraud::WPayServiceSchema();
-  if (absl::Status s = ApplyFeatureFlags(*options, features, schema); !s.ok()) {
+  if (absl::Status s = ApplyFeatureFlags(features); !s.ok()) {
     return weir::ReportServiceError(s, 2, "fraud-features");
   }
   return weir::ReportServiceError(
-      weir::RunService(*std::move(options), features, schema), 1,
-      "fraud-features");
+      weir::RunService(*std::move(options), features,
+                       fraud::WPayServiceSchema()),
+      1, "fraud-features");
 }

@@ -332,9 +332,8 @@ absl::Status RunSqliteBatchExport(absl::Span<const OracleEvent> events,
         break;
       case BatchFeature::Aggregate::kDecimalSum:
         value =
-            "CASE WHEN count(a) = 0 THEN '' ELSE printf('%s%d.%02d', "
-            "CASE WHEN sum(a) < 0 THEN '-' ELSE '' END, abs(sum(a)) / 100, "
-            "abs(sum(a)) % 100) END";
+            "printf('%s%d.%02d', CASE WHEN sum(a) < 0 THEN '-' ELSE '' END, "
+            "abs(coalesce(sum(a), 0)) / 100, abs(coalesce(sum(a), 0)) % 100)";
         break;
       case BatchFeature::Aggregate::kMean:
         value =

@@ -160,7 +160,8 @@ absl::StatusOr<OracleResult> RunSqliteOracle(
 // with <value>, as weir's sinks print the aggregate:
 //   kCount       count(*)
 //   kDecimalSum  the non-null amounts' sum with 2 decimals ("1234.50"),
-//                empty if there are none
+//                "0.00" if there are none (weir's empty decimal sum,
+//                docs/semantics.md; SQL's SUM would give NULL)
 //   kMean        the non-null amounts' mean (sum / 100.0 / count, %.17g),
 //                empty if there are none
 
