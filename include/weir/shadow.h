@@ -43,17 +43,19 @@
 // are missing on either side, or when any value differs by more than
 // `max_relative_difference` (1%) in magnitude.
 //
-// Threading: the functions are pure; no state, no threads.
+// Threading: the functions hold no state and start no threads; the
+// comparison is pure.
 //
 // Example:
 //   weir::ShadowOptions options;
 //   options.rules["amount_avg_1d"] = weir::ShadowRule::Tolerance(1e-9);
-//   options.rules["distinct_merchants_1h"] =
-//   weir::ShadowRule::Tolerance(0.0244); WEIR_ASSIGN_OR_RETURN(auto batch,
-//   weir::ReadShadowCsv("batch.csv")); WEIR_ASSIGN_OR_RETURN(auto file,
-//   weir::ReadFeatureFile("features.jsonl")); weir::ShadowReport report =
-//   weir::CompareShadow(
-//       weir::ShadowValuesFromUpdates(file), batch, options);
+//   options.online = weir::OnlineHolds::kEveryWindow;
+//   WEIR_ASSIGN_OR_RETURN(auto batch, weir::ReadShadowCsv("batch.csv"));
+//   WEIR_ASSIGN_OR_RETURN(auto file, weir::ReadFeatureFile("f.jsonl"));
+//   WEIR_ASSIGN_OR_RETURN(auto late,
+//                         weir::ReadShadowLateRecords("late.jsonl"));
+//   weir::ShadowReport report = weir::CompareShadow(
+//       weir::ShadowValuesFromUpdates(file), batch, options, late);
 //   std::cout << report.ToText();
 //   return report.alert ? 1 : 0;
 
