@@ -208,10 +208,17 @@ std::string WindowStartSql(int64_t size, int64_t offset) {
                       size);
 }
 
-// Runs `script` with sqlite3 in `dir`, where it finds ev.csv.
-absl::Status RunSqliteScript(const TempDir& dir, const std::string& script,
-                             const std::string& sqlite3_path,
-                             absl::Duration timeout) {
+// Runs `script` with sqlite3 in a new temporary directory where it finds
+// `events` as ev.csv (EventsCsv); returns the file `output` it wrote.
+absl::StatusOr<std::string> RunSqliteScript(
+    absl::Span<const OracleEvent> events, const std::string& script,
+    const std::string& output, const std::string& sqlite3_path,
+    absl::Duration timeout) {
+  WEIR_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("weir-oracle"));
+  {
+    WEIR_ASSIGN_OR_RETURN(std::string csv, EventsCsv(events));
+    WEIR_RETURN_IF_ERROR(WriteFile(dir.path() + "/ev.csv", csv));
+  }
   WEIR_RETURN_IF_ERROR(WriteFile(dir.path() + "/oracle.sql", script));
   SubprocessOptions sub_options;
   sub_options.cwd = dir.path();
@@ -238,7 +245,7 @@ absl::Status RunSqliteScript(const TempDir& dir, const std::string& script,
                                             wait_status,
                                             "): ", messages.substr(0, 2000)));
   }
-  return absl::OkStatus();
+  return ReadFile(dir.path() + "/" + output);
 }
 
 }  // namespace
@@ -246,7 +253,6 @@ absl::Status RunSqliteScript(const TempDir& dir, const std::string& script,
 absl::StatusOr<OracleResult> RunSqliteOracle(
     absl::Span<const OracleEvent> events, const SqliteOracleOptions& options) {
   WEIR_RETURN_IF_ERROR(options.Validate());
-  WEIR_ASSIGN_OR_RETURN(std::string csv, EventsCsv(events));
 
   const int64_t size = ToMillis(options.window_size);
   const int64_t ooo = ToMillis(options.max_out_of_orderness);
@@ -272,13 +278,9 @@ absl::StatusOr<OracleResult> RunSqliteOracle(
       "  FROM w WHERE NOT late GROUP BY u, ws;\n"
       ".output stdout\n");
 
-  WEIR_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("weir-oracle"));
-  WEIR_RETURN_IF_ERROR(WriteFile(dir.path() + "/ev.csv", csv));
-  csv.clear();
-  csv.shrink_to_fit();
-  WEIR_RETURN_IF_ERROR(
-      RunSqliteScript(dir, script, options.sqlite3_path, options.timeout));
-  WEIR_ASSIGN_OR_RETURN(std::string out, ReadFile(dir.path() + "/out.csv"));
+  WEIR_ASSIGN_OR_RETURN(std::string out,
+                        RunSqliteScript(events, script, "out.csv",
+                                        options.sqlite3_path, options.timeout));
   OracleResult result;
   WEIR_RETURN_IF_ERROR(ParseOutput(out, result));
   return result;
@@ -320,7 +322,6 @@ absl::Status RunSqliteBatchExport(absl::Span<const OracleEvent> events,
                                   const SqliteBatchOptions& options,
                                   const std::string& csv_path) {
   WEIR_RETURN_IF_ERROR(options.Validate());
-  WEIR_ASSIGN_OR_RETURN(std::string csv, EventsCsv(events));
   // One SELECT per feature: (entity, feature, window_start, value), the
   // value text as weir's sinks print it ('' for a null).
   std::vector<std::string> selects;
@@ -353,13 +354,9 @@ absl::Status RunSqliteBatchExport(absl::Span<const OracleEvent> events,
       "SELECT 'entity', 'feature', 'window_start', 'value';\n",
       absl::StrJoin(selects, "UNION ALL\n"), ";\n.output stdout\n");
 
-  WEIR_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("weir-batch"));
-  WEIR_RETURN_IF_ERROR(WriteFile(dir.path() + "/ev.csv", csv));
-  csv.clear();
-  csv.shrink_to_fit();
-  WEIR_RETURN_IF_ERROR(
-      RunSqliteScript(dir, script, options.sqlite3_path, options.timeout));
-  WEIR_ASSIGN_OR_RETURN(std::string out, ReadFile(dir.path() + "/batch.csv"));
+  WEIR_ASSIGN_OR_RETURN(std::string out,
+                        RunSqliteScript(events, script, "batch.csv",
+                                        options.sqlite3_path, options.timeout));
   return WriteFile(csv_path, out);
 }
 

@@ -264,14 +264,11 @@ class BatchReferenceTest : public ::testing::Test {
     auto root = testing::TempDir::Create("batch-reference-test");
     ASSERT_TRUE(root.ok()) << root.status();
     root_ = new testing::TempDir(std::move(*root));
-    LocalBroker::Options bo;
-    bo.binary_path = fft::BrokerBinary();
-    bo.topics = {{kTopic, kPartitions}, {kTopicWithoutPartition, kPartitions}};
-    auto broker = LocalBroker::Start(bo);
+    auto broker = fft::StartBrokerWithWPay(kTopic, kPartitions, WPay());
     ASSERT_TRUE(broker.ok()) << broker.status();
     broker_ = broker->release();
     absl::Status produced =
-        fft::ProduceWPay(broker_->bootstrap(), kTopic, WPay());
+        broker_->CreateTopic(kTopicWithoutPartition, kPartitions);
     ASSERT_TRUE(produced.ok()) << produced;
     produced = fft::ProduceWPay(broker_->bootstrap(), kTopicWithoutPartition,
                                 WPay(), 0, std::nullopt, nullptr,
