@@ -281,6 +281,30 @@ TEST(ShadowTest, LateRecordsExplainTheirWindowsApartFromSkew) {
   EXPECT_TRUE(bare.alert);
 }
 
+// The Redis layout: a late record explains its window when that window is
+// the entity's newest online (or newer); older windows are overwritten.
+TEST(ShadowTest, LateRecordsExplainTheNewestWindowOfAStore) {
+  constexpr int64_t kMin = 60000;
+  const std::vector<ShadowValue> online = {
+      V("u1", "count", kT0 + kMin, "2"),  // batch 3: a late record
+      V("u2", "count", kT0 + kMin, "1")};
+  const std::vector<ShadowValue> batch = {
+      V("u1", "count", kT0, "9"),  // overwritten: neither compared nor late
+      V("u1", "count", kT0 + kMin, "3"), V("u2", "count", kT0 + kMin, "1"),
+      V("u3", "count", kT0, "1")};  // nothing online: missing, but late
+  const std::vector<ShadowLateRecord> late = {{"u1", kT0 + 10, {"count"}},
+                                              {"u1", kT0 + kMin, {"count"}},
+                                              {"u3", kT0 + 7, {"count"}}};
+  const ShadowReport r = CompareShadow(online, batch, {}, late);
+  const ShadowFeatureReport& f = Feature(r, "count");
+  EXPECT_EQ(f.compared, 2);
+  EXPECT_EQ(f.equal, 1);
+  EXPECT_EQ(f.divergent, 0);
+  EXPECT_EQ(f.missing_online, 0);
+  EXPECT_EQ(f.explained_by_late, 2);
+  EXPECT_FALSE(r.alert) << r.ToText();
+}
+
 TEST(ShadowTest, OnlyTheChosenFeaturesAreCompared) {
   const std::vector<ShadowValue> online = {V("u1", "count", kT0, "3"),
                                            V("u1", "sketch", kT0, "9")};

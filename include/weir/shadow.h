@@ -172,8 +172,9 @@ struct ShadowFeatureReport {
   int64_t missing_online = 0;
   int64_t missing_batch = 0;
   // Divergent or missing online, but explained by late records: counted
-  // here only, not in `divergent` or `missing_online`, nor in the largest
-  // differences, nor toward the alert.
+  // here, not in `divergent` or `missing_online`, nor in the largest
+  // differences, nor toward the alert (an explained pair with values on
+  // both sides still counts in `compared`).
   int64_t explained_by_late = 0;
   double max_abs_difference = 0;
   double max_rel_difference = 0;
