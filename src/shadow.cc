@@ -20,8 +20,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "weir/dlq.h"
 #include "weir/internal/json_string.h"
 #include "weir/internal/jsonl_file.h"
+#include "weir/late_records.h"
 #include "weir/status_macros.h"
 
 namespace weir {
@@ -127,6 +129,9 @@ std::map<Key, std::optional<std::string>> Index(
       continue;
     }
     if (options.to_ms.has_value() && v.window_start_ms >= *options.to_ms) {
+      continue;
+    }
+    if (!options.features.empty() && options.features.count(v.feature) == 0) {
       continue;
     }
     out[{v.entity, v.feature, v.window_start_ms}] = v.value;
@@ -253,9 +258,24 @@ double ShadowFeatureReport::divergent_share() const {
 
 ShadowReport CompareShadow(absl::Span<const ShadowValue> online,
                            absl::Span<const ShadowValue> batch,
-                           const ShadowOptions& options) {
+                           const ShadowOptions& options,
+                           absl::Span<const ShadowLateRecord> late) {
   const std::map<Key, std::optional<std::string>> on = Index(online, options);
   const std::map<Key, std::optional<std::string>> off = Index(batch, options);
+  // The batch windows late records fall in: per (entity, feature), the
+  // batch window with the largest start at or before the record's time.
+  std::set<Key> explained;
+  for (const ShadowLateRecord& l : late) {
+    for (const std::string& feature : l.features) {
+      auto it = off.upper_bound({l.entity, feature, l.event_time_ms});
+      if (it == off.begin()) continue;
+      --it;
+      if (std::get<0>(it->first) == l.entity &&
+          std::get<1>(it->first) == feature) {
+        explained.insert(it->first);
+      }
+    }
+  }
   // The newest online window per (entity, feature).
   std::map<std::pair<std::string, std::string>, int64_t> newest_online;
   for (const auto& [key, value] : on) {
@@ -294,6 +314,10 @@ ShadowReport CompareShadow(absl::Span<const ShadowValue> online,
     }
     ++r.compared;
     const Outcome o = Compare(value, b->second, r.rule);
+    if (o.kind == Outcome::kDivergent && explained.count(key) > 0) {
+      ++r.explained_by_late;
+      continue;
+    }
     switch (o.kind) {
       case Outcome::kEqual:
         ++r.equal;
@@ -319,6 +343,10 @@ ShadowReport CompareShadow(absl::Span<const ShadowValue> online,
     }
     if (!missing) continue;
     ShadowFeatureReport& r = report_for(std::get<1>(key));
+    if (explained.count(key) > 0) {
+      ++r.explained_by_late;
+      continue;
+    }
     ++r.missing_online;
     sample(r, key, "", Shown(value), "missing online");
   }
@@ -348,16 +376,16 @@ ShadowReport CompareShadow(absl::Span<const ShadowValue> online,
 }
 
 std::string ShadowReport::ToText() const {
-  std::string out =
-      absl::StrFormat("%-28s %-22s %9s %9s %9s %9s %9s %9s %11s %11s\n",
-                      "feature", "rule", "compared", "equal", "within",
-                      "diverge", "miss-on", "miss-bat", "max-abs", "max-rel");
+  std::string out = absl::StrFormat(
+      "%-28s %-22s %9s %9s %9s %9s %9s %9s %9s %11s %11s\n", "feature", "rule",
+      "compared", "equal", "within", "diverge", "miss-on", "miss-bat", "late",
+      "max-abs", "max-rel");
   for (const ShadowFeatureReport& f : features) {
     absl::StrAppendFormat(
-        &out, "%-28s %-22s %9d %9d %9d %9d %9d %9d %11.4g %11.4g\n", f.feature,
-        RuleText(f.rule), f.compared, f.equal, f.within_tolerance, f.divergent,
-        f.missing_online, f.missing_batch, f.max_abs_difference,
-        f.max_rel_difference);
+        &out, "%-28s %-22s %9d %9d %9d %9d %9d %9d %9d %11.4g %11.4g\n",
+        f.feature, RuleText(f.rule), f.compared, f.equal, f.within_tolerance,
+        f.divergent, f.missing_online, f.missing_batch, f.explained_by_late,
+        f.max_abs_difference, f.max_rel_difference);
   }
   absl::StrAppend(&out, "\n", alert ? "ALERT" : "OK", "\n");
   for (const std::string& r : reasons) absl::StrAppend(&out, "  ", r, "\n");
@@ -391,6 +419,7 @@ std::string ShadowReport::ToJson() const {
         ",\"divergent\":", f.divergent,
         ",\"missing_online\":", f.missing_online,
         ",\"missing_batch\":", f.missing_batch,
+        ",\"explained_by_late\":", f.explained_by_late,
         ",\"divergent_share\":", JsonNumber(f.divergent_share()),
         ",\"max_abs_difference\":", JsonNumber(f.max_abs_difference),
         ",\"max_rel_difference\":", JsonNumber(f.max_rel_difference),
@@ -425,6 +454,11 @@ std::string ShadowReport::ToPrometheus() const {
        [](const ShadowFeatureReport& f) { return double(f.missing_online); }},
       {"weir_shadow_missing_batch", "Online values the batch output lacks.",
        [](const ShadowFeatureReport& f) { return double(f.missing_batch); }},
+      {"weir_shadow_explained_by_late",
+       "Differences explained by records the stream judged late.",
+       [](const ShadowFeatureReport& f) {
+         return double(f.explained_by_late);
+       }},
       {"weir_shadow_divergence_ratio",
        "Share of values divergent or missing on either side.",
        [](const ShadowFeatureReport& f) { return f.divergent_share(); }},
@@ -468,6 +502,26 @@ std::vector<ShadowValue> ShadowValuesFromUpdates(
     v.window_start_ms = std::get<2>(key);
     if (!u->value.is_null()) v.value = u->value.ToString();
     out.push_back(std::move(v));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ShadowLateRecord>> ReadShadowLateRecords(
+    const std::string& path) {
+  WEIR_ASSIGN_OR_RETURN(std::vector<DeadLetterRecord> records,
+                        ReadDeadLetterFile(path));
+  std::set<std::tuple<std::string, int32_t, int64_t>> seen;
+  std::vector<ShadowLateRecord> out;
+  for (const DeadLetterRecord& r : records) {
+    if (r.error_type != kLateRecordErrorType) continue;
+    if (!seen.emplace(r.topic, r.partition, r.offset).second) continue;
+    absl::StatusOr<LateRecordInfo> info = ParseLateRecord(r);
+    if (!info.ok()) {
+      return absl::DataLossError(absl::StrCat(path, ": ", r.topic, "/",
+                                              r.partition, "@", r.offset, ": ",
+                                              info.status().message()));
+    }
+    out.push_back({r.key, info->event_time, std::move(info->features)});
   }
   return out;
 }

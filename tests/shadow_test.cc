@@ -5,6 +5,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weir/dlq.h"
+#include "weir/late_records.h"
 #include "weir/record.h"
 
 namespace weir {
@@ -227,6 +229,133 @@ TEST(ShadowTest, FeatureFileGivesTheNewestVersionPerWindow) {
   ASSERT_THAT(v, SizeIs(2));
   EXPECT_EQ(v[0].value, "4");
   EXPECT_EQ(v[1].window_start_ms, kT0 + 60000);
+}
+
+// Late records explain the difference of the window they fall in, for the
+// features they missed only; real skew next to them still alerts.
+TEST(ShadowTest, LateRecordsExplainTheirWindowsApartFromSkew) {
+  constexpr int64_t kMin = 60000;
+  const std::vector<ShadowValue> online = {
+      V("u1", "count", kT0, "3"),         // batch 4: a late record
+      V("u1", "count", kT0 + kMin, "2"),  // batch 3: real skew
+      V("u2", "count", kT0, "1"),         // batch 1
+      V("u2", "sum", kT0, "10")};         // batch 12: late, not for sum
+  const std::vector<ShadowValue> batch = {
+      V("u1", "count", kT0, "4"), V("u1", "count", kT0 + kMin, "3"),
+      V("u2", "count", kT0, "1"), V("u2", "sum", kT0, "12"),
+      V("u3", "count", kT0 + kMin, "1")};  // only late records online
+  const std::vector<ShadowLateRecord> late = {
+      {"u1", kT0 + 59999, {"count"}},
+      {"u2", kT0 + 5, {"count"}},  // u2's count agrees anyway
+      {"u3", kT0 + kMin + 10, {"count"}},
+      {"u4", kT0, {"count"}}};  // no batch window: ignored
+  ShadowOptions options;
+  options.online = OnlineHolds::kEveryWindow;
+  const ShadowReport r = CompareShadow(online, batch, options, late);
+  const ShadowFeatureReport& count = Feature(r, "count");
+  EXPECT_EQ(count.compared, 3);
+  EXPECT_EQ(count.divergent, 1);
+  EXPECT_EQ(count.missing_online, 0);
+  EXPECT_EQ(count.explained_by_late, 2);  // u1 at kT0, u3 missing online
+  EXPECT_EQ(count.max_abs_difference, 1);
+  ASSERT_THAT(count.samples, SizeIs(1));
+  EXPECT_EQ(count.samples[0].window_start_ms, kT0 + kMin);
+  EXPECT_EQ(Feature(r, "sum").divergent, 1);
+  EXPECT_EQ(Feature(r, "sum").explained_by_late, 0);
+  EXPECT_TRUE(r.alert);
+  EXPECT_THAT(r.ToJson(), HasSubstr("\"explained_by_late\":2"));
+  EXPECT_THAT(r.ToPrometheus(),
+              HasSubstr("weir_shadow_explained_by_late{feature=\"count\"} 2"));
+
+  // Without the skew, the late records' differences alone do not alert.
+  std::vector<ShadowValue> fixed = online;
+  fixed[1].value = "3";
+  fixed[3].value = "12";
+  const ShadowReport ok = CompareShadow(fixed, batch, options, late);
+  EXPECT_FALSE(ok.alert) << ok.ToText();
+  EXPECT_EQ(Feature(ok, "count").explained_by_late, 2);
+  // Without the late records, they are divergent and missing.
+  const ShadowReport bare = CompareShadow(fixed, batch, options);
+  EXPECT_EQ(Feature(bare, "count").divergent, 1);
+  EXPECT_EQ(Feature(bare, "count").missing_online, 1);
+  EXPECT_TRUE(bare.alert);
+}
+
+// The Redis layout: a late record explains its window when that window is
+// the entity's newest online (or newer); older windows are overwritten.
+TEST(ShadowTest, LateRecordsExplainTheNewestWindowOfAStore) {
+  constexpr int64_t kMin = 60000;
+  const std::vector<ShadowValue> online = {
+      V("u1", "count", kT0 + kMin, "2"),  // batch 3: a late record
+      V("u2", "count", kT0 + kMin, "1")};
+  const std::vector<ShadowValue> batch = {
+      V("u1", "count", kT0, "9"),  // overwritten: neither compared nor late
+      V("u1", "count", kT0 + kMin, "3"), V("u2", "count", kT0 + kMin, "1"),
+      V("u3", "count", kT0, "1")};  // nothing online: missing, but late
+  const std::vector<ShadowLateRecord> late = {{"u1", kT0 + 10, {"count"}},
+                                              {"u1", kT0 + kMin, {"count"}},
+                                              {"u3", kT0 + 7, {"count"}}};
+  const ShadowReport r = CompareShadow(online, batch, {}, late);
+  const ShadowFeatureReport& f = Feature(r, "count");
+  EXPECT_EQ(f.compared, 2);
+  EXPECT_EQ(f.equal, 1);
+  EXPECT_EQ(f.divergent, 0);
+  EXPECT_EQ(f.missing_online, 0);
+  EXPECT_EQ(f.explained_by_late, 2);
+  EXPECT_FALSE(r.alert) << r.ToText();
+}
+
+TEST(ShadowTest, OnlyTheChosenFeaturesAreCompared) {
+  const std::vector<ShadowValue> online = {V("u1", "count", kT0, "3"),
+                                           V("u1", "sketch", kT0, "9")};
+  const std::vector<ShadowValue> batch = {V("u1", "count", kT0, "3")};
+  ShadowOptions options;
+  options.features = {"count"};
+  const ShadowReport r = CompareShadow(online, batch, options);
+  ASSERT_THAT(r.features, SizeIs(1));
+  EXPECT_EQ(r.features[0].equal, 1);
+  EXPECT_FALSE(r.alert);
+}
+
+// The service's late-record file: late dead letters once each (a replay
+// writes them again), other dead letters skipped.
+TEST(ShadowTest, ReadsLateRecordsFromTheLateOutputFile) {
+  const std::string path = ::testing::TempDir() + "/shadow_late.jsonl";
+  std::remove(path.c_str());
+  auto queue = FileDeadLetterQueue::Create({.path = path});
+  ASSERT_TRUE(queue.ok()) << queue.status();
+  LateRecord l;
+  l.key = "u7";
+  l.event_time = kT0 + 42;
+  l.partition = 3;
+  l.offset = 17;
+  l.watermark = kT0 + 300000;
+  l.features = {"txn_count_1m", "amount_sum_1h"};
+  RawRecord raw;
+  raw.topic = "payments";
+  raw.partition = 3;
+  raw.offset = 17;
+  raw.key = "u7";
+  raw.value = "{}";
+  DeadLetterLateRecordOutputOptions lo;
+  lo.pipeline_name = "test";
+  const DeadLetterRecord dead = LateRecordToDeadLetter(l, raw, lo);
+  ASSERT_TRUE((*queue)->Write(dead).ok());
+  ASSERT_TRUE((*queue)->Write(dead).ok());  // at least once
+  DeadLetterRecord other = dead;
+  other.error_type = "wrong_type";
+  other.offset = 18;
+  ASSERT_TRUE((*queue)->Write(other).ok());
+  ASSERT_TRUE((*queue)->Flush().ok());
+  auto late = ReadShadowLateRecords(path);
+  ASSERT_TRUE(late.ok()) << late.status();
+  ASSERT_THAT(*late, SizeIs(1));
+  EXPECT_EQ((*late)[0].entity, "u7");
+  EXPECT_EQ((*late)[0].event_time_ms, kT0 + 42);
+  EXPECT_EQ((*late)[0].features,
+            (std::vector<std::string>{"txn_count_1m", "amount_sum_1h"}));
+  EXPECT_TRUE(
+      absl::IsNotFound(ReadShadowLateRecords(path + ".missing").status()));
 }
 
 TEST(ShadowTest, ValidateNamesTheField) {

@@ -6,13 +6,17 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weir/shadow.h"
 #include "weir/testing/missing_part.h"
+#include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
 #include "weir/time.h"
 
@@ -98,6 +102,81 @@ TEST(SqliteOracleTest, ZeroLatenessAndOrderednessMakeAnyOlderWindowLate) {
   EXPECT_THAT(result->groups, ElementsAre(Pair(Pair("k", 0), G(2, 3, 2)),
                                           Pair(Pair("k", 60000), G(2, 8, 2))));
   EXPECT_THAT(result->late, ElementsAre(Pair(0, 3)));
+}
+
+TEST(SqliteOracleTest, WindowOffsetShiftsTheBoundaries) {
+  // Windows of 10 ms starting at 3 + 10k.
+  const std::vector<OracleEvent> events = {
+      Ev(0, 0, "a", 2, 1), Ev(0, 1, "a", 3, 2), Ev(0, 2, "a", 12, 4),
+      Ev(0, 3, "a", 13, 8), Ev(0, 4, "a", -8, 16)};
+  SqliteOracleOptions options;
+  options.window_size = absl::Milliseconds(10);
+  options.window_offset = absl::Milliseconds(3);
+  options.allowed_lateness = absl::Milliseconds(100);
+  absl::StatusOr<OracleResult> result = RunSqliteOracle(events, options);
+  WEIR_REQUIRE_PART(result.status());
+  const Groups expected = {{{"a", -17}, G(1, 16, 1)},
+                           {{"a", -7}, G(1, 1, 1)},
+                           {{"a", 3}, G(2, 6, 2)},
+                           {{"a", 13}, G(1, 8, 1)}};
+  EXPECT_EQ(result->groups, expected);
+  options.window_offset = absl::Milliseconds(10);
+  EXPECT_THAT(options.Validate().message(), HasSubstr("window_offset"));
+}
+
+// The batch export counts every record (a batch job has no watermark), with
+// each feature's windows, and prints values as weir's sinks do.
+TEST(SqliteOracleTest, BatchExportComputesEveryFeatureOverEveryRecord) {
+  const std::vector<OracleEvent> events = {
+      Ev(0, 0, "a", 5, 150), Ev(0, 1, "a", 7, std::nullopt),
+      Ev(0, 2, "a", 12, 25),
+      Ev(0, 3, "a", 1, 100),  // late for weir with no lateness: counted here
+      Ev(1, 0, "b,c", -3, std::nullopt)};
+  SqliteBatchOptions options;
+  using A = BatchFeature::Aggregate;
+  options.features = {
+      {"count", A::kCount, absl::Milliseconds(10), absl::ZeroDuration()},
+      {"sum", A::kDecimalSum, absl::Milliseconds(10), absl::Milliseconds(2)},
+      {"mean", A::kMean, absl::Milliseconds(20), absl::ZeroDuration()}};
+  absl::StatusOr<weir::testing::TempDir> dir =
+      weir::testing::TempDir::Create("batch-export-test");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string path = dir->path() + "/batch.csv";
+  WEIR_REQUIRE_PART(RunSqliteBatchExport(events, options, path));
+  absl::StatusOr<std::vector<ShadowValue>> rows = ReadShadowCsv(path);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::map<std::tuple<std::string, std::string, int64_t>, std::string> got;
+  for (const ShadowValue& v : *rows) {
+    got[{v.entity, v.feature, v.window_start_ms}] = v.value.value_or("null");
+  }
+  const std::map<std::tuple<std::string, std::string, int64_t>, std::string>
+      want = {{{"a", "count", 0}, "3"},      {{"a", "count", 10}, "1"},
+              {{"b,c", "count", -10}, "1"},  {{"a", "sum", -8}, "1.00"},
+              {{"a", "sum", 2}, "1.50"},     {{"a", "sum", 12}, "0.25"},
+              {{"b,c", "sum", -8}, "0.00"},  {{"a", "mean", 0}, "mean"},
+              {{"b,c", "mean", -20}, "null"}};
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, value] : want) {
+    auto it = got.find(key);
+    ASSERT_NE(it, got.end()) << std::get<0>(key) << " " << std::get<1>(key)
+                             << " " << std::get<2>(key);
+    if (value == "mean") {
+      double mean = 0;
+      ASSERT_TRUE(absl::SimpleAtod(it->second, &mean)) << it->second;
+      EXPECT_NEAR(mean, 2.75 / 3, 1e-15);
+    } else {
+      EXPECT_EQ(it->second, value) << std::get<1>(key);
+    }
+  }
+
+  // No events: the header alone.
+  WEIR_REQUIRE_PART(RunSqliteBatchExport({}, options, path));
+  rows = ReadShadowCsv(path);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_THAT(*rows, IsEmpty());
+  options.features[1].window_offset = absl::Milliseconds(-10);
+  EXPECT_THAT(options.Validate().message(),
+              HasSubstr("features[sum].window_offset"));
 }
 
 TEST(SqliteOracleTest, UserIdsWithCsvSpecialCharactersRoundTrip) {

@@ -5,7 +5,8 @@
 //
 //   $ weir-shadow --online=file:/var/lib/ff/features.jsonl \
 //         --batch=/exports/features.csv --tolerance=amount_avg_1d=1e-9 \
-//         --tolerance=distinct_merchants_1h=0.0244 --json_report=r.json
+//         --tolerance=distinct_merchants_1h=0.0244 --json_report=r.json \
+//         --late_output=file:/var/lib/ff/late.jsonl
 //
 // Exit status: 0 no alert, 1 the comparison alerts, 2 bad flags or input.
 
@@ -36,6 +37,13 @@ ABSL_FLAG(int, redis_db, 0, "With --online=redis://: the database number.");
 ABSL_FLAG(std::string, batch, "",
           "The batch side: a CSV file with columns entity, feature, "
           "window_start (ms or RFC 3339) and value. Required.");
+ABSL_FLAG(std::string, late_output, "",
+          "The stream's late records: file:PATH (or PATH), the service's "
+          "--late_output file. Differences they explain are reported apart "
+          "(column late) and do not alert.");
+ABSL_FLAG(std::vector<std::string>, features, {},
+          "Compare only these features (comma-separated), e.g. those the "
+          "batch system computes. Default: every feature.");
 ABSL_FLAG(std::vector<std::string>, tolerance, {},
           "FEATURE=RELATIVE[:ABSOLUTE], repeatable or comma-separated: "
           "compare FEATURE within this tolerance instead of exactly (mean, "
@@ -90,6 +98,9 @@ absl::StatusOr<weir::ShadowOptions> Options() {
   if (!absl::GetFlag(FLAGS_to).empty()) {
     WEIR_ASSIGN_OR_RETURN(o.to_ms,
                           ParseTimeFlag("to", absl::GetFlag(FLAGS_to)));
+  }
+  for (const std::string& f : absl::GetFlag(FLAGS_features)) {
+    if (!f.empty()) o.features.insert(f);
   }
   o.max_divergent_share = absl::GetFlag(FLAGS_max_divergent_share);
   o.max_relative_difference = absl::GetFlag(FLAGS_max_relative_difference);
@@ -156,7 +167,14 @@ absl::StatusOr<bool> Run() {
                         ReadOnline(&options));
   WEIR_ASSIGN_OR_RETURN(std::vector<weir::ShadowValue> batch,
                         weir::ReadShadowCsv(absl::GetFlag(FLAGS_batch)));
-  const weir::ShadowReport report = weir::CompareShadow(online, batch, options);
+  std::vector<weir::ShadowLateRecord> late;
+  if (std::string path = absl::GetFlag(FLAGS_late_output); !path.empty()) {
+    absl::string_view rest = path;
+    absl::ConsumePrefix(&rest, "file:");
+    WEIR_ASSIGN_OR_RETURN(late, weir::ReadShadowLateRecords(std::string(rest)));
+  }
+  const weir::ShadowReport report =
+      weir::CompareShadow(online, batch, options, late);
   std::fputs(report.ToText().c_str(), stdout);
   if (!absl::GetFlag(FLAGS_json_report).empty()) {
     WEIR_RETURN_IF_ERROR(
@@ -178,7 +196,7 @@ int main(int argc, char** argv) {
            "compares online feature values with a batch export; exit 1 on an "
            "alert.\nusage: weir-shadow --online=file:PATH|redis://HOST:PORT "
            "--batch=PATH.csv "
-           "[--tolerance=FEATURE=REL ...]",
+           "[--late_output=file:PATH] [--tolerance=FEATURE=REL ...]",
        .repeatable = {"tolerance"}});
   absl::StatusOr<bool> alert = Run();
   if (!alert.ok()) {

@@ -75,8 +75,30 @@ ABSL_FLAG(std::string, fault_kill_in_phase, "",
           "Testing only: PHASE:N kills the process (SIGKILL) right after it "
           "logs `weir phase=PHASE` for the Nth time, so that a crash test "
           "hits that phase by construction. Empty: off.");
+ABSL_FLAG(absl::Duration, daily_offset, absl::ZeroDuration(),
+          "Shifts the daily windows (amount_avg_1d) from midnight UTC, e.g. "
+          "5h for midnight in New York; less than a day either way.");
+ABSL_FLAG(bool, null_amount_as_zero, false,
+          "Folds a null amount as 0 instead of skipping it (NullPolicy::kZero "
+          "of the features over the amount): the mean then counts it.");
 
 namespace {
+
+// F-FRAUD as the flags above change it (the shadow tests run
+// the service so to inject skew: docs/operations.md).
+absl::Status ApplyFeatureFlags(weir::KeyedWindowOptions& features) {
+  const absl::Duration offset = absl::GetFlag(FLAGS_daily_offset);
+  if (absl::AbsDuration(offset) >= absl::Hours(24)) {
+    return absl::InvalidArgumentError("--daily_offset: less than 24h");
+  }
+  for (weir::FeatureSpec& f : features.features) {
+    if (f.window == weir::Daily()) f.window = weir::Daily(offset);
+    if (absl::GetFlag(FLAGS_null_amount_as_zero) && f.field == 1) {  // amount
+      f.aggregator.null_policy = weir::NullPolicy::kZero;
+    }
+  }
+  return absl::OkStatus();
+}
 
 // The weir-broker executable for the embedded default.
 absl::StatusOr<std::string> FindBrokerBinary() {
@@ -237,8 +259,12 @@ int main(int argc, char** argv) {
       if (phase == target && --left == 0) raise(SIGKILL);
     };
   }
+  weir::KeyedWindowOptions features = fraud::FraudFeatures();
+  if (absl::Status s = ApplyFeatureFlags(features); !s.ok()) {
+    return weir::ReportServiceError(s, 2, "fraud-features");
+  }
   return weir::ReportServiceError(
-      weir::RunService(*std::move(options), fraud::FraudFeatures(),
+      weir::RunService(*std::move(options), features,
                        fraud::WPayServiceSchema()),
       1, "fraud-features");
 }

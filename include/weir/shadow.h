@@ -27,22 +27,35 @@
 //     or lost it); older batch windows were overwritten, not lost.
 // An online value whose window the batch side lacks is missing in batch.
 //
+// Late records. A record the stream judged late (past the allowed lateness,
+// weir/late_records.h) is in a batch system's input but not in the
+// streaming value of the features it missed. Given the stream's late
+// records (`ReadShadowLateRecords` reads the service's --late_output file),
+// a divergent or missing-online value is "explained by late records" when a
+// late record of its entity missed its feature and falls in its window; it
+// is counted apart (`explained_by_late`) and not toward the alert. A late
+// record falls in the batch window of its entity and feature with the
+// largest start at or before its event time: the batch system saw the
+// record, so it has that window (exact for tumbling and daily windows).
+//
 // Alerting follows the field's practice: the report alerts when more than
 // `max_divergent_share` of the values compared (0.1% by default) diverge or
 // are missing on either side, or when any value differs by more than
 // `max_relative_difference` (1%) in magnitude.
 //
-// Threading: the functions are pure; no state, no threads.
+// Threading: the functions hold no state and start no threads; the
+// comparison is pure.
 //
 // Example:
 //   weir::ShadowOptions options;
 //   options.rules["amount_avg_1d"] = weir::ShadowRule::Tolerance(1e-9);
-//   options.rules["distinct_merchants_1h"] =
-//   weir::ShadowRule::Tolerance(0.0244); WEIR_ASSIGN_OR_RETURN(auto batch,
-//   weir::ReadShadowCsv("batch.csv")); WEIR_ASSIGN_OR_RETURN(auto file,
-//   weir::ReadFeatureFile("features.jsonl")); weir::ShadowReport report =
-//   weir::CompareShadow(
-//       weir::ShadowValuesFromUpdates(file), batch, options);
+//   options.online = weir::OnlineHolds::kEveryWindow;
+//   WEIR_ASSIGN_OR_RETURN(auto batch, weir::ReadShadowCsv("batch.csv"));
+//   WEIR_ASSIGN_OR_RETURN(auto file, weir::ReadFeatureFile("f.jsonl"));
+//   WEIR_ASSIGN_OR_RETURN(auto late,
+//                         weir::ReadShadowLateRecords("late.jsonl"));
+//   weir::ShadowReport report = weir::CompareShadow(
+//       weir::ShadowValuesFromUpdates(file), batch, options, late);
 //   std::cout << report.ToText();
 //   return report.alert ? 1 : 0;
 
@@ -53,6 +66,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +85,14 @@ struct ShadowValue {
   std::string feature;
   int64_t window_start_ms = 0;
   std::optional<std::string> value;
+};
+
+// A record the stream judged late: in a batch system's input, but not in
+// the streaming values of `features` (the features whose windows it missed).
+struct ShadowLateRecord {
+  std::string entity;
+  int64_t event_time_ms = 0;
+  std::vector<std::string> features;
 };
 
 // How the values of one feature are compared.
@@ -107,6 +129,10 @@ struct ShadowOptions {
 
   // Default: OnlineHolds::kNewestWindow
   OnlineHolds online = OnlineHolds::kNewestWindow;
+
+  // Only these features are compared (e.g. those the batch system computes
+  // when the online store holds more). Default: every feature on either side
+  std::set<std::string> features;
 
   // Only windows starting in [from_ms, to_ms) are compared; the overlap of
   // the two systems' coverage. Default: every window
@@ -145,6 +171,11 @@ struct ShadowFeatureReport {
   int64_t divergent = 0;
   int64_t missing_online = 0;
   int64_t missing_batch = 0;
+  // Divergent or missing online, but explained by late records: counted
+  // here, not in `divergent` or `missing_online`, nor in the largest
+  // differences, nor toward the alert (an explained pair with values on
+  // both sides still counts in `compared`).
+  int64_t explained_by_late = 0;
   double max_abs_difference = 0;
   double max_rel_difference = 0;
   std::vector<ShadowSample> samples;
@@ -170,9 +201,19 @@ struct ShadowReport {
 
 // Pairs `online` with `batch` by (entity, feature, window start) and
 // compares. Two values of the same key on one side: the last one counts.
+// `late`: the stream's late records (see the top of this file).
 ShadowReport CompareShadow(absl::Span<const ShadowValue> online,
                            absl::Span<const ShadowValue> batch,
-                           const ShadowOptions& options);
+                           const ShadowOptions& options,
+                           absl::Span<const ShadowLateRecord> late = {});
+
+// The late records of a late-record output file (FileDeadLetterQueue's JSON
+// lines, weir/late_records.h: the service's --late_output=file:PATH), once
+// each by (topic, partition, offset); the entity is the record's key (the
+// Kafka message key). Lines of other error types are skipped. kNotFound if
+// the file does not exist, kDataLoss for a bad line.
+absl::StatusOr<std::vector<ShadowLateRecord>> ReadShadowLateRecords(
+    const std::string& path);
 
 // The newest update per (key, feature, window) of a feature file as
 // shadow values (FeatureUpdate's value printed as the Redis sink stores it).

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -145,6 +146,12 @@ absl::Status SqliteOracleOptions::Validate() const {
       CheckMillis("max_out_of_orderness", max_out_of_orderness, false));
   WEIR_RETURN_IF_ERROR(
       CheckMillis("allowed_lateness", allowed_lateness, false));
+  if (window_offset != absl::Floor(window_offset, absl::Milliseconds(1)) ||
+      absl::AbsDuration(window_offset) >= window_size) {
+    return absl::InvalidArgumentError(
+        "window_offset must be a whole number of ms, less than window_size "
+        "either way");
+  }
   if (sqlite3_path.empty()) {
     return absl::InvalidArgumentError("sqlite3_path must not be empty");
   }
@@ -154,12 +161,11 @@ absl::Status SqliteOracleOptions::Validate() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<OracleResult> RunSqliteOracle(
-    absl::Span<const OracleEvent> events, const SqliteOracleOptions& options) {
-  WEIR_RETURN_IF_ERROR(options.Validate());
+namespace {
 
-  // Check the input and write it as CSV: partition, offset, "user", time,
-  // amount (empty for null).
+// Checks `events` and writes them as CSV: partition, offset, "user", time,
+// amount (empty for null).
+absl::StatusOr<std::string> EventsCsv(absl::Span<const OracleEvent> events) {
   constexpr int64_t kTimeLimit = int64_t{1} << 62;
   absl::flat_hash_set<std::pair<int32_t, int64_t>> seen;
   seen.reserve(events.size());
@@ -185,23 +191,82 @@ absl::StatusOr<OracleResult> RunSqliteOracle(
     if (e.amount_cents.has_value()) absl::StrAppend(&csv, *e.amount_cents);
     csv.push_back('\n');
   }
+  return csv;
+}
+
+// The SQL that loads ev.csv into the table ev(p, o, u, t, a).
+constexpr char kLoadEvents[] =
+    "CREATE TABLE ev(p INTEGER, o INTEGER, u TEXT, t INTEGER, a INTEGER);\n"
+    ".import --csv ev.csv ev\n"
+    "UPDATE ev SET a = NULL WHERE a = '';\n";
+
+// The SQL expression of the start of the window of size `size` ms, shifted
+// by `offset` ms, that holds time t: floor((t - offset) / size) * size +
+// offset (floor, so correct for negative times).
+std::string WindowStartSql(int64_t size, int64_t offset) {
+  return absl::StrCat("t - (((t - ", offset, ") % ", size, ") + ", size, ") % ",
+                      size);
+}
+
+// Runs `script` with sqlite3 in a new temporary directory where it finds
+// `events` as ev.csv (EventsCsv); returns the file `output` it wrote.
+absl::StatusOr<std::string> RunSqliteScript(
+    absl::Span<const OracleEvent> events, const std::string& script,
+    const std::string& output, const std::string& sqlite3_path,
+    absl::Duration timeout) {
+  WEIR_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("weir-oracle"));
+  {
+    WEIR_ASSIGN_OR_RETURN(std::string csv, EventsCsv(events));
+    WEIR_RETURN_IF_ERROR(WriteFile(dir.path() + "/ev.csv", csv));
+  }
+  WEIR_RETURN_IF_ERROR(WriteFile(dir.path() + "/oracle.sql", script));
+  SubprocessOptions sub_options;
+  sub_options.cwd = dir.path();
+  sub_options.merge_stderr = true;
+  WEIR_ASSIGN_OR_RETURN(
+      auto child,
+      Subprocess::Start({sqlite3_path, "-batch", "-bail", "-init", "/dev/null",
+                         ":memory:", ".read oracle.sql"},
+                        sub_options));
+  const absl::Time deadline = absl::Now() + timeout;
+  // The results go to a file; the pipe carries only error messages.
+  WEIR_ASSIGN_OR_RETURN(std::string messages, child->ReadAll(timeout));
+  WEIR_ASSIGN_OR_RETURN(
+      int wait_status,
+      child->Wait(std::max(deadline - absl::Now(), absl::Seconds(1))));
+  if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 127 &&
+      messages.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot run ", sqlite3_path, " (install the sqlite3 package)"));
+  }
+  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0 ||
+      !messages.empty()) {
+    return absl::InternalError(absl::StrCat("sqlite3 failed (wait status ",
+                                            wait_status,
+                                            "): ", messages.substr(0, 2000)));
+  }
+  return ReadFile(dir.path() + "/" + output);
+}
+
+}  // namespace
+
+absl::StatusOr<OracleResult> RunSqliteOracle(
+    absl::Span<const OracleEvent> events, const SqliteOracleOptions& options) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
 
   const int64_t size = ToMillis(options.window_size);
   const int64_t ooo = ToMillis(options.max_out_of_orderness);
   const int64_t lateness = ToMillis(options.allowed_lateness);
   const std::string script = absl::StrCat(
-      "CREATE TABLE ev(p INTEGER, o INTEGER, u TEXT, t INTEGER, a INTEGER);\n"
-      ".import --csv ev.csv ev\n"
-      "UPDATE ev SET a = NULL WHERE a = '';\n"
-      // ws: floor(t / size) * size; m: the largest earlier event time of the
+      kLoadEvents,
+      // ws: the window's start; m: the largest earlier event time of the
       // partition, NULL for its first record.
       "CREATE TABLE w AS SELECT u, p, o, a, ws,\n"
       "  (m IS NOT NULL AND ws + ",
       size, " + ", lateness, " <= m - ", ooo,
       ") AS late\n"
-      "  FROM (SELECT p, o, u, a,\n"
-      "    t - ((t % ",
-      size, ") + ", size, ") % ", size, " AS ws,\n",
+      "  FROM (SELECT p, o, u, a,\n    ",
+      WindowStartSql(size, ToMillis(options.window_offset)), " AS ws,\n",
       "    MAX(t) OVER (PARTITION BY p ORDER BY o\n"
       "      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS m\n"
       "    FROM ev);\n"
@@ -213,42 +278,86 @@ absl::StatusOr<OracleResult> RunSqliteOracle(
       "  FROM w WHERE NOT late GROUP BY u, ws;\n"
       ".output stdout\n");
 
-  WEIR_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("weir-oracle"));
-  WEIR_RETURN_IF_ERROR(WriteFile(dir.path() + "/ev.csv", csv));
-  csv.clear();
-  csv.shrink_to_fit();
-  WEIR_RETURN_IF_ERROR(WriteFile(dir.path() + "/oracle.sql", script));
-
-  SubprocessOptions sub_options;
-  sub_options.cwd = dir.path();
-  sub_options.merge_stderr = true;
-  WEIR_ASSIGN_OR_RETURN(
-      auto child,
-      Subprocess::Start({options.sqlite3_path, "-batch", "-bail", "-init",
-                         "/dev/null", ":memory:", ".read oracle.sql"},
-                        sub_options));
-  const absl::Time deadline = absl::Now() + options.timeout;
-  // The results go to out.csv; the pipe carries only error messages.
-  WEIR_ASSIGN_OR_RETURN(std::string messages, child->ReadAll(options.timeout));
-  WEIR_ASSIGN_OR_RETURN(
-      int wait_status,
-      child->Wait(std::max(deadline - absl::Now(), absl::Seconds(1))));
-  if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 127 &&
-      messages.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot run ", options.sqlite3_path, " (install the sqlite3 package)"));
-  }
-  if (!WIFEXITED(wait_status) || WEXITSTATUS(wait_status) != 0 ||
-      !messages.empty()) {
-    return absl::InternalError(absl::StrCat("sqlite3 failed (wait status ",
-                                            wait_status,
-                                            "): ", messages.substr(0, 2000)));
-  }
-
-  WEIR_ASSIGN_OR_RETURN(std::string out, ReadFile(dir.path() + "/out.csv"));
+  WEIR_ASSIGN_OR_RETURN(std::string out,
+                        RunSqliteScript(events, script, "out.csv",
+                                        options.sqlite3_path, options.timeout));
   OracleResult result;
   WEIR_RETURN_IF_ERROR(ParseOutput(out, result));
   return result;
+}
+
+absl::Status SqliteBatchOptions::Validate() const {
+  if (features.empty()) {
+    return absl::InvalidArgumentError("features must not be empty");
+  }
+  for (const BatchFeature& f : features) {
+    const std::string field = absl::StrCat("features[", f.name, "]");
+    if (f.name.empty() || f.name.find_first_of("',\"\n") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field,
+          ": the name must be non-empty, without quotes, commas or "
+          "newlines"));
+    }
+    WEIR_RETURN_IF_ERROR(
+        CheckMillis((field + ".window_size").c_str(), f.window_size, true));
+    if (f.window_offset !=
+            absl::Floor(f.window_offset, absl::Milliseconds(1)) ||
+        absl::AbsDuration(f.window_offset) >= f.window_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field,
+          ".window_offset must be a whole number of ms, less than the "
+          "window_size either way"));
+    }
+  }
+  if (sqlite3_path.empty()) {
+    return absl::InvalidArgumentError("sqlite3_path must not be empty");
+  }
+  if (timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("timeout must be > 0");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunSqliteBatchExport(absl::Span<const OracleEvent> events,
+                                  const SqliteBatchOptions& options,
+                                  const std::string& csv_path) {
+  WEIR_RETURN_IF_ERROR(options.Validate());
+  // One SELECT per feature: (entity, feature, window_start, value), the
+  // value text as weir's sinks print it ('' for a null).
+  std::vector<std::string> selects;
+  for (const BatchFeature& f : options.features) {
+    std::string value;
+    switch (f.aggregate) {
+      case BatchFeature::Aggregate::kCount:
+        value = "count(*)";
+        break;
+      case BatchFeature::Aggregate::kDecimalSum:
+        value =
+            "printf('%s%d.%02d', CASE WHEN sum(a) < 0 THEN '-' ELSE '' END, "
+            "abs(coalesce(sum(a), 0)) / 100, abs(coalesce(sum(a), 0)) % 100)";
+        break;
+      case BatchFeature::Aggregate::kMean:
+        value =
+            "CASE WHEN count(a) = 0 THEN '' ELSE printf('%.17g', "
+            "sum(a) / 100.0 / count(a)) END";
+        break;
+    }
+    selects.push_back(absl::StrCat(
+        "SELECT u AS entity, '", f.name, "' AS feature, ws AS window_start, ",
+        value, " AS value\n  FROM (SELECT u, a, ",
+        WindowStartSql(ToMillis(f.window_size), ToMillis(f.window_offset)),
+        " AS ws FROM ev)\n  GROUP BY u, ws\n"));
+  }
+  const std::string script = absl::StrCat(
+      kLoadEvents, ".headers off\n.mode csv\n.output batch.csv\n",
+      // The header even when there are no rows.
+      "SELECT 'entity', 'feature', 'window_start', 'value';\n",
+      absl::StrJoin(selects, "UNION ALL\n"), ";\n.output stdout\n");
+
+  WEIR_ASSIGN_OR_RETURN(std::string out,
+                        RunSqliteScript(events, script, "batch.csv",
+                                        options.sqlite3_path, options.timeout));
+  return WriteFile(csv_path, out);
 }
 
 }  // namespace testing

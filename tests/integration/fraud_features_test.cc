@@ -131,7 +131,8 @@ TEST_F(FraudFeaturesTest, RefusesBadFlags) {
            {"--sink=ftp://x"},
            {"--dlq=nowhere"},
            {"--kafka_property=novalue"},
-           {"--bootstrap=127.0.0.1:1", "--max_events=-1"}}) {
+           {"--bootstrap=127.0.0.1:1", "--max_events=-1"},
+           {"--bootstrap=127.0.0.1:1", "--daily_offset=-24h"}}) {
     std::vector<std::string> argv = {ServiceBinary()};
     argv.insert(argv.end(), args.begin(), args.end());
     testing::SubprocessOptions o;

@@ -78,13 +78,15 @@ inline absl::Status NeedBinaries() {
 // events numbered `first` up to (not including) `end`, when given, so that a
 // stream can be produced in parts, in order. Each message is the event's
 // JSON line, or what `encode`, when given, makes of the event (e.g. Avro,
-// weir/testing/wpay_avro.h).
+// weir/testing/wpay_avro.h). Only the events `keep`, when given, is true
+// for (e.g. all but one partition's: the others keep their offsets).
 inline absl::Status ProduceWPay(
     const std::string& bootstrap, const std::string& topic,
     const testing::WPayOptions& options, int64_t first = 0,
     std::optional<int64_t> end = std::nullopt,
     const std::function<absl::StatusOr<std::string>(const testing::WPayEvent&)>&
-        encode = nullptr) {
+        encode = nullptr,
+    const std::function<bool(const testing::WPayEvent&)>& keep = nullptr) {
   WEIR_ASSIGN_OR_RETURN(auto gen, testing::WPayGenerator::Create(options));
   const std::vector<std::pair<std::string, std::string>> settings = {
       {"bootstrap.servers", bootstrap},
@@ -100,6 +102,7 @@ inline absl::Status ProduceWPay(
   for (int64_t i = 0; gen->Next(e); ++i) {
     if (end.has_value() && i >= *end) break;
     if (i < first) continue;
+    if (keep && !keep(e)) continue;
     std::string value;
     if (encode) {
       WEIR_ASSIGN_OR_RETURN(value, encode(e));

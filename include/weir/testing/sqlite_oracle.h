@@ -15,7 +15,8 @@
 // "Watermarks and determinism"), for window size S, out-of-orderness O and
 // allowed lateness A, all in ms:
 //   - record r falls in the tumbling window [s, s + S) with
-//     s = floor(t / S) * S (floor, so correct for negative t);
+//     s = floor((t - F) / S) * S + F for the window offset F (usually 0;
+//     floor, so correct for negative t);
 //   - within a partition records are taken in offset order; the watermark
 //     before r is W(r) = max(event_time of the partition's records with a
 //     smaller offset) - O, and the first record of a partition has none;
@@ -95,6 +96,12 @@ struct SqliteOracleOptions {
   // Default: absl::Minutes(1)
   absl::Duration window_size = absl::Minutes(1);
 
+  // Shifts the window boundaries to window_offset + k * window_size, as
+  // WindowSpec::offset does (a daily window aligned to another time zone);
+  // a whole number of ms, |window_offset| < window_size.
+  // Default: absl::ZeroDuration()
+  absl::Duration window_offset = absl::ZeroDuration();
+
   // Subtracted from the largest event time seen to give the watermark; a
   // whole number of ms >= 0. Default: absl::ZeroDuration()
   absl::Duration max_out_of_orderness = absl::ZeroDuration();
@@ -139,6 +146,55 @@ struct OracleResult {
 // unexpected; kDeadlineExceeded after `options.timeout`.
 absl::StatusOr<OracleResult> RunSqliteOracle(
     absl::Span<const OracleEvent> events, const SqliteOracleOptions& options);
+
+// ---- A batch system's export ----------------------------------------------
+//
+// What a batch job computes from the same events, as the reference of a
+// shadow comparison (weir/shadow.h, weir-shadow): per feature, per (user,
+// window) over EVERY event (a batch job has no watermark, so nothing is
+// late), written by sqlite3 itself as CSV with the header
+// `entity,feature,window_start,value` (window_start in ms; an empty value
+// is a null). In SQL, for a window of size S shifted by F (ms):
+//   SELECT u, '<name>', ws, <value> FROM (SELECT u, a,
+//       t - (((t - F) % S) + S) % S AS ws FROM ev) GROUP BY u, ws
+// with <value>, as weir's sinks print the aggregate:
+//   kCount       count(*)
+//   kDecimalSum  the non-null amounts' sum with 2 decimals ("1234.50"),
+//                "0.00" if there are none (weir's empty decimal sum,
+//                docs/semantics.md; SQL's SUM would give NULL)
+//   kMean        the non-null amounts' mean (sum / 100.0 / count, %.17g),
+//                empty if there are none
+
+struct BatchFeature {
+  enum class Aggregate { kCount, kDecimalSum, kMean };
+  // No quotes, commas or newlines. REQUIRES: non-empty. Default: ""
+  std::string name;
+  // Default: Aggregate::kCount
+  Aggregate aggregate = Aggregate::kCount;
+  // Tumbling windows (a whole number of ms > 0) shifted by window_offset
+  // (whole ms, less than the size either way).
+  // Default: absl::Minutes(1) and absl::ZeroDuration()
+  absl::Duration window_size = absl::Minutes(1);
+  absl::Duration window_offset = absl::ZeroDuration();
+};
+
+struct SqliteBatchOptions {
+  // REQUIRES: non-empty. Default: {}
+  std::vector<BatchFeature> features;
+  // As in SqliteOracleOptions. Default: "sqlite3" and absl::Minutes(5)
+  std::string sqlite3_path = "sqlite3";
+  absl::Duration timeout = absl::Minutes(5);
+
+  // Returns kInvalidArgument naming the first bad field.
+  absl::Status Validate() const;
+};
+
+// Computes the features of `options` over `events` with sqlite3 and writes
+// the CSV export to `csv_path`. Errors as RunSqliteOracle's, plus
+// kInternal if `csv_path` cannot be written.
+absl::Status RunSqliteBatchExport(absl::Span<const OracleEvent> events,
+                                  const SqliteBatchOptions& options,
+                                  const std::string& csv_path);
 
 }  // namespace testing
 }  // namespace weir
