@@ -7,6 +7,9 @@
 //         --batch=/exports/features.csv --tolerance=amount_avg_1d=1e-9 \
 //         --tolerance=distinct_merchants_1h=0.0244 --json_report=r.json \
 //         --late_output=file:/var/lib/ff/late.jsonl
+//   $ weir-shadow --online=redis://127.0.0.1:6379 --redis_prefix=staging: \
+//         --batch=redis://127.0.0.1:6379 --batch_redis_prefix=live: \
+//         --from=2026-12-05T00:00:00Z      # a replay against the live store
 //
 // Exit status: 0 no alert, 1 the comparison alerts, 2 bad flags or input.
 
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -33,10 +37,16 @@ ABSL_FLAG(std::string, online, "",
           "newest window per entity and feature). Required.");
 ABSL_FLAG(std::string, redis_prefix, "",
           "With --online=redis://: the sink's key prefix.");
-ABSL_FLAG(int, redis_db, 0, "With --online=redis://: the database number.");
+ABSL_FLAG(int, redis_db, 0, "With redis:// stores: the database number.");
 ABSL_FLAG(std::string, batch, "",
           "The batch side: a CSV file with columns entity, feature, "
-          "window_start (ms or RFC 3339) and value. Required.");
+          "window_start (ms or RFC 3339) and value; or another store, "
+          "file:PATH or redis://HOST:PORT (with --batch_redis_prefix), e.g. "
+          "the live store against a replay's staging store. Required.");
+ABSL_FLAG(std::string, batch_redis_prefix, "",
+          "With --batch=redis://: the key prefix of the store compared "
+          "against (e.g. the live service's, against a replay's staging "
+          "store in --online).");
 ABSL_FLAG(std::string, late_output, "",
           "The stream's late records: file:PATH (or PATH), the service's "
           "--late_output file. Differences they explain are reported apart "
@@ -120,28 +130,30 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// The online side named by --online; sets what it holds in `options`.
-absl::StatusOr<std::vector<weir::ShadowValue>> ReadOnline(
-    weir::ShadowOptions* options) {
-  const std::string flag = absl::GetFlag(FLAGS_online);
-  absl::string_view rest = flag;
+// The values of a store the service wrote: `file:PATH`, a feature file
+// (every window), or `redis://HOST:PORT`, a Redis sink's hashes under
+// `prefix` (the newest window per entity and feature). Sets `*holds`.
+absl::StatusOr<std::vector<weir::ShadowValue>> ReadStore(
+    const char* flag, const std::string& value, const std::string& prefix,
+    weir::OnlineHolds* holds) {
+  absl::string_view rest = value;
   if (absl::ConsumePrefix(&rest, "file:")) {
-    options->online = weir::OnlineHolds::kEveryWindow;
+    *holds = weir::OnlineHolds::kEveryWindow;
     WEIR_ASSIGN_OR_RETURN(std::vector<weir::FeatureUpdate> updates,
                           weir::ReadFeatureFile(std::string(rest)));
     return weir::ShadowValuesFromUpdates(updates);
   }
   if (absl::ConsumePrefix(&rest, "redis://")) {
-    options->online = weir::OnlineHolds::kNewestWindow;
+    *holds = weir::OnlineHolds::kNewestWindow;
     weir::RedisSinkOptions where;
     const size_t colon = rest.rfind(':');
     if (colon == absl::string_view::npos ||
         !absl::SimpleAtoi(rest.substr(colon + 1), &where.port)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--online=", flag, ": expected redis://HOST:PORT"));
+          absl::StrCat("--", flag, "=", value, ": expected redis://HOST:PORT"));
     }
     where.host = std::string(rest.substr(0, colon));
-    where.key_prefix = absl::GetFlag(FLAGS_redis_prefix);
+    where.key_prefix = prefix;
     where.db = absl::GetFlag(FLAGS_redis_db);
     WEIR_RETURN_IF_ERROR(where.Validate());
     WEIR_ASSIGN_OR_RETURN(std::vector<weir::RedisFeatureValue> stored,
@@ -155,7 +167,7 @@ absl::StatusOr<std::vector<weir::ShadowValue>> ReadOnline(
     return out;
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "--online=", flag, ": expected file:PATH or redis://HOST:PORT"));
+      "--", flag, "=", value, ": expected file:PATH or redis://HOST:PORT"));
 }
 
 absl::StatusOr<bool> Run() {
@@ -163,10 +175,23 @@ absl::StatusOr<bool> Run() {
   if (absl::GetFlag(FLAGS_batch).empty()) {
     return absl::InvalidArgumentError("--batch is required");
   }
-  WEIR_ASSIGN_OR_RETURN(std::vector<weir::ShadowValue> online,
-                        ReadOnline(&options));
-  WEIR_ASSIGN_OR_RETURN(std::vector<weir::ShadowValue> batch,
-                        weir::ReadShadowCsv(absl::GetFlag(FLAGS_batch)));
+  WEIR_ASSIGN_OR_RETURN(
+      std::vector<weir::ShadowValue> online,
+      ReadStore("online", absl::GetFlag(FLAGS_online),
+                absl::GetFlag(FLAGS_redis_prefix), &options.online));
+  // The batch side: a CSV export, or another store (a replay's staging
+  // store against the live one).
+  const std::string batch_flag = absl::GetFlag(FLAGS_batch);
+  std::vector<weir::ShadowValue> batch;
+  if (absl::StartsWith(batch_flag, "redis://") ||
+      absl::StartsWith(batch_flag, "file:")) {
+    weir::OnlineHolds ignored;
+    WEIR_ASSIGN_OR_RETURN(
+        batch, ReadStore("batch", batch_flag,
+                         absl::GetFlag(FLAGS_batch_redis_prefix), &ignored));
+  } else {
+    WEIR_ASSIGN_OR_RETURN(batch, weir::ReadShadowCsv(batch_flag));
+  }
   std::vector<weir::ShadowLateRecord> late;
   if (std::string path = absl::GetFlag(FLAGS_late_output); !path.empty()) {
     absl::string_view rest = path;

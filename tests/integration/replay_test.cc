@@ -195,6 +195,24 @@ TEST(ReplayTest, ReplayGroupRebuildsStagingEqualToLiveFromItsTime) {
     compared += f.compared;
   }
   EXPECT_GT(compared, 1000) << report.ToText();
+
+  // The same comparison with the tool, as the runbook runs it: exit 0.
+  const std::string shadow = WEIR_BINARY_DIR "/weir-shadow";
+  WEIR_REQUIRE_PART(testing::NeedExecutable(shadow, "build weir-shadow"));
+  auto tool = testing::Subprocess::Start(
+      {shadow, absl::StrCat("--online=redis://127.0.0.1:", port),
+       "--redis_prefix=staging:",
+       absl::StrCat("--batch=redis://127.0.0.1:", port),
+       "--batch_redis_prefix=live:", "--from=" + from},
+      {.merge_stderr = true});
+  ASSERT_TRUE(tool.ok()) << tool.status();
+  auto text = (*tool)->ReadAll(absl::Minutes(2));
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto exit = (*tool)->Wait(absl::Minutes(1));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << *text;
+  EXPECT_THAT(*text, HasSubstr("txn_count_1m"));
+  EXPECT_THAT(*text, ::testing::Not(HasSubstr("ALERT"))) << *text;
 }
 
 }  // namespace
