@@ -1057,8 +1057,9 @@ void Service::Impl::LogCaughtUp(size_t partitions) {
     }
   }
   std::string line = absl::StrFormat(
-      "weir caught_up partitions=%d lag=0 after_s=%.1f watermark_ms=%d",
-      partitions, absl::ToDoubleSeconds(after), watermark);
+      "weir caught_up partitions=%d lag=0 after_s=%.1f watermark_ms=%s",
+      partitions, absl::ToDoubleSeconds(after),
+      watermark == kMinEventTime ? "none" : absl::StrCat(watermark));
   if (c_.replay_from.has_value()) {
     absl::StrAppend(&line, " replay_from=",
                     absl::FormatTime(absl::RFC3339_sec, *c_.replay_from,

@@ -11,7 +11,7 @@ bin=${2:?binary dir}
 programs=(
   "weir-broker brokers" "weir-checkpoint endpoint" "weir-dlq-replay dlq_topic"
   "weir-gen events_per_ms" "weir-plan target_rate" "weir-produce key_field"
-  "weir-schema candidate" "weir-shadow tolerance" "wpay-features backend"
+  "weir-reset to_earliest" "weir-schema candidate" "weir-shadow tolerance" "wpay-features backend"
   "b1_operator_throughput events" "b2_fraud_features cache_entries"
   "b3_end_to_end partitions" "b4_checkpoint state_mb" "b5_redis_sink entities"
   "b6_memory budget_mb" "b7_spill check_events")
