@@ -65,7 +65,7 @@ namespace weir {
 namespace internal {
 
 // One (key, window) of one group. Laid out so that what a record touches
-// (start, group, flags, max_offset and up to 48 bytes of accumulators)
+// (start, group, flags, max_offset and the accumulators)
 // comes first.
 struct CacheEntry {
   int64_t start = 0;
@@ -79,7 +79,9 @@ struct CacheEntry {
   bool reemit = false;      // queued for re-emission
   bool pinned = false;      // must not be evicted (a merge in progress)
   int64_t max_offset = -1;
-  absl::InlinedVector<uint64_t, 6> acc;  // 8-aligned accumulator block
+  // 8-aligned accumulator block, inline up to 56 bytes (a decimal sum and
+  // two sketches: F-FRAUD's hourly group).
+  absl::InlinedVector<uint64_t, 7> acc;
   // Colder fields.
   int64_t end = 0;
   int64_t touched_ms = 0;  // processing time of the last fold (TTL only)
