@@ -236,6 +236,11 @@ class KeyedWindowOperator::Impl {
   void UpdateNextDue();
 
   // Folding.
+  // Converts the record's values into inputs_; kInvalidArgument if one
+  // cannot be taken.
+  absl::Status PrepareInputs(const Record& r);
+  // Starts loading the sketches of the key's cached windows.
+  void PrefetchSketches(uint32_t node);
   absl::Status FoldRecord(uint32_t node, const Record& r, EventTime late_ref,
                           OperatorOutput* out);
   absl::Status FoldWindow(uint16_t g, uint32_t node, const Record& r,
@@ -439,6 +444,30 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
                                                 OperatorOutput* out) {
   ++stats_.records_in;
   RefreshNow();
+  // One lookup of the key serves every group's windows. Its entries load
+  // while the values are converted.
+  const uint32_t node = cache_->Hold(r.key);
+  cache_->Prefetch(node);
+  absl::Status s = PrepareInputs(r);
+  if (s.ok()) {
+    PrefetchSketches(node);
+    const EventTime late_ref =
+        std::max(tracker_.PartitionWatermark(r.partition), watermark_);
+    s = FoldRecord(node, r, late_ref, out);
+  } else {
+    ++stats_.records_failed;
+  }
+  cache_->Release(node);
+  WEIR_RETURN_IF_ERROR(s);
+
+  tracker_.Observe(r.partition, r.event_time);
+  watermark_ = std::max(watermark_, tracker_.Combined());
+  if (!reemit_.empty()) WEIR_RETURN_IF_ERROR(EmitReemits(out));
+  if (watermark_ >= next_due_) WEIR_RETURN_IF_ERROR(FireDue(out));
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::PrepareInputs(const Record& r) {
   // Validate and convert every value before touching any state.
   for (size_t i = 0; i < features_.size(); ++i) {
     const Feature& f = features_[i];
@@ -447,7 +476,6 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
       continue;
     }
     if (static_cast<size_t>(f.field) >= r.values.size()) {
-      ++stats_.records_failed;
       return absl::InvalidArgumentError(
           absl::StrCat("feature '", f.name, "' reads field ", f.field,
                        " but the record has ", r.values.size(), " values"));
@@ -455,26 +483,26 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
     absl::Status s =
         internal::Prepare(f.kind, f.opts, r.values[f.field], &inputs_[i]);
     if (!s.ok()) {
-      ++stats_.records_failed;
       return absl::InvalidArgumentError(
           absl::StrCat("feature '", f.name, "': ", s.message()));
     }
   }
-
-  const EventTime late_ref =
-      std::max(tracker_.PartitionWatermark(r.partition), watermark_);
-  // One lookup of the key serves every group's windows.
-  const uint32_t node = cache_->Hold(r.key);
-  cache_->Prefetch(node);
-  absl::Status folded = FoldRecord(node, r, late_ref, out);
-  cache_->Release(node);
-  WEIR_RETURN_IF_ERROR(folded);
-
-  tracker_.Observe(r.partition, r.event_time);
-  watermark_ = std::max(watermark_, tracker_.Combined());
-  if (!reemit_.empty()) WEIR_RETURN_IF_ERROR(EmitReemits(out));
-  if (watermark_ >= next_due_) WEIR_RETURN_IF_ERROR(FireDue(out));
   return absl::OkStatus();
+}
+
+void KeyedWindowOperator::Impl::PrefetchSketches(uint32_t node) {
+  for (const internal::WindowRef& w : cache_->node(node).windows) {
+    const Group& group = groups_[w.group];
+    if (!group.has_sketch) continue;
+    const char* acc = cache_->entry(w.slot).acc_data();
+    for (int i : group.features) {
+      const Feature& f = features_[i];
+      if (!internal::IsSketch(f.kind)) continue;
+      __builtin_prefetch(
+          reinterpret_cast<const internal::SketchAcc*>(acc + f.acc_offset)
+              ->sketch);
+    }
+  }
 }
 
 absl::Status KeyedWindowOperator::Impl::FoldRecord(uint32_t node,
