@@ -55,6 +55,25 @@ class KeyedWindowOperatorTest : public ::testing::TestWithParam<BackendKind> {
     EXPECT_TRUE(h.ok()) << h.status();
     return h.ok() ? std::move(*h) : nullptr;
   }
+
+  // Runs `events` to the end of the input through an operator with `op`'s
+  // cache (big) and one with `tiny_cache` entries (tiny).
+  void RunWithTwoCaches(KeyedWindowOptions op, size_t tiny_cache,
+                        const std::vector<Event>& events,
+                        std::unique_ptr<OperatorHarness>* big,
+                        std::unique_ptr<OperatorHarness>* tiny) {
+    *big = Make(op);
+    op.cache_max_entries = tiny_cache;
+    *tiny = Make(op);
+    ASSERT_NE(*big, nullptr);
+    ASSERT_NE(*tiny, nullptr);
+    for (const Event& e : events) {
+      ASSERT_TRUE((*big)->Process(e).ok());
+      ASSERT_TRUE((*tiny)->Process(e).ok());
+    }
+    ASSERT_TRUE((*big)->Finish().ok());
+    ASSERT_TRUE((*tiny)->Finish().ok());
+  }
 };
 
 int64_t CountOf(const FeatureUpdate& u) { return u.value.int64_value(); }
@@ -416,15 +435,9 @@ TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {
     e.values = {Value::Dec(static_cast<int64_t>(rng() % 1000), 2)};
     events.push_back(e);
   }
-  auto big = Make(op);
-  op.cache_max_entries = 8;
-  auto tiny = Make(op);
-  for (const Event& e : events) {
-    ASSERT_TRUE(big->Process(e).ok());
-    ASSERT_TRUE(tiny->Process(e).ok());
-  }
-  ASSERT_TRUE(big->Finish().ok());
-  ASSERT_TRUE(tiny->Finish().ok());
+  std::unique_ptr<OperatorHarness> big, tiny;
+  RunWithTwoCaches(op, 8, events, &big, &tiny);
+  if (HasFatalFailure()) return;
   EXPECT_GT(tiny->op().stats().cache_evictions, 1000u);
   EXPECT_EQ(big->op().stats().cache_evictions, 0u);
   EXPECT_EQ(big->late().size(), tiny->late().size());
@@ -470,15 +483,9 @@ TEST_P(KeyedWindowOperatorTest, AKeysWindowsOfEveryGroupSpillMidRecord) {
                 Value::String(absl::StrCat("m", rng() % 7))};
     events.push_back(e);
   }
-  auto big = Make(op);
-  op.cache_max_entries = 3;
-  auto tiny = Make(op);
-  for (const Event& e : events) {
-    ASSERT_TRUE(big->Process(e).ok());
-    ASSERT_TRUE(tiny->Process(e).ok());
-  }
-  ASSERT_TRUE(big->Finish().ok());
-  ASSERT_TRUE(tiny->Finish().ok());
+  std::unique_ptr<OperatorHarness> big, tiny;
+  RunWithTwoCaches(op, 3, events, &big, &tiny);
+  if (HasFatalFailure()) return;
   EXPECT_EQ(big->op().stats().cache_evictions, 0u);
   EXPECT_GT(tiny->op().stats().cache_evictions, 5000u);
   EXPECT_GT(tiny->op().stats().state_reads, 1000u);
