@@ -207,11 +207,11 @@ class KeyedWindowOperator::Impl {
   }
 
   // Cache.
-  absl::StatusOr<uint32_t> FindOrInsert(uint16_t g, std::string_view key,
-                                        const Window& w, bool* inserted);
-  absl::StatusOr<uint32_t> AllocSlot(uint16_t g, std::string_view key,
-                                     const Window& w, bool complete,
-                                     std::optional<size_t> hash = {});
+  // `node` is the key's node in the cache, held for the record.
+  absl::StatusOr<uint32_t> FindOrInsert(uint16_t g, uint32_t node,
+                                        const Window& w);
+  absl::StatusOr<uint32_t> AllocSlot(uint16_t g, uint32_t node, const Window& w,
+                                     bool complete);
   void FreeSlot(uint32_t slot);
   absl::Status EvictSome();
   void ScheduleTimer(uint32_t slot);
@@ -236,18 +236,26 @@ class KeyedWindowOperator::Impl {
   void UpdateNextDue();
 
   // Folding.
-  absl::Status FoldWindow(uint16_t g, const Record& r, const Window& w);
-  absl::Status EmitSliding(uint16_t g, const Record& r, const Window& tile,
-                           OperatorOutput* out);
-  absl::Status EmitSlidingWindow(uint16_t g, std::string_view key,
-                                 EventTime end, int64_t offset,
-                                 OperatorOutput* out);
-  absl::Status TileExists(uint16_t g, std::string_view key, EventTime start,
-                          bool* exists);
-  absl::Status FoldSession(uint16_t g, const Record& r);
-  absl::Status MergeSessions(uint16_t g, const Record& r,
+  // Converts the record's values into inputs_; kInvalidArgument if one
+  // cannot be taken.
+  absl::Status PrepareInputs(const Record& r);
+  // Starts loading the sketches of the key's cached windows.
+  void PrefetchSketches(uint32_t node);
+  absl::Status FoldRecord(uint32_t node, const Record& r, EventTime late_ref,
+                          OperatorOutput* out);
+  absl::Status FoldWindow(uint16_t g, uint32_t node, const Record& r,
+                          const Window& w);
+  absl::Status EmitSliding(uint16_t g, uint32_t node, const Record& r,
+                           const Window& tile, OperatorOutput* out);
+  absl::Status EmitSlidingWindow(uint16_t g, uint32_t node,
+                                 std::string_view key, EventTime end,
+                                 int64_t offset, OperatorOutput* out);
+  absl::Status TileExists(uint16_t g, uint32_t node, std::string_view key,
+                          EventTime start, bool* exists);
+  absl::Status FoldSession(uint16_t g, uint32_t node, const Record& r);
+  absl::Status MergeSessions(uint16_t g, uint32_t node, const Record& r,
                              const std::pair<uint16_t, std::string>& key);
-  absl::Status LoadSessions(uint16_t g, std::string_view key);
+  absl::Status LoadSessions(uint16_t g, uint32_t node, std::string_view key);
   void FoldInputs(Entry& e, const Group& group, const Record& r);
   void QueueReemit(uint32_t slot);
 
@@ -297,6 +305,7 @@ class KeyedWindowOperator::Impl {
   std::string scratch_read_;
   std::vector<uint64_t> scratch_acc_;
   std::vector<uint64_t> sliding_acc_;
+  std::vector<internal::WindowRef> tiles_;  // EmitSlidingWindow's, reused
   OperatorStats stats_;
 };
 
@@ -435,6 +444,30 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
                                                 OperatorOutput* out) {
   ++stats_.records_in;
   RefreshNow();
+  // One lookup of the key serves every group's windows. Its entries load
+  // while the values are converted.
+  const uint32_t node = cache_->Hold(r.key);
+  cache_->Prefetch(node);
+  absl::Status s = PrepareInputs(r);
+  if (s.ok()) {
+    PrefetchSketches(node);
+    const EventTime late_ref =
+        std::max(tracker_.PartitionWatermark(r.partition), watermark_);
+    s = FoldRecord(node, r, late_ref, out);
+  } else {
+    ++stats_.records_failed;
+  }
+  cache_->Release(node);
+  WEIR_RETURN_IF_ERROR(s);
+
+  tracker_.Observe(r.partition, r.event_time);
+  watermark_ = std::max(watermark_, tracker_.Combined());
+  if (!reemit_.empty()) WEIR_RETURN_IF_ERROR(EmitReemits(out));
+  if (watermark_ >= next_due_) WEIR_RETURN_IF_ERROR(FireDue(out));
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::PrepareInputs(const Record& r) {
   // Validate and convert every value before touching any state.
   for (size_t i = 0; i < features_.size(); ++i) {
     const Feature& f = features_[i];
@@ -443,7 +476,6 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
       continue;
     }
     if (static_cast<size_t>(f.field) >= r.values.size()) {
-      ++stats_.records_failed;
       return absl::InvalidArgumentError(
           absl::StrCat("feature '", f.name, "' reads field ", f.field,
                        " but the record has ", r.values.size(), " values"));
@@ -451,14 +483,32 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
     absl::Status s =
         internal::Prepare(f.kind, f.opts, r.values[f.field], &inputs_[i]);
     if (!s.ok()) {
-      ++stats_.records_failed;
       return absl::InvalidArgumentError(
           absl::StrCat("feature '", f.name, "': ", s.message()));
     }
   }
+  return absl::OkStatus();
+}
 
-  const EventTime late_ref =
-      std::max(tracker_.PartitionWatermark(r.partition), watermark_);
+void KeyedWindowOperator::Impl::PrefetchSketches(uint32_t node) {
+  for (const internal::WindowRef& w : cache_->node(node).windows) {
+    const Group& group = groups_[w.group];
+    if (!group.has_sketch) continue;
+    const char* acc = cache_->entry(w.slot).acc_data();
+    for (int i : group.features) {
+      const Feature& f = features_[i];
+      if (!internal::IsSketch(f.kind)) continue;
+      __builtin_prefetch(
+          reinterpret_cast<const internal::SketchAcc*>(acc + f.acc_offset)
+              ->sketch);
+    }
+  }
+}
+
+absl::Status KeyedWindowOperator::Impl::FoldRecord(uint32_t node,
+                                                   const Record& r,
+                                                   EventTime late_ref,
+                                                   OperatorOutput* out) {
   const EventTime t = r.event_time;
   LateRecord* late = nullptr;
   for (uint16_t g = 0; g < groups_.size(); ++g) {
@@ -472,7 +522,7 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
         if (SaturatingAdd(w.end, lateness_ms_) <= late_ref) {
           missed = true;
         } else {
-          WEIR_RETURN_IF_ERROR(FoldWindow(g, r, w));
+          WEIR_RETURN_IF_ERROR(FoldWindow(g, node, r, w));
         }
         break;
       }
@@ -483,7 +533,7 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
           if (SaturatingAdd(w.end, lateness_ms_) <= late_ref) {
             missed = true;
           } else {
-            s = FoldWindow(g, r, w);
+            s = FoldWindow(g, node, r, w);
           }
         });
         WEIR_RETURN_IF_ERROR(s);
@@ -496,8 +546,8 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
         if (SaturatingAdd(tile.end, lateness_ms_) <= late_ref) {
           missed = true;
         } else {
-          WEIR_RETURN_IF_ERROR(FoldWindow(g, r, tile));
-          WEIR_RETURN_IF_ERROR(EmitSliding(g, r, tile, out));
+          WEIR_RETURN_IF_ERROR(FoldWindow(g, node, r, tile));
+          WEIR_RETURN_IF_ERROR(EmitSliding(g, node, r, tile, out));
         }
         break;
       }
@@ -506,7 +556,7 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
             late_ref) {
           missed = true;
         } else {
-          WEIR_RETURN_IF_ERROR(FoldSession(g, r));
+          WEIR_RETURN_IF_ERROR(FoldSession(g, node, r));
         }
         break;
     }
@@ -520,11 +570,6 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
       for (int i : group.features) late->features.push_back(features_[i].name);
     }
   }
-
-  tracker_.Observe(r.partition, t);
-  watermark_ = std::max(watermark_, tracker_.Combined());
-  if (!reemit_.empty()) WEIR_RETURN_IF_ERROR(EmitReemits(out));
-  if (watermark_ >= next_due_) WEIR_RETURN_IF_ERROR(FireDue(out));
   return absl::OkStatus();
 }
 
@@ -559,48 +604,44 @@ void KeyedWindowOperator::Impl::QueueReemit(uint32_t slot) {
   }
 }
 
-absl::Status KeyedWindowOperator::Impl::FoldWindow(uint16_t g, const Record& r,
+absl::Status KeyedWindowOperator::Impl::FoldWindow(uint16_t g, uint32_t node,
+                                                   const Record& r,
                                                    const Window& w) {
-  bool inserted;
-  WEIR_ASSIGN_OR_RETURN(uint32_t slot, FindOrInsert(g, r.key, w, &inserted));
+  WEIR_ASSIGN_OR_RETURN(uint32_t slot, FindOrInsert(g, node, w));
   FoldInputs(cache_->entry(slot), groups_[g], r);
   if (w.end <= watermark_ && Fires(g)) QueueReemit(slot);  // fired: re-emit
   return absl::OkStatus();
 }
 
 absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::FindOrInsert(
-    uint16_t g, std::string_view key, const Window& w, bool* inserted) {
-  const size_t hash = cache_->Hash(key, w.start, g);
-  if (std::optional<uint32_t> found = cache_->Find(key, w.start, g, hash)) {
-    *inserted = false;
+    uint16_t g, uint32_t node, const Window& w) {
+  if (std::optional<uint32_t> found = cache_->FindIn(node, w.start, g)) {
     return *found;
   }
-  *inserted = true;
   WEIR_ASSIGN_OR_RETURN(
       uint32_t slot,
-      AllocSlot(g, key, w, cache_->CompleteInMemory(g, w.start), hash));
+      AllocSlot(g, node, w, cache_->CompleteInMemory(g, w.start)));
   ScheduleTimer(slot);
   return slot;
 }
 
-absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(
-    uint16_t g, std::string_view key, const Window& w, bool complete,
-    std::optional<size_t> hash) {
+absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(uint16_t g,
+                                                              uint32_t node,
+                                                              const Window& w,
+                                                              bool complete) {
   if (cache_->live() >= options_.cache_max_entries) {
     WEIR_RETURN_IF_ERROR(EvictSome());
   }
   const Group& group = groups_[g];
   const uint32_t slot =
-      cache_->Insert(g, key, w, complete,
-                     hash.has_value() ? *hash : cache_->Hash(key, w.start, g),
-                     group.acc_size / 8, now_ms_);
+      cache_->Insert(node, g, w, complete, group.acc_size / 8, now_ms_);
   Entry& e = cache_->entry(slot);
   char* acc = e.acc_data();
   for (int i : group.features) {
     internal::AccInit(features_[i].kind, acc + features_[i].acc_offset);
   }
   if (group.kind == WindowKind::kSession) {
-    sessions_[{g, e.key}].push_back(slot);
+    sessions_[{g, std::string(cache_->KeyOf(e))}].push_back(slot);
   }
   return slot;
 }
@@ -620,7 +661,8 @@ void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
   Entry& e = cache_->entry(slot);
   DestroyAccs(e.group, e.acc_data());
   if (groups_[e.group].kind == WindowKind::kSession) {
-    auto it = sessions_.find(std::make_pair(e.group, e.key));
+    auto it =
+        sessions_.find(std::make_pair(e.group, std::string(cache_->KeyOf(e))));
     if (it != sessions_.end()) {
       auto& v = it->second;
       v.erase(std::remove(v.begin(), v.end(), slot), v.end());
@@ -686,7 +728,7 @@ absl::Status KeyedWindowOperator::Impl::DecodePayload(uint16_t g,
 
 absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
   if (e.complete) return absl::OkStatus();
-  WindowKey(e.key, e.group, e.start, &scratch_key_);
+  WindowKey(cache_->KeyOf(e), e.group, e.start, &scratch_key_);
   ++stats_.state_reads;
   absl::Status s =
       backend_->Get(Column::kWindows, scratch_key_, &scratch_read_);
@@ -712,7 +754,7 @@ absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
 }
 
 absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
-  WindowKey(e.key, e.group, e.start, &scratch_key_);
+  WindowKey(cache_->KeyOf(e), e.group, e.start, &scratch_key_);
   EncodePayload(e, &scratch_value_);
   if (e.complete) {
     batch_.Put(Column::kWindows, scratch_key_, scratch_value_);
@@ -732,8 +774,8 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
   if (!e.in_backend) {
     const bool fired = e.end <= watermark_ || !Fires(e.group);
     const EventTime when = fired ? CleanupTime(e.group, e.end) : e.end;
-    TimerKey(when, fired ? kCleanupTimer : kFireTimer, e.group, e.start, e.key,
-             &scratch_key_);
+    TimerKey(when, fired ? kCleanupTimer : kFireTimer, e.group, e.start,
+             cache_->KeyOf(e), &scratch_key_);
     batch_.Put(Column::kTimers, scratch_key_, "");
     backend_timer_min_ = std::min(backend_timer_min_, when);
     e.in_backend = true;
@@ -747,12 +789,13 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
 }
 
 void KeyedWindowOperator::Impl::DeleteFromBackend(const Entry& e) {
-  WindowKey(e.key, e.group, e.start, &scratch_key_);
+  WindowKey(cache_->KeyOf(e), e.group, e.start, &scratch_key_);
   batch_.Delete(Column::kWindows, scratch_key_);
-  TimerKey(e.end, kFireTimer, e.group, e.start, e.key, &scratch_key_);
-  batch_.Delete(Column::kTimers, scratch_key_);
-  TimerKey(CleanupTime(e.group, e.end), kCleanupTimer, e.group, e.start, e.key,
+  TimerKey(e.end, kFireTimer, e.group, e.start, cache_->KeyOf(e),
            &scratch_key_);
+  batch_.Delete(Column::kTimers, scratch_key_);
+  TimerKey(CleanupTime(e.group, e.end), kCleanupTimer, e.group, e.start,
+           cache_->KeyOf(e), &scratch_key_);
   batch_.Delete(Column::kTimers, scratch_key_);
 }
 
@@ -799,8 +842,8 @@ absl::Status KeyedWindowOperator::Impl::EmitReemits(OperatorOutput* out) {
     Entry& e = cache_->entry(ref.slot);
     e.reemit = false;
     WEIR_RETURN_IF_ERROR(MakeComplete(e));
-    Emit(e.group, e.key, Window{e.start, e.end}, e.max_offset, e.acc_data(),
-         out);
+    Emit(e.group, cache_->KeyOf(e), Window{e.start, e.end}, e.max_offset,
+         e.acc_data(), out);
   }
   reemit_.clear();
   return absl::OkStatus();
@@ -815,7 +858,8 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
     return absl::OkStatus();
   }
   WEIR_RETURN_IF_ERROR(MakeComplete(e));
-  Emit(e.group, e.key, Window{e.start, e.end}, e.max_offset, e.acc_data(), out);
+  Emit(e.group, cache_->KeyOf(e), Window{e.start, e.end}, e.max_offset,
+       e.acc_data(), out);
   ++stats_.windows_fired;
   if (CleanupTime(e.group, e.end) <= watermark_) {
     if (e.in_backend) DeleteFromBackend(e);
@@ -824,10 +868,12 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
   }
   // Kept for allowed lateness.
   if (e.in_backend) {
-    TimerKey(e.end, kFireTimer, e.group, e.start, e.key, &scratch_key_);
+    TimerKey(e.end, kFireTimer, e.group, e.start, cache_->KeyOf(e),
+             &scratch_key_);
     batch_.Delete(Column::kTimers, scratch_key_);
     const EventTime cleanup = CleanupTime(e.group, e.end);
-    TimerKey(cleanup, kCleanupTimer, e.group, e.start, e.key, &scratch_key_);
+    TimerKey(cleanup, kCleanupTimer, e.group, e.start, cache_->KeyOf(e),
+             &scratch_key_);
     batch_.Put(Column::kTimers, scratch_key_, "");
     backend_timer_min_ = std::min(backend_timer_min_, cleanup);
   }
@@ -931,11 +977,13 @@ void KeyedWindowOperator::Impl::UpdateNextDue() {
 
 // ---- sliding windows
 
-absl::Status KeyedWindowOperator::Impl::EmitSliding(uint16_t g, const Record& r,
+absl::Status KeyedWindowOperator::Impl::EmitSliding(uint16_t g, uint32_t node,
+                                                    const Record& r,
                                                     const Window& tile,
                                                     OperatorOutput* out) {
   Group& group = groups_[g];
-  WEIR_RETURN_IF_ERROR(EmitSlidingWindow(g, r.key, tile.end, r.offset, out));
+  WEIR_RETURN_IF_ERROR(
+      EmitSlidingWindow(g, node, r.key, tile.end, r.offset, out));
   if (tile.end >= group.max_tile_end) {
     group.max_tile_end = tile.end;
     return absl::OkStatus();
@@ -946,17 +994,18 @@ absl::Status KeyedWindowOperator::Impl::EmitSliding(uint16_t g, const Record& r,
   for (EventTime end = SaturatingAdd(tile.end, group.keep_ms); end > tile.end;
        end -= group.tile_ms) {
     bool exists = false;
-    WEIR_RETURN_IF_ERROR(TileExists(g, r.key, end - group.tile_ms, &exists));
-    if (exists) return EmitSlidingWindow(g, r.key, end, r.offset, out);
+    WEIR_RETURN_IF_ERROR(
+        TileExists(g, node, r.key, end - group.tile_ms, &exists));
+    if (exists) return EmitSlidingWindow(g, node, r.key, end, r.offset, out);
   }
   return absl::OkStatus();
 }
 
-absl::Status KeyedWindowOperator::Impl::TileExists(uint16_t g,
+absl::Status KeyedWindowOperator::Impl::TileExists(uint16_t g, uint32_t node,
                                                    std::string_view key,
                                                    EventTime start,
                                                    bool* exists) {
-  *exists = cache_->Contains(key, start, g);
+  *exists = cache_->FindIn(node, start, g).has_value();
   if (*exists || cache_->CompleteInMemory(g, start)) return absl::OkStatus();
   WindowKey(key, g, start, &scratch_key_);
   ++stats_.state_reads;
@@ -968,11 +1017,9 @@ absl::Status KeyedWindowOperator::Impl::TileExists(uint16_t g,
   return absl::OkStatus();
 }
 
-absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(uint16_t g,
-                                                          std::string_view key,
-                                                          EventTime end,
-                                                          int64_t offset,
-                                                          OperatorOutput* out) {
+absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
+    uint16_t g, uint32_t node, std::string_view key, EventTime end,
+    int64_t offset, OperatorOutput* out) {
   const Group& group = groups_[g];
   char* acc = reinterpret_cast<char*>(sliding_acc_.data());
   for (int i : group.features) {
@@ -985,9 +1032,20 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(uint16_t g,
     }
   };
   const EventTime first = end - group.size_ms;
+  // The key's cached tiles of the window, from its node, in start order:
+  // tiles merge oldest first whether cached or read back.
+  tiles_.clear();
+  for (const internal::WindowRef& w : cache_->node(node).windows) {
+    if (w.group == g && w.start >= first && w.start < end) tiles_.push_back(w);
+  }
+  std::sort(tiles_.begin(), tiles_.end(),
+            [](const internal::WindowRef& a, const internal::WindowRef& b) {
+              return a.start < b.start;
+            });
+  auto cached = tiles_.begin();
   for (EventTime start = first; start < end; start += group.tile_ms) {
-    if (std::optional<uint32_t> slot = cache_->Find(key, start, g)) {
-      Entry& e = cache_->entry(*slot);
+    if (cached != tiles_.end() && cached->start == start) {
+      Entry& e = cache_->entry((cached++)->slot);
       if (Expired(e)) continue;
       WEIR_RETURN_IF_ERROR(MakeComplete(e));
       merge(e.acc_data());
@@ -1016,7 +1074,7 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(uint16_t g,
 // ---- sessions
 // -------------------------------------------------------------------
 
-absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g,
+absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g, uint32_t node,
                                                      std::string_view key) {
   std::string prefix;
   WindowKeyPrefix(key, g, &prefix);
@@ -1044,7 +1102,7 @@ absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g,
   WEIR_RETURN_IF_ERROR(it->status());
   it.reset();
   for (Loaded& l : loaded) {
-    if (cache_->Contains(key, l.start, g)) continue;
+    if (cache_->FindIn(node, l.start, g)) continue;
     int64_t end_time, max_offset;
     // Not scratch_acc_: AllocSlot may evict, and eviction reads state.
     std::vector<uint64_t> acc(groups_[g].acc_size / 8 + 1);
@@ -1052,7 +1110,7 @@ absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g,
     WEIR_RETURN_IF_ERROR(
         DecodePayload(g, l.stored, &end_time, &max_offset, tmp));
     WEIR_ASSIGN_OR_RETURN(uint32_t slot,
-                          AllocSlot(g, key, Window{l.start, end_time},
+                          AllocSlot(g, node, Window{l.start, end_time},
                                     /*complete=*/true));
     Entry& e = cache_->entry(slot);
     std::memcpy(e.acc_data(), tmp, groups_[g].acc_size);
@@ -1064,7 +1122,7 @@ absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g,
   return absl::OkStatus();
 }
 
-absl::Status KeyedWindowOperator::Impl::FoldSession(uint16_t g,
+absl::Status KeyedWindowOperator::Impl::FoldSession(uint16_t g, uint32_t node,
                                                     const Record& r) {
   const auto session_key = std::make_pair(g, std::string(r.key));
   // Pin the key's sessions while they merge: loading more of them must not
@@ -1076,19 +1134,19 @@ absl::Status KeyedWindowOperator::Impl::FoldSession(uint16_t g,
   };
   set_pins(true);
   if (session_backend_maybe_) {
-    absl::Status s = LoadSessions(g, r.key);
+    absl::Status s = LoadSessions(g, node, r.key);
     if (!s.ok()) {
       set_pins(false);
       return s;
     }
   }
-  absl::Status s = MergeSessions(g, r, session_key);
+  absl::Status s = MergeSessions(g, node, r, session_key);
   set_pins(false);
   return s;
 }
 
 absl::Status KeyedWindowOperator::Impl::MergeSessions(
-    uint16_t g, const Record& r,
+    uint16_t g, uint32_t node, const Record& r,
     const std::pair<uint16_t, std::string>& session_key) {
   const Group& group = groups_[g];
   Window merged{r.event_time, SaturatingAdd(r.event_time, group.gap_ms)};
@@ -1139,7 +1197,7 @@ absl::Status KeyedWindowOperator::Impl::MergeSessions(
     }
     WEIR_RETURN_IF_ERROR(ApplyBatch());
     WEIR_ASSIGN_OR_RETURN(target,
-                          AllocSlot(g, r.key, merged, /*complete=*/true));
+                          AllocSlot(g, node, merged, /*complete=*/true));
     Entry& e = cache_->entry(target);
     std::memcpy(e.acc_data(), sum_acc, group.acc_size);
     e.max_offset = max_offset;

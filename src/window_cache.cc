@@ -4,14 +4,52 @@ namespace weir {
 namespace internal {
 
 WindowCache::WindowCache(size_t groups, size_t reserve)
-    : index_(0, SlotHash{&entries_}, SlotEq{&entries_}),
+    : index_(0, NodeHash{&keys_}, NodeEq{&keys_}),
       horizon_(groups, kMinEventTime) {
   entries_.reserve(reserve);
 }
 
-uint32_t WindowCache::Insert(uint16_t group, std::string_view key,
-                             const Window& w, bool complete, size_t hash,
-                             size_t acc_words, int64_t now_ms) {
+uint32_t WindowCache::Hold(std::string_view key) {
+  const size_t hash = index_.hash_function()(key);
+  auto it = index_.find(key, hash);
+  if (it != index_.end()) {
+    ++keys_[*it].holds;
+    return *it;
+  }
+  uint32_t node;
+  if (!free_keys_.empty()) {
+    node = free_keys_.back();
+    free_keys_.pop_back();
+  } else {
+    node = static_cast<uint32_t>(keys_.size());
+    keys_.emplace_back();
+  }
+  KeyNode& k = keys_[node];
+  k.key.assign(key.data(), key.size());
+  k.hash = hash;
+  k.holds = 1;
+  k.live = true;
+  k.windows.clear();
+  index_.insert(node);
+  return node;
+}
+
+void WindowCache::Release(uint32_t node) {
+  --keys_[node].holds;
+  FreeNodeIfUnused(node);
+}
+
+void WindowCache::FreeNodeIfUnused(uint32_t node) {
+  KeyNode& k = keys_[node];
+  if (k.holds > 0 || !k.windows.empty()) return;
+  index_.erase(node);
+  k.live = false;
+  k.key.clear();
+  free_keys_.push_back(node);
+}
+
+uint32_t WindowCache::Insert(uint32_t node, uint16_t group, const Window& w,
+                             bool complete, size_t acc_words, int64_t now_ms) {
   uint32_t slot;
   if (!free_.empty()) {
     slot = free_.back();
@@ -21,11 +59,10 @@ uint32_t WindowCache::Insert(uint16_t group, std::string_view key,
     entries_.emplace_back();
   }
   CacheEntry& e = entries_[slot];
-  e.key.assign(key.data(), key.size());
+  e.key_node = node;
   e.start = w.start;
   e.end = w.end;
   e.group = group;
-  e.hash = hash;
   e.max_offset = -1;
   e.touched_ms = now_ms;
   e.live = true;
@@ -37,17 +74,33 @@ uint32_t WindowCache::Insert(uint16_t group, std::string_view key,
   e.pinned = false;
   e.timer.set = false;
   e.acc.resize(acc_words);
-  index_.insert(slot);
+  keys_[node].windows.push_back(WindowRef{w.start, slot, group});
   ++live_;
+  return slot;
+}
+
+uint32_t WindowCache::Insert(uint16_t group, std::string_view key,
+                             const Window& w, bool complete, size_t acc_words,
+                             int64_t now_ms) {
+  const uint32_t node = Hold(key);
+  const uint32_t slot = Insert(node, group, w, complete, acc_words, now_ms);
+  Release(node);
   return slot;
 }
 
 void WindowCache::Erase(uint32_t slot) {
   CacheEntry& e = entries_[slot];
-  index_.erase(slot);
+  auto& windows = keys_[e.key_node].windows;
+  for (size_t i = 0; i < windows.size(); ++i) {
+    if (windows[i].slot == slot) {
+      windows[i] = windows.back();
+      windows.pop_back();
+      break;
+    }
+  }
+  FreeNodeIfUnused(e.key_node);
   e.live = false;
   ++e.generation;
-  e.key.clear();
   free_.push_back(slot);
   --live_;
 }

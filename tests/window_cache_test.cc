@@ -23,8 +23,7 @@ class WindowCacheTest : public ::testing::Test {
   uint32_t Insert(std::string_view key, int64_t start, uint16_t group = 0,
                   size_t acc_words = 2) {
     return cache_.Insert(group, key, Window{start, start + 60'000},
-                         cache_.CompleteInMemory(group, start),
-                         cache_.Hash(key, start, group), acc_words,
+                         cache_.CompleteInMemory(group, start), acc_words,
                          /*now_ms=*/1234);
   }
   // Evicts up to `target` entries; returns the slots evicted, in order.
@@ -45,8 +44,8 @@ class WindowCacheTest : public ::testing::Test {
 TEST_F(WindowCacheTest, FindsWhatWasInserted) {
   const uint32_t slot = Insert("user-1", 0);
   EXPECT_THAT(cache_.Find("user-1", 0, 0), Optional(slot));
-  EXPECT_THAT(cache_.Find("user-1", 0, 0, cache_.Hash("user-1", 0, 0)),
-              Optional(slot));
+  ASSERT_TRUE(cache_.FindKey("user-1").has_value());
+  EXPECT_THAT(cache_.FindIn(*cache_.FindKey("user-1"), 0, 0), Optional(slot));
   EXPECT_TRUE(cache_.Contains("user-1", 0, 0));
   EXPECT_EQ(cache_.Find("user-1", 60'000, 0), std::nullopt);
   EXPECT_EQ(cache_.Find("user-1", 0, 1), std::nullopt);
@@ -54,7 +53,8 @@ TEST_F(WindowCacheTest, FindsWhatWasInserted) {
   EXPECT_EQ(cache_.live(), 1u);
 
   const CacheEntry& e = cache_.entry(slot);
-  EXPECT_EQ(e.key, "user-1");
+  EXPECT_EQ(cache_.KeyOf(e), "user-1");
+  EXPECT_EQ(cache_.KeyOf(slot), "user-1");
   EXPECT_EQ(e.start, 0);
   EXPECT_EQ(e.end, 60'000);
   EXPECT_TRUE(e.live);
@@ -197,6 +197,82 @@ TEST_F(WindowCacheTest, TheSpillHorizonSaysWhatIsCompleteInMemory) {
   cache_.set_horizon(1, 7);
   EXPECT_EQ(cache_.horizon(1), 7);
   EXPECT_FALSE(cache_.CompleteInMemory(1, 7));
+}
+
+// The per-key index: one node per key lists every group's windows.
+TEST_F(WindowCacheTest, OneKeyNodeListsTheWindowsOfEveryGroup) {
+  const uint32_t minute = Insert("user-1", 60'000, 0);
+  const uint32_t hour = Insert("user-1", 0, 1);
+  const uint32_t next_minute = Insert("user-1", 120'000, 0);
+  Insert("user-2", 60'000, 0);
+  EXPECT_EQ(cache_.live_keys(), 2u);
+
+  std::optional<uint32_t> node = cache_.FindKey("user-1");
+  ASSERT_TRUE(node.has_value());
+  EXPECT_THAT(cache_.FindIn(*node, 60'000, 0), Optional(minute));
+  EXPECT_THAT(cache_.FindIn(*node, 0, 1), Optional(hour));
+  EXPECT_THAT(cache_.FindIn(*node, 120'000, 0), Optional(next_minute));
+  EXPECT_EQ(cache_.FindIn(*node, 0, 0), std::nullopt);
+  EXPECT_EQ(cache_.FindIn(*node, 60'000, 1), std::nullopt);
+  EXPECT_EQ(cache_.node(*node).windows.size(), 3u);
+  for (uint32_t slot : {minute, hour, next_minute}) {
+    EXPECT_EQ(cache_.entry(slot).key_node, *node);
+  }
+
+  // Erasing one window leaves the others findable.
+  cache_.Erase(hour);
+  EXPECT_EQ(cache_.Find("user-1", 0, 1), std::nullopt);
+  EXPECT_THAT(cache_.Find("user-1", 60'000, 0), Optional(minute));
+  EXPECT_THAT(cache_.Find("user-1", 120'000, 0), Optional(next_minute));
+  EXPECT_EQ(cache_.node(*node).windows.size(), 2u);
+}
+
+// Evicting every window of a key frees its node; a node reused for another
+// key does not answer for the old one.
+TEST_F(WindowCacheTest, EvictingAKeysLastWindowFreesItsNode) {
+  for (int g = 0; g < 2; ++g) {
+    for (int64_t start = 0; start < 3 * 60'000; start += 60'000) {
+      cache_.entry(Insert("gone", start, g)).referenced = false;
+    }
+  }
+  const uint32_t kept = Insert("kept", 0);
+  EXPECT_EQ(cache_.live_keys(), 2u);
+  EXPECT_THAT(Evict(6), ::testing::SizeIs(6));
+  EXPECT_EQ(cache_.FindKey("gone"), std::nullopt);
+  EXPECT_EQ(cache_.live_keys(), 1u);
+  EXPECT_THAT(cache_.Find("kept", 0, 0), Optional(kept));
+
+  const uint32_t fresh = Insert("fresh", 0, 1);
+  EXPECT_EQ(cache_.KeyOf(fresh), "fresh");
+  EXPECT_EQ(cache_.Find("gone", 0, 1), std::nullopt);
+  EXPECT_EQ(cache_.live_keys(), 2u);
+}
+
+// A held node survives losing its last window (eviction to make room for
+// the key's next window) and is freed on release if still empty.
+TEST_F(WindowCacheTest, AHeldNodeOutlivesItsWindows) {
+  const uint32_t node = cache_.Hold("user-1");
+  EXPECT_THAT(cache_.FindKey("user-1"), Optional(node));
+  const uint32_t first = cache_.Insert(node, 0, Window{0, 60'000},
+                                       /*complete=*/true, 1, 0);
+  cache_.Erase(first);
+  EXPECT_THAT(cache_.FindKey("user-1"), Optional(node));
+  const uint32_t second = cache_.Insert(node, 1, Window{0, 60'000},
+                                        /*complete=*/true, 1, 0);
+  // Holding again counts: one release does not free it.
+  EXPECT_EQ(cache_.Hold("user-1"), node);
+  cache_.Release(node);
+  cache_.Erase(second);
+  EXPECT_THAT(cache_.FindKey("user-1"), Optional(node));
+  cache_.Release(node);
+  EXPECT_EQ(cache_.FindKey("user-1"), std::nullopt);
+  EXPECT_EQ(cache_.live_keys(), 0u);
+
+  // A node with windows stays after its release.
+  const uint32_t other = cache_.Hold("user-2");
+  cache_.Insert(other, 0, Window{0, 60'000}, /*complete=*/true, 1, 0);
+  cache_.Release(other);
+  EXPECT_TRUE(cache_.Contains("user-2", 0, 0));
 }
 
 }  // namespace

@@ -4,12 +4,18 @@
 //
 // The operator's write-back cache of (key, window) entries
 // (docs/architecture.md, "The write-back cache"). Entries live in a slab of
-// slots; a flat hash index over slot numbers finds them, its hash and
-// equality looking into the slab, so each key string is stored once.
+// slots. The index is per key: a slab of key nodes, each holding the key
+// string once and a short list of its cached windows (group, start, slot),
+// and a flat hash index over node numbers. A record looks its key up once
+// and finds every group's window, and a sliding window's tiles, in that
+// list.
 //
 // - Generations: freeing a slot bumps its generation, so a `SlotRef` taken
 //   before (a timer, a queued re-emission) is recognized as stale even when
 //   the slot has been reused for another window.
+// - Key nodes: a node lives while it lists a window or is held (`Hold`):
+//   the caller holds the key it is folding into, so evicting the key's
+//   last window to make room for its next one keeps the node.
 // - Eviction: a CLOCK sweep over the slab. An entry folded into since the
 //   hand last passed (its `referenced` bit) gets a second chance; entries
 //   pinned (a session merge in progress) or queued for re-emission are
@@ -24,14 +30,15 @@
 //
 // Example:
 //   weir::internal::WindowCache cache(/*groups=*/1, /*reserve=*/1024);
-//   std::optional<uint32_t> slot = cache.Find(key, window.start, group);
+//   const uint32_t node = cache.Hold(key);
+//   std::optional<uint32_t> slot = cache.FindIn(node, window.start, group);
 //   if (!slot) {
-//     slot = cache.Insert(group, key, window,
+//     slot = cache.Insert(node, group, window,
 //                         cache.CompleteInMemory(group, window.start),
-//                         cache.Hash(key, window.start, group), acc_words,
-//                         now_ms);
+//                         acc_words, now_ms);
 //   }
 //   cache.entry(*slot).referenced = true;
+//   cache.Release(node);
 
 #ifndef WEIR_INTERNAL_WINDOW_CACHE_H_
 #define WEIR_INTERNAL_WINDOW_CACHE_H_
@@ -58,11 +65,11 @@ namespace weir {
 namespace internal {
 
 // One (key, window) of one group. Laid out so that what a record touches
-// (key, start, group, flags, max_offset and up to 48 bytes of accumulators)
-// comes first, in the first two cache lines.
+// (start, group, flags, max_offset and the accumulators)
+// comes first.
 struct CacheEntry {
-  std::string key;
   int64_t start = 0;
+  uint32_t key_node = 0;  // the key's node (WindowCache::KeyOf)
   uint16_t group = 0;
   bool live = false;
   bool complete = false;    // acc includes everything the backend holds
@@ -70,15 +77,15 @@ struct CacheEntry {
   bool dirty = false;       // acc has folds the backend does not have
   bool referenced = false;  // clock bit for eviction
   bool reemit = false;      // queued for re-emission
+  bool pinned = false;      // must not be evicted (a merge in progress)
   int64_t max_offset = -1;
-  absl::InlinedVector<uint64_t, 6> acc;  // 8-aligned accumulator block
+  // 8-aligned accumulator block, inline up to 56 bytes (a decimal sum and
+  // two sketches: F-FRAUD's hourly group).
+  absl::InlinedVector<uint64_t, 7> acc;
   // Colder fields.
   int64_t end = 0;
   int64_t touched_ms = 0;  // processing time of the last fold (TTL only)
-  size_t hash = 0;         // Hash() of (key, start, group), kept for
-                           // rehashing and erasing without rehashing
   uint32_t generation = 0;
-  bool pinned = false;  // must not be evicted (a merge in progress)
   // Where the entry's one in-memory timer is, so freeing the entry removes
   // its reference (internal/timer_queue.h).
   TimerHandle timer;
@@ -86,46 +93,94 @@ struct CacheEntry {
   char* acc_data() { return reinterpret_cast<char*>(acc.data()); }
 };
 
+// One cached window of a key, as its node lists it: enough to find a
+// group's window without touching the entry.
+struct WindowRef {
+  int64_t start = 0;
+  uint32_t slot = 0;
+  uint16_t group = 0;
+};
+
+// A key with cached windows (or held).
+struct KeyNode {
+  std::string key;
+  size_t hash = 0;  // the index's hash of key, kept for rehashing
+  uint32_t holds = 0;
+  bool live = false;
+  absl::InlinedVector<WindowRef, 6> windows;  // unordered
+};
+
 class WindowCache {
  public:
   // `groups` window groups, each with its own spill horizon; room for
   // `reserve` entries before the slab grows.
   WindowCache(size_t groups, size_t reserve);
-  // Not copyable or movable: the index points into the slab.
+  // Not copyable or movable: the index points into the slabs.
   WindowCache(const WindowCache&) = delete;
   WindowCache& operator=(const WindowCache&) = delete;
 
-  // The index's hash of (key, start, group).
-  size_t Hash(std::string_view key, int64_t start, uint16_t group) const {
-    return index_.hash_function()(KeyView{key, start, group});
-  }
+  // The node of `key`, created if absent, held until Release: it stays
+  // (and its number stays valid) while held, even with no window.
+  // Creating a node may move the node slab: key views taken before
+  // (KeyOf) are invalid after.
+  uint32_t Hold(std::string_view key);
+  // Drops one hold of `node`; a node with no hold and no window is freed.
+  void Release(uint32_t node);
 
-  // The slot of (key, start, group), if cached. `hash` is Hash() of it.
-  std::optional<uint32_t> Find(std::string_view key, int64_t start,
-                               uint16_t group, size_t hash) const {
-    auto it = index_.find(KeyView{key, start, group}, hash);
+  // The node of `key`, if it has cached windows or is held.
+  std::optional<uint32_t> FindKey(std::string_view key) const {
+    auto it = index_.find(key);
     if (it == index_.end()) return std::nullopt;
     return *it;
   }
+  // The slot of `node`'s window of `group` starting at `start`, if cached.
+  std::optional<uint32_t> FindIn(uint32_t node, int64_t start,
+                                 uint16_t group) const {
+    for (const WindowRef& w : keys_[node].windows) {
+      if (w.start == start && w.group == group) return w.slot;
+    }
+    return std::nullopt;
+  }
+  // The slot of (key, start, group), if cached.
   std::optional<uint32_t> Find(std::string_view key, int64_t start,
                                uint16_t group) const {
-    auto it = index_.find(KeyView{key, start, group});
-    if (it == index_.end()) return std::nullopt;
-    return *it;
+    std::optional<uint32_t> node = FindKey(key);
+    if (!node) return std::nullopt;
+    return FindIn(*node, start, group);
   }
   bool Contains(std::string_view key, int64_t start, uint16_t group) const {
-    return index_.contains(KeyView{key, start, group});
+    return Find(key, start, group).has_value();
   }
 
-  // Takes a free slot (a freed one first) for window `w` of `key` in
+  const KeyNode& node(uint32_t node) const { return keys_[node]; }
+  // Starts loading the entries of `node`'s windows into the CPU cache, so
+  // that the record's folds, in different slab lines, wait for memory once
+  // rather than one after another.
+  void Prefetch(uint32_t node) const {
+    for (const WindowRef& w : keys_[node].windows) {
+      __builtin_prefetch(&entries_[w.slot]);
+    }
+  }
+  // The key of an entry. Valid until a node is created (Hold).
+  std::string_view KeyOf(const CacheEntry& e) const {
+    return keys_[e.key_node].key;
+  }
+  std::string_view KeyOf(uint32_t slot) const { return KeyOf(entries_[slot]); }
+
+  // Takes a free slot (a freed one first) for window `w` of `node`'s key in
   // `group`: live, referenced, not dirty, no timer, max_offset -1, touched
   // at `now_ms`, with an accumulator block of `acc_words` words the caller
-  // initializes. `hash` is Hash(key, w.start, group). REQUIRES: not cached.
+  // initializes. REQUIRES: `node` is held or lists a window; the window is
+  // not cached.
+  uint32_t Insert(uint32_t node, uint16_t group, const Window& w, bool complete,
+                  size_t acc_words, int64_t now_ms);
+  // The same for `key` (holds its node for the call).
   uint32_t Insert(uint16_t group, std::string_view key, const Window& w,
-                  bool complete, size_t hash, size_t acc_words, int64_t now_ms);
+                  bool complete, size_t acc_words, int64_t now_ms);
 
-  // Frees `slot`: out of the index, key released, generation bumped. The
-  // caller has released what the accumulators own and removed its timer.
+  // Frees `slot`: out of its key's list (the node freed with its last window
+  // unless held), generation bumped. The caller has released what the
+  // accumulators own and removed its timer.
   void Erase(uint32_t slot);
 
   CacheEntry& entry(uint32_t slot) { return entries_[slot]; }
@@ -136,6 +191,8 @@ class WindowCache {
 
   // Live entries.
   size_t live() const { return live_; }
+  // Live key nodes.
+  size_t live_keys() const { return index_.size(); }
 
   SlotRef RefOf(uint32_t slot) const {
     return SlotRef{slot, entries_[slot].generation};
@@ -191,38 +248,35 @@ class WindowCache {
   }
 
  private:
-  struct KeyView {
-    std::string_view key;
-    int64_t start;
-    uint16_t group;
-  };
-  // The index is a set of slot numbers whose hash and equality look into
-  // entries_.
-  struct SlotHash {
+  // The index is a set of node numbers whose hash and equality look into
+  // keys_.
+  struct NodeHash {
     using is_transparent = void;
-    const std::vector<CacheEntry>* entries;
-    size_t operator()(uint32_t slot) const { return (*entries)[slot].hash; }
-    size_t operator()(const KeyView& k) const {
-      return absl::HashOf(absl::string_view(k.key.data(), k.key.size()),
-                          k.start, k.group);
+    const std::vector<KeyNode>* keys;
+    size_t operator()(uint32_t node) const { return (*keys)[node].hash; }
+    size_t operator()(std::string_view key) const {
+      return absl::HashOf(absl::string_view(key.data(), key.size()));
     }
   };
-  struct SlotEq {
+  struct NodeEq {
     using is_transparent = void;
-    const std::vector<CacheEntry>* entries;
+    const std::vector<KeyNode>* keys;
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
-    bool operator()(uint32_t a, const KeyView& k) const {
-      const CacheEntry& e = (*entries)[a];
-      return e.start == k.start && e.group == k.group && e.key == k.key;
+    bool operator()(uint32_t a, std::string_view k) const {
+      return (*keys)[a].key == k;
     }
-    bool operator()(const KeyView& k, uint32_t a) const {
+    bool operator()(std::string_view k, uint32_t a) const {
       return (*this)(a, k);
     }
   };
 
+  void FreeNodeIfUnused(uint32_t node);
+
   std::vector<CacheEntry> entries_;
   std::vector<uint32_t> free_;
-  absl::flat_hash_set<uint32_t, SlotHash, SlotEq> index_;
+  std::vector<KeyNode> keys_;
+  std::vector<uint32_t> free_keys_;
+  absl::flat_hash_set<uint32_t, NodeHash, NodeEq> index_;
   size_t live_ = 0;
   size_t hand_ = 0;  // eviction clock hand
   std::vector<int64_t> horizon_;
