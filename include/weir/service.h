@@ -314,6 +314,11 @@ absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
 absl::Status PlanService(const ServiceOptions& options,
                          const KeyedWindowOptions& features, Decoder& decoder);
 
+// RunService with `options.backfill = backfill`: the same definition over
+// historical input, ending once it is read (weir/backfill.h).
+absl::Status RunBackfill(ServiceOptions options, BackfillOptions backfill,
+                         KeyedWindowOptions features, Decoder* decoder);
+
 // A feature's input schema in each format a service reads (--format).
 struct ServiceSchema {
   // The JSON schema; its key, event-time and value field names are also

@@ -437,6 +437,12 @@ absl::Status ParseBackfillBound(const std::string& text, bool is_start,
   return absl::OkStatus();
 }
 
+absl::Status RunBackfill(ServiceOptions options, BackfillOptions backfill,
+                         KeyedWindowOptions features, Decoder* decoder) {
+  options.backfill = std::move(backfill);
+  return RunService(std::move(options), std::move(features), decoder);
+}
+
 namespace internal {
 
 absl::StatusOr<std::unique_ptr<BackfillInput>> BackfillInput::Open(

@@ -220,13 +220,10 @@ class BackfillTest : public ::testing::Test {
   static std::vector<std::string> Args(const std::string& name,
                                        const std::vector<std::string>& extra) {
     std::vector<std::string> args = {
-        "--bootstrap=" + broker_->bootstrap(),
-        "--topic=" + std::string(kTopic),
-        "--group=" + name,
-        "--state_dir=" + Path(name) + "/state",
+        "--bootstrap=" + broker_->bootstrap(), "--topic=" + std::string(kTopic),
+        "--group=" + name, "--state_dir=" + Path(name) + "/state",
         "--sink=file:" + Path(name) + "/features.jsonl",
-        "--dlq=file:" + Path(name) + "/dlq.jsonl",
-        "--checkpoint_interval=1h",
+        "--dlq=file:" + Path(name) + "/dlq.jsonl", "--checkpoint_interval=1h",
         // A restarted member is not kept waiting for its killed one.
         "--kafka_property=session.timeout.ms=3000",
         "--kafka_property=heartbeat.interval.ms=300"};
@@ -239,6 +236,32 @@ class BackfillTest : public ::testing::Test {
       const std::string& name, const std::vector<std::string>& extra) {
     return fraud_features_testing::RunServiceToEnd(Args(name, extra),
                                                    absl::Seconds(120));
+  }
+
+  // Writes the topic's records as JSON-lines files in the directory
+  // `name`, one per partition, line n holding the record at offset n;
+  // returns the directory.
+  static absl::StatusOr<std::string> WritePartitionFiles(
+      const std::string& name) {
+    const std::string dir = Path(name);
+    std::filesystem::create_directories(dir);
+    std::vector<std::ofstream> files;
+    for (int p = 0; p < kPartitions; ++p) {
+      files.emplace_back(absl::StrCat(dir, "/payments-", p, ".jsonl"));
+    }
+    std::vector<int64_t> next(kPartitions, 0);
+    for (const testing::WPayEvent& e : *events_) {
+      if (e.offset != next[e.partition]++ ||
+          e.json.find('\n') != std::string::npos) {
+        return absl::InternalError(absl::StrCat("event ", e.seq));
+      }
+      files[e.partition] << e.json << "\n";
+    }
+    for (std::ofstream& f : files) {
+      f.close();
+      if (!f) return absl::InternalError("writing the files failed");
+    }
+    return dir;
   }
 
   static testing::TempDir* dir_;
@@ -268,23 +291,12 @@ TEST_F(BackfillTest, KafkaOffsetsEqualStreamByteForByte) {
 }
 
 TEST_F(BackfillTest, JsonLinesFilesEqualStreamByteForByte) {
-  // One file per partition, line n holding the record at offset n.
-  const std::string in = Path("files-in");
-  std::filesystem::create_directories(in);
-  std::vector<std::ofstream> files;
-  for (int p = 0; p < kPartitions; ++p) {
-    files.emplace_back(absl::StrCat(in, "/payments-", p, ".jsonl"));
-  }
-  std::vector<int64_t> next(kPartitions, 0);
-  for (const testing::WPayEvent& e : *events_) {
-    ASSERT_EQ(e.offset, next[e.partition]++);
-    ASSERT_EQ(e.json.find('\n'), std::string::npos);
-    files[e.partition] << e.json << "\n";
-  }
-  for (std::ofstream& f : files) f.close();
+  auto in = WritePartitionFiles("files-in");
+  ASSERT_TRUE(in.ok()) << in.status();
 
   // No --bootstrap needed: the dead letters go to a file.
-  std::vector<std::string> args = Args("files", {"--backfill_from=file:" + in});
+  std::vector<std::string> args =
+      Args("files", {"--backfill_from=file:" + *in});
   args.erase(args.begin());
   auto out = fraud_features_testing::RunServiceToEnd(args, absl::Seconds(120));
   ASSERT_TRUE(out.ok()) << out.status();
@@ -296,6 +308,35 @@ TEST_F(BackfillTest, JsonLinesFilesEqualStreamByteForByte) {
   // The same dead letters too.
   EXPECT_EQ(SummaryNumber(*out, "dead letters"),
             SummaryNumber(*stream_output_, "dead letters"));
+}
+
+// A part of each partition, [1000, 20000), read from Kafka and from the
+// files of the same records: the same updates.
+TEST_F(BackfillTest, OffsetRangeOfKafkaEqualsThatOfFiles) {
+  auto in = WritePartitionFiles("part-in");
+  ASSERT_TRUE(in.ok()) << in.status();
+  const std::vector<std::string> range = {"--backfill_start=1000",
+                                          "--backfill_end=20000"};
+  std::vector<std::string> kafka_args = range;
+  kafka_args.push_back("--backfill_from=kafka");
+  auto kafka = Run("part-kafka", kafka_args);
+  ASSERT_TRUE(kafka.ok()) << kafka.status();
+  EXPECT_THAT(*kafka, HasSubstr("payments/1 [1000, 20000)"));
+  std::vector<std::string> file_args = range;
+  file_args.push_back("--backfill_from=file:" + *in);
+  auto from_files = Run("part-files", file_args);
+  ASSERT_TRUE(from_files.ok()) << from_files.status();
+  EXPECT_THAT(*from_files, HasSubstr("lines [1000, 20000) of each"));
+  // Every partition holds more than 20000 records.
+  EXPECT_EQ(SummaryNumber(*kafka, "events"), kPartitions * 19000) << *kafka;
+  EXPECT_EQ(SummaryNumber(*from_files, "events"), kPartitions * 19000);
+
+  auto a = SortedLines(Path("part-kafka") + "/features.jsonl");
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = SortedLines(Path("part-files") + "/features.jsonl");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE(a->empty());
+  EXPECT_TRUE(*a == *b) << Diff(*a, *b);
 }
 
 // Killed by SIGKILL during a checkpoint and during the final firing, and
