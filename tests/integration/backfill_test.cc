@@ -344,13 +344,13 @@ TEST_F(BackfillTest, OffsetRangeOfKafkaEqualsThatOfFiles) {
 // its own checkpoints and ends with the unkilled output.
 TEST_F(BackfillTest, KilledTwiceAndRestartedEqualsStream) {
   const std::vector<std::string> common = {"--backfill_from=kafka",
-                                           "--checkpoint_interval=100ms",
+                                           "--checkpoint_interval=50ms",
                                            "--checkpoint_min_pause=0"};
   int kills = 0;
   int restored = 0;
   std::string outputs;
   for (const std::string& kill :
-       {std::string("--fault_kill_in_phase=checkpoint:3"),
+       {std::string("--fault_kill_in_phase=checkpoint:2"),
         std::string("--fault_kill_in_phase=firing:1"), std::string()}) {
     std::vector<std::string> extra = common;
     if (!kill.empty()) extra.push_back(kill);
