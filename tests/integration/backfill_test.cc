@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "../../examples/fraud_features/fraud_features.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -37,7 +38,9 @@
 #include "fraud_features_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weir/json/json_decoder.h"
 #include "weir/keyed_window_operator.h"
+#include "weir/service.h"
 #include "weir/sinks.h"
 #include "weir/testing/local_broker.h"
 #include "weir/testing/missing_part.h"
@@ -429,6 +432,83 @@ TEST_F(BackfillTest, TimeRangeWritesCoveredWindowsAsTheStream) {
   auto lines = SortedLines(Path("range") + "/features.jsonl");
   ASSERT_TRUE(lines.ok()) << lines.status();
   EXPECT_TRUE(*lines == want) << Diff(want, *lines);
+}
+
+// With short windows the warm-up is short too: a time-range backfill of
+// one-minute counts (lateness 10 s, out-of-orderness 5 s: warm-up 1 min
+// 15 s) skips each partition's records up to the first one stamped at
+// 00:00:45 and still writes what the stream wrote for the covered minute.
+TEST_F(BackfillTest, WarmupSkipsTheLogBeforeTheRange) {
+  KeyedWindowOptions features;
+  features.features = {fraud::Feature("txn_count_1m", AggregateKind::kCount,
+                                      Tumbling(absl::Minutes(1)), -1)};
+  features.max_out_of_orderness = absl::Seconds(5);
+  features.allowed_lateness = absl::Seconds(10);
+  ASSERT_EQ(BackfillWarmup(features), absl::Seconds(75));
+  auto decoder = JsonDecoder::Create(fraud::WPaySchema());
+  ASSERT_TRUE(decoder.ok()) << decoder.status();
+
+  auto options = [](const std::string& name) {
+    ServiceOptions o;
+    o.name = "warmup";
+    o.bootstrap = broker_->bootstrap();
+    o.topic = kTopic;
+    o.group = name;
+    o.state_dir = Path(name) + "/state";
+    o.state_backend = "memory";
+    o.sink = "file:" + Path(name) + "/features.jsonl";
+    o.dlq = "file:" + Path(name) + "/dlq.jsonl";
+    o.checkpoint_interval = absl::Hours(1);
+    o.metrics_port = std::nullopt;
+    o.handle_signals = false;
+    return o;
+  };
+  ServiceOptions stream = options("warmup-stream");
+  stream.max_events = kEvents;
+  ASSERT_TRUE(RunService(stream, features, decoder->get()).ok());
+
+  const absl::Time from = FromEventTime(kStart) + absl::Minutes(2);
+  ServiceOptions backfill = options("warmup-range");
+  backfill.backfill = BackfillOptions{
+      .from = "kafka", .start_time = from, .end_time = from + absl::Minutes(1)};
+  auto service = Service::Create(backfill, features, decoder->get());
+  ASSERT_TRUE(service.ok()) << service.status();
+  ASSERT_TRUE((*service)->Run().ok());
+
+  // Read: each partition from its first record stamped at or after
+  // 00:00:45, to its end (the range's end + 15 s is past the data).
+  const EventTime warm = ToEventTime(from - absl::Seconds(75));
+  std::vector<bool> started(kPartitions, false);
+  int64_t expected = 0;
+  for (const testing::WPayEvent& e : *events_) {
+    if (e.event_time >= warm) started[e.partition] = true;
+    if (started[e.partition]) ++expected;
+  }
+  EXPECT_EQ((*service)->stats().records_in, expected);
+  EXPECT_LT(expected, kEvents - 4 * 10'000);
+
+  auto stream_updates = ReadFeatureFile(Path("warmup-stream/features.jsonl"));
+  ASSERT_TRUE(stream_updates.ok()) << stream_updates.status();
+  std::vector<FeatureUpdate> want;
+  for (const FeatureUpdate& u : *stream_updates) {
+    if (BackfillWritesWindow(*backfill.backfill, u.window)) want.push_back(u);
+  }
+  ASSERT_FALSE(want.empty());
+  auto got = ReadFeatureFile(Path("warmup-range/features.jsonl"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  auto key = [](const FeatureUpdate& u) {
+    return std::make_tuple(u.key, u.feature, u.window.start, u.version_time,
+                           u.version_offset, u.value.ToString());
+  };
+  std::vector<std::tuple<std::string, std::string, EventTime, EventTime,
+                         int64_t, std::string>>
+      a, b;
+  for (const FeatureUpdate& u : want) a.push_back(key(u));
+  for (const FeatureUpdate& u : *got) b.push_back(key(u));
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_TRUE(a == b);
 }
 
 TEST_F(BackfillTest, BadFlagsNameTheFlag) {
