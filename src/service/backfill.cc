@@ -171,28 +171,31 @@ class RangedSource final : public ForwardingSource, private PartitionListener {
     if (AtEnd()) return absl::Span<const RawRecord>();
     WEIR_ASSIGN_OR_RETURN(absl::Span<const RawRecord> in,
                           ForwardingSource::Poll(max_records, timeout));
-    std::vector<TopicPartition> finished;
+    // Partitions to pause: reading past the end is wasted (a resume after
+    // backpressure may fetch more; it is dropped and paused again).
+    std::set<TopicPartition> to_pause;
     for (const RawRecord& r : in) {
       const Range range = RangeOf(r.partition);
       if (r.offset < range.start) continue;
-      const TopicPartition tp{std::string(r.topic), r.partition};
-      if (done_.count(tp)) continue;
-      const bool past_time =
-          range.to_time.has_value() &&
-          r.timestamp.value_or(kMinEventTime) >= *range.to_time;
-      if ((range.end.has_value() && r.offset >= *range.end) || past_time) {
-        done_.insert(tp);
-        finished.push_back(tp);
+      bool done = done_.count(r.partition) > 0;
+      if (!done && ((range.end.has_value() && r.offset >= *range.end) ||
+                    (range.to_time.has_value() &&
+                     r.timestamp.value_or(kMinEventTime) >= *range.to_time))) {
+        done_.insert(r.partition);
+        done = true;
+      }
+      if (done) {
+        to_pause.insert({std::string(r.topic), r.partition});
         continue;
       }
-      if (range.from_time.has_value() && !started_.count(tp)) {
+      if (range.from_time.has_value() && !started_.count(r.partition)) {
         if (r.timestamp.value_or(kMinEventTime) < *range.from_time) continue;
-        started_.insert(tp);
+        started_.insert(r.partition);
       }
       batch_.push_back(r);
-      if (range.end.has_value() && r.offset + 1 >= *range.end &&
-          done_.insert(tp).second) {
-        finished.push_back(tp);
+      if (range.end.has_value() && r.offset + 1 >= *range.end) {
+        done_.insert(r.partition);
+        to_pause.insert({std::string(r.topic), r.partition});
       }
     }
     // A partition whose position passed its end (a gap in the offsets)
@@ -202,14 +205,14 @@ class RangedSource final : public ForwardingSource, private PartitionListener {
     for (const PartitionPosition& p : positions) {
       const Range range = RangeOf(p.partition.partition);
       if (range.end.has_value() && p.position.has_value() &&
-          *p.position >= *range.end && done_.insert(p.partition).second) {
-        finished.push_back(p.partition);
+          *p.position >= *range.end &&
+          done_.insert(p.partition.partition).second) {
+        to_pause.insert(p.partition);
       }
     }
-    // Reading past the end is wasted: pause what is done (a resume after
-    // backpressure may fetch more, which is dropped above).
-    if (!finished.empty()) {
-      WEIR_RETURN_IF_ERROR(ForwardingSource::Pause(finished));
+    if (!to_pause.empty()) {
+      const std::vector<TopicPartition> pause(to_pause.begin(), to_pause.end());
+      WEIR_RETURN_IF_ERROR(ForwardingSource::Pause(pause));
     }
     return absl::Span<const RawRecord>(batch_);
   }
@@ -236,8 +239,10 @@ class RangedSource final : public ForwardingSource, private PartitionListener {
       starts[tp] = start;
       // Resuming past the start, the first record of the time range was
       // found before.
-      if (start > range.start) started_.insert(tp);
-      if (range.end.has_value() && start >= *range.end) done_.insert(tp);
+      if (start > range.start) started_.insert(tp.partition);
+      if (range.end.has_value() && start >= *range.end) {
+        done_.insert(tp.partition);
+      }
     }
     return starts;
   }
@@ -249,8 +254,10 @@ class RangedSource final : public ForwardingSource, private PartitionListener {
   const Range default_range_;
   const size_t partitions_;
   PartitionListener* listener_ = nullptr;
-  std::set<TopicPartition> done_;
-  std::set<TopicPartition> started_;  // found the first record of from_time
+  // Partitions (of the one topic) read to their ends, and those whose first
+  // record stamped at or after from_time was found.
+  std::set<int32_t> done_;
+  std::set<int32_t> started_;
   std::vector<RawRecord> batch_;
 };
 
