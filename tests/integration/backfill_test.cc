@@ -394,12 +394,14 @@ TEST_F(BackfillTest, KilledTwiceAndRestartedEqualsStream) {
 TEST_F(BackfillTest, TimeRangeWritesCoveredWindowsAsTheStream) {
   const absl::Time from = FromEventTime(kStart);
   const absl::Time to = from + absl::Minutes(1);
-  auto out = Run(
-      "range", {"--backfill_from=kafka",
-                "--backfill_start=" + absl::FormatTime(absl::RFC3339_full, from,
-                                                       absl::UTCTimeZone()),
-                "--backfill_end=" + absl::FormatTime(absl::RFC3339_full, to,
-                                                     absl::UTCTimeZone())});
+  const std::vector<std::string> range_flags = {
+      "--backfill_start=" +
+          absl::FormatTime(absl::RFC3339_full, from, absl::UTCTimeZone()),
+      "--backfill_end=" +
+          absl::FormatTime(absl::RFC3339_full, to, absl::UTCTimeZone())};
+  std::vector<std::string> kafka_args = range_flags;
+  kafka_args.push_back("--backfill_from=kafka");
+  auto out = Run("range", kafka_args);
   ASSERT_TRUE(out.ok()) << out.status();
   // The range ends 1 min 5 s after its end, well before the 150 s of data.
   const int64_t read = SummaryNumber(*out, "events");
@@ -432,6 +434,18 @@ TEST_F(BackfillTest, TimeRangeWritesCoveredWindowsAsTheStream) {
   auto lines = SortedLines(Path("range") + "/features.jsonl");
   ASSERT_TRUE(lines.ok()) << lines.status();
   EXPECT_TRUE(*lines == want) << Diff(want, *lines);
+
+  // Files have no timestamps: read whole, they write the same windows.
+  auto in = WritePartitionFiles("range-files-in");
+  ASSERT_TRUE(in.ok()) << in.status();
+  std::vector<std::string> file_args = range_flags;
+  file_args.push_back("--backfill_from=file:" + *in);
+  auto from_files = Run("range-files", file_args);
+  ASSERT_TRUE(from_files.ok()) << from_files.status();
+  EXPECT_EQ(SummaryNumber(*from_files, "events"), kEvents);
+  auto file_lines = SortedLines(Path("range-files") + "/features.jsonl");
+  ASSERT_TRUE(file_lines.ok()) << file_lines.status();
+  EXPECT_TRUE(*file_lines == want) << Diff(want, *file_lines);
 }
 
 // With short windows the warm-up is short too: a time-range backfill of
