@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "weir/capacity_calibration.h"
 #include "weir/internal/backfill_input.h"
 #include "weir/kafka/kafka_offsets.h"
 #include "weir/status_macros.h"
@@ -366,14 +367,7 @@ std::string BackfillOptions::RangeName() const {
 }
 
 absl::Duration BackfillWarmup(const KeyedWindowOptions& features) {
-  absl::Duration longest = absl::ZeroDuration();
-  for (const FeatureSpec& f : features.features) {
-    if (!f.window.has_value()) continue;
-    longest = std::max(longest, f.window->kind == WindowKind::kSession
-                                    ? f.window->gap
-                                    : f.window->size);
-  }
-  return longest + features.allowed_lateness + features.max_out_of_orderness;
+  return StateRetention(features) + features.max_out_of_orderness;
 }
 
 bool BackfillWritesWindow(const BackfillOptions& options,
