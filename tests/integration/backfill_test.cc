@@ -539,6 +539,8 @@ TEST_F(BackfillTest, BadFlagsNameTheFlag) {
            {{"--backfill_from=kafka", "--backfill_start=2026-01-01T00:00:00Z"},
             "--backfill_end"},
            {{"--backfill_end=10"}, "--backfill_start / --backfill_end"},
+           {{"--backfill_from=kafka", "--replay_from=2026-01-01T00:00:00Z"},
+            "--replay_from"},
        }) {
     std::vector<std::string> argv = {fraud_features_testing::ServiceBinary(),
                                      "--bootstrap=127.0.0.1:1"};
