@@ -372,6 +372,10 @@ absl::Status FileSourceOptions::Validate() const {
   if (env == nullptr) {
     return absl::InvalidArgumentError("FileSourceOptions.env is null");
   }
+  if (partition < 0) {
+    return absl::InvalidArgumentError(
+        "FileSourceOptions.partition must be >= 0");
+  }
   if (max_line_bytes == 0) {
     return absl::InvalidArgumentError(
         "FileSourceOptions.max_line_bytes must be > 0");
@@ -389,7 +393,7 @@ absl::StatusOr<std::unique_ptr<FileSource>> FileSource::Create(
   }
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file,
                         options.env->NewReadableFile(options.path));
-  TopicPartition tp{options.topic.value_or(options.path), 0};
+  TopicPartition tp{options.topic.value_or(options.path), options.partition};
   return std::unique_ptr<FileSource>(
       new FileSource(std::move(options), std::move(tp), std::move(file)));
 }

@@ -224,7 +224,8 @@ int main(int argc, char** argv) {
         2, "fraud-features");
   }
   std::unique_ptr<weir::LocalBroker> broker;
-  if (options.ok() && options->bootstrap.empty() && !options->plan) {
+  if (options.ok() && options->bootstrap.empty() && !options->plan &&
+      !options->backfill) {
     absl::StatusOr<std::unique_ptr<weir::LocalBroker>> started =
         StartEmbedded(*options);
     if (!started.ok()) {

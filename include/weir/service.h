@@ -28,7 +28,10 @@
 //     (`max_events`, `max_time`, `idle_exit`), where every open window fires
 //     and a last checkpoint is taken;
 //   - prints a summary at the end (figures, peak RSS, and the features of a
-//     few keys read back from the sink).
+//     few keys read back from the sink);
+//   - or, given `backfill`, runs the same definition over historical input
+//     (a Kafka range of offsets or times, or JSON-lines files) and ends
+//     (weir/backfill.h).
 //
 // `ServiceOptions` holds the settings; `ParseServiceFlags` fills it from the
 // standard command-line flags (absl flags, defined in src/service/
@@ -73,6 +76,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "weir/backfill.h"
 #include "weir/capacity_calibration.h"
 #include "weir/capacity_plan.h"
 #include "weir/decode.h"
@@ -144,6 +148,15 @@ struct ServiceOptions {
   // format "avro": the registry subject whose latest writer schema the
   // reader schema must read at startup. Default: empty, "<topic>-value"
   std::string schema_subject;
+
+  // ---- backfill ----
+
+  // Runs the service as a backfill over this input and range (weir/
+  // backfill.h): it reads the range, fires every window, takes a last
+  // checkpoint and ends; group `<group>-backfill`, checkpoints under
+  // `<checkpoint_uri>/backfill-<range>`. A file backfill needs no Kafka
+  // unless a Kafka output is asked for. Default: unset (the live service)
+  std::optional<BackfillOptions> backfill;
 
   // ---- bounded runs (unset: no limit) ----
 
@@ -300,6 +313,11 @@ absl::Status RunService(ServiceOptions options, KeyedWindowOptions features,
 // name) or without `options.plan`; the calibration's errors otherwise.
 absl::Status PlanService(const ServiceOptions& options,
                          const KeyedWindowOptions& features, Decoder& decoder);
+
+// RunService with `options.backfill = backfill`: the same definition over
+// historical input, ending once it is read (weir/backfill.h).
+absl::Status RunBackfill(ServiceOptions options, BackfillOptions backfill,
+                         KeyedWindowOptions features, Decoder* decoder);
 
 // A feature's input schema in each format a service reads (--format).
 struct ServiceSchema {

@@ -391,6 +391,10 @@ struct FileSourceOptions {
   // Default: unset (the path)
   std::optional<std::string> topic;
 
+  // The partition number its records carry (several files can then be
+  // the partitions of one topic). REQUIRES: >= 0. Default: 0
+  int32_t partition = 0;
+
   // A line longer than this fails Poll with kDataLoss: the file is not what
   // a JSON-lines source expects. Default: 16 MiB
   size_t max_line_bytes = size_t{16} << 20;
@@ -403,8 +407,9 @@ struct FileSourceOptions {
   absl::Status Validate() const;
 };
 
-// One file as partition 0 of one topic. Offset n is the file's line n
-// (counting from 0); the record's value is the line without its line break
+// One file as one partition (`partition`, 0 by default) of one topic. Offset n
+// is the file's line n (counting from 0); the record's value is the line
+// without its line break
 // ("\n" or "\r\n"), its key is empty and it has no timestamp. Blank lines
 // keep their number but are not returned. A last line without a line break
 // is a record too: the file is taken to be complete. Poll never waits.

@@ -41,6 +41,7 @@
 #include "absl/time/time.h"
 #include "weir/dlq.h"
 #include "weir/http/metrics_server.h"
+#include "weir/internal/backfill_input.h"
 #include "weir/internal/scratch_dir.h"
 #include "weir/kafka/kafka_dead_letter_queue.h"
 #include "weir/kafka/kafka_sink.h"
@@ -134,6 +135,8 @@ class BoundedSource final : public weir::ForwardingSource,
     } else if (ever_assigned_ && caught_up &&
                now - last_arrival_ >= limits_.idle_exit) {
       reason = "no lag and idle (--idle_exit)";
+    } else if (ForwardingSource::AtEnd()) {
+      reason = absl::StrCat("read ", read, " records, the whole input");
     }
     absl::MutexLock lock(&mu_);
     positions_ = std::move(*positions);
@@ -900,7 +903,16 @@ absl::Status ServiceOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
   };
   if (!ValidName(name)) return bad("name", "want [a-z0-9_]+");
-  if (bootstrap.empty() && !plan.has_value()) return bad("bootstrap", "empty");
+  if (backfill.has_value()) WEIR_RETURN_IF_ERROR(backfill->Validate());
+  // A plan reads no Kafka; a file backfill only for a Kafka output.
+  const bool uses_kafka =
+      !plan.has_value() &&
+      (!backfill.has_value() || backfill->kafka() || dlq == "kafka" ||
+       late_output == "kafka" || absl::StartsWith(sink, "kafka:"));
+  if (bootstrap.empty() && uses_kafka) return bad("bootstrap", "empty");
+  if (backfill.has_value() && replay_from.has_value()) {
+    return bad("replay_from", "not with --backfill_from");
+  }
   if (topic.empty()) return bad("topic", "empty");
   if (group.empty()) return bad("group", "empty");
   for (const std::string& p : kafka_properties) {
@@ -1035,6 +1047,7 @@ class Service::Impl {
   std::unique_ptr<LateRecordOutput> late_output_;
   std::unique_ptr<ObjectStore> store_;
   std::unique_ptr<KafkaSource> kafka_;
+  std::unique_ptr<internal::BackfillInput> backfill_;
   std::unique_ptr<BoundedSource> source_;
   MetricsRegistry registry_;
   std::unique_ptr<InstrumentedSink> sink_;
@@ -1089,6 +1102,7 @@ absl::Status Service::Impl::ResolveDefaults() {
   if (c_.checkpoint_uri.empty()) {
     c_.checkpoint_uri = absl::StrCat("file://", c_.state_dir, "/checkpoints");
   }
+  if (c_.backfill.has_value()) internal::ResolveBackfillDefaults(c_);
   if (c_.sink.empty()) {
     c_.sink = RedisAnswers("127.0.0.1", 6379)
                   ? "redis://127.0.0.1:6379"
@@ -1112,15 +1126,30 @@ absl::Status Service::Impl::Init() {
   store_options.s3.max_attempts = c_.s3_max_attempts;
   WEIR_ASSIGN_OR_RETURN(store_,
                         OpenObjectStore(c_.checkpoint_uri, store_options));
-  // A replay starts early enough to fill every window that starts at
-  // --replay_from: the longest window plus the allowed lateness before it.
-  std::optional<absl::Time> start_time;
-  if (c_.replay_from.has_value()) {
-    start_time = *c_.replay_from - StateRetention(features_);
+  Source* input = nullptr;
+  if (c_.backfill.has_value()) {
+    WEIR_ASSIGN_OR_RETURN(
+        backfill_,
+        internal::BackfillInput::Open(
+            c_, features_, [this]() -> absl::StatusOr<std::unique_ptr<Source>> {
+              WEIR_ASSIGN_OR_RETURN(std::unique_ptr<KafkaSource> kafka,
+                                    MakeSource(c_, std::nullopt));
+              return std::unique_ptr<Source>(std::move(kafka));
+            }));
+    input = backfill_->source();
+    raw_sink = internal::FilterBackfillSink(*c_.backfill, std::move(raw_sink));
+  } else {
+    // A replay starts early enough to fill every window that starts at
+    // --replay_from: the longest window plus the allowed lateness before it.
+    std::optional<absl::Time> start_time;
+    if (c_.replay_from.has_value()) {
+      start_time = *c_.replay_from - StateRetention(features_);
+    }
+    WEIR_ASSIGN_OR_RETURN(kafka_, MakeSource(c_, start_time));
+    input = kafka_.get();
   }
-  WEIR_ASSIGN_OR_RETURN(kafka_, MakeSource(c_, start_time));
   source_ = std::make_unique<BoundedSource>(
-      kafka_.get(),
+      input,
       BoundedSource::Limits{
           .max_events = c_.max_events.value_or(0),
           .max_time = c_.max_time.value_or(absl::InfiniteDuration()),
@@ -1210,6 +1239,11 @@ absl::Status Service::Impl::Init() {
 absl::Status Service::Impl::Run() {
   std::string late;
   if (late_output_ != nullptr) late = "; late records -> " + LateOutputName(c_);
+  if (backfill_ != nullptr) {
+    std::printf("%s: backfill %s: %s\n", c_.program_name.c_str(),
+                c_.backfill->RangeName().c_str(),
+                backfill_->description().c_str());
+  }
   std::printf(
       "%s: consuming '%s' at %s as group '%s'; checkpoints -> %s every %s; "
       "features -> %s; dead letters -> %s%s%s\n",
