@@ -293,31 +293,6 @@ std::string RangeText(const RangedSource::Range& r) {
   return out;
 }
 
-// Passes on the updates of the windows a time-range backfill writes.
-class WindowFilterSink final : public Sink {
- public:
-  WindowFilterSink(BackfillOptions options, std::unique_ptr<Sink> inner)
-      : options_(std::move(options)), inner_(std::move(inner)) {}
-
-  absl::Status Write(absl::Span<const FeatureUpdate> updates) override {
-    kept_.clear();
-    for (const FeatureUpdate& u : updates) {
-      if (BackfillWritesWindow(options_, u.window)) kept_.push_back(u);
-    }
-    if (kept_.empty()) return absl::OkStatus();
-    return inner_->Write(kept_);
-  }
-  absl::Status Flush() override { return inner_->Flush(); }
-  absl::Status PreCommit(int64_t id) override { return inner_->PreCommit(id); }
-  absl::Status Commit(int64_t id) override { return inner_->Commit(id); }
-  absl::Status Abort(int64_t id) override { return inner_->Abort(id); }
-
- private:
-  const BackfillOptions options_;
-  const std::unique_ptr<Sink> inner_;
-  std::vector<FeatureUpdate> kept_;
-};
-
 }  // namespace
 
 absl::Status BackfillOptions::Validate() const {
@@ -522,12 +497,6 @@ absl::StatusOr<std::unique_ptr<BackfillInput>> BackfillInput::Open(
   return std::unique_ptr<BackfillInput>(new BackfillInputImpl(
       std::move(kafka), std::move(ranges), RangedSource::Range{0, 0},
       partitions, absl::StrJoin(described, ", ")));
-}
-
-std::unique_ptr<Sink> FilterBackfillSink(const BackfillOptions& options,
-                                         std::unique_ptr<Sink> sink) {
-  if (!options.time_range()) return sink;
-  return std::make_unique<WindowFilterSink>(options, std::move(sink));
 }
 
 void ResolveBackfillDefaults(ServiceOptions& options) {

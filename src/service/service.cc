@@ -289,6 +289,23 @@ absl::StatusOr<std::unique_ptr<weir::Sink>> MakeSink(const ServiceOptions& c) {
   return std::unique_ptr<weir::Sink>(std::move(sink));
 }
 
+// Which windows' updates the service writes: those starting at or after a
+// replay's --replay_from, those a time-range backfill covers completely
+// (weir::BackfillWritesWindow), or (unset) every window.
+std::function<bool(const weir::Window&)> WrittenWindows(
+    const weir::ServiceOptions& c) {
+  if (c.replay_from.has_value()) {
+    const weir::EventTime from = absl::ToUnixMillis(*c.replay_from);
+    return [from](const weir::Window& w) { return w.start >= from; };
+  }
+  if (c.backfill.has_value() && c.backfill->time_range()) {
+    return [b = *c.backfill](const weir::Window& w) {
+      return weir::BackfillWritesWindow(b, w);
+    };
+  }
+  return nullptr;
+}
+
 // Wraps the sink the service writes to: times each Write into the sink
 // latency histogram and counts errors and refusals. With a delay (the
 // testing/chaos flag --sink_delay_ms) it also plays a slow store: after an
@@ -296,9 +313,10 @@ absl::StatusOr<std::unique_ptr<weir::Sink>> MakeSink(const ServiceOptions& c) {
 // with kUnavailable, which makes the pipeline queue updates, pause the input
 // and retry; once `finishing()` is true (the bounded input ended or a stop
 // was asked for), it waits out the busy time instead, because the final
-// checkpoint must be able to hand everything to the sink. With
-// `windows_from` (a replay's --replay_from) it writes only the updates of
-// windows starting at or after it, and counts the others as withheld.
+// checkpoint must be able to hand everything to the sink. With `writes`
+// (a replay's or a time-range backfill's rule: WrittenWindows) it writes
+// only the updates of the windows `writes` accepts, and counts the others
+// as withheld.
 // Called on the processing thread only.
 class InstrumentedSink final : public weir::Sink {
  public:
@@ -310,22 +328,21 @@ class InstrumentedSink final : public weir::Sink {
 
   InstrumentedSink(std::unique_ptr<weir::Sink> inner, absl::Duration delay,
                    std::function<bool()> finishing, Metrics metrics,
-                   std::optional<weir::EventTime> windows_from)
+                   std::function<bool(const weir::Window&)> writes)
       : inner_(std::move(inner)),
         delay_(delay),
         finishing_(std::move(finishing)),
         metrics_(metrics),
-        windows_from_(windows_from) {}
+        writes_(std::move(writes)) {}
 
-  // Updates of windows starting before `windows_from` (a replay's) that
-  // were not written.
+  // Updates of windows `writes` refused, not written.
   int64_t withheld() const { return withheld_.load(); }
 
   absl::Status Write(absl::Span<const weir::FeatureUpdate> updates) override {
-    if (windows_from_.has_value()) {
+    if (writes_) {
       kept_.clear();
       for (const weir::FeatureUpdate& u : updates) {
-        if (u.window.start >= *windows_from_) kept_.push_back(u);
+        if (writes_(u.window)) kept_.push_back(u);
       }
       if (kept_.size() != updates.size()) {
         const int64_t withheld =
@@ -386,7 +403,7 @@ class InstrumentedSink final : public weir::Sink {
   const absl::Duration delay_;
   const std::function<bool()> finishing_;
   const Metrics metrics_;
-  const std::optional<weir::EventTime> windows_from_;
+  const std::function<bool(const weir::Window&)> writes_;
   std::vector<weir::FeatureUpdate> kept_;
   std::atomic<int64_t> withheld_{0};
   absl::Time busy_until_ = absl::InfinitePast();
@@ -1137,7 +1154,6 @@ absl::Status Service::Impl::Init() {
               return std::unique_ptr<Source>(std::move(kafka));
             }));
     input = backfill_->source();
-    raw_sink = internal::FilterBackfillSink(*c_.backfill, std::move(raw_sink));
   } else {
     // A replay starts early enough to fill every window that starts at
     // --replay_from: the longest window plus the allowed lateness before it.
@@ -1180,10 +1196,7 @@ absl::Status Service::Impl::Init() {
         return source_->AtEnd() || stop_signal_.load() != 0 ||
                stop_requested_.load();
       },
-      sink_metrics,
-      c_.replay_from.has_value()
-          ? std::optional<EventTime>(absl::ToUnixMillis(*c_.replay_from))
-          : std::nullopt);
+      sink_metrics, WrittenWindows(c_));
 
   PipelineOptions options;
   options.name = c_.name;
@@ -1312,6 +1325,11 @@ void Service::Impl::PrintSummary(const std::string& why,
         absl::FormatTime(absl::RFC3339_sec, *c_.replay_from,
                          absl::UTCTimeZone())
             .c_str(),
+        static_cast<long long>(sink_->withheld()));
+  } else if (c_.backfill.has_value() && c_.backfill->time_range()) {
+    std::printf(
+        "  backfill          %lld updates of windows the range does not "
+        "cover withheld\n",
         static_cast<long long>(sink_->withheld()));
   }
   const std::string lateness =

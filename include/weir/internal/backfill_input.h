@@ -3,7 +3,8 @@
 // -----------------------------------------------------------------------------
 //
 // The parts a service swaps in when it runs as a backfill (weir/backfill.h):
-// the bounded source over the range and the sink filter of a time range.
+// the bounded source over the range (the sink filter of a time range is the
+// service's, with weir::BackfillWritesWindow).
 // Used by src/service/service.cc only.
 //
 // Threading: as the sources and sinks it makes (the processing thread).
@@ -44,11 +45,6 @@ class BackfillInput {
   // What is read, for the start line, e.g. "payments/0 [0, 1200), ...".
   virtual std::string description() const = 0;
 };
-
-// Wraps `sink` so that only updates of windows the backfill writes
-// (weir::BackfillWritesWindow) pass; `sink` itself for an offset range.
-std::unique_ptr<Sink> FilterBackfillSink(const BackfillOptions& options,
-                                         std::unique_ptr<Sink> sink);
 
 // A backfill's defaults: the group `<group>-backfill` and checkpoints under
 // `<checkpoint_uri>/backfill-<range>`. REQUIRES: options.checkpoint_uri set.
