@@ -56,6 +56,7 @@
 #include "weir/checkpoint.h"
 #include "weir/internal/scratch_dir.h"
 #include "weir/kafka/internal/kafka_conf.h"
+#include "weir/kafka/kafka_offsets.h"
 #include "weir/object_store.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
 #include "weir/state.h"
@@ -102,11 +103,6 @@ struct KafkaDeleter {
 };
 using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
 
-int TimeoutMs() {
-  return static_cast<int>(std::min<int64_t>(
-      absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_timeout)), 1 << 30));
-}
-
 absl::StatusOr<KafkaPtr> NewConsumer() {
   WEIR_ASSIGN_OR_RETURN(
       weir::internal::KafkaConfPtr conf,
@@ -125,37 +121,6 @@ absl::StatusOr<KafkaPtr> NewConsumer() {
   }
   conf.release();  // rd_kafka_new took it
   return rk;
-}
-
-// The topic's partition ids, from the brokers' metadata.
-absl::StatusOr<std::vector<int32_t>> TopicPartitions(rd_kafka_t* rk,
-                                                     const std::string& topic) {
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  if (rkt == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("topic ", topic));
-  }
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, TimeoutMs());
-  rd_kafka_topic_destroy(rkt);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(
-        weir::internal::KafkaErrorText(err, "metadata"));
-  }
-  std::vector<int32_t> out;
-  absl::Status status;
-  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = absl::NotFoundError(absl::StrCat(
-        "topic ", topic, ": ",
-        md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "absent"));
-  } else {
-    for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
-      out.push_back(md->topics[0].partitions[i].id);
-    }
-    std::sort(out.begin(), out.end());
-  }
-  rd_kafka_metadata_destroy(md);
-  if (!status.ok()) return status;
-  return out;
 }
 
 // The timestamp of the record at `offset`, by reading it.
@@ -194,48 +159,32 @@ struct Move {
   int64_t to = 0;
 };
 
-// Where `partition` should start, per the flags.
+// Where a partition should start, per the flags: `p` holds its log's
+// bounds and the --to_time lookup's answer (`high` for "no record that
+// late"), `current` the newest checkpoint's offset.
 absl::StatusOr<int64_t> Target(rd_kafka_t* rk, const std::string& topic,
-                               int32_t partition,
+                               const weir::KafkaPartitionOffsets& p,
                                std::optional<int64_t> current) {
-  int64_t low = 0, high = 0;
-  if (rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          rk, topic.c_str(), partition, &low, &high, TimeoutMs());
-      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(weir::internal::KafkaErrorText(
-        err, absl::StrCat("watermarks of ", topic, "/", partition)));
-  }
-  if (absl::GetFlag(FLAGS_to_earliest)) return low;
-  if (absl::GetFlag(FLAGS_to_latest)) return high;
+  if (absl::GetFlag(FLAGS_to_earliest)) return p.low;
+  if (absl::GetFlag(FLAGS_to_latest)) return p.high;
   if (const std::optional<int64_t> shift = absl::GetFlag(FLAGS_shift_by)) {
-    return std::clamp(current.value_or(low) + *shift, low, high);
+    return std::clamp(current.value_or(p.low) + *shift, p.low, p.high);
   }
-  const int64_t t = absl::ToUnixMillis(*absl::GetFlag(FLAGS_to_time));
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(list, topic.c_str(), partition)->offset = t;
-  rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, list, TimeoutMs());
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = list->elems[0].err;
-  const int64_t found = list->elems[0].offset;
-  rd_kafka_topic_partition_list_destroy(list);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::UnavailableError(weir::internal::KafkaErrorText(
-        err, absl::StrCat("offsets for --to_time of ", topic, "/", partition)));
-  }
-  if (found >= 0) return found;
+  const int64_t found = p.at_times.at(0);
+  if (found < p.high || p.high == p.low) return found;
   // "No record at or after the time": the end, if the last record agrees.
-  if (high > low) {
-    WEIR_ASSIGN_OR_RETURN(int64_t last,
-                          RecordTimestamp(rk, topic, partition, high - 1));
-    if (last >= t) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          topic, "/", partition, ": the broker found no record at or after ",
-          absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(t),
-                           absl::UTCTimeZone()),
-          " but the last one is stamped ", last,
-          ": it cannot look times up; use --shift_by or --to_earliest"));
-    }
+  const int64_t t = absl::ToUnixMillis(*absl::GetFlag(FLAGS_to_time));
+  WEIR_ASSIGN_OR_RETURN(int64_t last,
+                        RecordTimestamp(rk, topic, p.partition, p.high - 1));
+  if (last >= t) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        topic, "/", p.partition, ": the broker found no record at or after ",
+        absl::FormatTime(absl::RFC3339_full, absl::FromUnixMillis(t),
+                         absl::UTCTimeZone()),
+        " but the last one is stamped ", last,
+        ": it cannot look times up; use --shift_by or --to_earliest"));
   }
-  return high;
+  return p.high;
 }
 
 // Publishes an empty state at `move.to` as the partition's newest
@@ -273,23 +222,34 @@ absl::Status WriteStartingPoint(weir::CheckpointStore& store,
 
 absl::Status Run() {
   const std::string topic = absl::GetFlag(FLAGS_topic);
-  WEIR_ASSIGN_OR_RETURN(KafkaPtr rk, NewConsumer());
-  WEIR_ASSIGN_OR_RETURN(std::vector<int32_t> all,
-                        TopicPartitions(rk.get(), topic));
-  std::set<int32_t> chosen(all.begin(), all.end());
+  weir::KafkaOffsetsQuery query;
+  query.bootstrap_servers = absl::GetFlag(FLAGS_bootstrap);
+  query.topic = topic;
+  query.timeout = absl::GetFlag(FLAGS_timeout);
+  if (const std::optional<absl::Time> t = absl::GetFlag(FLAGS_to_time)) {
+    query.times = {absl::ToUnixMillis(*t)};
+  }
+  WEIR_ASSIGN_OR_RETURN(std::vector<weir::KafkaPartitionOffsets> partitions,
+                        weir::QueryKafkaOffsets(query));
+  std::set<int32_t> chosen;
+  for (const weir::KafkaPartitionOffsets& p : partitions) {
+    chosen.insert(p.partition);
+  }
   if (const std::vector<std::string> only = absl::GetFlag(FLAGS_partitions);
       !only.empty()) {
+    std::set<int32_t> all = std::move(chosen);
     chosen.clear();
     for (const std::string& p : only) {
       int32_t id = 0;
-      if (!absl::SimpleAtoi(p, &id) ||
-          std::find(all.begin(), all.end(), id) == all.end()) {
+      if (!absl::SimpleAtoi(p, &id) || all.count(id) == 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             "--partitions: ", topic, " has no partition '", p, "'"));
       }
       chosen.insert(id);
     }
   }
+  // Reads a partition's last record when a time lookup needs checking.
+  WEIR_ASSIGN_OR_RETURN(KafkaPtr rk, NewConsumer());
   weir::ObjectStoreOptions store_options;
   store_options.local.create_if_missing = false;
   if (!absl::GetFlag(FLAGS_s3_endpoint).empty()) {
@@ -302,7 +262,9 @@ absl::Status Run() {
   WEIR_ASSIGN_OR_RETURN(weir::internal::ScratchDir scratch,
                         weir::internal::ScratchDir::Create("", "weir-reset"));
   const bool dry_run = absl::GetFlag(FLAGS_dry_run);
-  for (int32_t partition : chosen) {
+  for (const weir::KafkaPartitionOffsets& offsets : partitions) {
+    const int32_t partition = offsets.partition;
+    if (chosen.count(partition) == 0) continue;
     weir::CheckpointStoreOptions options;
     // The service's layout: <pipeline>/<topic>/p<partition>.
     options.prefix = weir::CheckpointPrefix(
@@ -322,8 +284,7 @@ absl::Status Run() {
       }
       break;
     }
-    WEIR_ASSIGN_OR_RETURN(move.to,
-                          Target(rk.get(), topic, partition, move.from));
+    WEIR_ASSIGN_OR_RETURN(move.to, Target(rk.get(), topic, offsets, move.from));
     std::printf("%s/%d: %s -> offset %lld%s\n", topic.c_str(), partition,
                 move.checkpoint.has_value()
                     ? absl::StrCat("checkpoint ", *move.checkpoint,

@@ -427,7 +427,9 @@ absl::StatusOr<std::unique_ptr<BackfillInput>> BackfillInput::Open(
         make_kafka) {
   const BackfillOptions& b = *options.backfill;
   WEIR_RETURN_IF_ERROR(b.Validate());
-  RangedSource::Range default_range{b.start_offset.value_or(0), b.end_offset};
+  RangedSource::Range default_range;
+  default_range.start = b.start_offset.value_or(0);
+  default_range.end = b.end_offset;
   if (!b.kafka()) {
     // Files: an offset range is line numbers; a time range reads them
     // whole (they have no timestamps to seek by).
@@ -494,9 +496,12 @@ absl::StatusOr<std::unique_ptr<BackfillInput>> BackfillInput::Open(
   }
   WEIR_ASSIGN_OR_RETURN(std::unique_ptr<Source> kafka, make_kafka());
   const size_t partitions = ranges.size();
-  return std::unique_ptr<BackfillInput>(new BackfillInputImpl(
-      std::move(kafka), std::move(ranges), RangedSource::Range{0, 0},
-      partitions, absl::StrJoin(described, ", ")));
+  // A partition the cluster did not list reads nothing.
+  RangedSource::Range nothing;
+  nothing.end = 0;
+  return std::unique_ptr<BackfillInput>(
+      new BackfillInputImpl(std::move(kafka), std::move(ranges), nothing,
+                            partitions, absl::StrJoin(described, ", ")));
 }
 
 void ResolveBackfillDefaults(ServiceOptions& options) {
