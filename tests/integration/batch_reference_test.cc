@@ -485,6 +485,42 @@ TEST_F(BatchReferenceTest, StreamEqualsTheBatchReference) {
   EXPECT_EQ(run->counts[kSum1h].compared, static_cast<int64_t>(users.size()));
 }
 
+// A backfill of the same topic (the service as `--backfill_from=kafka`,
+// the whole log) equals the batch reference just as the stream does: the
+// same comparison, the same counts, zero divergence.
+TEST_F(BatchReferenceTest, BackfillEqualsTheBatchReference) {
+  const std::vector<testing::OracleEvent> input = Accepted();
+  absl::StatusOr<Late> late = LateBySqlite(input);
+  ASSERT_TRUE(late.ok()) << late.status();
+  const std::string dir = root_->path() + "/backfill";
+  std::filesystem::create_directories(dir);
+  absl::StatusOr<std::string> out = fft::RunServiceToEnd(
+      {"--bootstrap=" + broker_->bootstrap(), absl::StrCat("--topic=", kTopic),
+       "--group=backfill", "--state_dir=" + dir + "/state",
+       "--sink=file:" + dir + "/features.jsonl",
+       "--dlq=file:" + dir + "/dlq.jsonl",
+       "--late_output=file:" + dir + "/late.jsonl", "--backfill_from=kafka"},
+      absl::Seconds(120));
+  ASSERT_TRUE(out.ok()) << out.status();
+  auto backfill_late = ServiceLateRecords(dir + "/late.jsonl");
+  ASSERT_TRUE(backfill_late.ok()) << backfill_late.status();
+  EXPECT_EQ(*backfill_late, late->records);
+
+  absl::StatusOr<ShadowRun> run =
+      RunShadow(BatchCsv(), dir,
+                {"--online=file:" + dir + "/features.jsonl",
+                 "--late_output=file:" + dir + "/late.jsonl"});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->exit_code, 0) << run->output;
+  absl::StatusOr<FeatureCounts> want =
+      ExpectedForFile(*batch_, *batch_, late->windows);
+  ASSERT_TRUE(want.ok()) << want.status();
+  for (const auto& [feature, c] : *want) {
+    EXPECT_EQ(run->counts[feature], c) << feature << "\n" << run->output;
+    EXPECT_GT(run->counts[feature].compared, 0) << feature;
+  }
+}
+
 // (a) A null amount folded as 0 instead of skipped: the mean counts it (the
 // sum does not change: an empty decimal sum is 0 too).
 TEST_F(BatchReferenceTest, AnotherNullPolicyIsCaught) {
