@@ -312,6 +312,33 @@ class BatchReferenceTest : public ::testing::Test {
 
   static std::string BatchCsv() { return root_->path() + "/batch.csv"; }
 
+  // Checks a run's output in `dir` (features.jsonl, late.jsonl) against the
+  // batch reference: the late records sqlite finds in `late`, then
+  // weir-shadow with them exits 0 with the counts the reference gives (the
+  // late windows explained). Returns the shadow run.
+  static ShadowRun ExpectEqualsReference(const std::string& dir,
+                                         const Late& late) {
+    auto run_late = ServiceLateRecords(dir + "/late.jsonl");
+    EXPECT_TRUE(run_late.ok()) << run_late.status();
+    if (run_late.ok()) EXPECT_EQ(*run_late, late.records);
+    absl::StatusOr<ShadowRun> run =
+        RunShadow(BatchCsv(), dir,
+                  {"--online=file:" + dir + "/features.jsonl",
+                   "--late_output=file:" + dir + "/late.jsonl"});
+    EXPECT_TRUE(run.ok()) << run.status();
+    if (!run.ok()) return {};
+    EXPECT_EQ(run->exit_code, 0) << run->output;
+    absl::StatusOr<FeatureCounts> want =
+        ExpectedForFile(*batch_, *batch_, late.windows);
+    EXPECT_TRUE(want.ok()) << want.status();
+    if (!want.ok()) return *run;
+    for (const auto& [feature, c] : *want) {
+      EXPECT_EQ(run->counts[feature], c) << feature << "\n" << run->output;
+      EXPECT_GT(run->counts[feature].compared, 0) << feature;
+    }
+    return *run;
+  }
+
   // The accepted W-PAY events (the DLQ's left out), those `keep` says.
   static std::vector<testing::OracleEvent> Accepted(
       const std::function<bool(const testing::WPayEvent&)>& keep = nullptr) {
@@ -415,21 +442,8 @@ TEST_F(BatchReferenceTest, StreamEqualsTheBatchReference) {
 
   absl::StatusOr<std::string> dir = RunService("file", kTopic, records, "");
   ASSERT_TRUE(dir.ok()) << dir.status();
-  auto service_late = ServiceLateRecords(*dir + "/late.jsonl");
-  ASSERT_TRUE(service_late.ok()) << service_late.status();
-  EXPECT_EQ(*service_late, late->records);
-
+  absl::StatusOr<ShadowRun> run = ExpectEqualsReference(*dir, *late);
   const std::string online = "--online=file:" + *dir + "/features.jsonl";
-  absl::StatusOr<ShadowRun> run = RunShadow(
-      BatchCsv(), *dir, {online, "--late_output=file:" + *dir + "/late.jsonl"});
-  ASSERT_TRUE(run.ok()) << run.status();
-  EXPECT_EQ(run->exit_code, 0) << run->output;
-  absl::StatusOr<FeatureCounts> want =
-      ExpectedForFile(*batch_, *batch_, late->windows);
-  ASSERT_TRUE(want.ok()) << want.status();
-  for (const auto& [feature, c] : *want) {
-    EXPECT_EQ(run->counts[feature], c) << feature << "\n" << run->output;
-  }
   EXPECT_EQ(run->counts[kCount1m].explained_by_late,
             static_cast<int64_t>(late->windows.size()));
   int64_t batch_values = 0;
@@ -502,23 +516,7 @@ TEST_F(BatchReferenceTest, BackfillEqualsTheBatchReference) {
        "--late_output=file:" + dir + "/late.jsonl", "--backfill_from=kafka"},
       absl::Seconds(120));
   ASSERT_TRUE(out.ok()) << out.status();
-  auto backfill_late = ServiceLateRecords(dir + "/late.jsonl");
-  ASSERT_TRUE(backfill_late.ok()) << backfill_late.status();
-  EXPECT_EQ(*backfill_late, late->records);
-
-  absl::StatusOr<ShadowRun> run =
-      RunShadow(BatchCsv(), dir,
-                {"--online=file:" + dir + "/features.jsonl",
-                 "--late_output=file:" + dir + "/late.jsonl"});
-  ASSERT_TRUE(run.ok()) << run.status();
-  EXPECT_EQ(run->exit_code, 0) << run->output;
-  absl::StatusOr<FeatureCounts> want =
-      ExpectedForFile(*batch_, *batch_, late->windows);
-  ASSERT_TRUE(want.ok()) << want.status();
-  for (const auto& [feature, c] : *want) {
-    EXPECT_EQ(run->counts[feature], c) << feature << "\n" << run->output;
-    EXPECT_GT(run->counts[feature].compared, 0) << feature;
-  }
+  ExpectEqualsReference(dir, *late);
 }
 
 // (a) A null amount folded as 0 instead of skipped: the mean counts it (the
