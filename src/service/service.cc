@@ -1257,11 +1257,15 @@ absl::Status Service::Impl::Run() {
                 c_.backfill->RangeName().c_str(),
                 backfill_->description().c_str());
   }
+  const std::string from =
+      c_.backfill.has_value() && !c_.backfill->kafka()
+          ? std::string("from files")
+          : absl::StrCat("at ", c_.bootstrap, " as group '", c_.group, "'");
   std::printf(
-      "%s: consuming '%s' at %s as group '%s'; checkpoints -> %s every %s; "
-      "features -> %s; dead letters -> %s%s%s\n",
-      c_.program_name.c_str(), c_.topic.c_str(), c_.bootstrap.c_str(),
-      c_.group.c_str(), c_.checkpoint_uri.c_str(),
+      "%s: consuming '%s' %s; checkpoints -> %s every %s; features -> %s; "
+      "dead letters -> %s%s%s\n",
+      c_.program_name.c_str(), c_.topic.c_str(), from.c_str(),
+      c_.checkpoint_uri.c_str(),
       absl::FormatDuration(c_.checkpoint_interval).c_str(), c_.sink.c_str(),
       c_.dlq == "kafka" ? (c_.topic + ".dlq").c_str() : c_.dlq.c_str(),
       late.c_str(),
