@@ -251,8 +251,9 @@ struct ServiceOptions {
 
   // Set: this instance rebuilds features from this time beside a live
   // service. A partition without a checkpoint starts at its first record
-  // stamped at or after replay_from minus the definition's StateRetention
-  // (longest window plus allowed lateness: the warm-up), and only windows
+  // stamped at or after replay_from minus the definition's warm-up
+  // (BackfillWarmup: longest window plus allowed lateness plus max
+  // out-of-orderness), and only windows
   // starting at or after replay_from are written to the sink; earlier ones
   // are computed for the warm-up and withheld. Give the replay a group,
   // checkpoint_uri, dlq and sink (or redis_key_prefix) of its own. Every

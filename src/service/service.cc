@@ -1156,10 +1156,10 @@ absl::Status Service::Impl::Init() {
     input = backfill_->source();
   } else {
     // A replay starts early enough to fill every window that starts at
-    // --replay_from: the longest window plus the allowed lateness before it.
+    // --replay_from: a backfill's warm-up before it.
     std::optional<absl::Time> start_time;
     if (c_.replay_from.has_value()) {
-      start_time = *c_.replay_from - StateRetention(features_);
+      start_time = *c_.replay_from - BackfillWarmup(features_);
     }
     WEIR_ASSIGN_OR_RETURN(kafka_, MakeSource(c_, start_time));
     input = kafka_.get();
