@@ -446,6 +446,16 @@ void KafkaSource::OnRevoke(rd_kafka_topic_partition_list_t* partitions,
   stats_.partitions_revoked += static_cast<int64_t>(revoked.size());
 }
 
+bool KafkaSource::LibrdkafkaAssignmentEmpty() {
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  if (rd_kafka_assignment(rk_, &list) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return assignment_.empty();
+  }
+  const bool empty = list->cnt == 0;
+  rd_kafka_topic_partition_list_destroy(list);
+  return empty && assignment_.empty();
+}
+
 void KafkaSource::Unassign() {
   if (rd_kafka_resp_err_t err = rd_kafka_assign(rk_, nullptr);
       err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -761,11 +771,28 @@ absl::Status KafkaSource::Close() {
       }
     }
   }
+  if (cooperative_ && rd_kafka_version() < 0x020400ff) {
+    // librdkafka before 2.4 can block for good inside a closing cooperative
+    // consumer's rebalance callback when an assignment comes in during the
+    // close (librdkafka issue 4527: the incremental_unassign of the revoke
+    // that follows never returns). So the assignment is given back before
+    // the close, while the group is not terminating: unsubscribe and serve
+    // the rebalance (an assignment still arriving is accepted and then
+    // revoked) until nothing is assigned, for a bounded time; the close
+    // then has nothing to revoke. In a group in mid-rebalance the
+    // revocation can fail to come in time: the close below then does it.
+    rd_kafka_unsubscribe(rk_);
+    const absl::Time leave =
+        std::min(deadline, absl::Now() + kCloseAssignmentWait);
+    while (absl::Now() < leave && !LibrdkafkaAssignmentEmpty()) {
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50)) {
+        rd_kafka_message_destroy(m);
+      }
+    }
+  }
   // librdkafka's close (the revoke callback runs in it, on this thread),
   // on a queue this thread serves until it is done or the deadline passes:
-  // rd_kafka_consumer_close would block without bound. Unsubscribing first
-  // and waiting for the assignment to be given back was tried: in a
-  // cooperative group in mid-rebalance the revocation sometimes never came.
+  // rd_kafka_consumer_close would block without bound.
   absl::Status status;
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk_);
   if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_, queue)) {

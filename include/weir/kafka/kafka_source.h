@@ -205,6 +205,8 @@ class KafkaSource final : public Source {
   // The librdkafka callbacks (in kafka_source.cc) call the methods below.
   friend struct KafkaSourceCallbacks;
   void OnAssign(rd_kafka_topic_partition_list_t* partitions, bool cooperative);
+  // Whether neither librdkafka nor this source holds a partition.
+  bool LibrdkafkaAssignmentEmpty();
   // Adds to `start` the offsets for options_.start_time of the partitions
   // of `offered` it lacks.
   absl::Status AddStartTimeOffsets(const std::vector<TopicPartition>& offered,
