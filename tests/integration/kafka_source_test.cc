@@ -152,6 +152,19 @@ class KafkaSourceTest : public ::testing::Test {
   }
 
   // Polls until `count` records arrived; fails the test after kWait.
+  // Polls until Poll fails (or kWait passes: OK then), expecting no record
+  // meanwhile; returns the failure.
+  static absl::Status PollUntilFailure(Source& source) {
+    const absl::Time deadline = absl::Now() + kWait;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<absl::Span<const RawRecord>> batch =
+          source.Poll(10, absl::Milliseconds(100));
+      if (!batch.ok()) return batch.status();
+      EXPECT_THAT(*batch, IsEmpty()) << "a record without a start offset";
+    }
+    return absl::OkStatus();
+  }
+
   static std::vector<Got> Read(Source& source, size_t count) {
     std::vector<Got> out;
     const absl::Time deadline = absl::Now() + kWait;
@@ -685,17 +698,7 @@ TEST_F(KafkaSourceTest, StartTimeLookupFailureFailsPoll) {
       KafkaSource::Create(options);
   ASSERT_TRUE(source.ok()) << source.status();
   (*source)->SetPartitionListener(&listener);
-  absl::Status failure;
-  const absl::Time deadline = absl::Now() + kWait;
-  while (failure.ok() && absl::Now() < deadline) {
-    absl::StatusOr<absl::Span<const RawRecord>> batch =
-        (*source)->Poll(10, absl::Milliseconds(100));
-    if (!batch.ok()) {
-      failure = batch.status();
-    } else {
-      EXPECT_TRUE(batch->empty()) << "read a record without a start offset";
-    }
-  }
+  const absl::Status failure = PollUntilFailure(**source);
   WEIR_ASSERT_OK(broker_->Command("clear ListOffsets"));
   EXPECT_FALSE(failure.ok());
   EXPECT_THAT(std::string(failure.message()), HasSubstr("start_time"));
@@ -712,17 +715,7 @@ TEST_F(KafkaSourceTest, NoCommittedOffsetUnderResetErrorFailsPoll) {
   absl::StatusOr<std::unique_ptr<KafkaSource>> source =
       KafkaSource::Create(options);
   ASSERT_TRUE(source.ok()) << source.status();
-  absl::Status failure;
-  const absl::Time deadline = absl::Now() + kWait;
-  while (failure.ok() && absl::Now() < deadline) {
-    absl::StatusOr<absl::Span<const RawRecord>> batch =
-        (*source)->Poll(10, absl::Milliseconds(100));
-    if (!batch.ok()) {
-      failure = batch.status();
-    } else {
-      EXPECT_THAT(*batch, IsEmpty()) << "a record without a valid offset";
-    }
-  }
+  const absl::Status failure = PollUntilFailure(**source);
   EXPECT_TRUE(absl::IsFailedPrecondition(failure)) << failure;
   EXPECT_THAT(std::string(failure.message()), HasSubstr(kTopic));
 }
