@@ -1,4 +1,4 @@
-// libFuzzer target: the sketches' Deserialize on arbitrary bytes (sketch
+// libFuzzer target: the three sketches' Deserialize on arbitrary bytes (sketch
 // state is read back from checkpoints). Whatever they accept must answer
 // queries, merge with itself and serialize again to the same bytes.
 
@@ -42,6 +42,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (q->count() > 0) (void)q->Quantile(0.5);
     weir::QuantileSketch copy = *q;
     if (!copy.Merge(*q).ok()) std::abort();
+  }
+  if (absl::StatusOr<weir::QuantileHistogram> r =
+          weir::QuantileHistogram::Deserialize(bytes);
+      r.ok()) {
+    std::string once;
+    r->Serialize(&once);
+    absl::StatusOr<weir::QuantileHistogram> again =
+        weir::QuantileHistogram::Deserialize(once);
+    if (!again.ok()) std::abort();
+    std::string twice;
+    again->Serialize(&twice);
+    if (twice != once) std::abort();
+    if (r->count() > 0) (void)r->Quantile(0.99);
+    weir::QuantileHistogram copy = *r;
+    if (!copy.Merge(*r).ok()) std::abort();
+    if (copy.count() != 2 * r->count()) std::abort();
   }
   return 0;
 }

@@ -51,11 +51,13 @@ absl::Status AggregatorOptions::Validate() const {
         "hll_precision: must be in ", HyperLogLog::kMinPrecision, "..",
         HyperLogLog::kMaxPrecision, ", got ", hll_precision));
   }
-  if (quantile_k < QuantileSketch::kMinK ||
-      quantile_k > QuantileSketch::kMaxK) {
+  if (!(quantile_relative_error >= QuantileHistogram::kMinRelativeError &&
+        quantile_relative_error <= QuantileHistogram::kMaxRelativeError)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("quantile_k: must be in ", QuantileSketch::kMinK, "..",
-                     QuantileSketch::kMaxK, ", got ", quantile_k));
+        absl::StrCat("quantile_relative_error: must be in [",
+                     QuantileHistogram::kMinRelativeError, ", ",
+                     QuantileHistogram::kMaxRelativeError, "], got ",
+                     quantile_relative_error));
   }
   if (null_policy != NullPolicy::kSkip && null_policy != NullPolicy::kZero) {
     return absl::InvalidArgumentError("null_policy: unknown policy");

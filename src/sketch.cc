@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "weir/internal/coding.h"
 #include "weir/internal/crc32c.h"
 #include "weir/internal/pow10.h"
@@ -970,6 +971,447 @@ size_t QuantileSketch::MemoryBytes() const {
       bytes += level.capacity() * sizeof(double);
     }
   }
+  return bytes;
+}
+
+}  // namespace weir
+
+// ---------------------------------------------------------------------------
+// QuantileHistogram
+
+namespace weir {
+namespace {
+
+constexpr char kHistogramTag = 'R';
+constexpr int kMaxParts = 5000;  // ceil(1 / (2 * kMinRelativeError))
+
+}  // namespace
+
+QuantileHistogram::QuantileHistogram()
+    : QuantileHistogram(*Create(kDefaultRelativeError)) {}
+
+absl::StatusOr<QuantileHistogram> QuantileHistogram::Create(
+    double relative_error) {
+  if (!(relative_error >= kMinRelativeError &&
+        relative_error <= kMaxRelativeError)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("relative error must be in [", kMinRelativeError, ", ",
+                     kMaxRelativeError, "], got ", relative_error));
+  }
+  // The smallest M with 1 / (2M) <= relative_error; the tolerance keeps
+  // 0.01 at 50 parts although 0.5 / 0.01 is not exact in binary.
+  const double exact = 0.5 / relative_error;
+  int parts = static_cast<int>(std::ceil(exact - 1e-9));
+  parts = std::clamp(parts, 2, kMaxParts);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // as in Deserialize
+  return QuantileHistogram(parts);
+#pragma GCC diagnostic pop
+}
+
+// 1 + (biased exponent - 1) * M + part for a normal or infinite magnitude,
+// where part = floor(mantissa fraction * M): integer arithmetic on the bits.
+int32_t QuantileHistogram::KeyOf(double value) const {
+  const auto bits = std::bit_cast<uint64_t>(value);
+  const uint64_t biased = (bits >> 52) & 0x7FF;
+  if (biased == 0) return 0;  // zero or subnormal
+  const uint64_t mantissa = bits & ((uint64_t{1} << 52) - 1);
+  const auto part =
+      static_cast<int64_t>((static_cast<unsigned __int128>(mantissa) *
+                            static_cast<unsigned>(parts_)) >>
+                           52);
+  const int64_t magnitude =
+      1 + static_cast<int64_t>(biased - 1) * parts_ + part;
+  return static_cast<int32_t>((bits >> 63) != 0 ? -magnitude : magnitude);
+}
+
+// The middle of the bucket: 2^e * (1 + (part + 0.5) / M); infinite for the
+// bucket of the infinities.
+double QuantileHistogram::ValueOf(int32_t key) const {
+  if (key == 0) return 0.0;
+  const int64_t magnitude = std::abs(static_cast<int64_t>(key)) - 1;
+  const int64_t biased = magnitude / parts_ + 1;
+  const int64_t part = magnitude % parts_;
+  const double v = std::ldexp(
+      1.0 + (static_cast<double>(part) + 0.5) / static_cast<double>(parts_),
+      static_cast<int>(biased - 1023));
+  return key < 0 ? -v : v;
+}
+
+void QuantileHistogram::AddToBucket(int32_t key, uint64_t count) {
+  auto it =
+      std::lower_bound(buckets_.begin(), buckets_.end(), key,
+                       [](const Bucket& b, int32_t k) { return b.key < k; });
+  if (it != buckets_.end() && it->key == key) {
+    it->count += count;
+    return;
+  }
+  const bool extreme = it == buckets_.begin() || it == buckets_.end();
+  buckets_.insert(it, Bucket{key, count});
+  // Only a new largest magnitude of a sign can move its fold.
+  if (extreme) Bound();
+}
+
+void QuantileHistogram::ToBuckets() {
+  // values_ is sorted, so its keys come in order.
+  for (double v : values_) {
+    const int32_t key = KeyOf(v);
+    if (!buckets_.empty() && buckets_.back().key == key) {
+      ++buckets_.back().count;
+    } else {
+      buckets_.push_back(Bucket{key, 1});
+    }
+  }
+  values_ = {};
+  Bound();
+}
+
+// Negative keys fold toward zero into the key kMaxBinades * M - 1 above
+// the most negative one; positive keys into the key kMaxBinades * M - 1
+// below the largest. Both depend only on the extreme keys, so folding early and
+// again later equals folding once.
+void QuantileHistogram::Bound() {
+  const auto by_key = [](const Bucket& b, int32_t k) { return b.key < k; };
+  const int64_t span = static_cast<int64_t>(kMaxBinades) * parts_ - 1;
+  if (!buckets_.empty() && buckets_.front().key < 0) {
+    const auto limit = static_cast<int32_t>(buckets_.front().key + span);
+    const auto end = std::lower_bound(buckets_.begin(), buckets_.end(), 0,
+                                      by_key);  // first key >= 0
+    auto first =
+        std::upper_bound(buckets_.begin(), end, limit,
+                         [](int32_t k, const Bucket& b) { return k < b.key; });
+    if (first != end) {
+      uint64_t folded = 0;
+      for (auto it = first; it != end; ++it) folded += it->count;
+      if (first != buckets_.begin() && (first - 1)->key == limit) {
+        (first - 1)->count += folded;
+        buckets_.erase(first, end);
+      } else {
+        first->key = limit;
+        first->count = folded;
+        buckets_.erase(first + 1, end);
+      }
+    }
+  }
+  if (!buckets_.empty() && buckets_.back().key > 0) {
+    const auto limit = static_cast<int32_t>(buckets_.back().key - span);
+    const auto begin = std::upper_bound(
+        buckets_.begin(), buckets_.end(), 0,
+        [](int32_t k, const Bucket& b) { return k < b.key; });  // key > 0
+    auto kept = std::lower_bound(begin, buckets_.end(), limit, by_key);
+    if (kept != begin) {
+      uint64_t folded = 0;
+      for (auto it = begin; it != kept; ++it) folded += it->count;
+      if (kept->key == limit) {
+        kept->count += folded;
+        buckets_.erase(begin, kept);
+      } else {
+        (kept - 1)->key = limit;
+        (kept - 1)->count = folded;
+        buckets_.erase(begin, kept - 1);
+      }
+    }
+  }
+}
+
+void QuantileHistogram::Add(double value) {
+  if (!std::isfinite(value)) return;
+  if (value == 0) value = 0.0;  // -0.0 is +0.0
+  if (n_ == 0) {
+    min_ = max_ = value;
+  } else {
+    min_ = std::min(min_, value);
+    max_ = std::max(max_, value);
+  }
+  ++n_;
+  if (n_ <= kExactValues) {
+    values_.insert(std::upper_bound(values_.begin(), values_.end(), value),
+                   value);
+    return;
+  }
+  if (!values_.empty()) ToBuckets();
+  AddToBucket(KeyOf(value), 1);
+}
+
+absl::Status QuantileHistogram::Merge(const QuantileHistogram& other) {
+  if (other.parts_ != parts_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot merge quantile histograms of different relative errors (",
+        relative_error(), " and ", other.relative_error(), ")"));
+  }
+  if (other.n_ == 0) return absl::OkStatus();
+  if (n_ == 0) {
+    *this = other;
+    return absl::OkStatus();
+  }
+  min_ = std::min(min_, other.min_);
+  max_ = std::max(max_, other.max_);
+  const uint64_t total = n_ + other.n_;
+  if (total <= kExactValues) {
+    absl::InlinedVector<double, 2> merged;
+    merged.reserve(total);
+    std::merge(values_.begin(), values_.end(), other.values_.begin(),
+               other.values_.end(), std::back_inserter(merged));
+    values_ = std::move(merged);
+    n_ = total;
+    return absl::OkStatus();
+  }
+  if (is_exact()) ToBuckets();
+  n_ = total;
+  std::vector<Bucket> theirs;
+  const std::vector<Bucket>* from = &other.buckets_;
+  if (other.is_exact()) {
+    QuantileHistogram copy = other;
+    copy.ToBuckets();
+    theirs = std::move(copy.buckets_);
+    from = &theirs;
+  }
+  std::vector<Bucket> merged;
+  merged.reserve(buckets_.size() + from->size());
+  auto a = buckets_.begin();
+  auto b = from->begin();
+  while (a != buckets_.end() || b != from->end()) {
+    if (b == from->end() || (a != buckets_.end() && a->key < b->key)) {
+      merged.push_back(*a++);
+    } else if (a == buckets_.end() || b->key < a->key) {
+      merged.push_back(*b++);
+    } else {
+      merged.push_back(Bucket{a->key, a->count + b->count});
+      ++a;
+      ++b;
+    }
+  }
+  buckets_ = std::move(merged);
+  Bound();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> QuantileHistogram::Quantile(double q) const {
+  if (!(q >= 0.0 && q <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantile ", q, " is outside [0, 1]"));
+  }
+  if (n_ == 0) {
+    return absl::FailedPreconditionError("quantile of an empty sketch");
+  }
+  if (q == 0.0) return min_;
+  if (q == 1.0) return max_;
+  const double n = static_cast<double>(n_);
+  // cumulative / n is correctly rounded, so a q written as a decimal
+  // fraction matches the rank it names exactly (as QuantileSketch).
+  if (is_exact()) {
+    for (size_t i = 0; i < values_.size(); ++i) {
+      if (static_cast<double>(i + 1) / n >= q) return values_[i];
+    }
+    return max_;
+  }
+  uint64_t cumulative = 0;
+  for (const Bucket& b : buckets_) {
+    cumulative += b.count;
+    if (static_cast<double>(cumulative) / n >= q) {
+      return std::clamp(ValueOf(b.key), min_, max_);
+    }
+  }
+  return max_;
+}
+
+std::optional<double> QuantileHistogram::min() const {
+  if (n_ == 0) return std::nullopt;
+  return min_;
+}
+
+std::optional<double> QuantileHistogram::max() const {
+  if (n_ == 0) return std::nullopt;
+  return max_;
+}
+
+// Encoding, version 1:
+//   'R' | version | M (fixed16 LE) | n (varint) |
+//   while exact (0 < n <= kExactValues): the value form (1 byte, as
+//     QuantileSketch's: a scale s in [0, 6] or raw doubles) and the sorted
+//     values: form s as zigzag varints of c (v = c / 10^s), the first from
+//     0 and each later one as the difference to the one before; raw as
+//     doubles (fixed64 LE) |
+//   with buckets (n > kExactValues): min, max (doubles) | bucket count
+//     (varint) | keys: the first zigzag, then each one's (positive)
+//     difference to the one before (varints) | counts (varints) |
+//   CRC-32C (fixed32) of all the bytes before it.
+void QuantileHistogram::Serialize(std::string* out) const {
+  const size_t start = out->size();
+  out->push_back(kHistogramTag);
+  out->push_back(static_cast<char>(kEncodingVersion));
+  out->push_back(static_cast<char>(parts_ & 0xFF));
+  out->push_back(static_cast<char>(parts_ >> 8));
+  PutVarint64(out, n_);
+  if (n_ > 0 && is_exact()) {
+    const std::array<absl::Span<const double>, 1> levels = {
+        absl::MakeConstSpan(values_)};
+    const std::optional<int> scale = ValueScale(levels);
+    if (!scale.has_value()) {
+      out->push_back(static_cast<char>(kRawValues));
+      for (double v : values_) PutDouble(out, v);
+    } else {
+      out->push_back(static_cast<char>(*scale));
+      const double divisor = static_cast<double>(internal::kPow10[*scale]);
+      int64_t previous = 0;
+      for (double v : values_) {
+        const auto c = static_cast<int64_t>(std::nearbyint(v * divisor));
+        PutVarint64(out, ZigZag(c - previous));
+        previous = c;
+      }
+    }
+  } else if (n_ > 0) {
+    PutDouble(out, min_);
+    PutDouble(out, max_);
+    PutVarint64(out, buckets_.size());
+    int32_t previous = 0;
+    for (size_t i = 0; i < buckets_.size(); ++i) {
+      const int32_t key = buckets_[i].key;
+      PutVarint64(out,
+                  i == 0 ? ZigZag(key) : static_cast<uint64_t>(key - previous));
+      previous = key;
+    }
+    for (const Bucket& b : buckets_) PutVarint64(out, b.count);
+  }
+  AppendCrc(out, start);
+}
+
+// As in HyperLogLog::Create: GCC 12 reports the inline buffer of an empty
+// values_ as "maybe uninitialized" when InlinedVector's move copies it
+// whole into the StatusOr; it holds no elements, so nothing is read.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+absl::StatusOr<QuantileHistogram> QuantileHistogram::Deserialize(
+    std::string_view bytes) {
+  auto encoding =
+      OpenEncoding(bytes, kHistogramTag, kEncodingVersion, "QuantileHistogram");
+  if (!encoding.ok()) return encoding.status();
+  std::string_view in = encoding->body;
+  auto corrupt = [](absl::string_view why) {
+    return absl::DataLossError(
+        absl::StrCat("QuantileHistogram encoding: ", why));
+  };
+  if (in.size() < 2) return corrupt("truncated header");
+  const int parts =
+      static_cast<uint8_t>(in[0]) | (static_cast<uint8_t>(in[1]) << 8);
+  in.remove_prefix(2);
+  if (parts < 2 || parts > kMaxParts) {
+    return corrupt(absl::StrCat("bucket width 1/", parts, " out of range"));
+  }
+  QuantileHistogram sketch(parts);
+  if (!GetVarint64(&in, &sketch.n_)) return corrupt("truncated header");
+  if (sketch.n_ == 0) {
+    if (!in.empty()) return corrupt("trailing bytes");
+    return sketch;
+  }
+  if (sketch.is_exact()) {
+    if (in.empty()) return corrupt("truncated value form");
+    const auto form = static_cast<uint8_t>(in[0]);
+    in.remove_prefix(1);
+    if (form != kRawValues && form > kMaxValueScale) {
+      return corrupt(absl::StrCat("unknown value form ", form));
+    }
+    const double divisor =
+        form == kRawValues ? 1.0 : static_cast<double>(internal::kPow10[form]);
+    int64_t previous = 0;
+    for (uint64_t i = 0; i < sketch.n_; ++i) {
+      double v;
+      if (form == kRawValues) {
+        if (!GetDouble(&in, &v)) return corrupt("truncated values");
+      } else {
+        uint64_t zigzag;
+        if (!GetVarint64(&in, &zigzag)) return corrupt("truncated values");
+        const int64_t delta = UnZigZag(zigzag);
+        if (delta <= -(int64_t{1} << 54) || delta >= (int64_t{1} << 54)) {
+          return corrupt("value out of range");
+        }
+        const int64_t c = previous + delta;
+        if (std::abs(static_cast<double>(c)) >= kMaxExactInteger) {
+          return corrupt("value out of range");
+        }
+        previous = c;
+        v = static_cast<double>(c) / divisor;
+      }
+      if (std::isnan(v)) return corrupt("NaN value");
+      if (!sketch.values_.empty() && v < sketch.values_.back()) {
+        return corrupt("values out of order");
+      }
+      sketch.values_.push_back(v);
+    }
+    if (!in.empty()) return corrupt("trailing bytes");
+    sketch.min_ = sketch.values_.front();
+    sketch.max_ = sketch.values_.back();
+    return sketch;
+  }
+  uint64_t num_buckets = 0;
+  if (!GetDouble(&in, &sketch.min_) || !GetDouble(&in, &sketch.max_) ||
+      !GetVarint64(&in, &num_buckets)) {
+    return corrupt("truncated header");
+  }
+  if (std::isnan(sketch.min_) || std::isnan(sketch.max_) ||
+      sketch.min_ > sketch.max_) {
+    return corrupt("bad min/max");
+  }
+  // Each bucket takes at least two bytes (key and count), so a count beyond
+  // that must not drive an allocation.
+  const int64_t span = static_cast<int64_t>(kMaxBinades) * parts - 1;
+  if (num_buckets == 0 || num_buckets > in.size() / 2 ||
+      num_buckets > static_cast<uint64_t>(2 * span + 3)) {
+    return corrupt("bucket count out of range");
+  }
+  const int64_t max_key = int64_t{2046} * parts;  // finite values only
+  sketch.buckets_.resize(num_buckets);
+  int64_t key = 0;
+  for (uint64_t i = 0; i < num_buckets; ++i) {
+    uint64_t v;
+    if (!GetVarint64(&in, &v)) return corrupt("truncated keys");
+    if (i == 0) {
+      if (v > static_cast<uint64_t>(2 * max_key)) {
+        return corrupt("key out of range");
+      }
+      key = UnZigZag(v);
+    } else {
+      if (v == 0 || v > static_cast<uint64_t>(2 * max_key)) {
+        return corrupt("keys out of order");
+      }
+      key += static_cast<int64_t>(v);
+    }
+    if (key < -max_key || key > max_key) return corrupt("key out of range");
+    sketch.buckets_[i].key = static_cast<int32_t>(key);
+  }
+  unsigned __int128 total = 0;
+  for (Bucket& b : sketch.buckets_) {
+    if (!GetVarint64(&in, &b.count)) return corrupt("truncated counts");
+    if (b.count == 0) return corrupt("empty bucket");
+    total += b.count;
+  }
+  if (!in.empty()) return corrupt("trailing bytes");
+  if (total != sketch.n_) {
+    return corrupt("bucket counts do not add up to the value count");
+  }
+  // The keys of each sign span at most what Bound keeps.
+  const auto zero =
+      std::lower_bound(sketch.buckets_.begin(), sketch.buckets_.end(), 0,
+                       [](const Bucket& b, int32_t k) { return b.key < k; });
+  if (zero != sketch.buckets_.begin() &&
+      int64_t{(zero - 1)->key} - sketch.buckets_.front().key > span) {
+    return corrupt("negative buckets span more than a sign keeps");
+  }
+  const auto positive =
+      zero != sketch.buckets_.end() && zero->key == 0 ? zero + 1 : zero;
+  if (positive != sketch.buckets_.end() &&
+      int64_t{sketch.buckets_.back().key} - positive->key > span) {
+    return corrupt("positive buckets span more than a sign keeps");
+  }
+  return sketch;
+}
+
+#pragma GCC diagnostic pop
+
+size_t QuantileHistogram::MemoryBytes() const {
+  size_t bytes = sizeof(*this);
+  if (values_.capacity() > 2) bytes += values_.capacity() * sizeof(double);
+  bytes += buckets_.capacity() * sizeof(Bucket);
   return bytes;
 }
 

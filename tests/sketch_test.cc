@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -790,6 +791,273 @@ TEST(QuantileSketchTest, ExactBelowKAndWithinBoundAbove) {
     EXPECT_LE(MaxRankError(*sketch, data), QuantileSketch::RankErrorBound(k))
         << k;
   }
+}
+
+// ---------------------------------------------------------------------------
+// QuantileHistogram
+
+std::string Bytes(const QuantileHistogram& sketch) {
+  std::string out;
+  sketch.Serialize(&out);
+  return out;
+}
+
+absl::StatusCode DecodeHistogram(std::string_view bytes) {
+  return QuantileHistogram::Deserialize(bytes).status().code();
+}
+
+// The exact q-quantile as QuantileHistogram defines it: x_i for the smallest
+// i with i / n >= q.
+double ExactQuantile(const std::vector<double>& sorted, double q) {
+  const double n = static_cast<double>(sorted.size());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (static_cast<double>(i + 1) / n >= q) return sorted[i];
+  }
+  return sorted.back();
+}
+
+// Largest relative error of the sketch's quantiles 0, 0.001..0.999, 1 over
+// `data`.
+double MaxRelativeError(const QuantileHistogram& sketch,
+                        std::vector<double> data) {
+  std::sort(data.begin(), data.end());
+  double worst = 0;
+  for (int i = 0; i <= 1000; ++i) {
+    const double q = i / 1000.0;
+    const absl::StatusOr<double> v = sketch.Quantile(q);
+    EXPECT_TRUE(v.ok());
+    if (!v.ok()) return 1;
+    const double exact = ExactQuantile(data, q);
+    const double error =
+        exact == 0 ? std::abs(*v) : std::abs(*v - exact) / std::abs(exact);
+    worst = std::max(worst, error);
+  }
+  return worst;
+}
+
+TEST(QuantileHistogramTest, CreateChecksTheRelativeError) {
+  for (double bad : {0.0, 5e-5, 0.3, -0.01, std::nan("")}) {
+    EXPECT_EQ(QuantileHistogram::Create(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  auto sketch = QuantileHistogram::Create(0.01);
+  ASSERT_TRUE(sketch.ok());
+  EXPECT_DOUBLE_EQ(sketch->relative_error(), 0.01);  // 50 parts a binade
+  EXPECT_LE(QuantileHistogram::Create(0.003)->relative_error(), 0.003);
+}
+
+TEST(QuantileHistogramTest, EmptySketch) {
+  QuantileHistogram sketch;
+  EXPECT_EQ(sketch.count(), 0u);
+  EXPECT_FALSE(sketch.min().has_value());
+  EXPECT_EQ(sketch.Quantile(0.5).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sketch.Quantile(1.5).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto back = QuantileHistogram::Deserialize(Bytes(sketch));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->count(), 0u);
+}
+
+TEST(QuantileHistogramTest, ExactUpToThirtyTwoValues) {
+  const std::vector<double> data = LogNormal(200, 41);
+  QuantileHistogram sketch;
+  std::vector<double> seen;
+  for (double v : data) {
+    sketch.Add(v);
+    seen.push_back(v);
+    if (seen.size() > QuantileHistogram::kExactValues) break;
+    ASSERT_TRUE(sketch.is_exact());
+    std::vector<double> sorted = seen;
+    std::sort(sorted.begin(), sorted.end());
+    for (int i = 0; i <= 100; ++i) {
+      ASSERT_EQ(*sketch.Quantile(i / 100.0), ExactQuantile(sorted, i / 100.0))
+          << seen.size() << " values, q " << i;
+    }
+  }
+  EXPECT_FALSE(sketch.is_exact());
+  EXPECT_GT(sketch.num_buckets(), 0u);
+}
+
+TEST(QuantileHistogramTest, NanAndInfinitiesAreIgnoredNegativeZeroIsZero) {
+  QuantileHistogram a, b;
+  a.Add(std::nan(""));
+  a.Add(std::numeric_limits<double>::infinity());
+  a.Add(-std::numeric_limits<double>::infinity());
+  EXPECT_EQ(a.count(), 0u);
+  a.Add(-0.0);
+  b.Add(0.0);
+  EXPECT_EQ(Bytes(a), Bytes(b));
+  EXPECT_FALSE(std::signbit(*a.Quantile(0.5)));
+}
+
+// The documented bound, on distributions with heavy tails, negative values,
+// zeros, values spanning many binades and a constant.
+TEST(QuantileHistogramTest, EveryQuantileIsWithinTheRelativeError) {
+  std::vector<std::vector<double>> inputs = {Uniform(100000, 1),
+                                             LogNormal(100000, 2)};
+  std::vector<double> mixed = LogNormal(50000, 3);
+  for (size_t i = 0; i < mixed.size(); i += 3) mixed[i] = -mixed[i];
+  for (size_t i = 1; i < mixed.size(); i += 7) mixed[i] = 0;
+  inputs.push_back(mixed);
+  std::vector<double> wide;
+  std::mt19937_64 rng(4);
+  for (int i = 0; i < 50000; ++i) {
+    wide.push_back(std::ldexp(1.0 + (rng() >> 11) * 0x1p-53,
+                              static_cast<int>(rng() % 120) - 60));
+  }
+  inputs.push_back(wide);
+  inputs.push_back(std::vector<double>(1000, 129.95));
+  for (double error : {0.01, 0.001, 0.05}) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      auto sketch = QuantileHistogram::Create(error);
+      ASSERT_TRUE(sketch.ok());
+      for (double v : inputs[i]) sketch->Add(v);
+      EXPECT_EQ(sketch->count(), inputs[i].size());
+      EXPECT_LE(MaxRelativeError(*sketch, inputs[i]), error)
+          << "input " << i << " error " << error;
+      EXPECT_EQ(*sketch->min(),
+                *std::min_element(inputs[i].begin(), inputs[i].end()));
+      EXPECT_EQ(*sketch->max(),
+                *std::max_element(inputs[i].begin(), inputs[i].end()));
+    }
+  }
+}
+
+// The state depends on the multiset alone: any order, any split into parts
+// merged in any order gives the same bytes.
+TEST(QuantileHistogramTest, OrderAndMergePointsDoNotChangeTheBytes) {
+  std::vector<double> data = LogNormal(5000, 5);
+  for (size_t i = 0; i < data.size(); i += 5) data[i] = -data[i];
+  QuantileHistogram whole;
+  for (double v : data) whole.Add(v);
+  const std::string expected = Bytes(whole);
+  std::mt19937_64 rng(6);
+  for (int trial = 0; trial < 30; ++trial) {
+    std::vector<double> shuffled = data;
+    std::shuffle(shuffled.begin(), shuffled.end(), rng);
+    // Cut into parts of 1 to 80 values (many below kExactValues), merge
+    // them in a random order and shape.
+    std::vector<QuantileHistogram> parts;
+    for (size_t at = 0; at < shuffled.size();) {
+      const size_t len = std::min<size_t>(1 + rng() % 80, shuffled.size() - at);
+      QuantileHistogram part;
+      for (size_t i = at; i < at + len; ++i) part.Add(shuffled[i]);
+      parts.push_back(std::move(part));
+      at += len;
+    }
+    while (parts.size() > 1) {
+      const size_t a = rng() % parts.size();
+      size_t b = rng() % (parts.size() - 1);
+      if (b >= a) ++b;
+      ASSERT_TRUE(parts[a].Merge(parts[b]).ok());
+      parts.erase(parts.begin() + b);
+    }
+    ASSERT_EQ(Bytes(parts[0]), expected) << trial;
+  }
+  // Small sketches merge into exact ones.
+  QuantileHistogram a, b, all;
+  for (int i = 0; i < 10; ++i) {
+    a.Add(i * 1.5);
+    b.Add(-i * 2.25);
+    all.Add(i * 1.5);
+    all.Add(-i * 2.25);
+  }
+  ASSERT_TRUE(b.Merge(a).ok());
+  EXPECT_TRUE(b.is_exact());
+  EXPECT_EQ(Bytes(b), Bytes(all));
+}
+
+TEST(QuantileHistogramTest, MergeRejectsAnotherRelativeError) {
+  QuantileHistogram a;
+  auto b = QuantileHistogram::Create(0.02);
+  ASSERT_TRUE(b.ok());
+  b->Add(1);
+  EXPECT_EQ(a.Merge(*b).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Magnitudes over more than kMaxBinades binades fold the smallest into one;
+// the fold keeps the state order-free and the large quantiles within bound.
+TEST(QuantileHistogramTest, TooManyBucketsFoldTheSmallestMagnitudes) {
+  std::vector<double> data;
+  for (int e = -300; e <= 300; ++e) {  // 601 binades a sign
+    data.push_back(std::ldexp(1.3, e));
+    data.push_back(-std::ldexp(1.7, e));
+  }
+  QuantileHistogram whole;
+  for (double v : data) whole.Add(v);
+  EXPECT_LE(whole.num_buckets(), 2 * 128 * 50u);
+  std::mt19937_64 rng(8);
+  std::shuffle(data.begin(), data.end(), rng);
+  QuantileHistogram first, second;
+  for (size_t i = 0; i < data.size(); ++i) {
+    (i % 2 == 0 ? first : second).Add(data[i]);
+  }
+  ASSERT_TRUE(first.Merge(second).ok());
+  EXPECT_EQ(Bytes(first), Bytes(whole));
+  std::sort(data.begin(), data.end());
+  for (double q : {0.001, 0.01, 0.99, 0.999}) {
+    const double exact = ExactQuantile(data, q);
+    EXPECT_LE(std::abs(*whole.Quantile(q) - exact) / std::abs(exact), 0.01)
+        << q;
+  }
+  EXPECT_EQ(*whole.Quantile(1), data.back());
+  EXPECT_EQ(*whole.Quantile(0), data.front());
+}
+
+TEST(QuantileHistogramTest, SerializeRoundTripsByteEqual) {
+  std::vector<QuantileHistogram> sketches(4);
+  sketches[1].Add(12.34);
+  for (int i = 0; i < 20; ++i) sketches[2].Add(i * 0.1 + 1e-9);  // raw form
+  std::vector<double> mixed = LogNormal(3000, 9);
+  mixed.push_back(-1e-310);  // subnormal: counted as 0
+  for (double v : mixed) sketches[3].Add(v);
+  for (const QuantileHistogram& sketch : sketches) {
+    const std::string bytes = Bytes(sketch);
+    auto back = QuantileHistogram::Deserialize(bytes);
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(Bytes(*back), bytes);
+    EXPECT_EQ(back->count(), sketch.count());
+    if (sketch.count() > 0) {
+      EXPECT_EQ(*back->Quantile(0.99), *sketch.Quantile(0.99));
+    }
+  }
+}
+
+TEST(QuantileHistogramTest, AmountsSerializeCompactly) {
+  QuantileHistogram few;
+  for (double v : {12.5, 3.0, 99.99}) few.Add(v);
+  // Tag, version, width, count, form, three varints of cents, CRC.
+  EXPECT_LE(Bytes(few).size(), 17u);
+  QuantileHistogram many;
+  for (double v : LogNormal(100000, 10)) many.Add(std::round(v * 100) / 100);
+  EXPECT_LE(Bytes(many).size(), 4 * many.num_buckets() + 40);
+  EXPECT_LE(many.num_buckets(), 27u * 50u);
+}
+
+TEST(QuantileHistogramTest, GarbageAndTruncationAreDataLoss) {
+  QuantileHistogram small;
+  for (double v : Uniform(20, 11)) small.Add(v);
+  ExpectCorruptionDetected(Bytes(small), DecodeHistogram);
+  QuantileHistogram large;
+  for (double v : LogNormal(3000, 12)) large.Add(v);
+  ExpectCorruptionDetected(Bytes(large), DecodeHistogram);
+}
+
+TEST(QuantileHistogramTest, UnknownVersionIsFailedPrecondition) {
+  QuantileHistogram sketch;
+  sketch.Add(1);
+  std::string bytes = Bytes(sketch);
+  bytes[1] = 2;
+  EXPECT_EQ(DecodeHistogram(bytes), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(QuantileHistogramTest, TwoValuesNeedNoHeap) {
+  QuantileHistogram sketch;
+  sketch.Add(1);
+  sketch.Add(2);
+  EXPECT_EQ(sketch.MemoryBytes(), sizeof(QuantileHistogram));
 }
 
 }  // namespace

@@ -13,16 +13,22 @@
 // them with what the state backend holds only when a window fires. The merge
 // law holds for every kind: splitting the values into parts, adding each
 // part to its own accumulator and merging the parts gives the same result as
-// adding everything to one (exactly for count, decimal sum, min, max, first
-// and last; within floating-point rounding for sum, mean and variance).
+// adding everything to one. Exactly, bit for bit, for count, decimal sum,
+// min, max, first, last, distinct count and quantile, and for sum and mean
+// of integers and decimals with at most `decimal_scale` places (amounts);
+// within floating-point rounding for sum and mean of other numbers, and for
+// variance. So a feature of the exact kinds has the same value however its
+// partials were merged: after a restore, a cache spill or a backfill.
 //
 // Kinds:
 //   kCount       number of values (or of records, with no field); int64
-//   kSum         compensated (Neumaier) double sum; double
+//   kSum         exact 128-bit sum at `decimal_scale` places for integers
+//                and decimals it holds, compensated (Neumaier) double sum
+//                for other numbers; double
 //   kDecimalSum  exact fixed-point sum at `decimal_scale` places, 128-bit,
 //                independent of order; decimal (double beyond int64 units)
 //   kMin, kMax   double; null when nothing was added
-//   kMean        compensated sum / count; double; null when empty
+//   kMean        kSum's sum / count; double; null when empty
 //   kVariance    population variance (Welford, merged with Chan's formula)
 //   kStddev      its square root
 //   kFirst       value with the smallest (event time, offset); double
@@ -30,8 +36,9 @@
 //   kDistinctCount  HyperLogLog estimate of the number of distinct values
 //                (precision `hll_precision`; see sketch.h for the error
 //                bound); int64. Merging is exact (register-wise max).
-//   kQuantile    the `quantile` of the values, from a KLL sketch with
-//                parameter `quantile_k` (rank error bound in sketch.h);
+//   kQuantile    the `quantile` of the values, from a QuantileHistogram
+//                (sketch.h): exact up to 32 values, then within
+//                `quantile_relative_error` of the exact value; order-free;
 //                double; null when empty.
 //
 // The two sketch kinds keep their state on the heap: an accumulator of
@@ -106,17 +113,21 @@ struct AggregatorOptions {
   // (2^p bytes). Default: 14
   int32_t hll_precision = 14;
 
-  // kQuantile: KLL parameter k (8..65535). Larger: smaller rank error,
-  // more memory. Default: 200
-  int32_t quantile_k = 200;
+  // kQuantile: the bound on the relative error of the value returned
+  // (QuantileHistogram, sketch.h), in [1e-4, 0.25]. Smaller: more buckets.
+  // Default: 0.01
+  double quantile_relative_error = 0.01;
 
   absl::Status Validate() const;
 };
 
 class Aggregator {
  public:
-  // Current version of the per-accumulator encoding.
-  static constexpr uint8_t kEncodingVersion = 1;
+  // Current version of the per-accumulator encoding. Version 2 added the
+  // exact part of sum and mean and replaced the quantile's KLL sketch by a
+  // QuantileHistogram; a version 1 sum or mean restores, a version 1
+  // quantile is refused (kFailedPrecondition).
+  static constexpr uint8_t kEncodingVersion = 2;
 
   static absl::StatusOr<Aggregator> Create(AggregateKind kind,
                                            const AggregatorOptions& options);

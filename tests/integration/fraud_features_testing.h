@@ -163,9 +163,16 @@ inline absl::StatusOr<FinalValues> ReadFinalValues(const std::string& path) {
   return out;
 }
 
-// Whether two final values agree: exactly, except doubles (the mean), whose
-// partial sums may be merged at other moments after a restart.
-inline bool SameValue(const Value& a, const Value& b) {
+// Whether two runs' final values agree: exactly. Every F-FRAUD feature is
+// a function of its window's values alone, however partials were merged
+// (the mean sums amounts exactly, the p99 is an order-free histogram), so a
+// restart, a spill or a replay gives the same value to the last bit.
+inline bool SameValue(const Value& a, const Value& b) { return a == b; }
+
+// Whether a value agrees with an independent computation (the sqlite
+// oracle): exactly, except doubles, which the other side rounds its own
+// way; those within 1e-9 relative.
+inline bool CloseToOracle(const Value& a, const Value& b) {
   if (a.type() == Value::Type::kDouble && b.type() == Value::Type::kDouble) {
     const double x = a.double_value();
     const double y = b.double_value();
@@ -174,26 +181,8 @@ inline bool SameValue(const Value& a, const Value& b) {
   return a == b;
 }
 
-// Features computed from a KLL quantile sketch. A sketch's compactions
-// depend on the order in which partial sketches are merged (the write-back
-// cache merges into the state at other moments after a restart), so two
-// runs over the same input agree only within the sketch's rank error: with
-// k = 200 about 1% of rank, which for W-PAY's amounts (uniform up to 1000)
-// is about 1% of the value; 3% leaves room on both sides.
-inline bool ApproximateFeature(const std::string& feature) {
-  return feature == "amount_p99_1h";
-}
-inline bool CloseQuantile(const Value& a, const Value& b) {
-  if (a.type() != Value::Type::kDouble || b.type() != Value::Type::kDouble) {
-    return a == b;
-  }
-  const double x = a.double_value();
-  const double y = b.double_value();
-  return std::abs(x - y) <= 0.03 * std::max(1.0, std::abs(x));
-}
-
 // Describes the first differences between two final outputs; empty if they
-// agree key by key (sketch quantiles within their error, see above).
+// agree key by key, exactly.
 inline std::string CompareFinal(const FinalValues& want,
                                 const FinalValues& got) {
   std::string diff;
@@ -206,9 +195,7 @@ inline std::string CompareFinal(const FinalValues& want,
     if (it == got.end()) {
       note(absl::StrCat("missing ", std::get<0>(k), " ", std::get<1>(k), " ",
                         std::get<2>(k)));
-    } else if (ApproximateFeature(std::get<1>(k))
-                   ? !CloseQuantile(u.value, it->second.value)
-                   : !SameValue(u.value, it->second.value)) {
+    } else if (!SameValue(u.value, it->second.value)) {
       note(absl::StrCat("differs ", std::get<0>(k), " ", std::get<1>(k), " ",
                         std::get<2>(k), ": want ", u.value.ToString(), " got ",
                         it->second.value.ToString()));

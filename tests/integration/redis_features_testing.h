@@ -133,31 +133,18 @@ inline RedisContent ExpectedRedisContent(
 }
 
 // Describes the first differences between two contents; empty if they are
-// equal field by field. The values of `double_fields` (features computed in
-// floating point, whose partial sums a restart may merge at other moments)
-// need only agree to 1e-9 relative, and quantile-sketch features within the
-// sketch's error (fraud_features_testing::CloseQuantile).
+// equal field by field, byte for byte. Every F-FRAUD feature is a function
+// of its window's values alone (docs/semantics.md), so a restart, a spill or
+// a replay writes the same bytes.
 inline std::string CompareRedis(const RedisContent& want,
-                                const RedisContent& got,
-                                const std::set<std::string>& double_fields) {
+                                const RedisContent& got) {
   std::string diff;
   int shown = 0;
   auto note = [&](const std::string& line) {
     if (shown++ < 10) absl::StrAppend(&diff, line, "\n");
   };
-  auto same = [&](const std::string& field, const std::string& a,
-                  const std::string& b) {
-    if (a == b) return true;
-    double x = 0;
-    double y = 0;
-    if (!absl::SimpleAtod(a, &x) || !absl::SimpleAtod(b, &y)) return false;
-    if (fraud_features_testing::ApproximateFeature(field)) {
-      return fraud_features_testing::CloseQuantile(Value::Double(x),
-                                                   Value::Double(y));
-    }
-    if (!double_fields.count(field)) return false;
-    return std::abs(x - y) <= 1e-9 * std::max(1.0, std::abs(x));
-  };
+  auto same = [](const std::string&, const std::string& a,
+                 const std::string& b) { return a == b; };
   for (const auto& [key, fields] : want) {
     auto it = got.find(key);
     if (it == got.end()) {

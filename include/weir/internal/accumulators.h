@@ -35,24 +35,42 @@ namespace internal {
 struct CountAcc {
   int64_t n;
 };
-struct SumAcc {  // kSum, kMean
-  int64_t n;
-  double sum;
-  double comp;  // Neumaier compensation
-};
-struct DecimalAcc {  // 8-aligned: the 128-bit sum is kept as two halves
-  int64_t n;
+// A 128-bit integer kept as two 8-byte halves, so accumulators stay
+// 8-aligned.
+struct Units128 {
   uint64_t lo;
   int64_t hi;
 
-  __int128 units() const {
+  __int128 get() const {
     return static_cast<__int128>(
         (static_cast<unsigned __int128>(static_cast<uint64_t>(hi)) << 64) | lo);
   }
-  void set_units(__int128 u) {
+  void set(__int128 u) {
     lo = static_cast<uint64_t>(u);
     hi = static_cast<int64_t>(u >> 64);
   }
+};
+// kSum, kMean: integers and decimals with at most decimal_scale places are
+// summed exactly (and so independently of order and of merge points), the
+// other values as a compensated double sum.
+struct SumAcc {
+  int64_t n;
+  double sum;
+  double comp;     // Neumaier compensation
+  Units128 exact;  // at the aggregator's decimal_scale
+};
+// The layout of version 1 encodings: no exact part.
+struct SumAccV1 {
+  int64_t n;
+  double sum;
+  double comp;
+};
+struct DecimalAcc {
+  int64_t n;
+  Units128 sum;
+
+  __int128 units() const { return sum.get(); }
+  void set_units(__int128 u) { sum.set(u); }
 };
 struct ExtremeAcc {  // kMin, kMax
   int64_t n;
@@ -69,7 +87,7 @@ struct PickAcc {  // kFirst, kLast
   int64_t time;
   int64_t offset;
 };
-// kDistinctCount (HyperLogLog*) and kQuantile (QuantileSketch*): the sketch
+// kDistinctCount (HyperLogLog*) and kQuantile (QuantileHistogram*): the sketch
 // lives on the heap, created on first use; AccDestroy releases it. Copying
 // the accumulator's bytes moves ownership.
 struct SketchAcc {
@@ -114,10 +132,10 @@ inline void AccInit(AggregateKind kind, char* acc) {
       return;
     case AggregateKind::kSum:
     case AggregateKind::kMean:
-      new (acc) SumAcc{0, 0.0, 0.0};
+      new (acc) SumAcc{0, 0.0, 0.0, {0, 0}};
       return;
     case AggregateKind::kDecimalSum:
-      new (acc) DecimalAcc{0, 0, 0};
+      new (acc) DecimalAcc{0, {0, 0}};
       return;
     case AggregateKind::kMin:
     case AggregateKind::kMax:
@@ -145,7 +163,7 @@ inline void AccDestroy(AggregateKind kind, char* acc) {
   if (kind == AggregateKind::kDistinctCount) {
     delete static_cast<HyperLogLog*>(a->sketch);
   } else {
-    delete static_cast<QuantileSketch*>(a->sketch);
+    delete static_cast<QuantileHistogram*>(a->sketch);
   }
   a->sketch = nullptr;
   a->n = 0;
@@ -154,8 +172,9 @@ inline void AccDestroy(AggregateKind kind, char* acc) {
 // A value made ready to fold.
 struct AggInput {
   bool skip = false;   // null under NullPolicy::kSkip
+  bool exact = false;  // kSum, kMean: `units` holds the value exactly
   double d = 0;        // all kinds but kDecimalSum
-  __int128 units = 0;  // kDecimalSum, at the aggregator's scale
+  __int128 units = 0;  // kDecimalSum (kSum, kMean if exact), at the scale
   uint64_t hash = 0;   // kDistinctCount
 };
 
@@ -245,6 +264,21 @@ inline absl::Status Prepare(AggregateKind kind, const AggregatorOptions& opts,
                          TypeName(v.type())));
     }
   }
+  if (kind == AggregateKind::kSum || kind == AggregateKind::kMean) {
+    // An integer, or a decimal the scale holds, is summed exactly; any
+    // other number falls back to the double sum below.
+    if (v.type() == Value::Type::kInt64) {
+      in->exact =
+          Rescale(v.int64_value(), 0, opts.decimal_scale, &in->units).ok();
+    } else if (v.type() == Value::Type::kDecimal) {
+      in->exact = Rescale(v.decimal_value().units, v.decimal_value().scale,
+                          opts.decimal_scale, &in->units)
+                      .ok();
+    } else if (v.type() == Value::Type::kBool) {
+      in->exact = true;
+      in->units = v.bool_value() ? kPow10[opts.decimal_scale] : 0;
+    }
+  }
   switch (v.type()) {
     case Value::Type::kInt64:
       in->d = static_cast<double>(v.int64_value());
@@ -299,7 +333,11 @@ inline void Fold(AggregateKind kind, const AggregatorOptions& opts, char* acc,
     case AggregateKind::kMean: {
       auto* a = reinterpret_cast<SumAcc*>(acc);
       a->n++;
-      NeumaierAdd(a, in.d);
+      if (in.exact) {
+        a->exact.set(a->exact.get() + in.units);
+      } else {
+        NeumaierAdd(a, in.d);
+      }
       return;
     }
     case AggregateKind::kDecimalSum: {
@@ -354,10 +392,10 @@ inline void Fold(AggregateKind kind, const AggregatorOptions& opts, char* acc,
     case AggregateKind::kQuantile: {
       auto* a = reinterpret_cast<SketchAcc*>(acc);
       if (a->sketch == nullptr) {
-        a->sketch =
-            new QuantileSketch(*QuantileSketch::Create(opts.quantile_k));
+        a->sketch = new QuantileHistogram(
+            *QuantileHistogram::Create(opts.quantile_relative_error));
       }
-      static_cast<QuantileSketch*>(a->sketch)->Add(in.d);
+      static_cast<QuantileHistogram*>(a->sketch)->Add(in.d);
       a->n++;
       return;
     }
@@ -379,11 +417,11 @@ inline void Merge(AggregateKind kind, char* acc, const char* other) {
         static_cast<HyperLogLog*>(a->sketch)->Merge(*src).IgnoreError();
       }
     } else {
-      const auto* src = static_cast<const QuantileSketch*>(b->sketch);
+      const auto* src = static_cast<const QuantileHistogram*>(b->sketch);
       if (a->sketch == nullptr) {
-        a->sketch = new QuantileSketch(*src);
+        a->sketch = new QuantileHistogram(*src);
       } else {
-        static_cast<QuantileSketch*>(a->sketch)->Merge(*src).IgnoreError();
+        static_cast<QuantileHistogram*>(a->sketch)->Merge(*src).IgnoreError();
       }
     }
     return;
@@ -400,6 +438,7 @@ inline void Merge(AggregateKind kind, char* acc, const char* other) {
       a->n += b->n;
       NeumaierAdd(a, b->sum);
       a->comp += b->comp;
+      a->exact.set(a->exact.get() + b->exact.get());
       return;
     }
     case AggregateKind::kDecimalSum: {
@@ -463,19 +502,26 @@ inline void Merge(AggregateKind kind, char* acc, const char* other) {
   }
 }
 
+// The exact part, rounded once, plus the compensated double part (zero
+// when every value was exact, so the result is the same however the values
+// were split and merged).
+inline double SumOf(const AggregatorOptions& opts, const SumAcc& a) {
+  const double exact = static_cast<double>(a.exact.get()) /
+                       static_cast<double>(kPow10[opts.decimal_scale]);
+  return exact + (a.sum + a.comp);
+}
+
 inline Value Result(AggregateKind kind, const AggregatorOptions& opts,
                     const char* acc) {
   switch (kind) {
     case AggregateKind::kCount:
       return Value::Int64(reinterpret_cast<const CountAcc*>(acc)->n);
-    case AggregateKind::kSum: {
-      const auto* a = reinterpret_cast<const SumAcc*>(acc);
-      return Value::Double(a->sum + a->comp);
-    }
+    case AggregateKind::kSum:
+      return Value::Double(SumOf(opts, *reinterpret_cast<const SumAcc*>(acc)));
     case AggregateKind::kMean: {
       const auto* a = reinterpret_cast<const SumAcc*>(acc);
       if (a->n == 0) return Value::Null();
-      return Value::Double((a->sum + a->comp) / static_cast<double>(a->n));
+      return Value::Double(SumOf(opts, *a) / static_cast<double>(a->n));
     }
     case AggregateKind::kDecimalSum: {
       const auto* a = reinterpret_cast<const DecimalAcc*>(acc);
@@ -515,7 +561,7 @@ inline Value Result(AggregateKind kind, const AggregatorOptions& opts,
       const auto* a = reinterpret_cast<const SketchAcc*>(acc);
       if (a->sketch == nullptr) return Value::Null();
       absl::StatusOr<double> q =
-          static_cast<const QuantileSketch*>(a->sketch)->Quantile(
+          static_cast<const QuantileHistogram*>(a->sketch)->Quantile(
               opts.quantile);
       return q.ok() ? Value::Double(*q) : Value::Null();
     }
@@ -542,7 +588,7 @@ inline void EncodeAcc(AggregateKind kind, const char* acc, std::string* out) {
     if (kind == AggregateKind::kDistinctCount) {
       static_cast<const HyperLogLog*>(a->sketch)->Serialize(out);
     } else {
-      static_cast<const QuantileSketch*>(a->sketch)->Serialize(out);
+      static_cast<const QuantileHistogram*>(a->sketch)->Serialize(out);
     }
   }
   const auto len = static_cast<uint32_t>(out->size() - len_at - 4);
@@ -566,10 +612,30 @@ inline absl::Status DecodeAcc(AggregateKind kind, std::string_view* in,
         "': the features changed since the state was written; restore "
         "with the original feature set or start from empty state"));
   }
-  if (version != Aggregator::kEncodingVersion) {
+  if (version < 1 || version > Aggregator::kEncodingVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "'", AggregateKindName(kind), "' accumulator has encoding version ",
-        version, ", this weir reads only ", Aggregator::kEncodingVersion));
+        version, ", this weir reads versions 1 to ",
+        Aggregator::kEncodingVersion));
+  }
+  if (version == 1 && kind == AggregateKind::kQuantile) {
+    return absl::FailedPreconditionError(
+        "'quantile' accumulator of encoding version 1 holds a KLL sketch, "
+        "which depends on the order values were merged in; this weir keeps "
+        "an order-free quantile histogram instead. Start the feature from "
+        "empty state, or rebuild it with a backfill");
+  }
+  if (version == 1 &&
+      (kind == AggregateKind::kSum || kind == AggregateKind::kMean)) {
+    // Version 1 had no exact part: every value is in the double sum.
+    SumAccV1 old;
+    if (in->size() < 2 + sizeof(old)) {
+      return absl::DataLossError("accumulator encoding is truncated");
+    }
+    std::memcpy(&old, in->data() + 2, sizeof(old));
+    new (acc) SumAcc{old.n, old.sum, old.comp, {0, 0}};
+    in->remove_prefix(2 + sizeof(old));
+    return absl::OkStatus();
   }
   if (IsSketch(kind)) {
     if (in->size() < 2 + 12) {
@@ -597,9 +663,10 @@ inline absl::Status DecodeAcc(AggregateKind kind, std::string_view* in,
         if (!h.ok()) return h.status();
         a->sketch = new HyperLogLog(std::move(*h));
       } else {
-        absl::StatusOr<QuantileSketch> q = QuantileSketch::Deserialize(bytes);
+        absl::StatusOr<QuantileHistogram> q =
+            QuantileHistogram::Deserialize(bytes);
         if (!q.ok()) return q.status();
-        a->sketch = new QuantileSketch(std::move(*q));
+        a->sketch = new QuantileHistogram(std::move(*q));
       }
     }
     in->remove_prefix(14 + len);
