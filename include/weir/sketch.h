@@ -2,18 +2,23 @@
 // File: sketch.h
 // -----------------------------------------------------------------------------
 //
-// Two mergeable sketches with versioned, checksummed encodings, the state of
-// approximate aggregators such as `distinct_merchants_1h` and
+// Three mergeable sketches with versioned, checksummed encodings, the state
+// of approximate aggregators such as `distinct_merchants_1h` and
 // `amount_p99_1h`:
 //
 //   - `HyperLogLog` estimates the number of distinct values.
+//   - `QuantileHistogram` estimates quantiles within a relative error on the
+//     value; its state depends only on the multiset of values added. The
+//     `kQuantile` aggregator keeps one.
 //   - `QuantileSketch` (KLL) estimates ranks and quantiles of a stream of
-//     doubles.
+//     doubles within a rank error; its state depends on the order of merges.
 //
-// Both are plain values: copyable, movable, no shared state. Both are exactly
+// All are plain values: copyable, movable, no shared state. All are exactly
 // DETERMINISTIC: the same input sequence gives byte-equal `Serialize` output
 // on every run, process and (little- or big-endian) platform, so a replay
-// from a checkpoint rebuilds the same state.
+// from a checkpoint rebuilds the same state. HyperLogLog and
+// QuantileHistogram are more: ORDER-FREE, the same multiset of values gives
+// the same bytes however it was ordered, split and merged.
 //
 // HyperLogLog
 // -----------
@@ -137,9 +142,9 @@
 //     are small): commutative and associative, byte for byte.
 //
 // Encodings: byte 0 is a type tag ('H', 'Q' or 'R'), byte 1 the encoding
-// version (2; version 1 wrote dense registers one byte each, and a KLL's values
-// as doubles with its min and max; it still restores), and the last 4 bytes a
-// CRC-32C of
+// version (HyperLogLog and KLL: 2; version 1 wrote dense registers one byte
+// each, and a KLL's values as doubles with its min and max; it still
+// restores. QuantileHistogram: 1), and the last 4 bytes a CRC-32C of
 // everything before them. Deserialize returns kDataLoss for truncated,
 // corrupt or inconsistent bytes and kFailedPrecondition for an encoding
 // version this build does not read. A sketch restored from either version
