@@ -591,7 +591,8 @@ void KeyedWindowOperator::Impl::FoldInputs(Entry& e, const Group& group,
                    r.offset);
   }
   e.max_offset = std::max(e.max_offset, r.offset);
-  e.touched_ms = now_ms_;
+  // Only TTL reads it, and it sits on the entry's second line.
+  if (ttl_ms_.has_value()) e.touched_ms = now_ms_;
   e.dirty = true;
   e.referenced = true;
 }

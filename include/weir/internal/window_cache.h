@@ -64,21 +64,22 @@
 namespace weir {
 namespace internal {
 
-// One (key, window) of one group. Laid out so that what a record touches
-// (start, group, flags, max_offset and the accumulators)
-// comes first.
-struct CacheEntry {
+// One (key, window) of one group: 128 bytes on a 64-byte line boundary,
+// so its two lines are one aligned pair. What a record touches (start,
+// max_offset, the flags and the accumulators) comes first: a count's or a
+// sum's fold touches the first line only.
+struct alignas(64) CacheEntry {
   int64_t start = 0;
+  int64_t max_offset = -1;
   uint32_t key_node = 0;  // the key's node (WindowCache::KeyOf)
   uint16_t group = 0;
-  bool live = false;
-  bool complete = false;    // acc includes everything the backend holds
-  bool in_backend = false;  // the backend holds a copy (with timers)
-  bool dirty = false;       // acc has folds the backend does not have
-  bool referenced = false;  // clock bit for eviction
-  bool reemit = false;      // queued for re-emission
-  bool pinned = false;      // must not be evicted (a merge in progress)
-  int64_t max_offset = -1;
+  bool live : 1 = false;
+  bool complete : 1 = false;    // acc includes everything the backend holds
+  bool in_backend : 1 = false;  // the backend holds a copy (with timers)
+  bool dirty : 1 = false;       // acc has folds the backend does not have
+  bool referenced : 1 = false;  // clock bit for eviction
+  bool reemit : 1 = false;      // queued for re-emission
+  bool pinned : 1 = false;      // must not be evicted (a merge in progress)
   // 8-aligned accumulator block, inline up to 56 bytes (a decimal sum and
   // two sketches: F-FRAUD's hourly group).
   absl::InlinedVector<uint64_t, 7> acc;
@@ -158,7 +159,9 @@ class WindowCache {
   // rather than one after another.
   void Prefetch(uint32_t node) const {
     for (const WindowRef& w : keys_[node].windows) {
-      __builtin_prefetch(&entries_[w.slot]);
+      const char* e = reinterpret_cast<const char*>(&entries_[w.slot]);
+      __builtin_prefetch(e);
+      __builtin_prefetch(e + 64);
     }
   }
   // The key of an entry. Valid until a node is created (Hold).
