@@ -498,9 +498,10 @@ void KeyedWindowOperator::Impl::PrefetchSketches(uint32_t node) {
     for (int i : group.features) {
       const Feature& f = features_[i];
       if (!internal::IsSketch(f.kind)) continue;
+      // An inline value needs no prefetch (sketch() is null).
       __builtin_prefetch(
           reinterpret_cast<const internal::SketchAcc*>(acc + f.acc_offset)
-              ->sketch);
+              ->sketch());
     }
   }
 }

@@ -998,15 +998,19 @@ absl::StatusOr<QuantileHistogram> QuantileHistogram::Create(
         absl::StrCat("relative error must be in [", kMinRelativeError, ", ",
                      kMaxRelativeError, "], got ", relative_error));
   }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // as in Deserialize
+  return QuantileHistogram(BucketsPerBinade(relative_error));
+#pragma GCC diagnostic pop
+}
+
+int QuantileHistogram::BucketsPerBinade(double relative_error) {
+  if (!(relative_error > 0)) return kMaxParts;
   // The smallest M with 1 / (2M) <= relative_error; the tolerance keeps
   // 0.01 at 50 parts although 0.5 / 0.01 is not exact in binary.
   const double exact = 0.5 / relative_error;
-  int parts = static_cast<int>(std::ceil(exact - 1e-9));
-  parts = std::clamp(parts, 2, kMaxParts);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // as in Deserialize
-  return QuantileHistogram(parts);
-#pragma GCC diagnostic pop
+  if (!(exact < kMaxParts)) return kMaxParts;
+  return std::clamp(static_cast<int>(std::ceil(exact - 1e-9)), 2, kMaxParts);
 }
 
 // 1 + (biased exponent - 1) * M + part for a normal or infinite magnitude,

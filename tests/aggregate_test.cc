@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -19,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "weir/internal/accumulators.h"
 #include "weir/record.h"
+#include "weir/sketch.h"
 
 namespace weir {
 
@@ -964,6 +966,113 @@ TEST(EncodingTest, QuantileBytesAreOrderFree) {
       EXPECT_EQ(merged.Encode(), expected) << round;
     }
     agg.Destroy(merged.data());
+  }
+}
+
+// ---- Sketch accumulators ---------------------------------------------------
+
+// A sketch accumulator's encoding as EncodeAcc writes it around `sketch`.
+std::string SketchAccBytes(AggregateKind kind, uint64_t n,
+                           const std::string& sketch) {
+  std::string out = {static_cast<char>(kind),
+                     static_cast<char>(Aggregator::kEncodingVersion)};
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(n >> (8 * i)));
+  const auto len = static_cast<uint32_t>(sketch.size());
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(len >> (8 * i)));
+  return out + sketch;
+}
+
+// One value (most windows of a distinct count or a p99 see one) is held
+// inside the accumulator without a heap sketch; its result and its bytes
+// are those of the sketch holding that value, and it restores as one.
+TEST(SketchAccTest, OneValueLivesInlineAndReadsAsItsSketch) {
+  const Value amount = Value::Dec(1234, 2);
+  HyperLogLog hll;
+  hll.AddHash(internal::DistinctHash(amount));
+  QuantileHistogram histogram;
+  histogram.Add(12.34);
+  std::string hll_bytes, histogram_bytes;
+  hll.Serialize(&hll_bytes);
+  histogram.Serialize(&histogram_bytes);
+  struct Case {
+    AggregateKind kind;
+    int adds;
+    std::string sketch;
+    Value result;
+  };
+  const Case cases[] = {
+      {AggregateKind::kDistinctCount, 1, hll_bytes, Value::Int64(1)},
+      // The same value again: still one hash, still inline.
+      {AggregateKind::kDistinctCount, 3, hll_bytes, Value::Int64(1)},
+      {AggregateKind::kQuantile, 1, histogram_bytes, Value::Double(12.34)},
+  };
+  for (const Case& c : cases) {
+    const Aggregator agg = Make(c.kind);
+    Acc acc(agg);
+    for (int i = 0; i < c.adds; ++i) ASSERT_TRUE(acc.Add(amount).ok());
+    const auto* raw = reinterpret_cast<const internal::SketchAcc*>(acc.data());
+    EXPECT_TRUE(raw->is_inline()) << AggregateKindName(c.kind);
+    EXPECT_EQ(raw->sketch(), nullptr);
+    EXPECT_EQ(acc.Result(), c.result) << AggregateKindName(c.kind);
+    const std::string bytes = acc.Encode();
+    EXPECT_EQ(bytes, SketchAccBytes(c.kind, c.adds, c.sketch));
+    std::string_view in = bytes;
+    Acc restored(agg);
+    ASSERT_TRUE(agg.Decode(&in, restored.data()).ok());
+    EXPECT_EQ(restored.Result(), c.result);
+    EXPECT_EQ(restored.Encode(), bytes);
+    agg.Destroy(restored.data());
+    agg.Destroy(acc.data());
+  }
+}
+
+// Inline, heap and restored accumulators merge in any combination and order
+// into the bytes one accumulator folding every value writes.
+TEST(SketchAccTest, InlineHeapAndRestoredPartsMergeToTheSameBytes) {
+  std::mt19937_64 rng(31);
+  for (AggregateKind kind :
+       {AggregateKind::kDistinctCount, AggregateKind::kQuantile}) {
+    AggregatorOptions options;
+    options.quantile = 0.9;
+    const Aggregator agg = Make(kind, options);
+    for (int trial = 0; trial < 200; ++trial) {
+      // Few distinct values, so duplicates and one-value parts are common.
+      std::vector<Value> values;
+      const int n = 1 + static_cast<int>(rng() % 60);
+      for (int i = 0; i < n; ++i) {
+        values.push_back(Value::Dec(static_cast<int64_t>(rng() % 5) * 125, 2));
+      }
+      Acc whole(agg);
+      for (const Value& v : values) ASSERT_TRUE(whole.Add(v).ok());
+      std::vector<std::unique_ptr<Acc>> parts;
+      for (size_t i = 0; i < values.size();) {
+        const size_t len = std::min<size_t>(1 + rng() % 4, values.size() - i);
+        parts.push_back(std::make_unique<Acc>(agg));
+        for (size_t j = i; j < i + len; ++j) {
+          ASSERT_TRUE(parts.back()->Add(values[j]).ok());
+        }
+        i += len;
+        if (rng() % 3 == 0) {  // this part comes back from its encoding
+          const std::string bytes = parts.back()->Encode();
+          std::string_view in = bytes;
+          auto restored = std::make_unique<Acc>(agg);
+          ASSERT_TRUE(agg.Decode(&in, restored->data()).ok());
+          agg.Destroy(parts.back()->data());
+          parts.back() = std::move(restored);
+        }
+      }
+      std::shuffle(parts.begin(), parts.end(), rng);
+      Acc merged(agg);
+      for (auto& p : parts) {
+        merged.Merge(*p);
+        agg.Destroy(p->data());
+      }
+      EXPECT_EQ(merged.Encode(), whole.Encode())
+          << AggregateKindName(kind) << " trial " << trial;
+      EXPECT_EQ(merged.Result(), whole.Result());
+      agg.Destroy(merged.data());
+      agg.Destroy(whole.data());
+    }
   }
 }
 

@@ -369,6 +369,10 @@ class QuantileHistogram {
   // kInvalidArgument otherwise.
   static absl::StatusOr<QuantileHistogram> Create(double relative_error);
 
+  // M for `relative_error`: ceil(1 / (2 * relative_error)), clamped to the
+  // range Create accepts. Create(0.5 / M) has M buckets per binade again.
+  static int BucketsPerBinade(double relative_error);
+
   // Adds one value. NaN and infinities are ignored; -0.0 is added as +0.0.
   void Add(double value);
 

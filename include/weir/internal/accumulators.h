@@ -16,6 +16,7 @@
 #ifndef WEIR_INTERNAL_ACCUMULATORS_H_
 #define WEIR_INTERNAL_ACCUMULATORS_H_
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -87,13 +88,54 @@ struct PickAcc {  // kFirst, kLast
   int64_t time;
   int64_t offset;
 };
-// kDistinctCount (HyperLogLog*) and kQuantile (QuantileHistogram*): the sketch
-// lives on the heap, created on first use; AccDestroy releases it. Copying
-// the accumulator's bytes moves ownership.
+// kDistinctCount (HyperLogLog) and kQuantile (QuantileHistogram). Most
+// windows of such a feature see one value (one merchant, one amount in a
+// user's hour), so until a second distinct value arrives the accumulator
+// holds that value inline, with the sketch's parameter: the HyperLogLog's
+// 64-bit hash and precision, the double's bits and the histogram's buckets
+// per binade. No heap sketch exists then; results and encodings are those
+// of the sketch the value makes. After, `slot` points to the heap sketch,
+// which AccDestroy releases. Copying the accumulator's bytes moves
+// ownership.
 struct SketchAcc {
-  int64_t n;
-  void* sketch;
+  static constexpr int kCountShift = 16;
+
+  uint64_t header;  // values added << kCountShift | parameter << 1 | inline
+  uint64_t slot;    // inline: the value; else the sketch pointer (0: none)
+
+  uint64_t count() const { return header >> kCountShift; }
+  bool is_inline() const { return (header & 1) != 0; }
+  int param() const { return static_cast<int>((header >> 1) & 0x7FFF); }
+  bool empty() const { return header == 0 && slot == 0; }
+  void* sketch() const {
+    return is_inline() ? nullptr : reinterpret_cast<void*>(slot);
+  }
 };
+
+// The heap sketch for a parameter, empty.
+inline void* NewSketch(AggregateKind kind, int param) {
+  if (kind == AggregateKind::kDistinctCount) {
+    return new HyperLogLog(*HyperLogLog::Create(param));
+  }
+  return new QuantileHistogram(*QuantileHistogram::Create(0.5 / param));
+}
+
+// Adds one value, as SketchAcc holds it inline, to a heap sketch.
+inline void AddToSketch(AggregateKind kind, void* sketch, uint64_t value) {
+  if (kind == AggregateKind::kDistinctCount) {
+    static_cast<HyperLogLog*>(sketch)->AddHash(value);
+  } else {
+    static_cast<QuantileHistogram*>(sketch)->Add(std::bit_cast<double>(value));
+  }
+}
+
+// Moves an inline value into a new heap sketch.
+inline void SketchToHeap(AggregateKind kind, SketchAcc* a) {
+  void* sketch = NewSketch(kind, a->param());
+  AddToSketch(kind, sketch, a->slot);
+  a->header = a->count() << SketchAcc::kCountShift;
+  a->slot = reinterpret_cast<uint64_t>(sketch);
+}
 
 inline bool IsSketch(AggregateKind kind) {
   return kind == AggregateKind::kDistinctCount ||
@@ -151,7 +193,7 @@ inline void AccInit(AggregateKind kind, char* acc) {
       return;
     case AggregateKind::kDistinctCount:
     case AggregateKind::kQuantile:
-      new (acc) SketchAcc{0, nullptr};
+      new (acc) SketchAcc{0, 0};
       return;
   }
 }
@@ -161,12 +203,12 @@ inline void AccDestroy(AggregateKind kind, char* acc) {
   if (!IsSketch(kind)) return;
   auto* a = reinterpret_cast<SketchAcc*>(acc);
   if (kind == AggregateKind::kDistinctCount) {
-    delete static_cast<HyperLogLog*>(a->sketch);
+    delete static_cast<HyperLogLog*>(a->sketch());
   } else {
-    delete static_cast<QuantileHistogram*>(a->sketch);
+    delete static_cast<QuantileHistogram*>(a->sketch());
   }
-  a->sketch = nullptr;
-  a->n = 0;
+  a->header = 0;
+  a->slot = 0;
 }
 
 // A value made ready to fold.
@@ -380,23 +422,32 @@ inline void Fold(AggregateKind kind, const AggregatorOptions& opts, char* acc,
       a->n++;
       return;
     }
-    case AggregateKind::kDistinctCount: {
-      auto* a = reinterpret_cast<SketchAcc*>(acc);
-      if (a->sketch == nullptr) {
-        a->sketch = new HyperLogLog(*HyperLogLog::Create(opts.hll_precision));
-      }
-      static_cast<HyperLogLog*>(a->sketch)->AddHash(in.hash);
-      a->n++;
-      return;
-    }
+    case AggregateKind::kDistinctCount:
     case AggregateKind::kQuantile: {
       auto* a = reinterpret_cast<SketchAcc*>(acc);
-      if (a->sketch == nullptr) {
-        a->sketch = new QuantileHistogram(
-            *QuantileHistogram::Create(opts.quantile_relative_error));
+      const bool distinct = kind == AggregateKind::kDistinctCount;
+      // Prepare refused non-finite values; -0.0 is kept as +0.0.
+      const uint64_t value =
+          distinct ? in.hash : std::bit_cast<uint64_t>(in.d == 0 ? 0.0 : in.d);
+      constexpr uint64_t kOne = uint64_t{1} << SketchAcc::kCountShift;
+      if (a->empty()) {
+        const int param = distinct ? opts.hll_precision
+                                   : QuantileHistogram::BucketsPerBinade(
+                                         opts.quantile_relative_error);
+        a->header = kOne | (static_cast<uint64_t>(param) << 1) | 1;
+        a->slot = value;
+        return;
       }
-      static_cast<QuantileHistogram*>(a->sketch)->Add(in.d);
-      a->n++;
+      if (a->is_inline()) {
+        // A HyperLogLog is a set: the same hash again changes nothing.
+        if (distinct && a->slot == value) {
+          a->header += kOne;
+          return;
+        }
+        SketchToHeap(kind, a);
+      }
+      AddToSketch(kind, a->sketch(), value);
+      a->header += kOne;
       return;
     }
   }
@@ -406,23 +457,44 @@ inline void Merge(AggregateKind kind, char* acc, const char* other) {
   if (IsSketch(kind)) {
     auto* a = reinterpret_cast<SketchAcc*>(acc);
     const auto* b = reinterpret_cast<const SketchAcc*>(other);
-    if (b->sketch == nullptr) return;
-    a->n += b->n;
-    // One feature's sketches share its precision / k, so Merge cannot fail.
+    if (b->empty()) return;
+    const uint64_t added = b->count() << SketchAcc::kCountShift;
+    if (a->empty()) {
+      if (b->is_inline()) {
+        *a = *b;
+      } else if (kind == AggregateKind::kDistinctCount) {
+        a->header = added;
+        a->slot = reinterpret_cast<uint64_t>(
+            new HyperLogLog(*static_cast<const HyperLogLog*>(b->sketch())));
+      } else {
+        a->header = added;
+        a->slot = reinterpret_cast<uint64_t>(new QuantileHistogram(
+            *static_cast<const QuantileHistogram*>(b->sketch())));
+      }
+      return;
+    }
+    if (kind == AggregateKind::kDistinctCount && a->is_inline() &&
+        b->is_inline() && a->slot == b->slot) {
+      a->header += added;
+      return;
+    }
+    if (a->is_inline()) SketchToHeap(kind, a);
+    a->header += added;
+    if (b->is_inline()) {
+      // A HyperLogLog adds its one hash once (a set); a histogram holds one
+      // value inline.
+      AddToSketch(kind, a->sketch(), b->slot);
+      return;
+    }
+    // One feature's sketches share its parameters, so Merge cannot fail.
     if (kind == AggregateKind::kDistinctCount) {
-      const auto* src = static_cast<const HyperLogLog*>(b->sketch);
-      if (a->sketch == nullptr) {
-        a->sketch = new HyperLogLog(*src);
-      } else {
-        static_cast<HyperLogLog*>(a->sketch)->Merge(*src).IgnoreError();
-      }
+      static_cast<HyperLogLog*>(a->sketch())
+          ->Merge(*static_cast<const HyperLogLog*>(b->sketch()))
+          .IgnoreError();
     } else {
-      const auto* src = static_cast<const QuantileHistogram*>(b->sketch);
-      if (a->sketch == nullptr) {
-        a->sketch = new QuantileHistogram(*src);
-      } else {
-        static_cast<QuantileHistogram*>(a->sketch)->Merge(*src).IgnoreError();
-      }
+      static_cast<QuantileHistogram*>(a->sketch())
+          ->Merge(*static_cast<const QuantileHistogram*>(b->sketch()))
+          .IgnoreError();
     }
     return;
   }
@@ -553,16 +625,24 @@ inline Value Result(AggregateKind kind, const AggregatorOptions& opts,
     }
     case AggregateKind::kDistinctCount: {
       const auto* a = reinterpret_cast<const SketchAcc*>(acc);
-      if (a->sketch == nullptr) return Value::Int64(0);
-      return Value::Int64(
-          std::llround(static_cast<const HyperLogLog*>(a->sketch)->Estimate()));
+      if (a->is_inline()) {
+        // The estimate of a one-hash sketch (on the stack: no heap).
+        HyperLogLog one = *HyperLogLog::Create(a->param());
+        one.AddHash(a->slot);
+        return Value::Int64(std::llround(one.Estimate()));
+      }
+      if (a->sketch() == nullptr) return Value::Int64(0);
+      return Value::Int64(std::llround(
+          static_cast<const HyperLogLog*>(a->sketch())->Estimate()));
     }
     case AggregateKind::kQuantile: {
       const auto* a = reinterpret_cast<const SketchAcc*>(acc);
-      if (a->sketch == nullptr) return Value::Null();
+      // Every quantile of one value is that value.
+      if (a->is_inline()) return Value::Double(std::bit_cast<double>(a->slot));
+      if (a->sketch() == nullptr) return Value::Null();
       absl::StatusOr<double> q =
-          static_cast<const QuantileHistogram*>(a->sketch)->Quantile(
-              opts.quantile);
+          static_cast<const QuantileHistogram*>(a->sketch())
+              ->Quantile(opts.quantile);
       return q.ok() ? Value::Double(*q) : Value::Null();
     }
   }
@@ -578,17 +658,28 @@ inline void EncodeAcc(AggregateKind kind, const char* acc, std::string* out) {
   }
   // n (8 bytes LE), length (4 bytes LE), the sketch's own versioned bytes,
   // written in place (the length filled in after them).
+  // An inline value is written as the sketch it makes.
   const auto* a = reinterpret_cast<const SketchAcc*>(acc);
   for (int i = 0; i < 8; ++i) {
-    out->push_back(static_cast<char>(static_cast<uint64_t>(a->n) >> (8 * i)));
+    out->push_back(static_cast<char>(a->count() >> (8 * i)));
   }
   const size_t len_at = out->size();
   out->append(4, '\0');
-  if (a->sketch != nullptr) {
-    if (kind == AggregateKind::kDistinctCount) {
-      static_cast<const HyperLogLog*>(a->sketch)->Serialize(out);
-    } else {
-      static_cast<const QuantileHistogram*>(a->sketch)->Serialize(out);
+  if (kind == AggregateKind::kDistinctCount) {
+    if (a->is_inline()) {
+      HyperLogLog one = *HyperLogLog::Create(a->param());
+      one.AddHash(a->slot);
+      one.Serialize(out);
+    } else if (a->sketch() != nullptr) {
+      static_cast<const HyperLogLog*>(a->sketch())->Serialize(out);
+    }
+  } else {
+    if (a->is_inline()) {
+      QuantileHistogram one = *QuantileHistogram::Create(0.5 / a->param());
+      one.Add(std::bit_cast<double>(a->slot));
+      one.Serialize(out);
+    } else if (a->sketch() != nullptr) {
+      static_cast<const QuantileHistogram*>(a->sketch())->Serialize(out);
     }
   }
   const auto len = static_cast<uint32_t>(out->size() - len_at - 4);
@@ -654,20 +745,27 @@ inline absl::Status DecodeAcc(AggregateKind kind, std::string_view* in,
       return absl::DataLossError("sketch accumulator encoding is truncated");
     }
     const std::string_view bytes = in->substr(14, len);
+    if ((n == 0) != (len == 0) || n >= (uint64_t{1} << 48)) {
+      return absl::DataLossError(
+          "sketch accumulator's value count disagrees with its sketch");
+    }
     AccInit(kind, acc);
     auto* a = reinterpret_cast<SketchAcc*>(acc);
-    a->n = static_cast<int64_t>(n);
     if (len > 0) {
+      // Restored sketches live on the heap, whatever they hold.
+      void* sketch;
       if (kind == AggregateKind::kDistinctCount) {
         absl::StatusOr<HyperLogLog> h = HyperLogLog::Deserialize(bytes);
         if (!h.ok()) return h.status();
-        a->sketch = new HyperLogLog(std::move(*h));
+        sketch = new HyperLogLog(std::move(*h));
       } else {
         absl::StatusOr<QuantileHistogram> q =
             QuantileHistogram::Deserialize(bytes);
         if (!q.ok()) return q.status();
-        a->sketch = new QuantileHistogram(std::move(*q));
+        sketch = new QuantileHistogram(std::move(*q));
       }
+      a->header = n << SketchAcc::kCountShift;
+      a->slot = reinterpret_cast<uint64_t>(sketch);
     }
     in->remove_prefix(14 + len);
     return absl::OkStatus();
