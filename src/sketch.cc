@@ -269,6 +269,75 @@ std::optional<int> ValueScale(const Levels& levels) {
   return std::nullopt;
 }
 
+// Writes the value form of `levels` (ValueScale's scale, or kRawValues) and
+// returns it.
+template <typename Levels>
+uint8_t PutValueForm(std::string* out, const Levels& levels) {
+  const std::optional<int> scale = ValueScale(levels);
+  const auto form = static_cast<uint8_t>(scale.value_or(kRawValues));
+  out->push_back(static_cast<char>(form));
+  return form;
+}
+
+// Reads what PutValueForm wrote; nullptr, or why the bytes are corrupt.
+const char* GetValueForm(std::string_view* in, uint8_t* form) {
+  if (in->empty()) return "truncated value form";
+  *form = static_cast<uint8_t>(in->front());
+  in->remove_prefix(1);
+  if (*form != kRawValues && *form > kMaxValueScale) {
+    return "unknown value form";
+  }
+  return nullptr;
+}
+
+// Writes `v` in value form `form`: a double, or the zigzag varint of
+// c = v * 10^form, as the difference to `*previous` (the c before it) when
+// `difference` (sorted values).
+void PutValue(std::string* out, double v, uint8_t form, bool difference,
+              int64_t* previous) {
+  if (form == kRawValues) {
+    PutDouble(out, v);
+    return;
+  }
+  const auto c = static_cast<int64_t>(
+      std::nearbyint(v * static_cast<double>(internal::kPow10[form])));
+  PutVarint64(out, ZigZag(difference ? c - *previous : c));
+  *previous = c;
+}
+
+// Reads what PutValue wrote; nullptr, or why the bytes are corrupt.
+const char* GetValue(std::string_view* in, uint8_t form, bool difference,
+                     int64_t* previous, double* v) {
+  if (form == kRawValues)
+    return GetDouble(in, v) ? nullptr : "truncated values";
+  uint64_t zigzag;
+  if (!GetVarint64(in, &zigzag)) return "truncated values";
+  const int64_t delta = UnZigZag(zigzag);
+  if (delta <= -(int64_t{1} << 54) || delta >= (int64_t{1} << 54)) {
+    return "value out of range";
+  }
+  // |previous| < 2^53 and |delta| < 2^54: the sum cannot overflow.
+  const int64_t c = difference ? *previous + delta : delta;
+  if (std::abs(static_cast<double>(c)) >= kMaxExactInteger) {
+    return "value out of range";
+  }
+  *previous = c;
+  *v = static_cast<double>(c) / static_cast<double>(internal::kPow10[form]);
+  return nullptr;
+}
+
+// What every Quantile checks first.
+absl::Status CheckQuantileQuery(double q, uint64_t n) {
+  if (!(q >= 0.0 && q <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quantile ", q, " is outside [0, 1]"));
+  }
+  if (n == 0) {
+    return absl::FailedPreconditionError("quantile of an empty sketch");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 uint64_t XxHash64(std::string_view data, uint64_t seed) {
@@ -737,13 +806,7 @@ std::vector<std::pair<double, uint64_t>> QuantileSketch::SortedView() const {
 }
 
 absl::StatusOr<double> QuantileSketch::Quantile(double q) const {
-  if (!(q >= 0.0 && q <= 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("quantile ", q, " is outside [0, 1]"));
-  }
-  if (n_ == 0) {
-    return absl::FailedPreconditionError("quantile of an empty sketch");
-  }
+  if (absl::Status s = CheckQuantileQuery(q, n_); !s.ok()) return s;
   if (q == 0.0) return min_;
   if (q == 1.0) return max_;
   const double n = static_cast<double>(n_);
@@ -821,23 +884,10 @@ void QuantileSketch::Serialize(std::string* out) const {
     PutDouble(out, max_);
   }
   if (n_ > 0) {
-    const std::optional<int> scale = ValueScale(levels_);
-    if (!scale.has_value()) {
-      out->push_back(static_cast<char>(kRawValues));
-      for (size_t h = 0; h < num_levels; ++h) {
-        for (double v : levels_[h]) PutDouble(out, v);
-      }
-    } else {
-      out->push_back(static_cast<char>(*scale));
-      const double divisor = static_cast<double>(internal::kPow10[*scale]);
-      for (size_t h = 0; h < num_levels; ++h) {
-        int64_t previous = 0;
-        for (double v : levels_[h]) {
-          const auto c = static_cast<int64_t>(std::nearbyint(v * divisor));
-          PutVarint64(out, ZigZag(h == 0 ? c : c - previous));
-          previous = c;
-        }
-      }
+    const uint8_t form = PutValueForm(out, levels_);
+    for (size_t h = 0; h < num_levels; ++h) {
+      int64_t previous = 0;
+      for (double v : levels_[h]) PutValue(out, v, form, h > 0, &previous);
     }
   }
   AppendCrc(out, start);
@@ -903,18 +953,11 @@ absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
   // Version 1 has no form byte: raw doubles.
   uint8_t form = kRawValues;
   if (encoding->version >= 2 && sketch.n_ > 0) {
-    if (in.empty()) return corrupt("truncated value form");
-    form = static_cast<uint8_t>(in[0]);
-    in.remove_prefix(1);
-    if (form != kRawValues && form > kMaxValueScale) {
-      return corrupt(absl::StrCat("unknown value form ", form));
-    }
+    if (const char* why = GetValueForm(&in, &form)) return corrupt(why);
   }
   if (form == kRawValues ? in.size() != retained * 8 : in.size() < retained) {
     return corrupt("value bytes do not match");
   }
-  const double divisor =
-      form == kRawValues ? 1.0 : static_cast<double>(internal::kPow10[form]);
   sketch.levels_.resize(std::max<uint64_t>(num_levels, 1));
   for (uint64_t h = 0; h < num_levels; ++h) {
     auto& level = sketch.levels_[h];
@@ -922,22 +965,8 @@ absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(
     int64_t previous = 0;
     for (uint64_t i = 0; i < sizes[h]; ++i) {
       double v;
-      if (form == kRawValues) {
-        GetDouble(&in, &v);
-      } else {
-        uint64_t zigzag;
-        if (!GetVarint64(&in, &zigzag)) return corrupt("truncated values");
-        const int64_t delta = UnZigZag(zigzag);
-        if (delta <= -(int64_t{1} << 54) || delta >= (int64_t{1} << 54)) {
-          return corrupt("value out of range");
-        }
-        // |previous| < 2^53 and |delta| < 2^54: the sum cannot overflow.
-        const int64_t c = h == 0 ? delta : previous + delta;
-        if (std::abs(static_cast<double>(c)) >= kMaxExactInteger) {
-          return corrupt("value out of range");
-        }
-        previous = c;
-        v = static_cast<double>(c) / divisor;
+      if (const char* why = GetValue(&in, form, h > 0, &previous, &v)) {
+        return corrupt(why);
       }
       if (std::isnan(v)) return corrupt("NaN value");
       if (stored_extremes && (v < sketch.min_ || v > sketch.max_)) {
@@ -1191,13 +1220,7 @@ absl::Status QuantileHistogram::Merge(const QuantileHistogram& other) {
 }
 
 absl::StatusOr<double> QuantileHistogram::Quantile(double q) const {
-  if (!(q >= 0.0 && q <= 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("quantile ", q, " is outside [0, 1]"));
-  }
-  if (n_ == 0) {
-    return absl::FailedPreconditionError("quantile of an empty sketch");
-  }
+  if (absl::Status s = CheckQuantileQuery(q, n_); !s.ok()) return s;
   if (q == 0.0) return min_;
   if (q == 1.0) return max_;
   const double n = static_cast<double>(n_);
@@ -1250,20 +1273,9 @@ void QuantileHistogram::Serialize(std::string* out) const {
   if (n_ > 0 && is_exact()) {
     const std::array<absl::Span<const double>, 1> levels = {
         absl::MakeConstSpan(values_)};
-    const std::optional<int> scale = ValueScale(levels);
-    if (!scale.has_value()) {
-      out->push_back(static_cast<char>(kRawValues));
-      for (double v : values_) PutDouble(out, v);
-    } else {
-      out->push_back(static_cast<char>(*scale));
-      const double divisor = static_cast<double>(internal::kPow10[*scale]);
-      int64_t previous = 0;
-      for (double v : values_) {
-        const auto c = static_cast<int64_t>(std::nearbyint(v * divisor));
-        PutVarint64(out, ZigZag(c - previous));
-        previous = c;
-      }
-    }
+    const uint8_t form = PutValueForm(out, levels);
+    int64_t previous = 0;
+    for (double v : values_) PutValue(out, v, form, true, &previous);
   } else if (n_ > 0) {
     PutDouble(out, min_);
     PutDouble(out, max_);
@@ -1309,32 +1321,13 @@ absl::StatusOr<QuantileHistogram> QuantileHistogram::Deserialize(
     return sketch;
   }
   if (sketch.is_exact()) {
-    if (in.empty()) return corrupt("truncated value form");
-    const auto form = static_cast<uint8_t>(in[0]);
-    in.remove_prefix(1);
-    if (form != kRawValues && form > kMaxValueScale) {
-      return corrupt(absl::StrCat("unknown value form ", form));
-    }
-    const double divisor =
-        form == kRawValues ? 1.0 : static_cast<double>(internal::kPow10[form]);
+    uint8_t form;
+    if (const char* why = GetValueForm(&in, &form)) return corrupt(why);
     int64_t previous = 0;
     for (uint64_t i = 0; i < sketch.n_; ++i) {
       double v;
-      if (form == kRawValues) {
-        if (!GetDouble(&in, &v)) return corrupt("truncated values");
-      } else {
-        uint64_t zigzag;
-        if (!GetVarint64(&in, &zigzag)) return corrupt("truncated values");
-        const int64_t delta = UnZigZag(zigzag);
-        if (delta <= -(int64_t{1} << 54) || delta >= (int64_t{1} << 54)) {
-          return corrupt("value out of range");
-        }
-        const int64_t c = previous + delta;
-        if (std::abs(static_cast<double>(c)) >= kMaxExactInteger) {
-          return corrupt("value out of range");
-        }
-        previous = c;
-        v = static_cast<double>(c) / divisor;
+      if (const char* why = GetValue(&in, form, true, &previous, &v)) {
+        return corrupt(why);
       }
       if (std::isnan(v)) return corrupt("NaN value");
       if (!sketch.values_.empty() && v < sketch.values_.back()) {

@@ -90,10 +90,10 @@ struct PickAcc {  // kFirst, kLast
 };
 // kDistinctCount (HyperLogLog) and kQuantile (QuantileHistogram). Most
 // windows of such a feature see one value (one merchant, one amount in a
-// user's hour), so until a second distinct value arrives the accumulator
-// holds that value inline, with the sketch's parameter: the HyperLogLog's
-// 64-bit hash and precision, the double's bits and the histogram's buckets
-// per binade. No heap sketch exists then; results and encodings are those
+// user's hour), so until a second value arrives (for a HyperLogLog, a
+// second distinct hash) the accumulator holds that value inline, with the
+// sketch's parameter: the HyperLogLog's 64-bit hash and precision, the
+// double's bits and the histogram's buckets per binade. No heap sketch exists then; results and encodings are those
 // of the sketch the value makes. After, `slot` points to the heap sketch,
 // which AccDestroy releases. Copying the accumulator's bytes moves
 // ownership.
