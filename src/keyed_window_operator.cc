@@ -17,6 +17,7 @@
 #include "weir/internal/timer_queue.h"
 #include "weir/internal/window_cache.h"
 #include "weir/internal/window_state.h"
+#include "weir/sketch.h"
 #include "weir/status_macros.h"
 #include "weir/watermark.h"
 
@@ -412,9 +413,22 @@ std::string KeyedWindowOperator::Impl::Signature() const {
     std::vector<std::string> fs;
     for (int i : g.features) {
       const Feature& f = features_[i];
-      fs.push_back(absl::StrCat(f.name, ":", AggregateKindName(f.kind), ":",
-                                f.opts.decimal_scale, ":",
-                                static_cast<int>(f.opts.null_policy)));
+      std::string sig = absl::StrCat(f.name, ":", AggregateKindName(f.kind),
+                                     ":", f.opts.decimal_scale, ":",
+                                     static_cast<int>(f.opts.null_policy));
+      // A sketch merges only with sketches of its own parameter. The
+      // default precision adds nothing, so state written before it was
+      // part of the signature still restores.
+      if (f.kind == AggregateKind::kDistinctCount &&
+          f.opts.hll_precision != HyperLogLog::kDefaultPrecision) {
+        absl::StrAppend(&sig, ":p", f.opts.hll_precision);
+      }
+      if (f.kind == AggregateKind::kQuantile) {
+        absl::StrAppend(&sig, ":m",
+                        QuantileHistogram::BucketsPerBinade(
+                            f.opts.quantile_relative_error));
+      }
+      fs.push_back(std::move(sig));
     }
     parts.push_back(
         absl::StrCat(g.spec.ToString(), "{", absl::StrJoin(fs, ","), "}"));

@@ -623,6 +623,37 @@ TEST_P(KeyedWindowOperatorTest, RestoreWithOtherFeaturesIsRefused) {
   EXPECT_THAT(s.status().message(), HasSubstr("n:max"));
 }
 
+// A sketch merges only with sketches of its own parameter, so state written
+// with another precision or relative error is refused, never half-merged.
+TEST_P(KeyedWindowOperatorTest, RestoreWithOtherSketchParametersIsRefused) {
+  KeyedWindowOptions op;
+  op.features = {
+      Agg("merchants", AggregateKind::kDistinctCount, Tumbling(absl::Hours(1)),
+          0),
+      Agg("p99", AggregateKind::kQuantile, Tumbling(absl::Hours(1)), 0)};
+  HarnessOptions options;
+  options.op = op;
+  options.op.name = "ops";
+  options.backend = GetParam();
+  auto h = OperatorHarness::Create(options);
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE((*h)->Add("u", 1, {Value::Int64(7)}).ok());
+  ASSERT_TRUE((*h)->op().Flush().ok());
+  // The same parameters restore.
+  auto same = KeyedWindowOperator::Create(options.op, &(*h)->backend());
+  EXPECT_TRUE(same.ok()) << same.status();
+  KeyedWindowOptions precision = options.op;
+  precision.features[0].aggregator.hll_precision = 12;
+  auto s = KeyedWindowOperator::Create(precision, &(*h)->backend());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.status().message(), HasSubstr("merchants:distinct_count"));
+  KeyedWindowOptions error = options.op;
+  error.features[1].aggregator.quantile_relative_error = 0.001;
+  s = KeyedWindowOperator::Create(error, &(*h)->backend());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.status().message(), HasSubstr("p99:quantile:2:0:m500"));
+}
+
 TEST_P(KeyedWindowOperatorTest, TtlExpiresSpilledStateAfterCompaction) {
   KeyedWindowOptions op;
   op.features = {Count("n", Tumbling(absl::Hours(24)))};
