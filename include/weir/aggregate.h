@@ -41,8 +41,9 @@
 //                `quantile_relative_error` of the exact value; order-free;
 //                double; null when empty.
 //
-// The two sketch kinds keep their state on the heap: an accumulator of
-// theirs must be released with Destroy().
+// The two sketch kinds hold their first value inside the accumulator and
+// keep a heap sketch once a second value arrives: an accumulator of theirs
+// must be released with Destroy().
 //
 // Null policy: kSkip ignores null values (count counts non-null values);
 // kZero folds a null as 0.
