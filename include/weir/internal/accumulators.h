@@ -93,10 +93,10 @@ struct PickAcc {  // kFirst, kLast
 // user's hour), so until a second value arrives (for a HyperLogLog, a
 // second distinct hash) the accumulator holds that value inline, with the
 // sketch's parameter: the HyperLogLog's 64-bit hash and precision, the
-// double's bits and the histogram's buckets per binade. No heap sketch exists then; results and encodings are those
-// of the sketch the value makes. After, `slot` points to the heap sketch,
-// which AccDestroy releases. Copying the accumulator's bytes moves
-// ownership.
+// double's bits and the histogram's buckets per binade. No heap sketch exists
+// then; results and encodings are those of the sketch the value makes. After,
+// `slot` points to the heap sketch, which AccDestroy releases. Copying the
+// accumulator's bytes moves ownership.
 struct SketchAcc {
   static constexpr int kCountShift = 16;
 
@@ -112,12 +112,16 @@ struct SketchAcc {
   }
 };
 
-// The heap sketch for a parameter, empty.
-inline void* NewSketch(AggregateKind kind, int param) {
-  if (kind == AggregateKind::kDistinctCount) {
-    return new HyperLogLog(*HyperLogLog::Create(param));
-  }
-  return new QuantileHistogram(*QuantileHistogram::Create(0.5 / param));
+// The sketch an inline value makes (a one-value sketch holds no heap).
+inline HyperLogLog InlineHyperLogLog(const SketchAcc& a) {
+  HyperLogLog one = *HyperLogLog::Create(a.param());
+  one.AddHash(a.slot);
+  return one;
+}
+inline QuantileHistogram InlineHistogram(const SketchAcc& a) {
+  QuantileHistogram one = *QuantileHistogram::Create(0.5 / a.param());
+  one.Add(std::bit_cast<double>(a.slot));
+  return one;
 }
 
 // Adds one value, as SketchAcc holds it inline, to a heap sketch.
@@ -131,8 +135,10 @@ inline void AddToSketch(AggregateKind kind, void* sketch, uint64_t value) {
 
 // Moves an inline value into a new heap sketch.
 inline void SketchToHeap(AggregateKind kind, SketchAcc* a) {
-  void* sketch = NewSketch(kind, a->param());
-  AddToSketch(kind, sketch, a->slot);
+  void* sketch =
+      kind == AggregateKind::kDistinctCount
+          ? static_cast<void*>(new HyperLogLog(InlineHyperLogLog(*a)))
+          : new QuantileHistogram(InlineHistogram(*a));
   a->header = a->count() << SketchAcc::kCountShift;
   a->slot = reinterpret_cast<uint64_t>(sketch);
 }
@@ -627,9 +633,7 @@ inline Value Result(AggregateKind kind, const AggregatorOptions& opts,
       const auto* a = reinterpret_cast<const SketchAcc*>(acc);
       if (a->is_inline()) {
         // The estimate of a one-hash sketch (on the stack: no heap).
-        HyperLogLog one = *HyperLogLog::Create(a->param());
-        one.AddHash(a->slot);
-        return Value::Int64(std::llround(one.Estimate()));
+        return Value::Int64(std::llround(InlineHyperLogLog(*a).Estimate()));
       }
       if (a->sketch() == nullptr) return Value::Int64(0);
       return Value::Int64(std::llround(
@@ -667,17 +671,13 @@ inline void EncodeAcc(AggregateKind kind, const char* acc, std::string* out) {
   out->append(4, '\0');
   if (kind == AggregateKind::kDistinctCount) {
     if (a->is_inline()) {
-      HyperLogLog one = *HyperLogLog::Create(a->param());
-      one.AddHash(a->slot);
-      one.Serialize(out);
+      InlineHyperLogLog(*a).Serialize(out);
     } else if (a->sketch() != nullptr) {
       static_cast<const HyperLogLog*>(a->sketch())->Serialize(out);
     }
   } else {
     if (a->is_inline()) {
-      QuantileHistogram one = *QuantileHistogram::Create(0.5 / a->param());
-      one.Add(std::bit_cast<double>(a->slot));
-      one.Serialize(out);
+      InlineHistogram(*a).Serialize(out);
     } else if (a->sketch() != nullptr) {
       static_cast<const QuantileHistogram*>(a->sketch())->Serialize(out);
     }
