@@ -121,14 +121,17 @@ struct KafkaSourceCallbacks {
     const bool cooperative = source->cooperative_;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       source->ever_assigned_ = true;
+      source->join_in_flight_ = false;
       source->OnAssign(partitions, cooperative);
-    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-      source->OnRevoke(partitions, cooperative);
-    } else {
+      return;
+    }
+    if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
       // A rebalance that failed: give everything up, as librdkafka asks.
       source->CountTransient(internal::KafkaErrorText(err, "rebalance"));
-      source->OnRevoke(partitions, cooperative);
     }
+    // An eager member gives up its whole assignment and joins again.
+    if (!cooperative) source->join_in_flight_ = true;
+    source->OnRevoke(partitions, cooperative);
   }
 
   static void Error(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
@@ -240,7 +243,7 @@ KafkaSource::KafkaSource(KafkaSourceOptions options)
 
 namespace {
 
-// How long Close waits for a cooperative member's first assignment (within
+// How long Close waits for the group to answer a join in flight (within
 // close_timeout).
 constexpr absl::Duration kCloseAssignmentWait = absl::Seconds(10);
 
@@ -266,6 +269,10 @@ void KeepUndestroyed(rd_kafka_t* rk) {
 
 bool KafkaSource::MustAwaitFirstAssignment() const {
   return cooperative_ && !ever_assigned_ && rd_kafka_version() < 0x020300ff;
+}
+
+bool KafkaSource::AwaitsAssignment() const {
+  return MustAwaitFirstAssignment() || (!cooperative_ && join_in_flight_);
 }
 
 KafkaSource::~KafkaSource() {
@@ -759,13 +766,19 @@ absl::Status KafkaSource::Close() {
   // From here an assignment is accepted only so that it can be given back
   // (OnAssign while closing_): the listener is not asked to restore state.
   closing_ = true;
-  if (MustAwaitFirstAssignment()) {
-    // A cooperative member that has not been given its first assignment
-    // could not be destroyed afterwards (see KeepUndestroyed): wait for it
-    // for a bounded time.
+  if (AwaitsAssignment()) {
+    // A member whose join is in flight cannot leave the group yet: the
+    // coordinator answers a member's requests in order, so its LeaveGroup
+    // would wait behind the JoinGroup, and a new member does not even know
+    // its member id. Closed now, it would stay in the group, unheard from,
+    // until its session timed out: the rebalance would hand it partitions
+    // that no one reads for session.timeout.ms and then run again. So Close
+    // lets the group answer first, for a bounded time, and then leaves.
+    // (A cooperative member that has not been given its first assignment
+    // must wait for it in any case: see KeepUndestroyed.)
     const absl::Time first =
         std::min(deadline, absl::Now() + kCloseAssignmentWait);
-    while (!ever_assigned_ && absl::Now() < first) {
+    while (AwaitsAssignment() && absl::Now() < first) {
       if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, 50)) {
         rd_kafka_message_destroy(m);
       }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -135,6 +136,12 @@ absl::StatusOr<std::unique_ptr<LocalBroker>> LocalBroker::Start(
     argv.push_back(absl::StrCat("--topic=", topic.name, ":", topic.partitions));
   }
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+  // WEIR_BROKER_DEBUG=mock,cgrp puts the broker's own log of every request
+  // and group state change in the test's output, to read a failure by.
+  if (const char* debug = std::getenv("WEIR_BROKER_DEBUG");
+      debug != nullptr && *debug != '\0') {
+    argv.push_back(absl::StrCat("--debug=", debug));
+  }
 
   testing::SubprocessOptions process_options;
   process_options.pipe_stdin = true;

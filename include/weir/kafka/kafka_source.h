@@ -219,6 +219,8 @@ class KafkaSource final : public Source {
   // Whether destroying the consumer now would hit librdkafka < 2.3's abort
   // for a cooperative member never given an assignment.
   bool MustAwaitFirstAssignment() const;
+  // Whether Close first lets the group answer a join in flight (see Close).
+  bool AwaitsAssignment() const;
 
   void ReleaseBatch();
   absl::Status CheckAssigned(absl::Span<const TopicPartition> partitions) const;
@@ -236,6 +238,9 @@ class KafkaSource final : public Source {
   rd_kafka_t* rk_ = nullptr;
   // Whether the group ever gave this member an assignment (possibly empty).
   bool ever_assigned_ = false;
+  // Eager protocol: set from the subscription and from each revocation
+  // (the member then joins again) until the group's assignment arrives.
+  bool join_in_flight_ = true;
   // Set during Close: an assignment arriving then is taken silently, only
   // so that librdkafka can revoke it.
   bool closing_ = false;

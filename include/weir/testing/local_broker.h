@@ -80,7 +80,9 @@ class LocalBroker {
     // Default: absl::Seconds(10)
     absl::Duration timeout = absl::Seconds(10);
 
-    // Extra arguments for the tool, e.g. {"--debug=mock"}. Default: none
+    // Extra arguments for the tool, e.g. {"--debug=mock"}. Default: none.
+    // The environment variable WEIR_BROKER_DEBUG, when set, adds
+    // --debug=<its value> to every broker a test starts.
     std::vector<std::string> extra_args;
 
     // Returns kInvalidArgument naming the first bad field.
