@@ -1,9 +1,9 @@
 // B7 of BENCHMARKS.md: state larger than memory on the real feature set.
 // F-FRAUD over W-PAY with many users (Zipf 1.0) on RocksDB under one memory
 // budget, split as in B6: three quarters to RocksDB (block cache and
-// memtables), a quarter to the operator's write-back cache (in entries of
-// about kEntryBytes each), so the cache spills and windows read their
-// spilled parts back when they fire.
+// memtables), a quarter to the operator's write-back cache (its byte
+// bound, KeyedWindowOptions::cache_max_bytes, sketches included), so the
+// cache spills and windows read their spilled parts back when they fire.
 //
 //   b7_spill [--users=N] [--events=N] [--budget_mb=N] [--repeat=N]
 //            [--check=0|1] [--check_events=N] [--memory=0|1]
@@ -21,7 +21,8 @@
 //      B2's W-PAY (1 M users) with B2's cache (4 M entries: nothing spills)
 //      and RocksDB's default resources.
 //   3. check (--check=1, the default): on --check_events events of the same
-//      stream, an operator whose cache spills (10,000 entries) and one whose
+//      stream, an operator whose cache spills (10,000 entries or 4 MiB,
+//      whichever it reaches first) and one whose
 //      cache never does must emit the same updates for every record, to
 //      the last bit (every F-FRAUD feature is order-free). Exits 1 and says
 //      why otherwise.
@@ -29,6 +30,7 @@
 // Prints:
 //   B7 rocksdb users=... events_per_s=... ref_events_per_s=... ratio=...
 //   B7 memory peak_rss_mb=... budget_mb=... ratio=... harness_rss_mb=...
+//             cache_max_mb=... cache_peak_mb=... (the cache's own count)
 //   B7 state reads_per_event=... bytes_per_active_user=... active_users=...
 //   B7 check events=... updates=... evictions=... state_reads=... ok
 // Goals: speed ratio >= 0.5, memory ratio <= 1.3. --memory=1 prints the
@@ -67,19 +69,24 @@ ABSL_FLAG(int64_t, check_events, 300'000, "Events of the output check.");
 
 namespace {
 
-// Operator cache memory per entry assumed when sizing the cache from the
-// budget: an F-FRAUD entry with its index slot and small sketches.
-constexpr size_t kEntryBytes = 512;
 // B2's cache: large enough that B2's input never spills.
 constexpr size_t kB2CacheEntries = 4'000'000;
 constexpr int64_t kB2Users = 1'000'000;
 
 // F-FRAUD (examples/fraud_features/fraud_features.h), on the W-PAY schema
 // layout (values[0] merchant, values[1] amount), as B2 runs it.
-weir::KeyedWindowOptions FraudFeatures(size_t cache_entries) {
+// The operator cache: at most `entries` entries and, unless 0, `bytes`
+// bytes.
+struct CacheBound {
+  size_t entries = 0;
+  size_t bytes = 0;
+};
+
+weir::KeyedWindowOptions FraudFeatures(CacheBound cache) {
   weir::KeyedWindowOptions o = fraud::FraudFeatures();
   o.name = "b7";
-  o.cache_max_entries = cache_entries;
+  o.cache_max_entries = cache.entries;
+  o.cache_max_bytes = cache.bytes;
   return o;
 }
 
@@ -108,6 +115,7 @@ struct RunResult {
   double events_per_s = 0;
   weir::OperatorStats stats;
   weir::bench::StateFootprint state;  // spill runs only
+  double cache_peak_bytes = 0;        // sampled every 4096 events
 };
 
 // Runs F-FRAUD over `events` W-PAY events of `users` users, generated as it
@@ -117,8 +125,7 @@ struct RunResult {
 // `print_memory` also prints where the memory is then.
 RunResult Run(int64_t events, int64_t users, const std::string& dir,
               const weir::RocksDbResourcesOptions& resources_options,
-              size_t cache_entries, bool measure_state,
-              bool print_memory = false) {
+              CacheBound cache, bool measure_state, bool print_memory = false) {
   auto gen = Generator(events, users);
   auto resources = weir::RocksDbResources::Create(resources_options);
   Check(resources.status(), "RocksDB resources");
@@ -127,8 +134,8 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
   ro.resources = *resources;
   auto backend = weir::RocksDbStateBackend::Create(ro);
   Check(backend.status(), "RocksDB backend");
-  auto op = weir::KeyedWindowOperator::Create(FraudFeatures(cache_entries),
-                                              backend->get());
+  auto op =
+      weir::KeyedWindowOperator::Create(FraudFeatures(cache), backend->get());
   Check(op.status(), "operator");
 
   RunResult result;
@@ -140,6 +147,11 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
     const weir::Event event = e.ToEvent();
     Check((*op)->Process(event.view(), &out), "Process");
     out.Clear();
+    if ((e.seq & 4095) == 0) {
+      result.cache_peak_bytes =
+          std::max(result.cache_peak_bytes,
+                   static_cast<double>((*op)->stats().cache_bytes));
+    }
   }
   if (measure_state) {
     elapsed += absl::Now() - start;
@@ -225,7 +237,8 @@ void RunCheck(int64_t events, int64_t users, const std::string& dir) {
   Check(resources.status(), "RocksDB resources");
   std::unique_ptr<weir::StateBackend> backends[2];
   std::unique_ptr<weir::KeyedWindowOperator> ops[2];
-  const size_t caches[2] = {10'000, 1'000'000'000};
+  // The spilling cache reaches either bound, by turns.
+  const CacheBound caches[2] = {{10'000, 4 << 20}, {1'000'000'000, 0}};
   for (int i = 0; i < 2; ++i) {
     weir::RocksDbStateBackendOptions ro;
     ro.path = absl::StrCat(dir, "/check", i);
@@ -313,7 +326,8 @@ int main(int argc, char** argv) {
   // 1. Spill runs.
   weir::RocksDbResourcesOptions spill_resources;
   spill_resources.memory_budget_bytes = budget * 3 / 4;
-  const size_t spill_cache = budget / 4 / kEntryBytes;
+  // A quarter of the budget bounds the cache in bytes.
+  const CacheBound spill_cache{size_t{1} << 31, budget / 4};
   const double harness_rss_mb = weir::bench::RssMb();
   std::vector<double> spill_rates;
   RunResult spill;
@@ -330,7 +344,7 @@ int main(int argc, char** argv) {
   for (int r = 0; r < repeat; ++r) {
     const RunResult ref =
         Run(events, kB2Users, absl::StrCat(tmp->path(), "/b2_", r), {},
-            kB2CacheEntries, /*measure_state=*/false);
+            CacheBound{kB2CacheEntries, 0}, /*measure_state=*/false);
     if (ref.stats.cache_evictions != 0) Fail("the B2 reference spilled");
     ref_rates.push_back(ref.events_per_s);
   }
@@ -344,10 +358,10 @@ int main(int argc, char** argv) {
       x / ref);
   std::printf(
       "B7 memory peak_rss_mb=%.0f budget_mb=%lld ratio=%.2f "
-      "harness_rss_mb=%.0f cache_entries=%zu\n",
+      "harness_rss_mb=%.0f cache_max_mb=%zu cache_peak_mb=%.0f\n",
       peak_rss_mb, static_cast<long long>(budget_mb),
       peak_rss_mb / static_cast<double>(budget_mb), harness_rss_mb,
-      spill_cache);
+      spill_cache.bytes >> 20, spill.cache_peak_bytes / 1048576.0);
   std::printf(
       "B7 state reads_per_event=%.3f writes_per_event=%.3f evictions=%llu "
       "bytes_per_active_user=%.0f active_users=%llu state_mb=%.0f\n",

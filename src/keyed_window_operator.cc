@@ -121,6 +121,11 @@ absl::Status KeyedWindowOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "cache_max_entries: must be in 1..2^31, got ", cache_max_entries));
   }
+  if (cache_max_bytes != 0 && cache_max_bytes < kMinCacheBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cache_max_bytes: must be 0 (no byte bound) or at least ",
+                     kMinCacheBytes, ", got ", cache_max_bytes));
+  }
   return absl::OkStatus();
 }
 
@@ -144,6 +149,7 @@ class KeyedWindowOperator::Impl {
   OperatorStats stats() const {
     OperatorStats s = stats_;
     s.cache_entries = cache_.has_value() ? cache_->live() : 0;
+    s.cache_bytes = cache_.has_value() ? CacheBytes() : 0;
     return s;
   }
 
@@ -205,6 +211,30 @@ class KeyedWindowOperator::Impl {
     for (int i : groups_[g].features) {
       internal::AccDestroy(features_[i].kind, acc + features_[i].acc_offset);
     }
+  }
+  // Counts the heap of a cached entry's sketches again, after anything
+  // changed them: sketch_bytes_ is the sum of the live entries'
+  // sketch_bytes.
+  void CountSketches(Entry& e) {
+    if (!groups_[e.group].has_sketch) return;
+    size_t bytes = 0;
+    for (int i : groups_[e.group].features) {
+      bytes += internal::AccHeapBytes(features_[i].kind,
+                                      e.acc_data() + features_[i].acc_offset);
+    }
+    bytes = std::min<size_t>(bytes, UINT32_MAX);
+    sketch_bytes_ = sketch_bytes_ - e.sketch_bytes + bytes;
+    e.sketch_bytes = static_cast<uint32_t>(bytes);
+  }
+  // What the cache holds (KeyedWindowOptions::cache_max_bytes).
+  size_t CacheBytes() const { return cache_->MemoryBytes() + sketch_bytes_; }
+  bool OverByteBound() const {
+    return options_.cache_max_bytes != 0 &&
+           CacheBytes() >= options_.cache_max_bytes;
+  }
+  // True if the cache must give entries up before it takes another.
+  bool CacheFull() const {
+    return cache_->live() >= options_.cache_max_entries || OverByteBound();
   }
 
   // Cache.
@@ -281,6 +311,7 @@ class KeyedWindowOperator::Impl {
 
   // Set by Init, once the groups are known.
   std::optional<internal::WindowCache> cache_;
+  size_t sketch_bytes_ = 0;  // heap of the cached entries' sketches
   // Session groups only: (group, key) -> open sessions in the cache.
   absl::flat_hash_map<std::pair<uint16_t, std::string>,
                       absl::InlinedVector<uint32_t, 2>>
@@ -473,6 +504,13 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
   }
   cache_->Release(node);
   WEIR_RETURN_IF_ERROR(s);
+  // Sketches grow without taking a slot: the byte bound is checked here
+  // too, and met before the next record unless nothing can be evicted.
+  while (OverByteBound()) {
+    const size_t live = cache_->live();
+    WEIR_RETURN_IF_ERROR(EvictSome());
+    if (cache_->live() == live) break;
+  }
 
   tracker_.Observe(r.partition, r.event_time);
   watermark_ = std::max(watermark_, tracker_.Combined());
@@ -606,6 +644,7 @@ void KeyedWindowOperator::Impl::FoldInputs(Entry& e, const Group& group,
                    r.offset);
   }
   e.max_offset = std::max(e.max_offset, r.offset);
+  CountSketches(e);
   // Only TTL reads it, and it sits on the entry's second line.
   if (ttl_ms_.has_value()) e.touched_ms = now_ms_;
   e.dirty = true;
@@ -645,9 +684,7 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(uint16_t g,
                                                               uint32_t node,
                                                               const Window& w,
                                                               bool complete) {
-  if (cache_->live() >= options_.cache_max_entries) {
-    WEIR_RETURN_IF_ERROR(EvictSome());
-  }
+  if (CacheFull()) WEIR_RETURN_IF_ERROR(EvictSome());
   const Group& group = groups_[g];
   const uint32_t slot =
       cache_->Insert(node, g, w, complete, group.acc_size / 8, now_ms_);
@@ -675,6 +712,8 @@ void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
 void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
   RemoveTimer(slot);
   Entry& e = cache_->entry(slot);
+  sketch_bytes_ -= e.sketch_bytes;
+  e.sketch_bytes = 0;
   DestroyAccs(e.group, e.acc_data());
   if (groups_[e.group].kind == WindowKind::kSession) {
     auto it =
@@ -689,7 +728,10 @@ void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
 }
 
 absl::Status KeyedWindowOperator::Impl::EvictSome() {
-  const size_t target = std::max<size_t>(1, options_.cache_max_entries / 64);
+  // A 64th of the cache at a time: of its entry bound, or of what it holds
+  // when its byte bound is the one reached.
+  const size_t target = std::max<size_t>(
+      1, std::min(options_.cache_max_entries, cache_->live()) / 64);
   WEIR_RETURN_IF_ERROR(
       cache_->EvictSome(target, [this](uint32_t slot) -> absl::Status {
         Entry& e = cache_->entry(slot);
@@ -763,6 +805,7 @@ absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
     internal::Merge(f.kind, acc + f.acc_offset, stored + f.acc_offset);
   }
   DestroyAccs(e.group, stored);
+  CountSketches(e);
   e.max_offset = std::max(e.max_offset, max_offset);
   e.complete = true;
   e.in_backend = true;
@@ -786,6 +829,7 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     for (int i : groups_[e.group].features) {
       internal::AccInit(features_[i].kind, acc + features_[i].acc_offset);
     }
+    CountSketches(e);
   }
   if (!e.in_backend) {
     const bool fired = e.end <= watermark_ || !Fires(e.group);
@@ -1130,6 +1174,7 @@ absl::Status KeyedWindowOperator::Impl::LoadSessions(uint16_t g, uint32_t node,
                                     /*complete=*/true));
     Entry& e = cache_->entry(slot);
     std::memcpy(e.acc_data(), tmp, groups_[g].acc_size);
+    CountSketches(e);
     e.max_offset = max_offset;
     e.in_backend = true;
     e.pinned = true;

@@ -1,7 +1,21 @@
 #include "weir/internal/window_cache.h"
 
+#include <string>
+
 namespace weir {
 namespace internal {
+namespace {
+
+// Heap bytes of what a slab element holds beyond its inline room.
+size_t HeapBytes(const std::string& s) {
+  return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
+}
+template <typename T, size_t N>
+size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
+  return v.capacity() > N ? v.capacity() * sizeof(T) : 0;
+}
+
+}  // namespace
 
 WindowCache::WindowCache(size_t groups, size_t reserve)
     : index_(0, NodeHash{&keys_}, NodeEq{&keys_}),
@@ -26,10 +40,10 @@ uint32_t WindowCache::Hold(std::string_view key) {
   }
   KeyNode& k = keys_[node];
   k.key.assign(key.data(), key.size());
+  heap_bytes_ += HeapBytes(k.key);
   k.hash = hash;
   k.holds = 1;
   k.live = true;
-  k.windows.clear();
   index_.insert(node);
   return node;
 }
@@ -44,7 +58,11 @@ void WindowCache::FreeNodeIfUnused(uint32_t node) {
   if (k.holds > 0 || !k.windows.empty()) return;
   index_.erase(node);
   k.live = false;
+  // A free node holds no heap: a long key or window list is given back.
+  heap_bytes_ -= HeapBytes(k.key) + HeapBytes(k.windows);
+  if (HeapBytes(k.key) > 0) std::string().swap(k.key);
   k.key.clear();
+  k.windows.clear();  // frees the heap of a long list
   free_keys_.push_back(node);
 }
 
@@ -73,8 +91,16 @@ uint32_t WindowCache::Insert(uint32_t node, uint16_t group, const Window& w,
   e.reemit = false;
   e.pinned = false;
   e.timer.set = false;
+  e.sketch_bytes = 0;
+  // A slot keeps an accumulator block it grew onto the heap when it is
+  // freed, for the next entry.
+  heap_bytes_ -= HeapBytes(e.acc);
   e.acc.resize(acc_words);
-  keys_[node].windows.push_back(WindowRef{w.start, slot, group});
+  heap_bytes_ += HeapBytes(e.acc);
+  auto& windows = keys_[node].windows;
+  heap_bytes_ -= HeapBytes(windows);
+  windows.push_back(WindowRef{w.start, slot, group});
+  heap_bytes_ += HeapBytes(windows);
   ++live_;
   return slot;
 }

@@ -414,6 +414,63 @@ TEST_P(KeyedWindowOperatorTest, SketchFeaturesSurviveSpillsAndRestore) {
   }
 }
 
+// Bounded in bytes, the cache stays within its bound while its sketches
+// grow (a HyperLogLog goes dense, a histogram gains buckets) without taking
+// new entries, and emits what an unbounded cache emits. Once every window
+// has fired, it holds no sketch.
+TEST_P(KeyedWindowOperatorTest, ByteBoundHoldsWhileSketchesGrow) {
+  KeyedWindowOptions op;
+  FeatureSpec distinct = Agg("merchants_1h", AggregateKind::kDistinctCount,
+                             Tumbling(absl::Hours(1)), 0);
+  FeatureSpec p99 = Agg("amount_p99_1h", AggregateKind::kQuantile,
+                        Tumbling(absl::Hours(1)), 1);
+  p99.aggregator.quantile = 0.99;
+  op.features = {Count("n_1m", Tumbling(absl::Minutes(1))), distinct, p99};
+  std::mt19937_64 rng(29);
+  std::vector<Event> events;
+  for (int i = 0; i < 60000; ++i) {
+    Event e;
+    e.key = absl::StrCat("u", rng() % 100);
+    e.event_time = i * 200;  // a bit over three hours
+    e.offset = i;
+    e.values = {Value::String(absl::StrCat("m", rng() % 100000)),
+                Value::Dec(static_cast<int64_t>(rng() % 10000000), 2)};
+    events.push_back(e);
+  }
+  constexpr size_t kBound = 128 << 10;
+  auto big = Make(op);
+  op.cache_max_bytes = kBound;
+  auto bounded = Make(op);
+  ASSERT_NE(big, nullptr);
+  ASSERT_NE(bounded, nullptr);
+  uint64_t big_peak = 0;
+  for (const Event& e : events) {
+    ASSERT_TRUE(big->Process(e).ok());
+    ASSERT_TRUE(bounded->Process(e).ok());
+    big_peak = std::max(big_peak, big->op().stats().cache_bytes);
+    ASSERT_LT(bounded->op().stats().cache_bytes, kBound) << e.offset;
+  }
+  // The bound was binding: unbounded, the cache held far more.
+  EXPECT_GT(big_peak, 2 * kBound);
+  EXPECT_EQ(big->op().stats().cache_evictions, 0u);
+  EXPECT_GT(bounded->op().stats().cache_evictions, 1000u);
+  ASSERT_TRUE(big->Finish().ok());
+  ASSERT_TRUE(bounded->Finish().ok());
+  auto a = big->Final();
+  auto b = bounded->Final();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [k, u] : a) {
+    ASSERT_TRUE(b.count(k)) << std::get<0>(k) << " " << std::get<1>(k);
+    EXPECT_EQ(u, b.at(k));
+  }
+  // Nothing is cached any more: what is left is the empty index (a few
+  // bytes per key seen), no sketch.
+  for (auto* h : {big.get(), bounded.get()}) {
+    EXPECT_EQ(h->op().stats().cache_entries, 0u);
+    EXPECT_LT(h->op().stats().cache_bytes, 4096u);
+  }
+}
+
 TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {
   KeyedWindowOptions op;
   op.features = {
@@ -708,6 +765,11 @@ TEST(KeyedWindowOptionsTest, ValidateNamesTheBadField) {
   op.cache_max_entries = 0;
   EXPECT_THAT(op.Validate().message(), HasSubstr("cache_max_entries"));
   EXPECT_EQ(op.Validate().code(), absl::StatusCode::kInvalidArgument);
+  op.cache_max_entries = 1;
+  op.cache_max_bytes = KeyedWindowOptions::kMinCacheBytes - 1;
+  EXPECT_THAT(op.Validate().message(), HasSubstr("cache_max_bytes"));
+  op.cache_max_bytes = KeyedWindowOptions::kMinCacheBytes;
+  EXPECT_TRUE(op.Validate().ok());
 }
 
 }  // namespace

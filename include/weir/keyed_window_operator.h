@@ -135,9 +135,19 @@ struct KeyedWindowOptions {
   // ---- performance ----
 
   // Capacity of the write-back cache, in (key, window, feature group)
-  // entries of about 150 bytes each. Larger: fewer state reads and writes,
-  // more memory. Default: 262144
+  // entries of about 150 bytes each (a key's node and entry; sketches
+  // besides). Larger: fewer state reads and writes, more memory.
+  // Default: 262144
   size_t cache_max_entries = 262144;
+
+  // Capacity of the write-back cache in bytes: its entries, key nodes and
+  // index, and what their accumulators hold on the heap (sketches, which
+  // grow with the values they see). When set, the cache evicts at whichever
+  // bound it reaches first, so a memory budget can cover it whatever the
+  // features. 0: bounded by cache_max_entries only; else at least
+  // kMinCacheBytes. Default: 0
+  size_t cache_max_bytes = 0;
+  static constexpr size_t kMinCacheBytes = 64 << 10;
 
   // Returns kInvalidArgument naming the first bad field, e.g.
   // "features[1].window.size: ...".
@@ -175,6 +185,8 @@ struct OperatorStats {
   uint64_t windows_fired = 0;
   uint64_t updates_emitted = 0;
   uint64_t cache_entries = 0;
+  // What the cache holds (KeyedWindowOptions::cache_max_bytes).
+  uint64_t cache_bytes = 0;
   uint64_t cache_evictions = 0;
   uint64_t state_reads = 0;
   uint64_t state_writes = 0;

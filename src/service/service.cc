@@ -668,6 +668,12 @@ absl::Status RegisterMetrics(weir::MetricsRegistry& registry,
        [](const weir::PartitionStats& p) {
          return static_cast<double>(p.op.cache_entries);
        }},
+      {"weir_cache_bytes",
+       "Bytes the partition's write-back cache holds: entries, keys, index "
+       "and sketches.",
+       [](const weir::PartitionStats& p) {
+         return static_cast<double>(p.op.cache_bytes);
+       }},
   };
   for (const PartitionSeries& ps : per_partition) {
     auto fn = ps.fn;

@@ -217,6 +217,18 @@ inline void AccDestroy(AggregateKind kind, char* acc) {
   a->slot = 0;
 }
 
+// The heap a sketch accumulator holds (an inline value holds none); 0 for
+// other kinds.
+inline size_t AccHeapBytes(AggregateKind kind, const char* acc) {
+  if (!IsSketch(kind)) return 0;
+  const void* sketch = reinterpret_cast<const SketchAcc*>(acc)->sketch();
+  if (sketch == nullptr) return 0;
+  if (kind == AggregateKind::kDistinctCount) {
+    return static_cast<const HyperLogLog*>(sketch)->MemoryBytes();
+  }
+  return static_cast<const QuantileHistogram*>(sketch)->MemoryBytes();
+}
+
 // A value made ready to fold.
 struct AggInput {
   bool skip = false;   // null under NullPolicy::kSkip

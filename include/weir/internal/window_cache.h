@@ -87,12 +87,16 @@ struct alignas(64) CacheEntry {
   int64_t end = 0;
   int64_t touched_ms = 0;  // processing time of the last fold (TTL only)
   uint32_t generation = 0;
+  // The heap its sketch accumulators held when the owner last counted
+  // them; the owner keeps the total (the cache's byte bound).
+  uint32_t sketch_bytes = 0;
   // Where the entry's one in-memory timer is, so freeing the entry removes
   // its reference (internal/timer_queue.h).
   TimerHandle timer;
 
   char* acc_data() { return reinterpret_cast<char*>(acc.data()); }
 };
+static_assert(sizeof(CacheEntry) == 128, "two cache lines");
 
 // One cached window of a key, as its node lists it: enough to find a
 // group's window without touching the entry.
@@ -196,6 +200,15 @@ class WindowCache {
   size_t live() const { return live_; }
   // Live key nodes.
   size_t live_keys() const { return index_.size(); }
+  // Bytes of the live entries and key nodes, the index, and what the slabs
+  // hold on the heap (accumulator blocks and key strings longer than their
+  // inline room, long window lists). Freed slots are reused before a slab
+  // grows, so the slabs stay within the peak of this figure. Sketches are
+  // the owner's to count (CacheEntry::sketch_bytes).
+  size_t MemoryBytes() const {
+    return live_ * sizeof(CacheEntry) + index_.size() * sizeof(KeyNode) +
+           index_.capacity() * (sizeof(uint32_t) + 1) + heap_bytes_;
+  }
 
   SlotRef RefOf(uint32_t slot) const {
     return SlotRef{slot, entries_[slot].generation};
@@ -281,7 +294,8 @@ class WindowCache {
   std::vector<uint32_t> free_keys_;
   absl::flat_hash_set<uint32_t, NodeHash, NodeEq> index_;
   size_t live_ = 0;
-  size_t hand_ = 0;  // eviction clock hand
+  size_t heap_bytes_ = 0;  // see MemoryBytes
+  size_t hand_ = 0;        // eviction clock hand
   std::vector<int64_t> horizon_;
 };
 
