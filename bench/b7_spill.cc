@@ -21,7 +21,7 @@
 //      B2's W-PAY (1 M users) with B2's cache (4 M entries: nothing spills)
 //      and RocksDB's default resources.
 //   3. check (--check=1, the default): on --check_events events of the same
-//      stream, an operator whose cache spills (10,000 entries or 4 MiB,
+//      stream, an operator whose cache spills (10,000 entries or 2 MiB,
 //      whichever it reaches first) and one whose
 //      cache never does must emit the same updates for every record, to
 //      the last bit (every F-FRAUD feature is order-free). Exits 1 and says
@@ -238,7 +238,7 @@ void RunCheck(int64_t events, int64_t users, const std::string& dir) {
   std::unique_ptr<weir::StateBackend> backends[2];
   std::unique_ptr<weir::KeyedWindowOperator> ops[2];
   // The spilling cache reaches either bound, by turns.
-  const CacheBound caches[2] = {{10'000, 4 << 20}, {1'000'000'000, 0}};
+  const CacheBound caches[2] = {{10'000, 2 << 20}, {1'000'000'000, 0}};
   for (int i = 0; i < 2; ++i) {
     weir::RocksDbStateBackendOptions ro;
     ro.path = absl::StrCat(dir, "/check", i);

@@ -1010,6 +1010,11 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out) {
       TimerKey(cleanup, kCleanupTimer, t.group, t.start, t.key, &tkey);
       batch_.Put(Column::kTimers, tkey, "");
     }
+    // In slices, as Flush writes: when a whole group's windows fire at
+    // once (every key's daily window at midnight), one batch would hold a
+    // write per spilled window. The scan does not see the writes (a
+    // cleanup timer lands past the watermark, past its end).
+    if (batch_.size() >= kFlushBatchEntries) WEIR_RETURN_IF_ERROR(ApplyBatch());
   }
   WEIR_RETURN_IF_ERROR(it->status());
   it.reset();
