@@ -352,33 +352,50 @@ TEST_P(KeyedWindowOperatorTest, SlidingOutOfOrderRecordUpdatesLatestWindow) {
   EXPECT_TRUE(latest.NewerThan(h->updates()[0]));
 }
 
+// Distinct merchants (field 0) and the p99 amount (field 1) per hour.
+std::vector<FeatureSpec> HourlySketches() {
+  FeatureSpec distinct = Agg("merchants_1h", AggregateKind::kDistinctCount,
+                             Tumbling(absl::Hours(1)), 0);
+  FeatureSpec p99 = Agg("amount_p99_1h", AggregateKind::kQuantile,
+                        Tumbling(absl::Hours(1)), 1);
+  p99.aggregator.quantile = 0.99;
+  return {distinct, p99};
+}
+
+// `n` payments of `users` users, one every `step_ms`: a merchant of
+// `merchants` and an amount below `max_cents` cents.
+std::vector<Event> Payments(uint64_t seed, int n, int users, int64_t step_ms,
+                            int merchants, int64_t max_cents) {
+  std::mt19937_64 rng(seed);
+  std::vector<Event> events;
+  for (int i = 0; i < n; ++i) {
+    Event e;
+    e.key = absl::StrCat("u", rng() % users);
+    e.event_time = i * step_ms;
+    e.offset = i;
+    const std::string m = absl::StrCat("m", rng() % merchants);
+    const int64_t cents = static_cast<int64_t>(rng() % max_cents);
+    e.values = {Value::String(m), Value::Dec(cents, 2)};
+    events.push_back(e);
+  }
+  return events;
+}
+
 // Sketch features (HyperLogLog distinct count, quantile histogram) through
 // the whole engine: spills, reloads, restore. Both sketches are order-free
 // (register max; bucket counts), so spilled and unspilled runs agree
 // exactly; the quantile is within 1% of the exact one.
 TEST_P(KeyedWindowOperatorTest, SketchFeaturesSurviveSpillsAndRestore) {
   KeyedWindowOptions op;
-  FeatureSpec distinct = Agg("merchants_1h", AggregateKind::kDistinctCount,
-                             Tumbling(absl::Hours(1)), 0);
-  FeatureSpec p99 = Agg("amount_p99_1h", AggregateKind::kQuantile,
-                        Tumbling(absl::Hours(1)), 1);
-  p99.aggregator.quantile = 0.99;
-  op.features = {distinct, p99};
-  std::mt19937_64 rng(23);
-  std::vector<Event> events;
+  op.features = HourlySketches();
+  // All in the first hour.
+  const std::vector<Event> events = Payments(23, 20000, 10, 100, 3000, 100000);
   std::map<std::string, std::set<std::string>> merchants;
   std::map<std::string, std::vector<double>> amounts;
-  for (int i = 0; i < 20000; ++i) {
-    Event e;
-    e.key = absl::StrCat("u", rng() % 10);
-    e.event_time = i * 100;  // all in the first hour
-    e.offset = i;
-    const std::string m = absl::StrCat("m", rng() % 3000);
-    const int64_t cents = static_cast<int64_t>(rng() % 100000);
-    e.values = {Value::String(m), Value::Dec(cents, 2)};
-    merchants[e.key].insert(m);
-    amounts[e.key].push_back(static_cast<double>(cents) / 100);
-    events.push_back(e);
+  for (const Event& e : events) {
+    merchants[e.key].insert(e.values[0].string_value());
+    amounts[e.key].push_back(
+        static_cast<double>(e.values[1].decimal_value().units) / 100);
   }
   auto big = Make(op);
   op.cache_max_entries = 4;
@@ -415,28 +432,17 @@ TEST_P(KeyedWindowOperatorTest, SketchFeaturesSurviveSpillsAndRestore) {
 }
 
 // Bounded in bytes, the cache stays within its bound while its sketches
-// grow (a HyperLogLog goes dense, a histogram gains buckets) without taking
+// grow (a HyperLogLog's sparse list, a histogram's buckets) without taking
 // new entries, and emits what an unbounded cache emits. Once every window
 // has fired, it holds no sketch.
 TEST_P(KeyedWindowOperatorTest, ByteBoundHoldsWhileSketchesGrow) {
   KeyedWindowOptions op;
-  FeatureSpec distinct = Agg("merchants_1h", AggregateKind::kDistinctCount,
-                             Tumbling(absl::Hours(1)), 0);
-  FeatureSpec p99 = Agg("amount_p99_1h", AggregateKind::kQuantile,
-                        Tumbling(absl::Hours(1)), 1);
-  p99.aggregator.quantile = 0.99;
-  op.features = {Count("n_1m", Tumbling(absl::Minutes(1))), distinct, p99};
-  std::mt19937_64 rng(29);
-  std::vector<Event> events;
-  for (int i = 0; i < 60000; ++i) {
-    Event e;
-    e.key = absl::StrCat("u", rng() % 100);
-    e.event_time = i * 200;  // a bit over three hours
-    e.offset = i;
-    e.values = {Value::String(absl::StrCat("m", rng() % 100000)),
-                Value::Dec(static_cast<int64_t>(rng() % 10000000), 2)};
-    events.push_back(e);
-  }
+  op.features = HourlySketches();
+  op.features.insert(op.features.begin(),
+                     Count("n_1m", Tumbling(absl::Minutes(1))));
+  // A bit over three hours.
+  const std::vector<Event> events =
+      Payments(29, 60000, 100, 200, 100000, 10000000);
   constexpr size_t kBound = 128 << 10;
   auto big = Make(op);
   op.cache_max_bytes = kBound;
