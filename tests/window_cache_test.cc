@@ -275,5 +275,42 @@ TEST_F(WindowCacheTest, AHeldNodeOutlivesItsWindows) {
   EXPECT_TRUE(cache_.Contains("user-2", 0, 0));
 }
 
+// The cache's byte count: an entry and a key node each, plus the heap of a
+// key longer than its inline room, of a long window list and of a large
+// accumulator block. Freeing gives the key's heap back; a slot keeps its
+// block for the next entry, and the count says so.
+TEST_F(WindowCacheTest, MemoryBytesCountsEntriesKeysAndTheirHeap) {
+  EXPECT_EQ(cache_.MemoryBytes(), 0u);
+  const size_t per_key = sizeof(KeyNode) + WindowCache::kIndexBytesPerKey;
+  const uint32_t a = Insert("short", 0);
+  EXPECT_EQ(cache_.MemoryBytes(), sizeof(CacheEntry) + per_key);
+  cache_.Erase(a);
+  EXPECT_EQ(cache_.MemoryBytes(), 0u);
+
+  const std::string long_key(40, 'k');
+  std::vector<uint32_t> slots;
+  for (int i = 0; i < 7; ++i) slots.push_back(Insert(long_key, i * 60'000));
+  // Seven windows outgrow the six the node holds inline.
+  const size_t list_heap =
+      cache_.node(*cache_.FindKey(long_key)).windows.capacity() *
+      sizeof(WindowRef);
+  EXPECT_GE(list_heap, 7 * sizeof(WindowRef));
+  EXPECT_EQ(cache_.MemoryBytes(), 7 * sizeof(CacheEntry) + per_key +
+                                      (long_key.size() + 1) + list_heap);
+  for (uint32_t slot : slots) cache_.Erase(slot);
+  EXPECT_EQ(cache_.MemoryBytes(), 0u);
+
+  // A 10-word block is on the heap, and stays with its slot.
+  const uint32_t big = Insert("big", 0, /*group=*/0, /*acc_words=*/10);
+  const size_t block = cache_.entry(big).acc.capacity() * sizeof(uint64_t);
+  EXPECT_GE(block, 10 * sizeof(uint64_t));
+  EXPECT_EQ(cache_.MemoryBytes(), sizeof(CacheEntry) + per_key + block);
+  cache_.Erase(big);
+  EXPECT_EQ(cache_.MemoryBytes(), block);
+  const uint32_t reused = Insert("next", 0);
+  EXPECT_EQ(reused, big);
+  EXPECT_EQ(cache_.MemoryBytes(), sizeof(CacheEntry) + per_key + block);
+}
+
 }  // namespace
 }  // namespace weir::internal

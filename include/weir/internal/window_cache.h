@@ -200,15 +200,18 @@ class WindowCache {
   size_t live() const { return live_; }
   // Live key nodes.
   size_t live_keys() const { return index_.size(); }
-  // Bytes of the live entries and key nodes, the index, and what the slabs
-  // hold on the heap (accumulator blocks and key strings longer than their
-  // inline room, long window lists). Freed slots are reused before a slab
-  // grows, so the slabs stay within the peak of this figure. Sketches are
-  // the owner's to count (CacheEntry::sketch_bytes).
+  // Bytes of the live entries and key nodes with their index slots, and
+  // what the slabs hold on the heap (accumulator blocks and key strings
+  // longer than their inline room, long window lists). Freed slots and
+  // nodes are reused before a slab grows, so the slabs stay within the
+  // peak of this figure; so does the index, which keeps its capacity.
+  // Sketches are the owner's to count (CacheEntry::sketch_bytes).
   size_t MemoryBytes() const {
-    return live_ * sizeof(CacheEntry) + index_.size() * sizeof(KeyNode) +
-           index_.capacity() * (sizeof(uint32_t) + 1) + heap_bytes_;
+    return live_ * sizeof(CacheEntry) +
+           index_.size() * (sizeof(KeyNode) + kIndexBytesPerKey) + heap_bytes_;
   }
+  // A 4-byte slot and its control byte, the index at most 7/8 full.
+  static constexpr size_t kIndexBytesPerKey = 6;
 
   SlotRef RefOf(uint32_t slot) const {
     return SlotRef{slot, entries_[slot].generation};
