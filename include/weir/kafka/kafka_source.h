@@ -193,7 +193,10 @@ class KafkaSource final : public Source {
   absl::StatusOr<std::vector<PartitionPosition>> Positions() override;
   SourceStats stats() const override;
   // Leaves the group, giving the assignment back (the listener hears of
-  // it), and closes the consumer, within close_timeout. kDeadlineExceeded if
+  // it), and closes the consumer, within close_timeout. A member whose join
+  // is in flight first lets the group answer (up to 10 s), so that it
+  // leaves rather than stays in the group until its session lapses
+  // (docs/guarantees.md, "Rebalance"). kDeadlineExceeded if
   // librdkafka did not finish in time (the consumer is then abandoned, not
   // destroyed), kUnavailable if it could not start closing. Polling after
   // Close fails with kFailedPrecondition.
