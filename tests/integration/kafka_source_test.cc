@@ -44,6 +44,14 @@ constexpr char kTopic[] = "payments";
 constexpr int kPartitions = 4;
 constexpr int64_t kBaseTime = 1767225600000;
 constexpr absl::Duration kWait = absl::Seconds(30);
+// For the churned group to settle. On the local broker each rebalance waits
+// session.timeout.ms - 1 s for members to join (5 s in the churn test), and
+// a cooperative split takes two. A cooperative member closed while it
+// rejoins stays in the group until its session lapses (docs/guarantees.md,
+// "Rebalance"); led by it, a rebalance fails its sync after the session
+// timeout and runs again: about 11 s more. Beside a CPU hog under ASan each
+// step takes longer; the deadline bounds a hang, not the machine's speed.
+constexpr absl::Duration kGroupWait = absl::Seconds(120);
 
 #define WEIR_ASSERT_OK(expr)               \
   do {                                     \
@@ -200,10 +208,11 @@ class KafkaSourceTest : public ::testing::Test {
     return out;
   }
 
-  // Polls `sources` in turn until `done()` holds; false after kWait.
+  // Polls `sources` in turn until `done()` holds; false after `wait`.
   template <typename Done>
-  static bool PollUntil(std::vector<Source*> sources, Done done) {
-    const absl::Time deadline = absl::Now() + kWait;
+  static bool PollUntil(std::vector<Source*> sources, Done done,
+                        absl::Duration wait = kWait) {
+    const absl::Time deadline = absl::Now() + wait;
     while (!done()) {
       if (absl::Now() >= deadline) return false;
       for (Source* s : sources) {
@@ -569,9 +578,10 @@ TEST_P(KafkaSourceChurnTest, MembersJoinPollAndLeaveUnderLoad) {
   for (const TopicPartition& tp : last.Assignment()) {
     WEIR_ASSERT_OK(last.Resume({{tp}}));
   }
-  ASSERT_TRUE(PollUntil({&last}, [&] {
-    return last.Assignment().size() == kPartitions;
-  })) << "the last member never got every partition";
+  ASSERT_TRUE(PollUntil(
+      {&last}, [&] { return last.Assignment().size() == kPartitions; },
+      kGroupWait))
+      << "the last member never got every partition";
 
   // A second member joins; both leave while the group's coordinator is
   // gone, so the group terminates without it.
@@ -582,11 +592,15 @@ TEST_P(KafkaSourceChurnTest, MembersJoinPollAndLeaveUnderLoad) {
   ASSERT_TRUE(created.ok()) << created.status();
   second.source = *std::move(created);
   second.source->SetPartitionListener(second.listener.get());
-  ASSERT_TRUE(PollUntil({&last, second.source.get()}, [&] {
-    return !second.source->Assignment().empty() &&
-           last.Assignment().size() + second.source->Assignment().size() ==
-               kPartitions;
-  })) << "the partitions were never split";
+  ASSERT_TRUE(PollUntil(
+      {&last, second.source.get()},
+      [&] {
+        return !second.source->Assignment().empty() &&
+               last.Assignment().size() + second.source->Assignment().size() ==
+                   kPartitions;
+      },
+      kGroupWait))
+      << "the partitions were never split";
   WEIR_ASSERT_OK(broker_->SetBrokerDown(-1));
   leave(second);
   leave(members.front());
