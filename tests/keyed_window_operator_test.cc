@@ -78,6 +78,18 @@ class KeyedWindowOperatorTest : public ::testing::TestWithParam<BackendKind> {
 
 int64_t CountOf(const FeatureUpdate& u) { return u.value.int64_value(); }
 
+// Both runs ended with the same latest update for every (key, feature,
+// window).
+void ExpectSameFinal(const OperatorHarness& want, const OperatorHarness& got) {
+  const auto a = want.Final();
+  const auto b = got.Final();
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [k, u] : a) {
+    ASSERT_TRUE(b.count(k)) << std::get<0>(k) << " " << std::get<1>(k);
+    EXPECT_EQ(u, b.at(k));
+  }
+}
+
 // Exact number of live keys in a column (RocksDB's Stats are estimates).
 size_t Keys(StateBackend& backend, Column column) {
   size_t n = 0;
@@ -462,13 +474,7 @@ TEST_P(KeyedWindowOperatorTest, ByteBoundHoldsWhileSketchesGrow) {
   EXPECT_GT(bounded->op().stats().cache_evictions, 1000u);
   ASSERT_TRUE(big->Finish().ok());
   ASSERT_TRUE(bounded->Finish().ok());
-  auto a = big->Final();
-  auto b = bounded->Final();
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [k, u] : a) {
-    ASSERT_TRUE(b.count(k)) << std::get<0>(k) << " " << std::get<1>(k);
-    EXPECT_EQ(u, b.at(k));
-  }
+  ExpectSameFinal(*big, *bounded);
   // Nothing is cached any more, and the count returns to 0 (no sketch
   // left counted; these accumulators and keys fit inline).
   for (auto* h : {big.get(), bounded.get()}) {
@@ -503,13 +509,7 @@ TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {
   EXPECT_EQ(big->op().stats().cache_evictions, 0u);
   EXPECT_EQ(big->late().size(), tiny->late().size());
   EXPECT_GT(big->late().size(), 0u);
-  auto a = big->Final();
-  auto b = tiny->Final();
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [k, u] : a) {
-    ASSERT_TRUE(b.count(k)) << std::get<0>(k) << " " << std::get<1>(k);
-    EXPECT_EQ(u, b.at(k));
-  }
+  ExpectSameFinal(*big, *tiny);
   // Everything fired was deleted.
   EXPECT_EQ(Keys(tiny->backend(), Column::kWindows), 0u);
   EXPECT_EQ(Keys(tiny->backend(), Column::kTimers), 0u);
@@ -616,14 +616,8 @@ TEST_P(KeyedWindowOperatorTest, SpillsWriteBlindAndReadOnlyWhenWindowsFire) {
   EXPECT_GT(h->op().stats().state_reads, 0u);
   EXPECT_LE(h->op().stats().state_reads, 200u);
 
-  auto a = whole->Final();
-  auto b = h->Final();
-  ASSERT_EQ(a.size(), 800u);
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [k, u] : a) {
-    ASSERT_TRUE(b.count(k));
-    EXPECT_EQ(u, b.at(k));
-  }
+  ASSERT_EQ(whole->Final().size(), 800u);
+  ExpectSameFinal(*whole, *h);
   EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
   EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
 }
@@ -661,10 +655,7 @@ TEST_P(KeyedWindowOperatorTest, SnapshotRestoreInTheMiddleEqualsUninterrupted) {
   for (int i = 6000; i < 10000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
   ASSERT_TRUE(h->Finish().ok());
 
-  auto a = whole->Final();
-  auto b = h->Final();
-  ASSERT_EQ(a.size(), b.size());
-  for (const auto& [k, u] : a) EXPECT_EQ(u, b.at(k));
+  ExpectSameFinal(*whole, *h);
 }
 
 TEST_P(KeyedWindowOperatorTest, RestoreWithOtherFeaturesIsRefused) {
