@@ -6,7 +6,7 @@
 // cache spills and windows read their spilled parts back when they fire.
 //
 //   b7_spill [--users=N] [--events=N] [--budget_mb=N] [--repeat=N]
-//            [--check=0|1] [--check_events=N] [--memory=0|1]
+//            [--check=0|1] [--check_events=N] [--memory=0|1] [--fire_step=N]
 //
 // The full size is --users=10000000 --events=10000000. Events are generated
 // while the operator runs (10 M events held in memory would dwarf the
@@ -22,10 +22,14 @@
 //      and RocksDB's default resources.
 //   3. check (--check=1, the default): on --check_events events of the same
 //      stream, an operator whose cache spills (10,000 entries or 2 MiB,
-//      whichever it reaches first) and one whose
-//      cache never does must emit the same updates for every record, to
-//      the last bit (every F-FRAUD feature is order-free). Exits 1 and says
-//      why otherwise.
+//      whichever it reaches first) and fires in steps of 1,000 updates, and
+//      one whose cache never spills and which fires all that is due at
+//      once, must emit the same updates for every record, to the last bit
+//      (every F-FRAUD feature is order-free). Exits 1 and says why
+//      otherwise.
+// Both timed phases fire in steps of --fire_step updates
+// (KeyedWindowOptions::max_fire_updates), each step's updates dropped
+// before the next, as a pipeline hands them to its sink.
 //
 // Prints:
 //   B7 rocksdb users=... events_per_s=... ref_events_per_s=... ratio=...
@@ -66,6 +70,9 @@ ABSL_FLAG(bool, check, true,
 ABSL_FLAG(bool, memory, false,
           "Print RSS, heap and RocksDB memory properties.");
 ABSL_FLAG(int64_t, check_events, 300'000, "Events of the output check.");
+ABSL_FLAG(int64_t, fire_step, 65'536,
+          "Most updates one call emits from firing "
+          "(KeyedWindowOptions::max_fire_updates; 0: no bound).");
 
 namespace {
 
@@ -82,11 +89,12 @@ struct CacheBound {
   size_t bytes = 0;
 };
 
-weir::KeyedWindowOptions FraudFeatures(CacheBound cache) {
+weir::KeyedWindowOptions FraudFeatures(CacheBound cache, size_t fire_step) {
   weir::KeyedWindowOptions o = fraud::FraudFeatures();
   o.name = "b7";
   o.cache_max_entries = cache.entries;
   o.cache_max_bytes = cache.bytes;
+  o.max_fire_updates = fire_step;
   return o;
 }
 
@@ -97,6 +105,18 @@ weir::KeyedWindowOptions FraudFeatures(CacheBound cache) {
 
 void Check(const absl::Status& s, const char* what) {
   if (!s.ok()) Fail(absl::StrCat(what, ": ", s.ToString()));
+}
+
+// Fires the steps the last call left pending, as a pipeline does; `take`
+// hands each step's updates on before the next.
+template <typename Take>
+void FinishSteps(weir::KeyedWindowOperator& op, weir::OperatorOutput& out,
+                 Take take) {
+  take(out);
+  while (op.firing_pending()) {
+    Check(op.AdvanceWatermark(op.watermark(), &out), "firing a step");
+    take(out);
+  }
 }
 
 std::unique_ptr<weir::testing::WPayGenerator> Generator(int64_t events,
@@ -134,19 +154,20 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
   ro.resources = *resources;
   auto backend = weir::RocksDbStateBackend::Create(ro);
   Check(backend.status(), "RocksDB backend");
-  auto op =
-      weir::KeyedWindowOperator::Create(FraudFeatures(cache), backend->get());
+  auto op = weir::KeyedWindowOperator::Create(
+      FraudFeatures(cache, absl::GetFlag(FLAGS_fire_step)), backend->get());
   Check(op.status(), "operator");
 
   RunResult result;
   weir::OperatorOutput out;
+  auto drop = [](weir::OperatorOutput& o) { o.Clear(); };
   weir::testing::WPayEvent e;
   absl::Duration elapsed;
   absl::Time start = absl::Now();
   while (gen->Next(e)) {
     const weir::Event event = e.ToEvent();
     Check((*op)->Process(event.view(), &out), "Process");
-    out.Clear();
+    FinishSteps(**op, out, drop);
     if ((e.seq & 4095) == 0) {
       result.cache_peak_bytes =
           std::max(result.cache_peak_bytes,
@@ -193,9 +214,10 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
       weir::FloorTo((*op)->watermark(), 86'400'000) + 86'400'000 + 120'000;
   for (weir::EventTime t = (*op)->watermark(); t < end; t += 60'000) {
     Check((*op)->AdvanceWatermark(t, &out), "firing");
-    out.Clear();
+    FinishSteps(**op, out, drop);
   }
   Check((*op)->AdvanceWatermark(weir::kMaxEventTime, &out), "final firing");
+  FinishSteps(**op, out, drop);
   elapsed += absl::Now() - start;
   if (print_memory) {
     std::fprintf(stderr,
@@ -237,8 +259,11 @@ void RunCheck(int64_t events, int64_t users, const std::string& dir) {
   Check(resources.status(), "RocksDB resources");
   std::unique_ptr<weir::StateBackend> backends[2];
   std::unique_ptr<weir::KeyedWindowOperator> ops[2];
-  // The spilling cache reaches either bound, by turns.
+  // The spilling cache reaches either bound, by turns, and fires in steps
+  // of at most 1,000 updates; the other fires every call's due windows at
+  // once.
   const CacheBound caches[2] = {{10'000, 2 << 20}, {1'000'000'000, 0}};
+  const size_t fire_steps[2] = {1'000, 0};
   for (int i = 0; i < 2; ++i) {
     weir::RocksDbStateBackendOptions ro;
     ro.path = absl::StrCat(dir, "/check", i);
@@ -246,8 +271,8 @@ void RunCheck(int64_t events, int64_t users, const std::string& dir) {
     auto backend = weir::RocksDbStateBackend::Create(ro);
     Check(backend.status(), "RocksDB backend");
     backends[i] = *std::move(backend);
-    auto op = weir::KeyedWindowOperator::Create(FraudFeatures(caches[i]),
-                                                backends[i].get());
+    auto op = weir::KeyedWindowOperator::Create(
+        FraudFeatures(caches[i], fire_steps[i]), backends[i].get());
     Check(op.status(), "operator");
     ops[i] = *std::move(op);
   }
@@ -287,12 +312,14 @@ void RunCheck(int64_t events, int64_t users, const std::string& dir) {
       const absl::Status s = ops[i]->Process(event.view(), &out[i]);
       Check(s, "Process");
       out[i].late.clear();
+      FinishSteps(*ops[i], out[i], [](weir::OperatorOutput&) {});
     }
     compare(e.seq);
   }
   for (int i = 0; i < 2; ++i) {
     Check(ops[i]->AdvanceWatermark(weir::kMaxEventTime, &out[i]),
           "final firing");
+    FinishSteps(*ops[i], out[i], [](weir::OperatorOutput&) {});
   }
   compare(events);
   const uint64_t evictions = ops[0]->stats().cache_evictions;

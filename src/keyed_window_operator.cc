@@ -146,6 +146,7 @@ class KeyedWindowOperator::Impl {
   absl::Status AdvanceWatermark(EventTime watermark, OperatorOutput* out);
   absl::Status Flush();
   EventTime watermark() const { return watermark_; }
+  bool firing_pending() const { return firing_pending_; }
   OperatorStats stats() const {
     OperatorStats s = stats_;
     s.cache_entries = cache_.has_value() ? cache_->live() : 0;
@@ -257,9 +258,14 @@ class KeyedWindowOperator::Impl {
   absl::Status ApplyBatch();
 
   // Firing.
-  absl::Status FireDue(OperatorOutput* out);
+  // Fires what is due, one step of max_fire_updates if `bounded`.
+  absl::Status FireDue(OperatorOutput* out, bool bounded);
   absl::Status FireEntry(uint32_t slot, OperatorOutput* out);
-  absl::Status ScanBackendTimers(OperatorOutput* out);
+  // Fires and cleans up spilled windows by their backend timers until `out`
+  // holds `limit` updates; `*done` says whether it got through all that are
+  // due.
+  absl::Status ScanBackendTimers(OperatorOutput* out, size_t limit,
+                                 bool* done);
   absl::Status RefreshBackendTimerMin();
   void Emit(uint16_t g, std::string_view key, const Window& w,
             int64_t max_offset, const char* acc, OperatorOutput* out);
@@ -308,6 +314,10 @@ class KeyedWindowOperator::Impl {
   EventTime watermark_ = kMinEventTime;
   EventTime next_due_ = kMaxEventTime;
   EventTime backend_timer_min_ = kMaxEventTime;
+  // The last FireDue ended a step with windows still due, and if it ended
+  // in the backend's timers, the first timer key left.
+  bool firing_pending_ = false;
+  std::string scan_resume_;
 
   // Set by Init, once the groups are known.
   std::optional<internal::WindowCache> cache_;
@@ -435,6 +445,8 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   WEIR_RETURN_IF_ERROR(tracker_.Decode(in));
   WEIR_RETURN_IF_ERROR(RefreshBackendTimerMin());
   UpdateNextDue();
+  // Flushed between two firing steps: the rest fires before any record.
+  firing_pending_ = backend_timer_min_ <= watermark_;
   return absl::OkStatus();
 }
 
@@ -489,6 +501,9 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
                                                 OperatorOutput* out) {
   ++stats_.records_in;
   RefreshNow();
+  // Due windows fire before the record folds, however many steps the
+  // caller left (max_fire_updates).
+  if (firing_pending_) WEIR_RETURN_IF_ERROR(FireDue(out, /*bounded=*/false));
   // One lookup of the key serves every group's windows. Its entries load
   // while the values are converted.
   const uint32_t node = cache_->Hold(r.key);
@@ -515,7 +530,9 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
   tracker_.Observe(r.partition, r.event_time);
   watermark_ = std::max(watermark_, tracker_.Combined());
   if (!reemit_.empty()) WEIR_RETURN_IF_ERROR(EmitReemits(out));
-  if (watermark_ >= next_due_) WEIR_RETURN_IF_ERROR(FireDue(out));
+  if (watermark_ >= next_due_) {
+    WEIR_RETURN_IF_ERROR(FireDue(out, /*bounded=*/true));
+  }
   return absl::OkStatus();
 }
 
@@ -631,7 +648,9 @@ absl::Status KeyedWindowOperator::Impl::AdvanceWatermark(EventTime wm,
   RefreshNow();
   tracker_.AdvanceTo(wm);
   watermark_ = std::max(watermark_, tracker_.Combined());
-  if (watermark_ >= next_due_) WEIR_RETURN_IF_ERROR(FireDue(out));
+  if (watermark_ >= next_due_) {
+    WEIR_RETURN_IF_ERROR(FireDue(out, /*bounded=*/true));
+  }
   return absl::OkStatus();
 }
 
@@ -832,7 +851,9 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     CountSketches(e);
   }
   if (!e.in_backend) {
-    const bool fired = e.end <= watermark_ || !Fires(e.group);
+    // Not yet fired: its fire timer is still queued (past the watermark,
+    // or due in a firing step still pending).
+    const bool fired = !(e.timer.set && !e.timer.cleanup);
     const EventTime when = fired ? CleanupTime(e.group, e.end) : e.end;
     TimerKey(when, fired ? kCleanupTimer : kFireTimer, e.group, e.start,
              cache_->KeyOf(e), &scratch_key_);
@@ -941,19 +962,30 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
   return absl::OkStatus();
 }
 
-absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
+absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
+                                                bool bounded) {
+  // A step ends once it has emitted `limit` updates; the windows still due
+  // keep next_due_ at or below the watermark.
+  firing_pending_ = true;
+  const size_t limit = bounded && options_.max_fire_updates != 0
+                           ? out->updates.size() + options_.max_fire_updates
+                           : SIZE_MAX;
+  // One reference at a time, so that a step can end anywhere and the next
+  // goes on in the same order.
   while (timers_.Due(/*cleanup=*/false, watermark_)) {
-    const std::vector<SlotRef> refs =
-        timers_.TakeFirst(/*cleanup=*/false, TimerHandleOf());
-    // A bucket is often a whole window of keys: make room for its updates
-    // at once rather than growing (and moving every update) step by step.
-    const size_t need = out->updates.size() + refs.size() * max_group_size_;
-    if (need > out->updates.capacity()) {
-      out->updates.reserve(std::max(need, 2 * out->updates.capacity()));
+    if (out->updates.size() >= limit) return ApplyBatch();
+    if (out->updates.size() == out->updates.capacity()) {
+      // A bucket is often a whole window of keys: make room for its
+      // updates at once rather than growing (and moving every update)
+      // step by step.
+      const size_t entries = std::min(timers_.FirstSize(/*cleanup=*/false),
+                                      (limit - out->updates.size()));
+      out->updates.reserve(
+          std::max(out->updates.size() + entries * max_group_size_,
+                   2 * out->updates.capacity()));
     }
-    for (SlotRef ref : refs) {
-      if (cache_->Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
-    }
+    const SlotRef ref = timers_.TakeLast(/*cleanup=*/false, TimerHandleOf());
+    if (cache_->Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
   }
   while (timers_.Due(/*cleanup=*/true, watermark_)) {
     const std::vector<SlotRef> refs =
@@ -967,19 +999,27 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out) {
   }
   WEIR_RETURN_IF_ERROR(ApplyBatch());
   if (backend_timer_min_ <= watermark_) {
-    WEIR_RETURN_IF_ERROR(ScanBackendTimers(out));
+    bool done = false;
+    WEIR_RETURN_IF_ERROR(ScanBackendTimers(out, limit, &done));
+    if (!done) return absl::OkStatus();
   }
+  firing_pending_ = false;
   UpdateNextDue();
   return absl::OkStatus();
 }
 
-absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out) {
-  std::unique_ptr<StateIterator> it =
-      backend_->Scan(Column::kTimers, "", TimerBound(watermark_));
+absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
+                                                          size_t limit,
+                                                          bool* done) {
   char* acc = reinterpret_cast<char*>(scratch_acc_.data());
   std::string wkey;
   std::string tkey;
-  for (; it->Valid(); it->Next()) {
+  // A step that ends here leaves the rest of the timers in the backend: the
+  // next step's scan starts at the first of them. (Everything before it was
+  // deleted; starting there skips their tombstones.)
+  std::unique_ptr<StateIterator> it = backend_->Scan(
+      Column::kTimers, scan_resume_, TimerBound(watermark_));
+  for (; it->Valid() && out->updates.size() < limit; it->Next()) {
     DecodedTimer t;
     if (!DecodeTimerKey(it->key(), &t) || t.group >= groups_.size()) {
       return absl::DataLossError(absl::StrCat("operator '", options_.name,
@@ -1017,9 +1057,17 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out) {
     if (batch_.size() >= kFlushBatchEntries) WEIR_RETURN_IF_ERROR(ApplyBatch());
   }
   WEIR_RETURN_IF_ERROR(it->status());
+  *done = !it->Valid();
+  if (*done) {
+    scan_resume_.clear();
+  } else {
+    scan_resume_.assign(it->key().data(), it->key().size());
+  }
   it.reset();
   WEIR_RETURN_IF_ERROR(ApplyBatch());
-  return RefreshBackendTimerMin();
+  // A step that ended early leaves backend_timer_min_ at or below the
+  // watermark: the rest is due.
+  return *done ? RefreshBackendTimerMin() : absl::OkStatus();
 }
 
 absl::Status KeyedWindowOperator::Impl::RefreshBackendTimerMin() {
@@ -1306,6 +1354,10 @@ absl::Status KeyedWindowOperator::AdvanceWatermark(EventTime watermark,
 absl::Status KeyedWindowOperator::Flush() { return impl_->Flush(); }
 
 EventTime KeyedWindowOperator::watermark() const { return impl_->watermark(); }
+
+bool KeyedWindowOperator::firing_pending() const {
+  return impl_->firing_pending();
+}
 
 OperatorStats KeyedWindowOperator::stats() const { return impl_->stats(); }
 

@@ -150,6 +150,10 @@ class Pipeline::Impl final : public PartitionListener {
   absl::Status UpdatePause();
   // Moves what the operator produced (out_) to the sink queue.
   void TakeOutput();
+  // Moves out_ to the sink queue, then fires the steps `op` left pending
+  // (KeyedWindowOptions::max_fire_updates), draining to the sink after
+  // each, so one step's updates are in memory at a time.
+  absl::Status FinishFiring(KeyedWindowOperator& op);
   absl::Status StartCheckpoint(std::optional<std::string> savepoint,
                                bool* postponed);
   absl::Status PollCheckpoints();
@@ -442,10 +446,20 @@ absl::Status Pipeline::Impl::ProcessRecord(const RawRecord& raw) {
       }
     }
   }
-  TakeOutput();
+  WEIR_RETURN_IF_ERROR(FinishFiring(*p.op));
   ++counters_.records_in;
   if (decoded.ok()) ++counters_.records_processed;
   counters_.late_records += late;
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::Impl::FinishFiring(KeyedWindowOperator& op) {
+  TakeOutput();
+  while (op.firing_pending()) {
+    WEIR_RETURN_IF_ERROR(DrainToSink(/*must_empty=*/false));
+    WEIR_RETURN_IF_ERROR(op.AdvanceWatermark(op.watermark(), &out_));
+    TakeOutput();
+  }
   return absl::OkStatus();
 }
 
@@ -605,7 +619,7 @@ absl::Status Pipeline::Impl::Run() {
       SetPhase(PipelinePhase::kFiring);
       for (auto& [tp, p] : partitions_) {
         WEIR_RETURN_IF_ERROR(p->op->AdvanceWatermark(kMaxEventTime, &out_));
-        TakeOutput();
+        WEIR_RETURN_IF_ERROR(FinishFiring(*p->op));
         WEIR_RETURN_IF_ERROR(DrainToSink(/*must_empty=*/false));
       }
       break;

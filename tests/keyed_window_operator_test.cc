@@ -483,6 +483,136 @@ TEST_P(KeyedWindowOperatorTest, ByteBoundHoldsWhileSketchesGrow) {
   }
 }
 
+// With max_fire_updates, the hour's windows of 2,000 keys (and each
+// minute's) fire in steps of at most 50 updates, and what the steps emit,
+// in order, is what one unbounded call emits: whether the caller finishes
+// the steps (firing_pending) or goes on with its next record, which fires
+// the rest first. The cache spills, so steps also end and resume in the
+// backend's timers.
+TEST_P(KeyedWindowOperatorTest, FiringInStepsEmitsTheSameUpdatesInOrder) {
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n_1m", Tumbling(absl::Minutes(1))),
+      Agg("sum_1h", AggregateKind::kDecimalSum, Tumbling(absl::Hours(1)), 1)};
+  op.cache_max_entries = 500;
+  // 100 minutes.
+  const std::vector<Event> events = Payments(31, 30000, 2000, 200, 10, 10000);
+  constexpr size_t kStep = 50;
+  auto whole = Make(op);
+  op.max_fire_updates = kStep;
+  auto stepped = Make(op);
+  auto ignored = Make(op);  // never asks firing_pending before Process
+  ASSERT_NE(whole, nullptr);
+  ASSERT_NE(stepped, nullptr);
+  ASSERT_NE(ignored, nullptr);
+  std::vector<FeatureUpdate> want, got_stepped, got_ignored;
+  size_t steps = 0, largest_step = 0;
+  auto take = [](OperatorOutput& out, std::vector<FeatureUpdate>* to) {
+    to->insert(to->end(), out.updates.begin(), out.updates.end());
+    const size_t n = out.updates.size();
+    out.Clear();
+    return n;
+  };
+  // Feeds `e` (or the end of the input) to each operator.
+  auto feed = [&](const Event* e) {
+    OperatorOutput out;
+    auto call = [&](OperatorHarness& h) {
+      return e != nullptr ? h.op().Process(e->view(), &out)
+                          : h.op().AdvanceWatermark(kMaxEventTime, &out);
+    };
+    ASSERT_TRUE(call(*whole).ok());
+    take(out, &want);
+    EXPECT_FALSE(whole->op().firing_pending());
+    ASSERT_TRUE(call(*stepped).ok());
+    largest_step = std::max(largest_step, take(out, &got_stepped));
+    while (stepped->op().firing_pending()) {
+      ++steps;
+      ASSERT_TRUE(
+          stepped->op().AdvanceWatermark(stepped->op().watermark(), &out).ok());
+      largest_step = std::max(largest_step, take(out, &got_stepped));
+    }
+    ASSERT_TRUE(call(*ignored).ok());
+    take(out, &got_ignored);
+  };
+  for (const Event& e : events) {
+    feed(&e);
+    if (HasFatalFailure()) return;
+  }
+  feed(nullptr);
+  if (HasFatalFailure()) return;
+  // The last call left steps behind: finish them.
+  OperatorOutput out;
+  while (ignored->op().firing_pending()) {
+    ASSERT_TRUE(
+        ignored->op().AdvanceWatermark(ignored->op().watermark(), &out).ok());
+    take(out, &got_ignored);
+  }
+  // 100 minutes of 2,000 keys: both groups' windows, many steps.
+  EXPECT_GT(want.size(), 20000u);
+  EXPECT_GT(steps, want.size() / kStep / 2);
+  EXPECT_LE(largest_step, kStep);
+  EXPECT_GT(stepped->op().stats().cache_evictions, 1000u);
+  ASSERT_EQ(got_stepped.size(), want.size());
+  ASSERT_EQ(got_ignored.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(got_stepped[i], want[i]) << i;
+    ASSERT_EQ(got_ignored[i], want[i]) << i;
+  }
+}
+
+// A checkpoint taken between two firing steps holds the windows still due
+// as due: restored, they fire before the next record, and nothing is lost
+// or fired twice against an uninterrupted, unbounded run.
+TEST_P(KeyedWindowOperatorTest, CheckpointBetweenFiringStepsLosesNothing) {
+  KeyedWindowOptions op;
+  op.features = {
+      Agg("sum_1h", AggregateKind::kDecimalSum, Tumbling(absl::Hours(1)), 1)};
+  op.cache_max_entries = 300;
+  const std::vector<Event> events = Payments(37, 30000, 2000, 200, 10, 10000);
+  auto whole = Make(op);
+  op.max_fire_updates = 100;
+  auto stepped = Make(op);
+  ASSERT_NE(whole, nullptr);
+  ASSERT_NE(stepped, nullptr);
+  std::vector<FeatureUpdate> direct;  // what `stepped` emitted before
+  OperatorOutput out;
+  size_t i = 0;
+  for (; i < events.size(); ++i) {
+    ASSERT_TRUE(whole->Process(events[i]).ok());
+    ASSERT_TRUE(stepped->op().Process(events[i].view(), &out).ok());
+    direct.insert(direct.end(), out.updates.begin(), out.updates.end());
+    out.Clear();
+    if (stepped->op().firing_pending()) break;  // the first hour is due
+  }
+  ASSERT_LT(i, events.size());
+  ASSERT_GT(direct.size(), 0u);
+  auto snap = stepped->Snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  ASSERT_TRUE(stepped->Restore(*snap).ok());
+  EXPECT_TRUE(stepped->op().firing_pending());
+  for (++i; i < events.size(); ++i) {
+    ASSERT_TRUE(whole->Process(events[i]).ok());
+    ASSERT_TRUE(stepped->Process(events[i]).ok());
+  }
+  ASSERT_TRUE(whole->Finish().ok());
+  ASSERT_TRUE(stepped->Finish().ok());
+  direct.insert(direct.end(), stepped->updates().begin(),
+                stepped->updates().end());
+  const auto want = whole->Final();
+  const auto got = testing::Latest(direct);
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [k, u] : want) {
+    ASSERT_TRUE(got.count(k)) << std::get<0>(k) << " " << std::get<2>(k);
+    EXPECT_EQ(got.at(k), u);
+  }
+  // Each first-hour window fired once: its update, and no second one.
+  std::map<std::tuple<std::string, std::string, EventTime>, int> fired;
+  for (const FeatureUpdate& u : direct) {
+    ++fired[{u.key, u.feature, u.window.start}];
+  }
+  for (const auto& [k, n] : fired) EXPECT_EQ(n, 1) << std::get<0>(k);
+}
+
 TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {
   KeyedWindowOptions op;
   op.features = {

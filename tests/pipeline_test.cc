@@ -214,6 +214,48 @@ TEST_F(PipelineTest, BoundedRunComputesEveryFeatureAndDeadLettersBadRecords) {
   EXPECT_TRUE(u1_on_top);
 }
 
+// Records the size of each write made while `firing` is set, and keeps
+// the updates in a MemorySink.
+class WriteSizeSink final : public Sink {
+ public:
+  absl::Status Write(absl::Span<const FeatureUpdate> updates) override {
+    if (firing) sizes.push_back(updates.size());
+    return store.Write(updates);
+  }
+  absl::Status Flush() override { return store.Flush(); }
+
+  MemorySink store;
+  bool firing = false;
+  std::vector<size_t> sizes;
+};
+
+// With max_fire_updates, the end of the input fires every user's hourly
+// window in steps, and the pipeline hands each step to the sink before
+// the next (one write per step, sink batches being larger): what reaches
+// the sink is the same.
+TEST_F(PipelineTest, FiringInStepsDrainsEachStepToTheSink) {
+  constexpr size_t kStep = 40;
+  auto source = MakeSource();
+  WriteSizeSink sink;
+  MemoryDeadLetterQueue dlq;
+  PipelineOptions options = Options("steps");
+  options.features.max_fire_updates = kStep;
+  options.phase_listener = [&sink](PipelinePhase phase) {
+    sink.firing = phase == PipelinePhase::kFiring;
+  };
+  auto pipeline = Pipeline::Create(
+      options, {source.get(), decoder_.get(), &sink, store_.get(), &dlq});
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  ASSERT_TRUE((*pipeline)->Run().ok());
+  ExpectSinkEquals(sink.store, Golden());
+  // About 3,000 users' hourly windows: dozens of steps. The first write
+  // may also hold what the last records emitted before the end.
+  ASSERT_GT(sink.sizes.size(), 2000 / kStep);
+  for (size_t i = 1; i < sink.sizes.size(); ++i) {
+    EXPECT_LE(sink.sizes[i], kStep) << i;
+  }
+}
+
 // The phase listener hears each change once, in the order of a bounded
 // run's life (pipeline.h, PipelinePhase).
 TEST_F(PipelineTest, ReportsEachPhaseOfABoundedRunInOrder) {

@@ -52,6 +52,31 @@ TEST_F(TimerQueueTest, BucketsComeOutInTimeOrder) {
   EXPECT_EQ(queue_.Earliest(), kMaxEventTime);
 }
 
+// One reference at a time, last added first; a caller may stop after any
+// of them, add and remove others, and go on.
+TEST_F(TimerQueueTest, TakeLastGivesABucketBackwardsOneAtATime) {
+  Add(false, 10, 0);
+  Add(false, 10, 1);
+  Add(false, 10, 2);
+  Add(false, 20, 3);
+  EXPECT_EQ(queue_.FirstSize(false), 3u);
+  EXPECT_EQ(queue_.TakeLast(false, HandleOf()).slot, 2u);
+  EXPECT_FALSE(handles_[2].set);
+  EXPECT_TRUE(handles_[1].set);
+  EXPECT_EQ(queue_.FirstSize(false), 2u);
+  Remove(0);  // slot 1 moves into its place
+  Add(false, 10, 5);
+  EXPECT_EQ(queue_.TakeLast(false, HandleOf()).slot, 5u);
+  EXPECT_EQ(queue_.TakeLast(false, HandleOf()).slot, 1u);
+  // The emptied bucket is gone, and so is the memory of it as last used.
+  EXPECT_EQ(queue_.Earliest(), 20);
+  Add(false, 10, 6);
+  EXPECT_EQ(queue_.Earliest(), 10);
+  EXPECT_EQ(queue_.TakeLast(false, HandleOf()).slot, 6u);
+  EXPECT_EQ(queue_.TakeLast(false, HandleOf()).slot, 3u);
+  EXPECT_TRUE(queue_.empty());
+}
+
 TEST_F(TimerQueueTest, DueMeansABucketAtOrBeforeTheTime) {
   EXPECT_FALSE(queue_.Due(false, kMaxEventTime));
   Add(false, 100, 0);

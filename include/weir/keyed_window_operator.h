@@ -149,6 +149,20 @@ struct KeyedWindowOptions {
   size_t cache_max_bytes = 0;
   static constexpr size_t kMinCacheBytes = 64 << 10;
 
+  // The most updates one call emits from firing windows: a step. When the
+  // watermark makes more windows due at once than that (every key's daily
+  // window at midnight, a million keys' hourly windows on the hour),
+  // Process and AdvanceWatermark return after one step with the rest still
+  // due (firing_pending()), so the caller can hand the updates on and free
+  // them before the next step: AdvanceWatermark(watermark()) fires it.
+  // Process fires everything still pending before it folds its record.
+  // The updates and their order are the same with any bound, as long as
+  // the caller finishes the pending steps before it moves the watermark
+  // further. 0: no bound, one call fires everything due. Pipeline finishes
+  // the steps of each call, draining to the sink in between.
+  // Default: 0
+  size_t max_fire_updates = 0;
+
   // Returns kInvalidArgument naming the first bad field, e.g.
   // "features[1].window.size: ...".
   absl::Status Validate() const;
@@ -209,12 +223,24 @@ class KeyedWindowOperator {
   // the record itself if late to `out`. A record with a value the features
   // cannot take (wrong type, missing field) returns kInvalidArgument and
   // changes nothing: the caller sends it to the dead-letter queue and goes
-  // on. Other errors come from the backend.
+  // on. Other errors come from the backend. Windows still due from an
+  // earlier step fire first (KeyedWindowOptions::max_fire_updates).
   absl::Status Process(const Record& record, OperatorOutput* out);
 
   // Raises the watermark to at least `watermark` and fires what is due (end
-  // of a bounded input: pass kMaxEventTime to fire everything).
+  // of a bounded input: pass kMaxEventTime to fire everything), at most one
+  // step of KeyedWindowOptions::max_fire_updates.
   absl::Status AdvanceWatermark(EventTime watermark, OperatorOutput* out);
+
+  // True if windows are due that the last call left for a later step
+  // (KeyedWindowOptions::max_fire_updates). May also be true when only
+  // timers of spilled windows that are gone already remain; the next call
+  // finds that out and clears it. E.g.
+  //   while (op->firing_pending()) {
+  //     WEIR_RETURN_IF_ERROR(op->AdvanceWatermark(op->watermark(), &out));
+  //     hand out.updates to the sink; out.Clear();
+  //   }
+  bool firing_pending() const;
 
   // Writes every cached partial and the watermarks to the backend, so that a
   // backend checkpoint taken next holds the operator's complete state.

@@ -79,10 +79,15 @@ absl::StatusOr<std::unique_ptr<StateBackend>> OperatorHarness::OpenBackend(
 }
 
 absl::Status OperatorHarness::Drain(absl::Status s) {
-  for (FeatureUpdate& u : out_.updates) updates_.push_back(std::move(u));
-  for (LateRecord& l : out_.late) late_.push_back(std::move(l));
-  out_.Clear();
-  return s;
+  while (true) {
+    for (FeatureUpdate& u : out_.updates) updates_.push_back(std::move(u));
+    for (LateRecord& l : out_.late) late_.push_back(std::move(l));
+    out_.Clear();
+    // A step of KeyedWindowOptions::max_fire_updates: fire the rest, as a
+    // pipeline does.
+    if (!s.ok() || !op_->firing_pending()) return s;
+    s = op_->AdvanceWatermark(op_->watermark(), &out_);
+  }
 }
 
 absl::Status OperatorHarness::Process(Event event) {

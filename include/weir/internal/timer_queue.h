@@ -6,8 +6,8 @@
 // clean it up once allowed lateness has passed) of buckets by time, each
 // bucket a list of references to cache slots (internal/window_cache.h).
 // Buckets come out in time order; within a bucket the order is the order of
-// adding, except that a removal moves the bucket's last reference into the
-// freed place.
+// adding (TakeFirst) or its reverse (TakeLast), except that a removal moves
+// the bucket's last reference into the freed place.
 //
 // Each slot has at most one timer, and the slot's `TimerHandle` records
 // where it is, so removing a slot's timer is a lookup of its bucket and a
@@ -30,6 +30,7 @@
 #define WEIR_INTERNAL_TIMER_QUEUE_H_
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <utility>
@@ -119,6 +120,32 @@ class TimerQueue {
     timers.erase(timers.begin());
     for (SlotRef ref : refs) handle_of(ref.slot)->set = false;
     return refs;
+  }
+
+  // Takes the last reference out of the earliest bucket of the fire (or
+  // cleanup) queue; its slot no longer has a timer. Taken this way, a
+  // bucket comes out last-added first, one reference at a time, so a caller
+  // can stop anywhere and go on later in the same order. REQUIRES: that
+  // queue is not empty.
+  template <typename HandleOf>
+  SlotRef TakeLast(bool cleanup, HandleOf handle_of) {
+    TimerMap& timers = cleanup ? cleanup_ : fire_;
+    TimerMap::iterator& last = cleanup ? last_cleanup_ : last_fire_;
+    std::vector<SlotRef>& refs = timers.begin()->second;
+    const SlotRef ref = refs.back();
+    refs.pop_back();
+    if (refs.empty()) {
+      if (last == timers.begin()) last = timers.end();
+      timers.erase(timers.begin());
+    }
+    handle_of(ref.slot)->set = false;
+    return ref;
+  }
+
+  // References in the earliest bucket of the fire (or cleanup) queue.
+  // REQUIRES: that queue is not empty.
+  size_t FirstSize(bool cleanup) const {
+    return (cleanup ? cleanup_ : fire_).begin()->second.size();
   }
 
   // The earliest time of both queues, or kMaxEventTime if both are empty.

@@ -98,6 +98,8 @@ class OperatorHarness {
   absl::Status Add(std::string key, EventTime event_time,
                    std::vector<Value> values = {});
 
+  // Like Process, finishes every firing step the operator leaves pending
+  // (KeyedWindowOptions::max_fire_updates), as a pipeline does.
   absl::Status AdvanceWatermark(EventTime watermark);
   // Fires every open window (end of input).
   absl::Status Finish() { return AdvanceWatermark(kMaxEventTime); }
