@@ -7,6 +7,7 @@
 //
 //   b7_spill [--users=N] [--events=N] [--budget_mb=N] [--repeat=N]
 //            [--check=0|1] [--check_events=N] [--memory=0|1] [--fire_step=N]
+//            [--reference=0|1]
 //
 // The full size is --users=10000000 --events=10000000. Events are generated
 // while the operator runs (10 M events held in memory would dwarf the
@@ -70,7 +71,10 @@ ABSL_FLAG(bool, check, true,
 ABSL_FLAG(bool, memory, false,
           "Print RSS, heap and RocksDB memory properties.");
 ABSL_FLAG(int64_t, check_events, 300'000, "Events of the output check.");
-ABSL_FLAG(int64_t, fire_step, 65'536,
+ABSL_FLAG(bool, reference, true,
+          "Run the B2 reference (0: the spill runs alone, e.g. to profile "
+          "them; no ratio is printed).");
+ABSL_FLAG(int64_t, fire_step, 16'384,
           "Most updates one call emits from firing "
           "(KeyedWindowOptions::max_fire_updates; 0: no bound).");
 
@@ -161,6 +165,13 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
   RunResult result;
   weir::OperatorOutput out;
   auto drop = [](weir::OperatorOutput& o) { o.Clear(); };
+  // After each firing step.
+  double firing_cache_peak = 0;
+  auto drop_firing = [&](weir::OperatorOutput& o) {
+    o.Clear();
+    firing_cache_peak = std::max(
+        firing_cache_peak, static_cast<double>((*op)->stats().cache_bytes));
+  };
   weir::testing::WPayEvent e;
   absl::Duration elapsed;
   absl::Time start = absl::Now();
@@ -214,16 +225,18 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
       weir::FloorTo((*op)->watermark(), 86'400'000) + 86'400'000 + 120'000;
   for (weir::EventTime t = (*op)->watermark(); t < end; t += 60'000) {
     Check((*op)->AdvanceWatermark(t, &out), "firing");
-    FinishSteps(**op, out, drop);
+    FinishSteps(**op, out, drop_firing);
   }
   Check((*op)->AdvanceWatermark(weir::kMaxEventTime, &out), "final firing");
-  FinishSteps(**op, out, drop);
+  FinishSteps(**op, out, drop_firing);
   elapsed += absl::Now() - start;
   if (print_memory) {
     std::fprintf(stderr,
-                 "after firing: rss_mb=%.0f peak_rss_mb=%.0f heap_mb=%.0f\n",
+                 "after firing: rss_mb=%.0f peak_rss_mb=%.0f heap_mb=%.0f "
+                 "cache_peak_mb=%.0f (while firing)\n",
                  weir::bench::RssMb(), weir::bench::PeakRssMb(),
-                 weir::bench::HeapBytesInUse() / (1 << 20));
+                 weir::bench::HeapBytesInUse() / (1 << 20),
+                 firing_cache_peak / 1048576.0);
   }
   result.events_per_s =
       static_cast<double>(events) / absl::ToDoubleSeconds(elapsed);
@@ -368,7 +381,7 @@ int main(int argc, char** argv) {
 
   // 2. B2, the reference.
   std::vector<double> ref_rates;
-  for (int r = 0; r < repeat; ++r) {
+  for (int r = 0; r < repeat && absl::GetFlag(FLAGS_reference); ++r) {
     const RunResult ref =
         Run(events, kB2Users, absl::StrCat(tmp->path(), "/b2_", r), {},
             CacheBound{kB2CacheEntries, 0}, /*measure_state=*/false);
@@ -377,7 +390,7 @@ int main(int argc, char** argv) {
   }
 
   const double x = Median(spill_rates);
-  const double ref = Median(ref_rates);
+  const double ref = ref_rates.empty() ? NAN : Median(ref_rates);
   std::printf(
       "B7 rocksdb users=%lld events=%lld events_per_s=%.3g "
       "ref_events_per_s=%.3g ratio=%.2f\n",

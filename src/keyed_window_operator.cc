@@ -136,7 +136,8 @@ class KeyedWindowOperator::Impl {
   Impl(const KeyedWindowOptions& options, StateBackend* backend);
   ~Impl() {
     if (!cache_.has_value()) return;
-    for (Entry& e : cache_->slots()) {
+    for (uint32_t slot = 0; slot < cache_->slot_count(); ++slot) {
+      Entry& e = cache_->entry(slot);
       if (e.live) DestroyAccs(e.group, e.acc_data());
     }
   }
@@ -256,6 +257,13 @@ class KeyedWindowOperator::Impl {
   absl::Status DecodePayload(uint16_t g, std::string_view stored, int64_t* end,
                              int64_t* max_offset, char* acc) const;
   absl::Status ApplyBatch();
+  // Applies the batch once it holds kFlushBatchEntries writes: loops that
+  // write per window (flushing, evicting, firing, cleaning up) write in
+  // slices, so a batch never holds a write per window of a whole group.
+  absl::Status ApplyFullBatch() {
+    return batch_.size() >= kFlushBatchEntries ? ApplyBatch()
+                                               : absl::OkStatus();
+  }
 
   // Firing.
   // Fires what is due, one step of max_fire_updates if `bounded`.
@@ -395,8 +403,7 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   }
   scratch_acc_.resize(max_acc / 8 + 1);
   sliding_acc_.resize(max_acc / 8 + 1);
-  cache_.emplace(groups_.size(),
-                 std::min<size_t>(options_.cache_max_entries, 1 << 16));
+  cache_.emplace(groups_.size());
 
   // Resume from the backend.
   absl::Status s = backend_->Get(Column::kMeta, MetaKey(), &scratch_read_);
@@ -757,7 +764,7 @@ absl::Status KeyedWindowOperator::Impl::EvictSome() {
         if (e.dirty) WEIR_RETURN_IF_ERROR(Persist(e));
         FreeSlot(slot);
         ++stats_.cache_evictions;
-        return absl::OkStatus();
+        return ApplyFullBatch();
       }));
   return ApplyBatch();
 }
@@ -890,12 +897,13 @@ absl::Status KeyedWindowOperator::Impl::ApplyBatch() {
 
 absl::Status KeyedWindowOperator::Impl::Flush() {
   RefreshNow();
-  for (Entry& e : cache_->slots()) {
+  for (uint32_t slot = 0; slot < cache_->slot_count(); ++slot) {
+    Entry& e = cache_->entry(slot);
     if (!e.live || !e.dirty) continue;
     WEIR_RETURN_IF_ERROR(Persist(e));
     // In slices: one batch of the whole cache would hold a second copy of
     // it in memory.
-    if (batch_.size() >= kFlushBatchEntries) WEIR_RETURN_IF_ERROR(ApplyBatch());
+    WEIR_RETURN_IF_ERROR(ApplyFullBatch());
   }
   WEIR_RETURN_IF_ERROR(WriteMeta());
   return ApplyBatch();
@@ -986,6 +994,7 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
     }
     const SlotRef ref = timers_.TakeLast(/*cleanup=*/false, TimerHandleOf());
     if (cache_->Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
+    WEIR_RETURN_IF_ERROR(ApplyFullBatch());
   }
   while (timers_.Due(/*cleanup=*/true, watermark_)) {
     const std::vector<SlotRef> refs =
@@ -995,6 +1004,7 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
       Entry& e = cache_->entry(ref.slot);
       if (e.in_backend || !e.complete) DeleteFromBackend(e);
       FreeSlot(ref.slot);
+      WEIR_RETURN_IF_ERROR(ApplyFullBatch());
     }
   }
   WEIR_RETURN_IF_ERROR(ApplyBatch());
@@ -1054,7 +1064,7 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
     // once (every key's daily window at midnight), one batch would hold a
     // write per spilled window. The scan does not see the writes (a
     // cleanup timer lands past the watermark, past its end).
-    if (batch_.size() >= kFlushBatchEntries) WEIR_RETURN_IF_ERROR(ApplyBatch());
+    WEIR_RETURN_IF_ERROR(ApplyFullBatch());
   }
   WEIR_RETURN_IF_ERROR(it->status());
   *done = !it->Valid();

@@ -17,11 +17,9 @@ size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
 
 }  // namespace
 
-WindowCache::WindowCache(size_t groups, size_t reserve)
+WindowCache::WindowCache(size_t groups)
     : index_(0, NodeHash{&keys_}, NodeEq{&keys_}),
-      horizon_(groups, kMinEventTime) {
-  entries_.reserve(reserve);
-}
+      horizon_(groups, kMinEventTime) {}
 
 uint32_t WindowCache::Hold(std::string_view key) {
   const size_t hash = index_.hash_function()(key);
@@ -35,8 +33,7 @@ uint32_t WindowCache::Hold(std::string_view key) {
     node = free_keys_.back();
     free_keys_.pop_back();
   } else {
-    node = static_cast<uint32_t>(keys_.size());
-    keys_.emplace_back();
+    node = static_cast<uint32_t>(keys_.Grow());
   }
   KeyNode& k = keys_[node];
   k.key.assign(key.data(), key.size());
@@ -73,8 +70,7 @@ uint32_t WindowCache::Insert(uint32_t node, uint16_t group, const Window& w,
     slot = free_.back();
     free_.pop_back();
   } else {
-    slot = static_cast<uint32_t>(entries_.size());
-    entries_.emplace_back();
+    slot = static_cast<uint32_t>(entries_.Grow());
   }
   CacheEntry& e = entries_[slot];
   e.key_node = node;

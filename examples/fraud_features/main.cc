@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
   weir::KeyedWindowOptions features = fraud::FraudFeatures();
   // Every active user's hourly and daily windows fire at the same
   // watermark: in steps, each handed to the sink before the next.
-  features.max_fire_updates = 65'536;
+  features.max_fire_updates = 16'384;
   if (absl::Status s = ApplyFeatureFlags(features); !s.ok()) {
     return weir::ReportServiceError(s, 2, "fraud-features");
   }

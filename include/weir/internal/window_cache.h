@@ -29,7 +29,7 @@
 // threads.
 //
 // Example:
-//   weir::internal::WindowCache cache(/*groups=*/1, /*reserve=*/1024);
+//   weir::internal::WindowCache cache(/*groups=*/1);
 //   const uint32_t node = cache.Hold(key);
 //   std::optional<uint32_t> slot = cache.FindIn(node, window.start, group);
 //   if (!slot) {
@@ -46,6 +46,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,38 @@
 
 namespace weir {
 namespace internal {
+
+// A growable array in fixed chunks of 2^kChunkBits elements: elements never
+// move, and growing allocates one chunk, where a vector doubles and copies
+// (for a moment holding both copies, and then up to twice what it uses).
+// Indexing is a shift, a mask and the load of the chunk's address.
+template <typename T, int kChunkBits>
+class ChunkedSlab {
+ public:
+  static constexpr size_t kChunk = size_t{1} << kChunkBits;
+
+  T& operator[](size_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
+  const T& operator[](size_t i) const {
+    return chunks_[i >> kChunkBits][i & (kChunk - 1)];
+  }
+  // Elements in use: indexes 0 to size() - 1.
+  size_t size() const { return size_; }
+  // Takes the next element (default-constructed) into use; returns its
+  // index.
+  size_t Grow() {
+    if (size_ == chunks_.size() * kChunk) {
+      chunks_.push_back(std::make_unique<T[]>(kChunk));
+    }
+    return size_++;
+  }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  size_t size_ = 0;
+};
+
+// Elements per slab chunk: 1024 (128 KiB of entries).
+inline constexpr int kSlabChunkBits = 10;
 
 // One (key, window) of one group: 128 bytes on a 64-byte line boundary,
 // so its two lines are one aligned pair. What a record touches (start,
@@ -117,17 +150,14 @@ struct KeyNode {
 
 class WindowCache {
  public:
-  // `groups` window groups, each with its own spill horizon; room for
-  // `reserve` entries before the slab grows.
-  WindowCache(size_t groups, size_t reserve);
+  // `groups` window groups, each with its own spill horizon.
+  explicit WindowCache(size_t groups);
   // Not copyable or movable: the index points into the slabs.
   WindowCache(const WindowCache&) = delete;
   WindowCache& operator=(const WindowCache&) = delete;
 
   // The node of `key`, created if absent, held until Release: it stays
   // (and its number stays valid) while held, even with no window.
-  // Creating a node may move the node slab: key views taken before
-  // (KeyOf) are invalid after.
   uint32_t Hold(std::string_view key);
   // Drops one hold of `node`; a node with no hold and no window is freed.
   void Release(uint32_t node);
@@ -168,7 +198,7 @@ class WindowCache {
       __builtin_prefetch(e + 64);
     }
   }
-  // The key of an entry. Valid until a node is created (Hold).
+  // The key of an entry. Valid while its node lives.
   std::string_view KeyOf(const CacheEntry& e) const {
     return keys_[e.key_node].key;
   }
@@ -193,8 +223,9 @@ class WindowCache {
   CacheEntry& entry(uint32_t slot) { return entries_[slot]; }
   const CacheEntry& entry(uint32_t slot) const { return entries_[slot]; }
 
-  // Every slot, live or free, for sweeps over the cache.
-  std::vector<CacheEntry>& slots() { return entries_; }
+  // Slots ever taken, live or free: a sweep over the cache visits entry(0)
+  // to entry(slot_count() - 1).
+  uint32_t slot_count() const { return static_cast<uint32_t>(entries_.size()); }
 
   // Live entries.
   size_t live() const { return live_; }
@@ -271,7 +302,7 @@ class WindowCache {
   // keys_.
   struct NodeHash {
     using is_transparent = void;
-    const std::vector<KeyNode>* keys;
+    const ChunkedSlab<KeyNode, kSlabChunkBits>* keys;
     size_t operator()(uint32_t node) const { return (*keys)[node].hash; }
     size_t operator()(std::string_view key) const {
       return absl::HashOf(absl::string_view(key.data(), key.size()));
@@ -279,7 +310,7 @@ class WindowCache {
   };
   struct NodeEq {
     using is_transparent = void;
-    const std::vector<KeyNode>* keys;
+    const ChunkedSlab<KeyNode, kSlabChunkBits>* keys;
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
     bool operator()(uint32_t a, std::string_view k) const {
       return (*keys)[a].key == k;
@@ -291,9 +322,9 @@ class WindowCache {
 
   void FreeNodeIfUnused(uint32_t node);
 
-  std::vector<CacheEntry> entries_;
+  ChunkedSlab<CacheEntry, kSlabChunkBits> entries_;
   std::vector<uint32_t> free_;
-  std::vector<KeyNode> keys_;
+  ChunkedSlab<KeyNode, kSlabChunkBits> keys_;
   std::vector<uint32_t> free_keys_;
   absl::flat_hash_set<uint32_t, NodeHash, NodeEq> index_;
   size_t live_ = 0;
