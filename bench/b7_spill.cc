@@ -189,7 +189,10 @@ RunResult Run(int64_t events, int64_t users, const std::string& dir,
     elapsed += absl::Now() - start;
     if (print_memory) {
       // Where the memory is at the end of the input (stderr).
-      std::fprintf(stderr, "rss_mb=%.0f heap_mb=%.0f\n", weir::bench::RssMb(),
+      std::fprintf(stderr,
+                   "rss_mb=%.0f (anonymous %.0f, files %.0f) heap_mb=%.0f\n",
+                   weir::bench::RssMb(), weir::bench::ProcStatusMb("RssAnon"),
+                   weir::bench::ProcStatusMb("RssFile"),
                    weir::bench::HeapBytesInUse() / (1 << 20));
       for (const char* property :
            {"rocksdb.block-cache-usage", "rocksdb.block-cache-pinned-usage",

@@ -152,6 +152,7 @@ class KeyedWindowOperator::Impl {
     OperatorStats s = stats_;
     s.cache_entries = cache_.has_value() ? cache_->live() : 0;
     s.cache_bytes = cache_.has_value() ? CacheBytes() : 0;
+    s.cache_sketch_bytes = sketch_bytes_;
     return s;
   }
 
@@ -403,7 +404,7 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   }
   scratch_acc_.resize(max_acc / 8 + 1);
   sliding_acc_.resize(max_acc / 8 + 1);
-  cache_.emplace(groups_.size());
+  cache_.emplace(groups_.size(), options_.cache_max_bytes);
 
   // Resume from the backend.
   absl::Status s = backend_->Get(Column::kMeta, MetaKey(), &scratch_read_);

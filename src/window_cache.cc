@@ -17,8 +17,23 @@ size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
 
 }  // namespace
 
-WindowCache::WindowCache(size_t groups)
-    : index_(0, NodeHash{&keys_}, NodeEq{&keys_}),
+namespace {
+
+// 2^10 elements a chunk, fewer for a small byte bound: a chunk of entries
+// at most a sixteenth of it, and at least 16 entries.
+int ChunkBits(size_t max_bytes) {
+  int bits = 10;
+  if (max_bytes == 0) return bits;
+  while (bits > 4 && (sizeof(CacheEntry) << bits) > max_bytes / 16) --bits;
+  return bits;
+}
+
+}  // namespace
+
+WindowCache::WindowCache(size_t groups, size_t max_bytes)
+    : entries_(ChunkBits(max_bytes)),
+      keys_(ChunkBits(max_bytes)),
+      index_(0, NodeHash{&keys_}, NodeEq{&keys_}),
       horizon_(groups, kMinEventTime) {}
 
 uint32_t WindowCache::Hold(std::string_view key) {

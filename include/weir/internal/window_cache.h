@@ -65,37 +65,40 @@
 namespace weir {
 namespace internal {
 
-// A growable array in fixed chunks of 2^kChunkBits elements: elements never
+// A growable array in chunks of 2^chunk_bits elements: elements never
 // move, and growing allocates one chunk, where a vector doubles and copies
 // (for a moment holding both copies, and then up to twice what it uses).
 // Indexing is a shift, a mask and the load of the chunk's address.
-template <typename T, int kChunkBits>
+template <typename T>
 class ChunkedSlab {
  public:
-  static constexpr size_t kChunk = size_t{1} << kChunkBits;
+  explicit ChunkedSlab(int chunk_bits)
+      : bits_(chunk_bits), mask_((size_t{1} << chunk_bits) - 1) {}
 
-  T& operator[](size_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
-  const T& operator[](size_t i) const {
-    return chunks_[i >> kChunkBits][i & (kChunk - 1)];
-  }
+  T& operator[](size_t i) { return chunks_[i >> bits_][i & mask_]; }
+  const T& operator[](size_t i) const { return chunks_[i >> bits_][i & mask_]; }
   // Elements in use: indexes 0 to size() - 1.
   size_t size() const { return size_; }
   // Takes the next element (default-constructed) into use; returns its
   // index.
   size_t Grow() {
-    if (size_ == chunks_.size() * kChunk) {
-      chunks_.push_back(std::make_unique<T[]>(kChunk));
+    if (size_ == chunks_.size() * (mask_ + 1)) {
+      chunks_.push_back(std::make_unique<T[]>(mask_ + 1));
     }
     return size_++;
   }
+  // Bytes of the chunks (and their table).
+  size_t AllocatedBytes() const {
+    return chunks_.size() * (mask_ + 1) * sizeof(T) +
+           chunks_.capacity() * sizeof(chunks_[0]);
+  }
 
  private:
+  int bits_;
+  size_t mask_;
   std::vector<std::unique_ptr<T[]>> chunks_;
   size_t size_ = 0;
 };
-
-// Elements per slab chunk: 1024 (128 KiB of entries).
-inline constexpr int kSlabChunkBits = 10;
 
 // One (key, window) of one group: 128 bytes on a 64-byte line boundary,
 // so its two lines are one aligned pair. What a record touches (start,
@@ -150,8 +153,10 @@ struct KeyNode {
 
 class WindowCache {
  public:
-  // `groups` window groups, each with its own spill horizon.
-  explicit WindowCache(size_t groups);
+  // `groups` window groups, each with its own spill horizon. The slabs
+  // grow in chunks of 1,024 elements, or fewer when `max_bytes` (the
+  // owner's byte bound, 0 if none) is small: a sixteenth of it at most.
+  explicit WindowCache(size_t groups, size_t max_bytes = 0);
   // Not copyable or movable: the index points into the slabs.
   WindowCache(const WindowCache&) = delete;
   WindowCache& operator=(const WindowCache&) = delete;
@@ -231,18 +236,21 @@ class WindowCache {
   size_t live() const { return live_; }
   // Live key nodes.
   size_t live_keys() const { return index_.size(); }
-  // Bytes of the live entries and key nodes with their index slots, and
-  // what the slabs hold on the heap (accumulator blocks and key strings
-  // longer than their inline room, long window lists). Freed slots and
-  // nodes are reused before a slab grows, so the slabs stay within the
-  // peak of this figure; so does the index, which keeps its capacity.
-  // Sketches are the owner's to count (CacheEntry::sketch_bytes).
+  // Bytes the cache holds: its slabs of entries and key nodes as allocated
+  // (free slots and nodes included: they are reused before a slab grows,
+  // so a slab grows only while this figure is below the owner's bound),
+  // the index and free lists as allocated, and what the slabs hold on the
+  // heap (accumulator blocks and key strings longer than their inline
+  // room, long window lists). Sketches are the owner's to count
+  // (CacheEntry::sketch_bytes).
   size_t MemoryBytes() const {
-    return live_ * sizeof(CacheEntry) +
-           index_.size() * (sizeof(KeyNode) + kIndexBytesPerKey) + heap_bytes_;
+    return entries_.AllocatedBytes() + keys_.AllocatedBytes() +
+           index_.capacity() * kIndexBytesPerSlot +
+           (free_.capacity() + free_keys_.capacity()) * sizeof(uint32_t) +
+           heap_bytes_;
   }
-  // A 4-byte slot and its control byte, the index at most 7/8 full.
-  static constexpr size_t kIndexBytesPerKey = 6;
+  // A 4-byte slot and its control byte.
+  static constexpr size_t kIndexBytesPerSlot = 5;
 
   SlotRef RefOf(uint32_t slot) const {
     return SlotRef{slot, entries_[slot].generation};
@@ -302,7 +310,7 @@ class WindowCache {
   // keys_.
   struct NodeHash {
     using is_transparent = void;
-    const ChunkedSlab<KeyNode, kSlabChunkBits>* keys;
+    const ChunkedSlab<KeyNode>* keys;
     size_t operator()(uint32_t node) const { return (*keys)[node].hash; }
     size_t operator()(std::string_view key) const {
       return absl::HashOf(absl::string_view(key.data(), key.size()));
@@ -310,7 +318,7 @@ class WindowCache {
   };
   struct NodeEq {
     using is_transparent = void;
-    const ChunkedSlab<KeyNode, kSlabChunkBits>* keys;
+    const ChunkedSlab<KeyNode>* keys;
     bool operator()(uint32_t a, uint32_t b) const { return a == b; }
     bool operator()(uint32_t a, std::string_view k) const {
       return (*keys)[a].key == k;
@@ -322,9 +330,9 @@ class WindowCache {
 
   void FreeNodeIfUnused(uint32_t node);
 
-  ChunkedSlab<CacheEntry, kSlabChunkBits> entries_;
+  ChunkedSlab<CacheEntry> entries_;
   std::vector<uint32_t> free_;
-  ChunkedSlab<KeyNode, kSlabChunkBits> keys_;
+  ChunkedSlab<KeyNode> keys_;
   std::vector<uint32_t> free_keys_;
   absl::flat_hash_set<uint32_t, NodeHash, NodeEq> index_;
   size_t live_ = 0;
