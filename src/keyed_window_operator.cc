@@ -327,6 +327,21 @@ class KeyedWindowOperator::Impl {
   // in the backend's timers, the first timer key left.
   bool firing_pending_ = false;
   std::string scan_resume_;
+  // Every backend timer at or before this time is deleted: scans of the
+  // timers start after it, not at the tombstones of every timer that ever
+  // fired (kMinEventTime: from the first key).
+  EventTime timers_deleted_to_ = kMinEventTime;
+  std::string TimerFloorKey() const {
+    return timers_deleted_to_ == kMinEventTime ? std::string()
+                                               : TimerBound(timers_deleted_to_);
+  }
+  // A timer at `when` is written to the backend.
+  void NoteBackendTimer(EventTime when) {
+    backend_timer_min_ = std::min(backend_timer_min_, when);
+    if (when <= timers_deleted_to_) {
+      timers_deleted_to_ = when == kMinEventTime ? kMinEventTime : when - 1;
+    }
+  }
 
   // Set by Init, once the groups are known.
   std::optional<internal::WindowCache> cache_;
@@ -866,7 +881,7 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     TimerKey(when, fired ? kCleanupTimer : kFireTimer, e.group, e.start,
              cache_->KeyOf(e), &scratch_key_);
     batch_.Put(Column::kTimers, scratch_key_, "");
-    backend_timer_min_ = std::min(backend_timer_min_, when);
+    NoteBackendTimer(when);
     e.in_backend = true;
   }
   cache_->NoteSpilled(e.group, e.start);
@@ -965,7 +980,7 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
     TimerKey(cleanup, kCleanupTimer, e.group, e.start, cache_->KeyOf(e),
              &scratch_key_);
     batch_.Put(Column::kTimers, scratch_key_, "");
-    backend_timer_min_ = std::min(backend_timer_min_, cleanup);
+    NoteBackendTimer(cleanup);
   }
   ScheduleTimer(slot);
   return absl::OkStatus();
@@ -1029,7 +1044,8 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
   // next step's scan starts at the first of them. (Everything before it was
   // deleted; starting there skips their tombstones.)
   std::unique_ptr<StateIterator> it = backend_->Scan(
-      Column::kTimers, scan_resume_, TimerBound(watermark_));
+      Column::kTimers, scan_resume_.empty() ? TimerFloorKey() : scan_resume_,
+      TimerBound(watermark_));
   for (; it->Valid() && out->updates.size() < limit; it->Next()) {
     DecodedTimer t;
     if (!DecodeTimerKey(it->key(), &t) || t.group >= groups_.size()) {
@@ -1071,6 +1087,9 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
   *done = !it->Valid();
   if (*done) {
     scan_resume_.clear();
+    // Every timer up to the watermark is gone (the cleanup timers this
+    // scan wrote are later).
+    timers_deleted_to_ = watermark_;
   } else {
     scan_resume_.assign(it->key().data(), it->key().size());
   }
@@ -1082,7 +1101,8 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
 }
 
 absl::Status KeyedWindowOperator::Impl::RefreshBackendTimerMin() {
-  std::unique_ptr<StateIterator> it = backend_->Scan(Column::kTimers, "", "");
+  std::unique_ptr<StateIterator> it =
+      backend_->Scan(Column::kTimers, TimerFloorKey(), "");
   backend_timer_min_ = kMaxEventTime;
   if (it->Valid()) {
     DecodedTimer t;
