@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "weir/internal/accumulators.h"
 #include "weir/internal/coding.h"
+#include "weir/internal/key_filter.h"
 #include "weir/internal/state_keys.h"
 #include "weir/internal/timer_queue.h"
 #include "weir/internal/window_cache.h"
@@ -179,6 +180,12 @@ class KeyedWindowOperator::Impl {
     // Sliding: the largest tile end any record reached. A record in that
     // tile (the common, in-order case) has no later tile to re-emit.
     EventTime max_tile_end = kMinEventTime;
+    // Sliding: per tile start, the keys whose tile of that start was
+    // written to the backend by this operator (MayHaveSpilled); and the
+    // spill horizon it was created with, at or before which any key's
+    // tile may be there.
+    absl::flat_hash_map<int64_t, internal::KeyFilter> spilled;
+    int64_t restored_horizon = kMinEventTime;
     // Some feature keeps a sketch on the heap: accumulators must be
     // destroyed, not just dropped.
     bool has_sketch = false;
@@ -229,8 +236,28 @@ class KeyedWindowOperator::Impl {
     sketch_bytes_ = sketch_bytes_ - e.sketch_bytes + bytes;
     e.sketch_bytes = static_cast<uint32_t>(bytes);
   }
-  // What the cache holds (KeyedWindowOptions::cache_max_bytes).
-  size_t CacheBytes() const { return cache_->MemoryBytes() + sketch_bytes_; }
+  // What the cache holds (KeyedWindowOptions::cache_max_bytes), with the
+  // spilled-tile filters.
+  size_t CacheBytes() const {
+    return cache_->MemoryBytes() + sketch_bytes_ +
+           spilled_filters_ * internal::KeyFilter::kBytes;
+  }
+
+  // False if the backend surely holds no tile of sliding group `g` starting
+  // at `start` for `node`'s key: none of that start was ever spilled, or
+  // not this key's. A merge of a key's tiles then reads only what can be
+  // there, not every tile start the key has no cached tile of.
+  bool MayHaveSpilled(uint16_t g, uint32_t node, int64_t start) const {
+    if (cache_->CompleteInMemory(g, start)) return false;
+    const Group& group = groups_[g];
+    if (start <= group.restored_horizon) return true;
+    auto it = group.spilled.find(start);
+    return it != group.spilled.end() &&
+           it->second.MayContain(cache_->node(node).hash);
+  }
+  // Drops the filters of tiles whose cleanup has passed: no record reads
+  // them any more.
+  void DropSpilledFilters();
   bool OverByteBound() const {
     return options_.cache_max_bytes != 0 &&
            CacheBytes() >= options_.cache_max_bytes;
@@ -346,6 +373,7 @@ class KeyedWindowOperator::Impl {
   // Set by Init, once the groups are known.
   std::optional<internal::WindowCache> cache_;
   size_t sketch_bytes_ = 0;  // heap of the cached entries' sketches
+  size_t spilled_filters_ = 0;  // Group::spilled, all groups
   // Session groups only: (group, key) -> open sessions in the cache.
   absl::flat_hash_map<std::pair<uint16_t, std::string>,
                       absl::InlinedVector<uint32_t, 2>>
@@ -455,6 +483,7 @@ absl::Status KeyedWindowOperator::Impl::Init() {
       return absl::DataLossError("operator metadata is truncated");
     }
     cache_->set_horizon(g, static_cast<int64_t>(h));
+    groups_[g].restored_horizon = cache_->horizon(g);
     if (groups_[g].kind == WindowKind::kSession &&
         cache_->horizon(g) != kMinEventTime) {
       session_backend_maybe_ = true;
@@ -885,6 +914,11 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     e.in_backend = true;
   }
   cache_->NoteSpilled(e.group, e.start);
+  if (groups_[e.group].kind == WindowKind::kSliding) {
+    auto [it, added] = groups_[e.group].spilled.try_emplace(e.start);
+    if (added) ++spilled_filters_;
+    it->second.Add(cache_->node(e.key_node).hash);
+  }
   if (groups_[e.group].kind == WindowKind::kSession) {
     session_backend_maybe_ = true;
   }
@@ -1030,6 +1064,7 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
     if (!done) return absl::OkStatus();
   }
   firing_pending_ = false;
+  DropSpilledFilters();
   UpdateNextDue();
   return absl::OkStatus();
 }
@@ -1145,12 +1180,24 @@ absl::Status KeyedWindowOperator::Impl::EmitSliding(uint16_t g, uint32_t node,
   return absl::OkStatus();
 }
 
+void KeyedWindowOperator::Impl::DropSpilledFilters() {
+  for (uint16_t g = 0; g < groups_.size(); ++g) {
+    Group& group = groups_[g];
+    if (group.spilled.empty()) continue;
+    absl::erase_if(group.spilled, [&](const auto& filter) {
+      return CleanupTime(g, filter.first + group.tile_ms) <= watermark_;
+    });
+  }
+  spilled_filters_ = 0;
+  for (const Group& group : groups_) spilled_filters_ += group.spilled.size();
+}
+
 absl::Status KeyedWindowOperator::Impl::TileExists(uint16_t g, uint32_t node,
                                                    std::string_view key,
                                                    EventTime start,
                                                    bool* exists) {
   *exists = cache_->FindIn(node, start, g).has_value();
-  if (*exists || cache_->CompleteInMemory(g, start)) return absl::OkStatus();
+  if (*exists || !MayHaveSpilled(g, node, start)) return absl::OkStatus();
   WindowKey(key, g, start, &scratch_key_);
   ++stats_.state_reads;
   absl::Status s =
@@ -1196,7 +1243,7 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
       continue;
     }
     // Never spilled: no such tile.
-    if (cache_->CompleteInMemory(g, start)) continue;
+    if (!MayHaveSpilled(g, node, start)) continue;
     WindowKey(key, g, start, &scratch_key_);
     ++stats_.state_reads;
     absl::Status s =

@@ -758,7 +758,8 @@ TEST_P(KeyedWindowOperatorTest, SnapshotRestoreInTheMiddleEqualsUninterrupted) {
   op.features = {
       Count("n", Tumbling(absl::Seconds(10))),
       Agg("sum", AggregateKind::kDecimalSum, Tumbling(absl::Minutes(1)), 0),
-      Count("sess", Session(absl::Seconds(2)))};
+      Count("sess", Session(absl::Seconds(2))),
+      Count("n20s", Sliding(absl::Seconds(20), absl::Seconds(5)))};
   op.allowed_lateness = absl::Seconds(5);
   op.max_out_of_orderness = absl::Seconds(1);
   op.cache_max_entries = 64;
@@ -787,6 +788,37 @@ TEST_P(KeyedWindowOperatorTest, SnapshotRestoreInTheMiddleEqualsUninterrupted) {
   ASSERT_TRUE(h->Finish().ok());
 
   ExpectSameFinal(*whole, *h);
+}
+
+// A restored operator knows nothing of which keys' sliding tiles were
+// spilled before its checkpoint: it reads them all back, and a key's later
+// windows include them.
+TEST_P(KeyedWindowOperatorTest, SlidingTilesSpilledBeforeRestoreAreMerged) {
+  KeyedWindowOptions op;
+  op.features = {Count("n20s", Sliding(absl::Seconds(20), absl::Seconds(5)))};
+  op.cache_max_entries = 8;
+  std::vector<Event> events;
+  for (int i = 0; i < 4000; ++i) {
+    Event e;
+    e.key = absl::StrCat("k", i % 40);
+    e.event_time = i * 10;
+    e.offset = i;
+    events.push_back(e);
+  }
+  auto whole = Make(op);
+  for (const Event& e : events) ASSERT_TRUE(whole->Process(e).ok());
+  ASSERT_TRUE(whole->Finish().ok());
+  auto h = Make(op);
+  for (int i = 0; i < 2000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  auto snap = h->Snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  ASSERT_TRUE(h->Restore(*snap).ok());
+  for (int i = 2000; i < 4000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  ASSERT_TRUE(h->Finish().ok());
+  EXPECT_GT(h->op().stats().state_reads, 0u);
+  ExpectSameFinal(*whole, *h);
+  // Each key has a record every 400 ms: a full window counts 50.
+  EXPECT_EQ(CountOf(h->Final().at({"k0", "n20s", 20'000 - 20'000})), 50);
 }
 
 TEST_P(KeyedWindowOperatorTest, RestoreWithOtherFeaturesIsRefused) {
