@@ -275,6 +275,9 @@ class KeyedWindowOperator::Impl {
                                      bool complete);
   void FreeSlot(uint32_t slot);
   absl::Status EvictSome();
+  // Evicts until the cache is within cache_max_bytes, or nothing more can
+  // go.
+  absl::Status EvictToByteBound();
   void ScheduleTimer(uint32_t slot);
 
   // Backend transfer.
@@ -573,11 +576,7 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
   WEIR_RETURN_IF_ERROR(s);
   // Sketches grow without taking a slot: the byte bound is checked here
   // too, and met before the next record unless nothing can be evicted.
-  while (OverByteBound()) {
-    const size_t live = cache_->live();
-    WEIR_RETURN_IF_ERROR(EvictSome());
-    if (cache_->live() == live) break;
-  }
+  WEIR_RETURN_IF_ERROR(EvictToByteBound());
 
   tracker_.Observe(r.partition, r.event_time);
   watermark_ = std::max(watermark_, tracker_.Combined());
@@ -796,6 +795,15 @@ void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
     }
   }
   cache_->Erase(slot);
+}
+
+absl::Status KeyedWindowOperator::Impl::EvictToByteBound() {
+  while (OverByteBound()) {
+    const size_t live = cache_->live();
+    WEIR_RETURN_IF_ERROR(EvictSome());
+    if (cache_->live() == live) break;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status KeyedWindowOperator::Impl::EvictSome() {
@@ -1066,7 +1074,9 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
   firing_pending_ = false;
   DropSpilledFilters();
   UpdateNextDue();
-  return absl::OkStatus();
+  // Merging spilled parts into cached entries as they fired grew their
+  // sketches. (Not between steps: a due entry fires from memory, in order.)
+  return EvictToByteBound();
 }
 
 absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
