@@ -288,18 +288,13 @@ TEST_F(WindowCacheTest, AHeldNodeOutlivesItsWindows) {
 // key longer than its inline room, of a long window list and of a large
 // accumulator block. Freeing gives the key's heap back; a slot keeps its
 // block for the next entry, and the count says so.
-// The count is what the cache holds: slabs as allocated (a chunk at a time,
-// kept when entries are freed), and each heap block beyond inline room.
-TEST_F(WindowCacheTest, MemoryBytesCountsSlabsKeysAndTheirHeap) {
+TEST_F(WindowCacheTest, MemoryBytesCountsEntriesKeysAndTheirHeap) {
   EXPECT_EQ(cache_.MemoryBytes(), 0u);
+  const size_t per_key = sizeof(KeyNode) + WindowCache::kIndexBytesPerKey;
   const uint32_t a = Insert("short", 0);
-  const size_t one = cache_.MemoryBytes();  // a chunk of each slab, index
-  EXPECT_GE(one, 1024 * (sizeof(CacheEntry) + sizeof(KeyNode)));
-  EXPECT_LT(one, 1024 * (sizeof(CacheEntry) + sizeof(KeyNode)) + 1024);
+  EXPECT_EQ(cache_.MemoryBytes(), sizeof(CacheEntry) + per_key);
   cache_.Erase(a);
-  const size_t empty = cache_.MemoryBytes();  // the slabs stay
-  EXPECT_GE(empty, one);
-  EXPECT_LE(empty, one + 64);  // the free lists' room
+  EXPECT_EQ(cache_.MemoryBytes(), 0u);
 
   const std::string long_key(40, 'k');
   std::vector<uint32_t> slots;
@@ -309,32 +304,33 @@ TEST_F(WindowCacheTest, MemoryBytesCountsSlabsKeysAndTheirHeap) {
       cache_.node(*cache_.FindKey(long_key)).windows.capacity() *
       sizeof(WindowRef);
   EXPECT_GE(list_heap, 7 * sizeof(WindowRef));
-  EXPECT_EQ(cache_.MemoryBytes(), empty + (long_key.size() + 1) + list_heap);
+  EXPECT_EQ(cache_.MemoryBytes(), 7 * sizeof(CacheEntry) + per_key +
+                                      (long_key.size() + 1) + list_heap);
   for (uint32_t slot : slots) cache_.Erase(slot);
-  const size_t after = cache_.MemoryBytes();
-  EXPECT_GE(after, empty);
-  EXPECT_LE(after, empty + 64);
+  EXPECT_EQ(cache_.MemoryBytes(), 0u);
 
   // A 10-word block is on the heap, and stays with its slot.
   const uint32_t big = Insert("big", 0, /*group=*/0, /*acc_words=*/10);
   const size_t block = cache_.entry(big).acc.capacity() * sizeof(uint64_t);
   EXPECT_GE(block, 10 * sizeof(uint64_t));
-  EXPECT_EQ(cache_.MemoryBytes(), after + block);
+  EXPECT_EQ(cache_.MemoryBytes(), sizeof(CacheEntry) + per_key + block);
   cache_.Erase(big);
-  EXPECT_EQ(cache_.MemoryBytes(), after + block);
+  EXPECT_EQ(cache_.MemoryBytes(), block);
   const uint32_t reused = Insert("next", 0);
   EXPECT_EQ(reused, big);
-  EXPECT_EQ(cache_.MemoryBytes(), after + block);
+  EXPECT_EQ(cache_.MemoryBytes(), sizeof(CacheEntry) + per_key + block);
+}
 
-  // The 1,025th entry takes a second chunk of entries, nothing more.
-  const size_t before_growth = cache_.MemoryBytes();
-  for (int i = 1; i < 1024; ++i) Insert("next", i * 60'000);
-  EXPECT_EQ(cache_.slot_count(), 1024u);
-  const size_t full = cache_.MemoryBytes();
-  Insert("next", 1024 * 60'000);
-  EXPECT_GE(cache_.MemoryBytes(), full + 1024 * sizeof(CacheEntry));
-  EXPECT_LE(cache_.MemoryBytes(), full + 1024 * sizeof(CacheEntry) + 64);
-  EXPECT_GT(full, before_growth);  // the node's long window list
+// The slabs grow a chunk at a time: the 1,025th entry takes a second chunk
+// of entries, nothing more.
+TEST_F(WindowCacheTest, SlabsGrowAChunkAtATime) {
+  EXPECT_EQ(cache_.SlabBytes(), 0u);
+  for (int i = 0; i < 1024; ++i) Insert("k", i * 60'000);
+  const size_t full = cache_.SlabBytes();
+  EXPECT_GE(full, 1024 * sizeof(CacheEntry) + 1024 * sizeof(KeyNode));
+  Insert("k", 1024 * 60'000);
+  EXPECT_GE(cache_.SlabBytes(), full + 1024 * sizeof(CacheEntry));
+  EXPECT_LE(cache_.SlabBytes(), full + 1024 * sizeof(CacheEntry) + 64);
 }
 
 // A small byte bound makes small chunks: a chunk of entries is at most a
@@ -342,7 +338,7 @@ TEST_F(WindowCacheTest, MemoryBytesCountsSlabsKeysAndTheirHeap) {
 TEST(WindowCacheChunkTest, ASmallBoundMakesSmallChunks) {
   WindowCache cache(/*groups=*/1, /*max_bytes=*/64 << 10);
   cache.Insert(0, "k", Window{0, 60'000}, /*complete=*/true, 1, 0);
-  EXPECT_LE(cache.MemoryBytes(), (64 << 10) / 4);
+  EXPECT_LE(cache.SlabBytes(), (64 << 10) / 4);
 }
 
 }  // namespace

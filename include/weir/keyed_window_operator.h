@@ -141,9 +141,8 @@ struct KeyedWindowOptions {
   size_t cache_max_entries = 262144;
 
   // Capacity of the write-back cache in bytes: its entries, key nodes and
-  // index as allocated (free slots included), and what their accumulators
-  // hold on the heap (sketches, which grow with the values they see). When
-  // set, the cache evicts at whichever
+  // index, and what their accumulators hold on the heap (sketches, which
+  // grow with the values they see). When set, the cache evicts at whichever
   // bound it reaches first, so a memory budget can cover it whatever the
   // features. 0: bounded by cache_max_entries only; else at least
   // kMinCacheBytes. Default: 0
@@ -200,8 +199,7 @@ struct OperatorStats {
   uint64_t windows_fired = 0;
   uint64_t updates_emitted = 0;
   uint64_t cache_entries = 0;
-  // What the cache holds (KeyedWindowOptions::cache_max_bytes): its slabs
-  // as allocated (they keep their peak), index and sketches.
+  // What the cache holds (KeyedWindowOptions::cache_max_bytes).
   uint64_t cache_bytes = 0;
   // The part of cache_bytes the cached entries' sketches hold.
   uint64_t cache_sketch_bytes = 0;

@@ -236,21 +236,23 @@ class WindowCache {
   size_t live() const { return live_; }
   // Live key nodes.
   size_t live_keys() const { return index_.size(); }
-  // Bytes the cache holds: its slabs of entries and key nodes as allocated
-  // (free slots and nodes included: they are reused before a slab grows,
-  // so a slab grows only while this figure is below the owner's bound),
-  // the index and free lists as allocated, and what the slabs hold on the
-  // heap (accumulator blocks and key strings longer than their inline
-  // room, long window lists). Sketches are the owner's to count
+  // Bytes of the live entries and key nodes with their index slots, and
+  // what the slabs hold on the heap (accumulator blocks and key strings
+  // longer than their inline room, long window lists): what the owner's
+  // bound holds to. Freed slots and nodes are reused before a slab grows,
+  // so the slabs stay within the peak of this figure and a chunk
+  // (SlabBytes). Sketches are the owner's to count
   // (CacheEntry::sketch_bytes).
   size_t MemoryBytes() const {
-    return entries_.AllocatedBytes() + keys_.AllocatedBytes() +
-           index_.capacity() * kIndexBytesPerSlot +
-           (free_.capacity() + free_keys_.capacity()) * sizeof(uint32_t) +
-           heap_bytes_;
+    return live_ * sizeof(CacheEntry) +
+           index_.size() * (sizeof(KeyNode) + kIndexBytesPerKey) + heap_bytes_;
   }
-  // A 4-byte slot and its control byte.
-  static constexpr size_t kIndexBytesPerSlot = 5;
+  // A 4-byte slot and its control byte, the index at most 7/8 full.
+  static constexpr size_t kIndexBytesPerKey = 6;
+  // Bytes of the slabs as allocated, free slots and nodes included.
+  size_t SlabBytes() const {
+    return entries_.AllocatedBytes() + keys_.AllocatedBytes();
+  }
 
   SlotRef RefOf(uint32_t slot) const {
     return SlotRef{slot, entries_[slot].generation};
