@@ -303,8 +303,7 @@ class KeyedWindowOperator::Impl {
   // Fires and cleans up spilled windows by their backend timers until `out`
   // holds `limit` updates; `*done` says whether it got through all that are
   // due.
-  absl::Status ScanBackendTimers(OperatorOutput* out, size_t limit,
-                                 bool* done);
+  absl::Status ScanBackendTimers(OperatorOutput* out, size_t limit, bool* done);
   absl::Status RefreshBackendTimerMin();
   void Emit(uint16_t g, std::string_view key, const Window& w,
             int64_t max_offset, const char* acc, OperatorOutput* out);
@@ -375,7 +374,7 @@ class KeyedWindowOperator::Impl {
 
   // Set by Init, once the groups are known.
   std::optional<internal::WindowCache> cache_;
-  size_t sketch_bytes_ = 0;  // heap of the cached entries' sketches
+  size_t sketch_bytes_ = 0;     // heap of the cached entries' sketches
   size_t spilled_filters_ = 0;  // Group::spilled, all groups
   // Session groups only: (group, key) -> open sessions in the cache.
   absl::flat_hash_map<std::pair<uint16_t, std::string>,
@@ -1191,15 +1190,14 @@ absl::Status KeyedWindowOperator::Impl::EmitSliding(uint16_t g, uint32_t node,
 }
 
 void KeyedWindowOperator::Impl::DropSpilledFilters() {
+  spilled_filters_ = 0;
   for (uint16_t g = 0; g < groups_.size(); ++g) {
     Group& group = groups_[g];
-    if (group.spilled.empty()) continue;
     absl::erase_if(group.spilled, [&](const auto& filter) {
       return CleanupTime(g, filter.first + group.tile_ms) <= watermark_;
     });
+    spilled_filters_ += group.spilled.size();
   }
-  spilled_filters_ = 0;
-  for (const Group& group : groups_) spilled_filters_ += group.spilled.size();
 }
 
 absl::Status KeyedWindowOperator::Impl::TileExists(uint16_t g, uint32_t node,
