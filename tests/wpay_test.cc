@@ -1,12 +1,14 @@
 #include "weir/testing/wpay.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -215,6 +217,40 @@ TEST(WPayGeneratorTest, ZipfTopOnePercentOfUsersMakeMostEvents) {
   // P(u1) = 1 / H(1e6) ~ 0.0695.
   EXPECT_NEAR(static_cast<double>(hottest_count) / events.size(), 0.0695,
               0.004);
+}
+
+// The law's table keeps a running sum per block of 16 ranks and adds the
+// rest per sample: every rank, on both sides of a block's edge and in the
+// short last block, comes out as often as the law says.
+TEST(WPayGeneratorTest, EveryRankFollowsTheZipfLaw) {
+  for (const double s : {1.0, 0.5}) {
+    WPayOptions o;
+    o.num_users = 37;  // blocks of 16, 16 and 5 ranks
+    o.zipf_exponent = s;
+    o.num_events = 370000;
+    o.build_json = false;
+    std::vector<WPayEvent> events = Generate(o);
+    std::vector<int64_t> count(o.num_users + 1, 0);
+    for (const WPayEvent& e : events) {
+      int64_t rank = 0;
+      ASSERT_TRUE(absl::SimpleAtoi(absl::string_view(e.user_id).substr(1),
+                                   &rank))
+          << e.user_id;
+      ASSERT_GE(rank, 1);
+      ASSERT_LE(rank, o.num_users);
+      ++count[rank];
+    }
+    double total = 0;
+    for (int64_t k = 1; k <= o.num_users; ++k) total += std::pow(k, -s);
+    for (int64_t k = 1; k <= o.num_users; ++k) {
+      const double p = std::pow(k, -s) / total;
+      const double n = static_cast<double>(o.num_events);
+      // Five standard deviations of a binomial count.
+      EXPECT_NEAR(static_cast<double>(count[k]), n * p,
+                  5 * std::sqrt(n * p * (1 - p)))
+          << "rank " << k << " s " << s;
+    }
+  }
 }
 
 TEST(WPayGeneratorTest, IdsAndAmountsStayInRange) {

@@ -240,8 +240,8 @@ inline constexpr int kWPayAmountField = 1;
 
 class WPayGenerator {
  public:
-  // Validates `options` and precomputes the Zipf table (8 bytes per user
-  // plus 256 KiB; about 10 ms for a million users).
+  // Validates `options` and precomputes the Zipf law's table (half a byte
+  // per user plus 256 KiB; about 10 ms for a million users).
   static absl::StatusOr<std::unique_ptr<WPayGenerator>> Create(
       const WPayOptions& options);
 
