@@ -1087,17 +1087,23 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
   // A step that ends here leaves the rest of the timers in the backend: the
   // next step's scan starts at the first of them. (Everything before it was
   // deleted; starting there skips their tombstones.)
-  std::unique_ptr<StateIterator> it = backend_->Scan(
-      Column::kTimers, scan_resume_.empty() ? TimerFloorKey() : scan_resume_,
-      TimerBound(watermark_));
+  //
+  // Every timer the scan visits is deleted, in one range delete at the end
+  // (a point delete per timer was a sixth of B7's writes). Nothing else
+  // writes into that range meanwhile: the cleanup timers written here are
+  // past the watermark, and an entry spilled between steps has fired (its
+  // timer is a cleanup timer) or is not due.
+  const std::string begin =
+      scan_resume_.empty() ? TimerFloorKey() : scan_resume_;
+  const std::string bound = TimerBound(watermark_);
+  std::unique_ptr<StateIterator> it =
+      backend_->Scan(Column::kTimers, begin, bound);
   for (; it->Valid() && out->updates.size() < limit; it->Next()) {
     DecodedTimer t;
     if (!DecodeTimerKey(it->key(), &t) || t.group >= groups_.size()) {
       return absl::DataLossError(absl::StrCat("operator '", options_.name,
                                               "': undecodable timer key"));
     }
-    tkey.assign(it->key().data(), it->key().size());
-    batch_.Delete(Column::kTimers, tkey);
     if (cache_->Contains(t.key, t.start, t.group)) {
       continue;  // the cached entry owns this window now
     }
@@ -1129,6 +1135,8 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
   }
   WEIR_RETURN_IF_ERROR(it->status());
   *done = !it->Valid();
+  const std::string_view end = *done ? std::string_view(bound) : it->key();
+  if (begin < end) batch_.DeleteRange(Column::kTimers, begin, end);
   if (*done) {
     scan_resume_.clear();
     // Every timer up to the watermark is gone (the cleanup timers this

@@ -149,6 +149,51 @@ const char* ColumnName(Column c) {
   return "unknown";
 }
 
+// ---- StateWriteBatch -------------------------------------------------------
+
+StateWriteBatch& StateWriteBatch::operator=(const StateWriteBatch& other) {
+  if (this == &other) return *this;
+  Clear();
+  for (const Op& op : other.ops_) Add(op.column, op.kind, op.key, op.value);
+  return *this;
+}
+
+void StateWriteBatch::Clear() {
+  ops_.clear();
+  // The chunks stay for the next batch, but not beyond a few: one batch of
+  // a whole cache's spill must not pin its size for good.
+  constexpr size_t kKeptChunks = 4;
+  if (chunks_.size() > kKeptChunks) chunks_.resize(kKeptChunks);
+  for (Chunk& c : chunks_) c.used = 0;
+  current_ = 0;
+}
+
+std::string_view StateWriteBatch::Keep(std::string_view s) {
+  if (s.empty()) return {};
+  constexpr size_t kChunkBytes = 64 << 10;
+  while (current_ < chunks_.size() &&
+         chunks_[current_].size - chunks_[current_].used < s.size()) {
+    ++current_;
+  }
+  if (current_ == chunks_.size()) {
+    const size_t size = std::max(kChunkBytes, s.size());
+    chunks_.push_back(Chunk{std::make_unique<char[]>(size), size, 0});
+  }
+  Chunk& c = chunks_[current_];
+  char* p = c.data.get() + c.used;
+  std::memcpy(p, s.data(), s.size());
+  c.used += s.size();
+  return std::string_view(p, s.size());
+}
+
+void StateWriteBatch::Add(Column column, Kind kind, std::string_view key,
+                          std::string_view value) {
+  const std::string_view k = Keep(key);
+  ops_.push_back(Op{column, kind, k, Keep(value)});
+}
+
+// ---- MemoryStateBackend -----------------------------------------------------
+
 absl::Status MemoryStateBackendOptions::Validate() const {
   if (ttl.has_value() && *ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -242,7 +287,7 @@ absl::Status MemoryStateBackend::Write(const StateWriteBatch& batch) {
   bool has_merge = false;
   for (const StateWriteBatch::Op& op : batch.ops()) {
     WEIR_RETURN_IF_ERROR(internal::CheckStateOp(op));
-    has_merge = has_merge || op.is_merge;
+    has_merge = has_merge || op.kind == StateWriteBatch::Kind::kMerge;
   }
   const int64_t now_ms = NowMs(options_.clock);
   std::vector<std::string> merged;
@@ -250,14 +295,23 @@ absl::Status MemoryStateBackend::Write(const StateWriteBatch& batch) {
   for (size_t i = 0; i < batch.ops().size(); ++i) {
     const StateWriteBatch::Op& op = batch.ops()[i];
     Map& map = columns_[static_cast<int>(op.column)];
-    if (op.is_delete) {
-      auto it = map.find(op.key);
-      if (it != map.end()) map.erase(it);
-    } else if (op.is_merge) {
-      map.insert_or_assign(op.key, std::move(merged[i]));
-    } else {
-      auto [it, inserted] = map.try_emplace(op.key);
-      internal::EncodeStateValue(now_ms, op.value, &it->second);
+    switch (op.kind) {
+      case StateWriteBatch::Kind::kDelete: {
+        auto it = map.find(op.key);
+        if (it != map.end()) map.erase(it);
+        break;
+      }
+      case StateWriteBatch::Kind::kDeleteRange:
+        map.erase(map.lower_bound(op.key), map.lower_bound(op.value));
+        break;
+      case StateWriteBatch::Kind::kMerge:
+        map.insert_or_assign(std::string(op.key), std::move(merged[i]));
+        break;
+      case StateWriteBatch::Kind::kPut: {
+        auto [it, inserted] = map.try_emplace(std::string(op.key));
+        internal::EncodeStateValue(now_ms, op.value, &it->second);
+        break;
+      }
     }
   }
   ++mutations_;
@@ -277,12 +331,13 @@ absl::Status MemoryStateBackend::MergeBatch(
   std::string operand;
   for (size_t i = 0; i < ops.size(); ++i) {
     const StateWriteBatch::Op& op = ops[i];
+    // (A range delete never touches kWindows: CheckStateOp.)
     if (op.column != Column::kWindows) continue;
-    if (op.is_delete) {
+    if (op.kind == StateWriteBatch::Kind::kDelete) {
       pending[op.key] = std::nullopt;
       continue;
     }
-    if (!op.is_merge) {
+    if (op.kind == StateWriteBatch::Kind::kPut) {
       internal::EncodeStateValue(now_ms, op.value, &(*merged)[i]);
       pending[op.key] = (*merged)[i];
       continue;

@@ -559,6 +559,10 @@ TEST_P(KeyedWindowOperatorTest, FiringInStepsEmitsTheSameUpdatesInOrder) {
     ASSERT_EQ(got_stepped[i], want[i]) << i;
     ASSERT_EQ(got_ignored[i], want[i]) << i;
   }
+  // Each step deleted the timers it went through, and only those.
+  for (OperatorHarness* h : {whole.get(), stepped.get(), ignored.get()}) {
+    EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
+  }
 }
 
 // A checkpoint taken between two firing steps holds the windows still due

@@ -12,6 +12,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -325,6 +326,75 @@ TEST_P(StateBackendTest, BatchAppliesInOrderAndAtomically) {
   bad.Put(static_cast<Column>(7), "x", "y");
   EXPECT_EQ(b.Write(bad).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*Get(b, Column::kWindows, "a"), "2");
+}
+
+TEST_P(StateBackendTest, DeleteRangeRemovesExactlyItsHalfOpenRange) {
+  absl::StatusOr<std::unique_ptr<StateBackend>> backend = Make();
+  ASSERT_OK(backend);
+  StateBackend& b = **backend;
+  for (const char* k : {"a", "b", "b1", "c", "d"}) {
+    ASSERT_OK(Put(b, Column::kTimers, k, k));
+  }
+  ASSERT_OK(Put(b, Column::kMeta, "b", "m"));
+
+  StateWriteBatch batch;
+  batch.Put(Column::kTimers, "bb", "x");  // in the range, before it: gone
+  batch.DeleteRange(Column::kTimers, "b", "c");
+  batch.Put(Column::kTimers, "b2", "y");  // after it: stays
+  ASSERT_OK(b.Write(batch));
+  EXPECT_THAT(*Dump(b, Column::kTimers),
+              ElementsAre(Pair("a", "a"), Pair("b2", "y"), Pair("c", "c"),
+                          Pair("d", "d")));
+  EXPECT_EQ(*Get(b, Column::kMeta, "b"), "m");  // other columns untouched
+  EXPECT_EQ(Get(b, Column::kTimers, "b1").status().code(),
+            absl::StatusCode::kNotFound);
+
+  // After a flush too (RocksDB: the tombstone in a table file).
+  ASSERT_OK(b.Flush());
+  EXPECT_THAT(*Dump(b, Column::kTimers),
+              ElementsAre(Pair("a", "a"), Pair("b2", "y"), Pair("c", "c"),
+                          Pair("d", "d")));
+
+  // kWindows takes merges, so no range deletes; nor an empty range. A bad
+  // op fails the whole batch.
+  for (const auto& [column, begin, end] :
+       {std::tuple(Column::kWindows, "a", "z"),
+        std::tuple(Column::kTimers, "c", "c"),
+        std::tuple(Column::kTimers, "d", "a")}) {
+    StateWriteBatch bad;
+    bad.Delete(Column::kTimers, "a");
+    bad.DeleteRange(column, begin, end);
+    EXPECT_EQ(b.Write(bad).code(), absl::StatusCode::kInvalidArgument)
+        << begin << " " << end;
+  }
+  EXPECT_EQ(*Get(b, Column::kTimers, "a"), "a");
+}
+
+TEST_P(StateBackendTest, BatchesCopyAndReuseTheirBytes) {
+  absl::StatusOr<std::unique_ptr<StateBackend>> backend = Make();
+  ASSERT_OK(backend);
+  StateBackend& b = **backend;
+  StateWriteBatch batch;
+  // More bytes than one chunk of the batch, in values of every size.
+  std::vector<std::pair<std::string, std::string>> expected;
+  for (int i = 0; i < 300; ++i) {
+    std::string key = absl::StrCat("k", 1000 + i);
+    std::string value(static_cast<size_t>(i * 37 % 4000), 'a' + i % 26);
+    batch.Put(Column::kMeta, key, value);
+    expected.emplace_back(std::move(key), std::move(value));
+  }
+  // One value larger than a chunk.
+  const std::string big(100 << 10, 'z');
+  batch.Put(Column::kMeta, "z-big", big);
+  expected.emplace_back("z-big", big);
+  const StateWriteBatch copy = batch;  // a copy holds its own bytes
+  batch.Clear();
+  batch.Put(Column::kMeta, "k1000", "overwritten in the reused chunk");
+  ASSERT_OK(b.Write(copy));
+  EXPECT_THAT(*Dump(b, Column::kMeta), ElementsAreArray(expected));
+  StateWriteBatch moved = std::move(batch);  // a move keeps the views valid
+  ASSERT_OK(b.Write(moved));
+  EXPECT_EQ(*Get(b, Column::kMeta, "k1000"), "overwritten in the reused chunk");
 }
 
 TEST_P(StateBackendTest, ScanRangesAreHalfOpenAndBytewiseOrdered) {

@@ -233,8 +233,8 @@ TEST(WPayGeneratorTest, EveryRankFollowsTheZipfLaw) {
     std::vector<int64_t> count(o.num_users + 1, 0);
     for (const WPayEvent& e : events) {
       int64_t rank = 0;
-      ASSERT_TRUE(absl::SimpleAtoi(absl::string_view(e.user_id).substr(1),
-                                   &rank))
+      ASSERT_TRUE(
+          absl::SimpleAtoi(absl::string_view(e.user_id).substr(1), &rank))
           << e.user_id;
       ASSERT_GE(rank, 1);
       ASSERT_LE(rank, o.num_users);

@@ -57,21 +57,31 @@ inline constexpr int kNumColumns = 3;
 const char* ColumnName(Column c);  // "windows", "timers", "meta"
 
 // An ordered list of puts, merges and deletes applied atomically by Write().
+// The ops' bytes are copied into chunks the batch owns and reuses after
+// Clear(), so building a batch allocates nothing once warm.
 class StateWriteBatch {
  public:
+  enum class Kind : uint8_t { kPut, kDelete, kMerge, kDeleteRange };
   struct Op {
     Column column;
-    bool is_delete;
-    std::string key;
-    std::string value;  // empty for deletes; the operand of a merge
-    bool is_merge = false;
+    Kind kind;
+    std::string_view key;    // kDeleteRange: the first key of the range
+    std::string_view value;  // the value; a merge's operand; kDeleteRange:
+                             // the end of the range (not deleted); empty
+                             // for deletes
   };
 
+  StateWriteBatch() = default;
+  StateWriteBatch(const StateWriteBatch& other) { *this = other; }
+  StateWriteBatch& operator=(const StateWriteBatch& other);
+  StateWriteBatch(StateWriteBatch&&) = default;
+  StateWriteBatch& operator=(StateWriteBatch&&) = default;
+
   void Put(Column column, std::string_view key, std::string_view value) {
-    ops_.push_back(Op{column, false, std::string(key), std::string(value)});
+    Add(column, Kind::kPut, key, value);
   }
   void Delete(Column column, std::string_view key) {
-    ops_.push_back(Op{column, true, std::string(key), std::string()});
+    Add(column, Kind::kDelete, key, {});
   }
   // Combines `operand`, a window payload (internal/window_state.h), with
   // what `key` holds by the aggregates' merge law, without reading it: the
@@ -81,16 +91,36 @@ class StateWriteBatch {
   // window, other aggregate kinds) surfaces as an error when the key is
   // read.
   void Merge(Column column, std::string_view key, std::string_view operand) {
-    ops_.push_back(
-        Op{column, false, std::string(key), std::string(operand), true});
+    Add(column, Kind::kMerge, key, operand);
+  }
+  // Deletes every key in [begin, end): one op (a RocksDB range tombstone)
+  // however many keys. The Write fails with kInvalidArgument unless
+  // begin < end, or if the column is kWindows (it takes merges).
+  void DeleteRange(Column column, std::string_view begin,
+                   std::string_view end) {
+    Add(column, Kind::kDeleteRange, begin, end);
   }
   const std::vector<Op>& ops() const { return ops_; }
   size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }
-  void Clear() { ops_.clear(); }
+  void Clear();
 
  private:
+  void Add(Column column, Kind kind, std::string_view key,
+           std::string_view value);
+  // A copy of `s` in chunks_.
+  std::string_view Keep(std::string_view s);
+
   std::vector<Op> ops_;
+  // The ops' bytes. A chunk never moves, so the views in ops_ stay valid
+  // (also when the batch is moved); chunks_[current_] is being filled.
+  struct Chunk {
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
+    size_t used = 0;
+  };
+  std::vector<Chunk> chunks_;
+  size_t current_ = 0;
 };
 
 // Iterates a key range of one column in key order. Values are the caller's
@@ -128,7 +158,8 @@ class StateBackend {
                            std::string* value) = 0;
 
   // Applies every op of `batch`, in order, atomically. kInvalidArgument for
-  // an unknown column or a merge outside kWindows (nothing is applied).
+  // an unknown column, a merge outside kWindows or a range delete in it
+  // (nothing is applied).
   virtual absl::Status Write(const StateWriteBatch& batch) = 0;
 
   // Keys in [begin, end) of `column`; an empty `end` means to the last key.

@@ -520,20 +520,26 @@ absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
   rocksdb::WriteBatch write_batch(bytes);
   for (const StateWriteBatch::Op& op : batch.ops()) {
     rocksdb::Status s;
-    if (op.is_delete) {
-      s = write_batch.Delete(impl_->cf(op.column), op.key);
-    } else {
-      const rocksdb::Slice key(op.key);
-      const rocksdb::Slice value[2] = {rocksdb::Slice(header),
-                                       rocksdb::Slice(op.value)};
-      if (op.is_merge) {
+    const rocksdb::Slice key(op.key.data(), op.key.size());
+    const rocksdb::Slice value[2] = {
+        rocksdb::Slice(header),
+        rocksdb::Slice(op.value.data(), op.value.size())};
+    switch (op.kind) {
+      case StateWriteBatch::Kind::kDelete:
+        s = write_batch.Delete(impl_->cf(op.column), key);
+        break;
+      case StateWriteBatch::Kind::kDeleteRange:
+        s = write_batch.DeleteRange(impl_->cf(op.column), key, value[1]);
+        break;
+      case StateWriteBatch::Kind::kMerge:
         s = write_batch.Merge(impl_->cf(op.column),
                               rocksdb::SliceParts(&key, 1),
                               rocksdb::SliceParts(value, 2));
-      } else {
+        break;
+      case StateWriteBatch::Kind::kPut:
         s = write_batch.Put(impl_->cf(op.column), rocksdb::SliceParts(&key, 1),
                             rocksdb::SliceParts(value, 2));
-      }
+        break;
     }
     if (!s.ok()) return FromRocks(s, "Write");
   }

@@ -130,16 +130,28 @@ inline bool CompactionDrops(std::string_view stored, int64_t ttl_ms,
   return StateExpired(write_ms, ttl_ms, now_ms);
 }
 
-// Whether a backend takes `op`: a known column, and merges only into
-// kWindows. kInvalidArgument otherwise.
+// Whether a backend takes `op`: a known column, merges only into kWindows,
+// range deletes of a non-empty range anywhere else. kInvalidArgument
+// otherwise.
 inline absl::Status CheckStateOp(const StateWriteBatch::Op& op) {
   if (static_cast<int>(op.column) >= kNumColumns) {
     return absl::InvalidArgumentError("Write: unknown column");
   }
-  if (op.is_merge && op.column != Column::kWindows) {
+  if (op.kind == StateWriteBatch::Kind::kMerge &&
+      op.column != Column::kWindows) {
     return absl::InvalidArgumentError(
         absl::StrCat("Write: merge into column \"", ColumnName(op.column),
                      "\"; only \"windows\" takes merges"));
+  }
+  if (op.kind == StateWriteBatch::Kind::kDeleteRange) {
+    if (op.column == Column::kWindows) {
+      return absl::InvalidArgumentError(
+          "Write: range delete in column \"windows\", which takes merges");
+    }
+    if (!(op.key < op.value)) {
+      return absl::InvalidArgumentError(
+          "Write: range delete whose end is not after its begin");
+    }
   }
   return absl::OkStatus();
 }
