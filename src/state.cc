@@ -158,11 +158,17 @@ StateWriteBatch& StateWriteBatch::operator=(const StateWriteBatch& other) {
   return *this;
 }
 
+namespace {
+constexpr size_t kBatchChunkBytes = 64 << 10;
+}  // namespace
+
 void StateWriteBatch::Clear() {
   ops_.clear();
-  // The chunks stay for the next batch, but not beyond a few: one batch of
-  // a whole cache's spill must not pin its size for good.
+  // The chunks stay for the next batch, but only a few of the usual size:
+  // one large batch or value must not pin its memory for good.
   constexpr size_t kKeptChunks = 4;
+  std::erase_if(chunks_,
+                [](const Chunk& c) { return c.size > kBatchChunkBytes; });
   if (chunks_.size() > kKeptChunks) chunks_.resize(kKeptChunks);
   for (Chunk& c : chunks_) c.used = 0;
   current_ = 0;
@@ -170,13 +176,12 @@ void StateWriteBatch::Clear() {
 
 std::string_view StateWriteBatch::Keep(std::string_view s) {
   if (s.empty()) return {};
-  constexpr size_t kChunkBytes = 64 << 10;
   while (current_ < chunks_.size() &&
          chunks_[current_].size - chunks_[current_].used < s.size()) {
     ++current_;
   }
   if (current_ == chunks_.size()) {
-    const size_t size = std::max(kChunkBytes, s.size());
+    const size_t size = std::max(kBatchChunkBytes, s.size());
     chunks_.push_back(Chunk{std::make_unique<char[]>(size), size, 0});
   }
   Chunk& c = chunks_[current_];
