@@ -199,6 +199,20 @@ void StateWriteBatch::Add(Column column, Kind kind, std::string_view key,
 
 // ---- MemoryStateBackend -----------------------------------------------------
 
+namespace {
+
+// The value of `key` in `map`, inserted empty if absent (the key is copied
+// only then).
+std::string& ValueOf(Map& map, std::string_view key) {
+  auto it = map.lower_bound(key);
+  if (it == map.end() || it->first != key) {
+    it = map.emplace_hint(it, std::string(key), std::string());
+  }
+  return it->second;
+}
+
+}  // namespace
+
 absl::Status MemoryStateBackendOptions::Validate() const {
   if (ttl.has_value() && *ttl <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -310,13 +324,11 @@ absl::Status MemoryStateBackend::Write(const StateWriteBatch& batch) {
         map.erase(map.lower_bound(op.key), map.lower_bound(op.value));
         break;
       case StateWriteBatch::Kind::kMerge:
-        map.insert_or_assign(std::string(op.key), std::move(merged[i]));
+        ValueOf(map, op.key) = std::move(merged[i]);
         break;
-      case StateWriteBatch::Kind::kPut: {
-        auto [it, inserted] = map.try_emplace(std::string(op.key));
-        internal::EncodeStateValue(now_ms, op.value, &it->second);
+      case StateWriteBatch::Kind::kPut:
+        internal::EncodeStateValue(now_ms, op.value, &ValueOf(map, op.key));
         break;
-      }
     }
   }
   ++mutations_;

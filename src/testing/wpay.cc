@@ -261,11 +261,10 @@ weir::Event WPayEvent::ToEvent() const {
 // the block's weights in the same order as the running sum was taken, so
 // every cdf value, and so every sample, is the same bits a full table
 // gives.
-class ZipfLaw {
- public:
+struct WPayGenerator::ZipfTable {
   static constexpr int64_t kBlock = 16;
 
-  ZipfLaw(int64_t n, double s) : n_(n), s_(s) {
+  ZipfTable(int64_t n, double s) : n_(n), s_(s) {
     const int64_t blocks = (n + kBlock - 1) / kBlock;
     sums_.resize(blocks + 1);
     double total = 0;
@@ -331,12 +330,6 @@ class ZipfLaw {
   std::vector<double> sums_;     // per block, the running sum before it
   std::vector<uint32_t> guide_;  // G + 1 entries
   int guide_bits_ = 0;
-};
-
-struct WPayGenerator::ZipfTable {
-  ZipfTable(int64_t n, double s) : law(n, s) {}
-  ZipfLaw law;
-  int64_t Sample(uint64_t top53) const { return law.Sample(top53); }
 };
 
 WPayGenerator::WPayGenerator(const WPayOptions& options,
