@@ -757,6 +757,43 @@ TEST_P(KeyedWindowOperatorTest, SpillsWriteBlindAndReadOnlyWhenWindowsFire) {
   EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
 }
 
+TEST_P(KeyedWindowOperatorTest, CleanupOfAFixedWindowReadsNothing) {
+  // Spilled hourly windows fire from the backend (a read each) and are kept
+  // for allowed lateness; spilled sliding tiles never fire. When their
+  // cleanup comes, the window's end follows from its start, so the cleanup
+  // deletes without reading, and leaves nothing behind.
+  KeyedWindowOptions op;
+  op.features = {Count("n", Tumbling(absl::Hours(1))),
+                 Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1)))};
+  op.allowed_lateness = absl::Minutes(10);
+  op.cache_max_entries = 16;
+  auto h = Make(op);
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 6000; ++i) {
+    Event e;
+    e.key = absl::StrCat("k", rng() % 200);
+    e.event_time = i * 500;  // 50 minutes, in order
+    e.offset = i;
+    ASSERT_TRUE(h->Process(e).ok());
+  }
+  EXPECT_GT(h->op().stats().cache_evictions, 1000u);
+  // Every tile's cleanup but the last few minutes' has passed; the hour
+  // has not ended.
+  const uint64_t reads_before = h->op().stats().state_reads;
+  ASSERT_TRUE(h->AdvanceWatermark(50 * kMin).ok());
+  EXPECT_EQ(h->op().stats().state_reads, reads_before);
+  // The hour fires: at most one read per key.
+  ASSERT_TRUE(h->AdvanceWatermark(60 * kMin).ok());
+  const uint64_t reads_fired = h->op().stats().state_reads;
+  EXPECT_GT(reads_fired, reads_before);
+  EXPECT_LE(reads_fired - reads_before, 200u);
+  // Lateness passes: the hour and the last tiles go without a read.
+  ASSERT_TRUE(h->Finish().ok());
+  EXPECT_EQ(h->op().stats().state_reads, reads_fired);
+  EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
+  EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
+}
+
 TEST_P(KeyedWindowOperatorTest, SnapshotRestoreInTheMiddleEqualsUninterrupted) {
   KeyedWindowOptions op;
   op.features = {
