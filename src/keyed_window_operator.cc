@@ -332,6 +332,8 @@ class KeyedWindowOperator::Impl {
   absl::Status EmitSlidingWindow(uint16_t g, uint32_t node,
                                  std::string_view key, EventTime end,
                                  int64_t offset, OperatorOutput* out);
+  // Caches the tiles EmitSlidingWindow read back for the key at `node`.
+  absl::Status CacheReadBack(uint16_t g, uint32_t node);
   absl::Status TileExists(uint16_t g, uint32_t node, std::string_view key,
                           EventTime start, bool* exists);
   absl::Status FoldSession(uint16_t g, uint32_t node, const Record& r);
@@ -409,6 +411,10 @@ class KeyedWindowOperator::Impl {
   std::vector<uint64_t> scratch_acc_;
   std::vector<uint64_t> sliding_acc_;
   std::vector<internal::WindowRef> tiles_;  // EmitSlidingWindow's, reused
+  // The payloads of the tiles EmitSlidingWindow read back, to cache
+  // (CacheReadBack): the first read_back_count_ are this call's.
+  std::vector<std::string> read_back_;
+  size_t read_back_count_ = 0;
   OperatorStats stats_;
 };
 
@@ -1066,7 +1072,13 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
     for (SlotRef ref : refs) {
       if (!cache_->Valid(ref)) continue;
       Entry& e = cache_->entry(ref.slot);
-      if (e.in_backend || !e.complete) DeleteFromBackend(e);
+      // The backend's copy of a fixed-length window has a cleanup timer of
+      // the same time, which the scan below deletes it by, without a read:
+      // deleting it here too would cost three writes instead of one.
+      if ((e.in_backend || !e.complete) &&
+          (groups_[e.group].kind == WindowKind::kSession || Expired(e))) {
+        DeleteFromBackend(e);
+      }
       FreeSlot(ref.slot);
       WEIR_RETURN_IF_ERROR(ApplyFullBatch());
     }
@@ -1245,6 +1257,7 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
     uint16_t g, uint32_t node, std::string_view key, EventTime end,
     int64_t offset, OperatorOutput* out) {
   const Group& group = groups_[g];
+  read_back_count_ = 0;
   char* acc = reinterpret_cast<char*>(sliding_acc_.data());
   for (int i : group.features) {
     internal::AccInit(features_[i].kind, acc + features_[i].acc_offset);
@@ -1273,6 +1286,10 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
       if (Expired(e)) continue;
       WEIR_RETURN_IF_ERROR(MakeComplete(e));
       merge(e.acc_data());
+      // Read on every record of the key while the window covers it: as
+      // much in use as the tile a record folds into, and as costly to
+      // read back once spilled.
+      e.referenced = true;
       continue;
     }
     // Never spilled: no such tile.
@@ -1289,9 +1306,49 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
         DecodePayload(g, scratch_read_, &tile_end, &max_offset, stored));
     merge(stored);
     DestroyAccs(g, stored);
+    if (!ttl_ms_.has_value()) {
+      if (read_back_.size() == read_back_count_) read_back_.emplace_back();
+      read_back_[read_back_count_++].swap(scratch_read_);
+    }
   }
   Emit(g, key, Window{first, end}, offset, acc, out);
   DestroyAccs(g, acc);
+  return CacheReadBack(g, node);
+}
+
+absl::Status KeyedWindowOperator::Impl::CacheReadBack(uint16_t g,
+                                                      uint32_t node) {
+  // Every later record of the key reads the same tiles while the window
+  // covers them (a hot key's older tiles, evicted while only the newest
+  // was folded into, were read back a dozen times each), so a tile read
+  // back stays cached: complete, clean, its backend copy and timer left
+  // as they are. Without a TTL only: a cached copy would look written now.
+  const size_t count = std::exchange(read_back_count_, 0);
+  for (size_t i = 0; i < count; ++i) {
+    const std::string& payload = read_back_[i];
+    char* stored = reinterpret_cast<char*>(scratch_acc_.data());
+    int64_t tile_end, max_offset;
+    WEIR_RETURN_IF_ERROR(
+        DecodePayload(g, payload, &tile_end, &max_offset, stored));
+    const int64_t start = tile_end - groups_[g].tile_ms;
+    if (cache_->FindIn(node, start, g).has_value()) {
+      DestroyAccs(g, stored);
+      continue;
+    }
+    absl::StatusOr<uint32_t> slot =
+        AllocSlot(g, node, Window{start, tile_end}, /*complete=*/true);
+    if (!slot.ok()) {
+      DestroyAccs(g, stored);
+      return slot.status();
+    }
+    Entry& e = cache_->entry(*slot);
+    DestroyAccs(g, e.acc_data());
+    std::memcpy(e.acc_data(), stored, groups_[g].acc_size);
+    e.max_offset = max_offset;
+    e.in_backend = true;
+    CountSketches(e);
+    ScheduleTimer(*slot);
+  }
   return absl::OkStatus();
 }
 

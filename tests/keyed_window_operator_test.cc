@@ -662,6 +662,9 @@ TEST_P(KeyedWindowOperatorTest, AKeysWindowsOfEveryGroupSpillMidRecord) {
       Agg("distinct1h", AggregateKind::kDistinctCount, Tumbling(absl::Hours(1)),
           1),
       Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
+      // Tiles with heap sketches, read back into the cache.
+      Agg("distinct5m", AggregateKind::kDistinctCount,
+          Sliding(absl::Minutes(5), absl::Minutes(1)), 1),
       Agg("mean1d", AggregateKind::kMean, Tumbling(absl::Hours(24)), 0)};
   op.allowed_lateness = absl::Minutes(1);
   op.max_out_of_orderness = absl::Seconds(5);
@@ -752,6 +755,51 @@ TEST_P(KeyedWindowOperatorTest, SpillsWriteBlindAndReadOnlyWhenWindowsFire) {
   EXPECT_LE(h->op().stats().state_reads, 200u);
 
   ASSERT_EQ(whole->Final().size(), 800u);
+  ExpectSameFinal(*whole, *h);
+  EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
+  EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
+}
+
+TEST_P(KeyedWindowOperatorTest, ASlidingTileReadBackStaysCached) {
+  // A key's tiles of minutes 0 to 3 are evicted by other keys; its first
+  // record of minute 4 reads them back to merge them, and keeps them: its
+  // next record reads nothing.
+  // Two merchants a tile: the tiles' sketches are on the heap.
+  KeyedWindowOptions op;
+  op.features = {Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
+                 Agg("merchants5m", AggregateKind::kDistinctCount,
+                     Sliding(absl::Minutes(5), absl::Minutes(1)), 0)};
+  op.cache_max_entries = 8;
+  std::vector<Event> events;
+  auto add = [&](std::string key, EventTime t) {
+    Event e;
+    e.key = std::move(key);
+    e.event_time = t;
+    e.offset = static_cast<int64_t>(events.size());
+    e.values = {Value::String(absl::StrCat("m", events.size()))};
+    events.push_back(e);
+  };
+  for (int m = 0; m < 4; ++m) {
+    add("hot", m * kMin);
+    add("hot", m * kMin + 1);
+  }
+  for (int i = 0; i < 100; ++i) add(absl::StrCat("k", i), 3 * kMin + i * 100);
+  add("hot", 4 * kMin);
+  add("hot", 4 * kMin + 1);
+  auto whole = Make(KeyedWindowOptions{.features = op.features});
+  for (const Event& e : events) ASSERT_TRUE(whole->Process(e).ok());
+  ASSERT_TRUE(whole->Finish().ok());
+
+  auto h = Make(op);
+  for (size_t i = 0; i + 2 < events.size(); ++i) {
+    ASSERT_TRUE(h->Process(events[i]).ok());
+  }
+  const uint64_t reads = h->op().stats().state_reads;
+  ASSERT_TRUE(h->Process(events[events.size() - 2]).ok());
+  EXPECT_EQ(h->op().stats().state_reads, reads + 4);
+  ASSERT_TRUE(h->Process(events.back()).ok());
+  EXPECT_EQ(h->op().stats().state_reads, reads + 4);
+  ASSERT_TRUE(h->Finish().ok());
   ExpectSameFinal(*whole, *h);
   EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
   EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
