@@ -213,8 +213,8 @@ class KeyedWindowOperator::Impl {
   // but sessions (whose end is in their state).
   EventTime FixedEnd(uint16_t g, EventTime start) const {
     const Group& group = groups_[g];
-    return start + (group.kind == WindowKind::kSliding ? group.tile_ms
-                                                       : group.size_ms);
+    return start +
+           (group.kind == WindowKind::kSliding ? group.tile_ms : group.size_ms);
   }
   // Sliding tiles never fire on their own: they are emitted merged, per
   // record.
@@ -1127,7 +1127,8 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
       continue;  // the cached entry owns this window now
     }
     WindowKey(t.key, t.group, t.start, &wkey);
-    if (t.kind == kCleanupTimer && groups_[t.group].kind != WindowKind::kSession &&
+    if (t.kind == kCleanupTimer &&
+        groups_[t.group].kind != WindowKind::kSession &&
         CleanupTime(t.group, FixedEnd(t.group, t.start)) <= watermark_) {
       // A window of fixed length ends where its start says: its cleanup
       // is due without reading it (most of these are sliding tiles, which
