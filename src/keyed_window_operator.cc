@@ -250,20 +250,27 @@ class KeyedWindowOperator::Impl {
            spilled_filters_ * internal::KeyFilter::kBytes;
   }
 
-  // False if the backend surely holds no tile of sliding group `g` starting
-  // at `start` for `node`'s key: none of that start was ever spilled, or
-  // not this key's. A merge of a key's tiles then reads only what can be
-  // there, not every tile start the key has no cached tile of.
+  // False if the backend surely holds no window of group `g` starting at
+  // `start` for `node`'s key. Sliding groups keep a filter per tile start
+  // of the keys whose tile was spilled, so a merge of a key's tiles reads
+  // only what can be there, and a tile made again in the cache is complete
+  // (nothing to read) unless its key's tile may have been spilled. Other
+  // groups go by the group's spill horizon alone: a filter is 128 KiB of
+  // the cache's bytes, and a sliding group's tiles are where the reads
+  // were.
+  bool Filtered(uint16_t g) const {
+    return groups_[g].kind == WindowKind::kSliding;
+  }
   bool MayHaveSpilled(uint16_t g, uint32_t node, int64_t start) const {
     if (cache_->CompleteInMemory(g, start)) return false;
     const Group& group = groups_[g];
-    if (start <= group.restored_horizon) return true;
+    if (!Filtered(g) || start <= group.restored_horizon) return true;
     auto it = group.spilled.find(start);
     return it != group.spilled.end() &&
            it->second.MayContain(cache_->node(node).hash);
   }
   // Drops the filters of tiles whose cleanup has passed: no record reads
-  // them any more.
+  // or makes them any more.
   void DropSpilledFilters();
   bool OverByteBound() const {
     return options_.cache_max_bytes != 0 &&
@@ -756,8 +763,7 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::FindOrInsert(
     return *found;
   }
   WEIR_ASSIGN_OR_RETURN(
-      uint32_t slot,
-      AllocSlot(g, node, w, cache_->CompleteInMemory(g, w.start)));
+      uint32_t slot, AllocSlot(g, node, w, !MayHaveSpilled(g, node, w.start)));
   ScheduleTimer(slot);
   return slot;
 }
@@ -934,7 +940,7 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     e.in_backend = true;
   }
   cache_->NoteSpilled(e.group, e.start);
-  if (groups_[e.group].kind == WindowKind::kSliding) {
+  if (Filtered(e.group)) {
     auto [it, added] = groups_[e.group].spilled.try_emplace(e.start);
     if (added) ++spilled_filters_;
     it->second.Add(cache_->node(e.key_node).hash);
@@ -1232,7 +1238,7 @@ void KeyedWindowOperator::Impl::DropSpilledFilters() {
   for (uint16_t g = 0; g < groups_.size(); ++g) {
     Group& group = groups_[g];
     absl::erase_if(group.spilled, [&](const auto& filter) {
-      return CleanupTime(g, filter.first + group.tile_ms) <= watermark_;
+      return CleanupTime(g, FixedEnd(g, filter.first)) <= watermark_;
     });
     spilled_filters_ += group.spilled.size();
   }

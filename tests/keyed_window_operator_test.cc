@@ -805,6 +805,35 @@ TEST_P(KeyedWindowOperatorTest, ASlidingTileReadBackStaysCached) {
   EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
 }
 
+TEST_P(KeyedWindowOperatorTest, ATileWhoseKeyNeverSpilledIsReadFromNowhere) {
+  // Other keys' tiles of this minute are spilled, so the group's spill
+  // horizon passes it; a key whose tile of the minute was never spilled
+  // makes it complete (the tile start's filter does not hold the key), so
+  // merging it reads nothing.
+  KeyedWindowOptions op;
+  op.features = {Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1)))};
+  op.cache_max_entries = 8;
+  auto h = Make(op);
+  int64_t offset = 0;
+  auto add = [&](std::string key, EventTime t) {
+    Event e;
+    e.key = std::move(key);
+    e.event_time = t;
+    e.offset = offset++;
+    return h->Process(e);
+  };
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(add(absl::StrCat("k", i), kMin + i * 100).ok());
+  }
+  EXPECT_GT(h->op().stats().cache_evictions, 0u);
+  const uint64_t reads = h->op().stats().state_reads;
+  ASSERT_TRUE(add("new", kMin + 20'000).ok());
+  ASSERT_TRUE(add("new", kMin + 20'001).ok());
+  EXPECT_EQ(h->op().stats().state_reads, reads);
+  ASSERT_TRUE(h->Finish().ok());
+  EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
+}
+
 TEST_P(KeyedWindowOperatorTest, CleanupOfAFixedWindowReadsNothing) {
   // Spilled hourly windows fire from the backend (a read each) and are kept
   // for allowed lateness; spilled sliding tiles never fire. When their
