@@ -25,7 +25,11 @@
 namespace weir {
 namespace {
 
-constexpr uint8_t kMetaVersion = 1;
+// 2: fixed-length windows stored in time order (internal/state_keys.h),
+// the firing horizon in the metadata. 1: every window stored by entity,
+// with timers; moved to version 2 when restored (MoveToTimeOrder).
+constexpr uint8_t kMetaVersion = 2;
+constexpr uint8_t kEntityOrderMetaVersion = 1;
 // Flush() writes the cache to the backend in batches of this many writes.
 constexpr size_t kFlushBatchEntries = 4096;
 
@@ -40,7 +44,11 @@ bool ValidName(const std::string& s) {
 }
 
 using internal::DecodedTimer;
+using internal::DecodedWindowKey;
 using internal::DecodeTimerKey;
+using internal::DecodeWindowKey;
+using internal::FixedWindowBound;
+using internal::FixedWindowKey;
 using internal::kCleanupTimer;
 using internal::kFireTimer;
 using internal::TimerBound;
@@ -173,6 +181,14 @@ class KeyedWindowOperator::Impl {
     int64_t offset_ms = 0;
     int64_t gap_ms = 0;
     int64_t tile_ms = 0;  // sliding: the tile
+    // Fixed-length kinds: the distance between window ends (a tile, the
+    // hop, or the size of a tumbling window).
+    int64_t slide_ms = 0;
+    // Fixed-length kinds: the smallest window start the backend may hold
+    // (kMinEventTime after a restore: any), kMaxEventTime if none. With the
+    // spill horizon, it bounds what the firing scan and the cleanup's
+    // range delete cover.
+    EventTime backend_floor = kMaxEventTime;
     // How long after its end a window's state is still needed, before
     // allowed lateness: size - tile for a sliding tile (later windows merge
     // it), 0 otherwise.
@@ -212,14 +228,50 @@ class KeyedWindowOperator::Impl {
   // The end of the window of `g` that starts at `start`, for every kind
   // but sessions (whose end is in their state).
   EventTime FixedEnd(uint16_t g, EventTime start) const {
+    return SaturatingAdd(start, FixedLen(g));
+  }
+  // The first window start of fixed-length group `g` at or after `t`:
+  // starts fall at offset + k * slide.
+  EventTime FirstStartAtOrAfter(uint16_t g, EventTime t) const {
     const Group& group = groups_[g];
-    return start +
-           (group.kind == WindowKind::kSliding ? group.tile_ms : group.size_ms);
+    if (t == kMinEventTime || t == kMaxEventTime) return t;
+    return SaturatingAdd(
+        FloorTo(SaturatingAdd(t, group.slide_ms - 1 - group.offset_ms),
+                group.slide_ms),
+        group.offset_ms);
+  }
+  int64_t FixedLen(uint16_t g) const {
+    const Group& group = groups_[g];
+    return group.kind == WindowKind::kSliding ? group.tile_ms : group.size_ms;
   }
   // Sliding tiles never fire on their own: they are emitted merged, per
   // record.
   bool Fires(uint16_t g) const {
     return groups_[g].kind != WindowKind::kSliding;
+  }
+  // Every kind but sessions: stored in time order, with no timer.
+  bool FixedLength(uint16_t g) const {
+    return groups_[g].kind != WindowKind::kSession;
+  }
+  // Replaces *out with the windows key of (key, g, start) in g's layout.
+  void StateKey(uint16_t g, std::string_view key, int64_t start,
+                std::string* out) const {
+    if (FixedLength(g)) {
+      FixedWindowKey(g, start, key, out);
+    } else {
+      WindowKey(key, g, start, out);
+    }
+  }
+  // When the firing scan next has work in fixed-length group `g`'s stored
+  // windows: the first window end past fired_through_ (if `g` fires and
+  // windows ending there may be stored), or the cleanup of its oldest
+  // stored window; kMaxEventTime if nothing is stored.
+  EventTime FixedDue(uint16_t g) const;
+  // A window of fixed-length group `g` starting at `start` was written.
+  void NoteFixedWritten(uint16_t g, EventTime start) {
+    Group& group = groups_[g];
+    group.backend_floor = std::min(group.backend_floor, start);
+    next_due_ = std::min(next_due_, FixedDue(g));
   }
 
   // Releases the heap state of a group's accumulator block (sketches).
@@ -318,6 +370,14 @@ class KeyedWindowOperator::Impl {
   // holds `limit` updates; `*done` says whether it got through all that are
   // due.
   absl::Status ScanBackendTimers(OperatorOutput* out, size_t limit, bool* done);
+  // Fires the stored fixed-length windows that ended since fired_through_
+  // and deletes those whose cleanup is due, one range per group, until
+  // `out` holds `limit` updates; `*done` as above.
+  absl::Status ScanFixedWindows(OperatorOutput* out, size_t limit, bool* done);
+  // Restored state of meta version 1: moves the fixed-length windows into
+  // time order and drops their timers, windows with fire timers still due
+  // firing as they would have.
+  absl::Status MoveToTimeOrder();
   absl::Status RefreshBackendTimerMin();
   void Emit(uint16_t g, std::string_view key, const Window& w,
             int64_t max_offset, const char* acc, OperatorOutput* out);
@@ -372,6 +432,21 @@ class KeyedWindowOperator::Impl {
   // in the backend's timers, the first timer key left.
   bool firing_pending_ = false;
   std::string scan_resume_;
+  // Every fixed-length window that ends at or before this has fired: the
+  // watermark when firing last finished.
+  EventTime fired_through_ = kMinEventTime;
+  // Where a firing step that ended in the fixed-length windows goes on.
+  uint16_t fixed_scan_group_ = 0;
+  std::string fixed_resume_;
+  // Restored from a checkpoint taken between two firing steps: the windows
+  // keys of fixed-length windows that fired from the cache before it, which
+  // the scan must not fire again. Cleared when that firing finishes.
+  absl::flat_hash_set<std::string> fired_before_checkpoint_;
+  std::string FiringMetaKey() const { return MetaKey() + "/firing"; }
+  // Between two firing steps, Flush writes where firing stands: the fixed
+  // scan's place and the windows that fired from the cache meanwhile.
+  void WriteFiringState();
+  absl::Status ReadFiringState();
   // Every backend timer at or before this time is deleted: scans of the
   // timers start after it, not at the tombstones of every timer that ever
   // fired (kMinEventTime: from the first key).
@@ -452,6 +527,9 @@ absl::Status KeyedWindowOperator::Impl::Init() {
         group.keep_ms = group.size_ms - group.tile_ms;
       }
       group.gap_ms = ToMillis(f.window->gap);
+      group.slide_ms = group.kind == WindowKind::kTumbling
+                           ? group.size_ms
+                           : ToMillis(f.window->slide);
       groups_.push_back(group);
     }
     Group& group = groups_[g];
@@ -477,7 +555,8 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   WEIR_RETURN_IF_ERROR(s);
   std::string_view in = scratch_read_;
   uint32_t sig_len;
-  if (in.empty() || static_cast<uint8_t>(in[0]) != kMetaVersion) {
+  const uint8_t version = in.empty() ? 0 : static_cast<uint8_t>(in[0]);
+  if (version != kMetaVersion && version != kEntityOrderMetaVersion) {
     return absl::FailedPreconditionError(absl::StrCat(
         "operator '", options_.name,
         "': stored operator metadata has an unknown format version"));
@@ -506,6 +585,9 @@ absl::Status KeyedWindowOperator::Impl::Init() {
     }
     cache_->set_horizon(g, static_cast<int64_t>(h));
     groups_[g].restored_horizon = cache_->horizon(g);
+    if (FixedLength(g) && cache_->horizon(g) != kMinEventTime) {
+      groups_[g].backend_floor = kMinEventTime;
+    }
     if (groups_[g].kind == WindowKind::kSession &&
         cache_->horizon(g) != kMinEventTime) {
       session_backend_maybe_ = true;
@@ -516,12 +598,136 @@ absl::Status KeyedWindowOperator::Impl::Init() {
     return absl::DataLossError("operator metadata is truncated");
   }
   watermark_ = static_cast<EventTime>(wm);
+  if (version == kMetaVersion) {
+    uint64_t fired;
+    if (!internal::GetFixed64(&in, &fired)) {
+      return absl::DataLossError("operator metadata is truncated");
+    }
+    fired_through_ = static_cast<EventTime>(fired);
+  }
   WEIR_RETURN_IF_ERROR(tracker_.Decode(in));
+  if (version == kEntityOrderMetaVersion) {
+    WEIR_RETURN_IF_ERROR(MoveToTimeOrder());
+  } else {
+    WEIR_RETURN_IF_ERROR(ReadFiringState());
+  }
   WEIR_RETURN_IF_ERROR(RefreshBackendTimerMin());
   UpdateNextDue();
   // Flushed between two firing steps: the rest fires before any record.
-  firing_pending_ = backend_timer_min_ <= watermark_;
+  firing_pending_ = firing_pending_ || next_due_ <= watermark_;
   return absl::OkStatus();
+}
+
+void KeyedWindowOperator::Impl::WriteFiringState() {
+  if (!firing_pending_) {
+    batch_.Delete(Column::kMeta, FiringMetaKey());
+    return;
+  }
+  std::string state;
+  internal::PutFixed32(&state, fixed_scan_group_);
+  internal::PutFixed32(&state, static_cast<uint32_t>(fixed_resume_.size()));
+  state.append(fixed_resume_);
+  auto add = [&](std::string_view key) {
+    internal::PutFixed32(&state, static_cast<uint32_t>(key.size()));
+    state.append(key);
+  };
+  for (const std::string& key : fired_before_checkpoint_) add(key);
+  // A cached window that ended after fired_through_ and has fired: from
+  // the cache, in a step before this one. Restored, it is in the backend
+  // only, where the scan would find it due.
+  std::string key;
+  for (uint32_t slot = 0; slot < cache_->slot_count(); ++slot) {
+    const Entry& e = cache_->entry(slot);
+    if (!e.live || !Fires(e.group) || !FixedLength(e.group) ||
+        e.end <= fired_through_ || e.end > watermark_ ||
+        (e.timer.set && !e.timer.cleanup)) {
+      continue;
+    }
+    FixedWindowKey(e.group, e.start, cache_->KeyOf(e), &key);
+    if (!fired_before_checkpoint_.contains(key)) add(key);
+  }
+  batch_.Put(Column::kMeta, FiringMetaKey(), state);
+}
+
+absl::Status KeyedWindowOperator::Impl::ReadFiringState() {
+  absl::Status s =
+      backend_->Get(Column::kMeta, FiringMetaKey(), &scratch_read_);
+  if (absl::IsNotFound(s)) return absl::OkStatus();
+  WEIR_RETURN_IF_ERROR(s);
+  std::string_view in = scratch_read_;
+  uint32_t group, len;
+  if (!internal::GetFixed32(&in, &group) || group > groups_.size() ||
+      !internal::GetFixed32(&in, &len) || in.size() < len) {
+    return absl::DataLossError("operator firing state is truncated");
+  }
+  fixed_scan_group_ = static_cast<uint16_t>(group);
+  fixed_resume_.assign(in.substr(0, len));
+  in.remove_prefix(len);
+  while (!in.empty()) {
+    if (!internal::GetFixed32(&in, &len) || in.size() < len) {
+      return absl::DataLossError("operator firing state is truncated");
+    }
+    fired_before_checkpoint_.emplace(in.substr(0, len));
+    in.remove_prefix(len);
+  }
+  firing_pending_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status KeyedWindowOperator::Impl::MoveToTimeOrder() {
+  // A window whose fire timer is still stored has not fired: firing goes on
+  // from before the earliest. (A window of a step that fired before the
+  // checkpoint, with a later end than that, fires again: the same update.)
+  fired_through_ = watermark_;
+  std::unique_ptr<StateIterator> it = backend_->Scan(Column::kTimers, "", "");
+  for (; it->Valid(); it->Next()) {
+    DecodedTimer t;
+    if (!DecodeTimerKey(it->key(), &t) || t.group >= groups_.size()) {
+      return absl::DataLossError(absl::StrCat("operator '", options_.name,
+                                              "': undecodable timer key"));
+    }
+    if (t.kind == kFireTimer && FixedLength(t.group)) {
+      fired_through_ = std::min(fired_through_, SaturatingAdd(t.time, -1));
+    }
+  }
+  WEIR_RETURN_IF_ERROR(it->status());
+  // Each slice moves whole windows (a put and a delete), so a move cut
+  // short goes on from where it stopped: the windows still stored by
+  // entity are the ones to move, and the timers are still all there.
+  std::string moved, session_end;
+  FixedWindowBound(0, kMinEventTime, &session_end);
+  it = backend_->Scan(Column::kWindows, "", session_end);
+  for (; it->Valid(); it->Next()) {
+    DecodedWindowKey w;
+    if (!DecodeWindowKey(it->key(), &w) || w.group >= groups_.size()) {
+      return absl::DataLossError(absl::StrCat("operator '", options_.name,
+                                              "': undecodable window key"));
+    }
+    if (!FixedLength(w.group)) continue;
+    FixedWindowKey(w.group, w.start, w.key, &moved);
+    batch_.Put(Column::kWindows, moved, it->value());
+    batch_.Delete(Column::kWindows, it->key());
+    Group& group = groups_[w.group];
+    group.backend_floor = std::min(group.backend_floor, w.start);
+    WEIR_RETURN_IF_ERROR(ApplyFullBatch());
+  }
+  WEIR_RETURN_IF_ERROR(it->status());
+  it.reset();
+  WEIR_RETURN_IF_ERROR(WriteMeta());
+  WEIR_RETURN_IF_ERROR(ApplyBatch());
+  // The fixed-length windows' timers are not read any more (a firing scan
+  // would pass over them): dropped.
+  it = backend_->Scan(Column::kTimers, "", "");
+  for (; it->Valid(); it->Next()) {
+    DecodedTimer t;
+    if (DecodeTimerKey(it->key(), &t) && t.group < groups_.size() &&
+        FixedLength(t.group)) {
+      batch_.Delete(Column::kTimers, it->key());
+      WEIR_RETURN_IF_ERROR(ApplyFullBatch());
+    }
+  }
+  WEIR_RETURN_IF_ERROR(it->status());
+  return ApplyBatch();
 }
 
 std::string KeyedWindowOperator::Impl::Signature() const {
@@ -564,8 +770,10 @@ absl::Status KeyedWindowOperator::Impl::WriteMeta() {
     internal::PutFixed64(&meta, static_cast<uint64_t>(cache_->horizon(g)));
   }
   internal::PutFixed64(&meta, static_cast<uint64_t>(watermark_));
+  internal::PutFixed64(&meta, static_cast<uint64_t>(fired_through_));
   meta.append(tracker_.Encode());
   batch_.Put(Column::kMeta, MetaKey(), meta);
+  WriteFiringState();
   return absl::OkStatus();
 }
 
@@ -883,7 +1091,7 @@ absl::Status KeyedWindowOperator::Impl::DecodePayload(uint16_t g,
 
 absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
   if (e.complete) return absl::OkStatus();
-  WindowKey(cache_->KeyOf(e), e.group, e.start, &scratch_key_);
+  StateKey(e.group, cache_->KeyOf(e), e.start, &scratch_key_);
   ++stats_.state_reads;
   absl::Status s =
       backend_->Get(Column::kWindows, scratch_key_, &scratch_read_);
@@ -910,7 +1118,7 @@ absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
 }
 
 absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
-  WindowKey(cache_->KeyOf(e), e.group, e.start, &scratch_key_);
+  StateKey(e.group, cache_->KeyOf(e), e.start, &scratch_key_);
   EncodePayload(e, &scratch_value_);
   if (e.complete) {
     batch_.Put(Column::kWindows, scratch_key_, scratch_value_);
@@ -928,7 +1136,12 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     }
     CountSketches(e);
   }
-  if (!e.in_backend) {
+  cache_->NoteSpilled(e.group, e.start);
+  if (FixedLength(e.group)) {
+    // Fired by the scan of its group's windows, in time order.
+    NoteFixedWritten(e.group, e.start);
+    e.in_backend = true;
+  } else if (!e.in_backend) {
     // Not yet fired: its fire timer is still queued (past the watermark,
     // or due in a firing step still pending).
     const bool fired = !(e.timer.set && !e.timer.cleanup);
@@ -939,7 +1152,6 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     NoteBackendTimer(when);
     e.in_backend = true;
   }
-  cache_->NoteSpilled(e.group, e.start);
   if (Filtered(e.group)) {
     auto [it, added] = groups_[e.group].spilled.try_emplace(e.start);
     if (added) ++spilled_filters_;
@@ -953,8 +1165,9 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
 }
 
 void KeyedWindowOperator::Impl::DeleteFromBackend(const Entry& e) {
-  WindowKey(cache_->KeyOf(e), e.group, e.start, &scratch_key_);
+  StateKey(e.group, cache_->KeyOf(e), e.start, &scratch_key_);
   batch_.Delete(Column::kWindows, scratch_key_);
+  if (FixedLength(e.group)) return;  // no timers
   TimerKey(e.end, kFireTimer, e.group, e.start, cache_->KeyOf(e),
            &scratch_key_);
   batch_.Delete(Column::kTimers, scratch_key_);
@@ -1032,7 +1245,7 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
     return absl::OkStatus();
   }
   // Kept for allowed lateness.
-  if (e.in_backend) {
+  if (e.in_backend && !FixedLength(e.group)) {
     TimerKey(e.end, kFireTimer, e.group, e.start, cache_->KeyOf(e),
              &scratch_key_);
     batch_.Delete(Column::kTimers, scratch_key_);
@@ -1090,17 +1303,120 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
     }
   }
   WEIR_RETURN_IF_ERROR(ApplyBatch());
+  bool done = false;
+  WEIR_RETURN_IF_ERROR(ScanFixedWindows(out, limit, &done));
+  if (!done) return absl::OkStatus();
   if (backend_timer_min_ <= watermark_) {
-    bool done = false;
     WEIR_RETURN_IF_ERROR(ScanBackendTimers(out, limit, &done));
     if (!done) return absl::OkStatus();
   }
+  fired_through_ = watermark_;
+  fired_before_checkpoint_.clear();
   firing_pending_ = false;
   DropSpilledFilters();
   UpdateNextDue();
   // Merging spilled parts into cached entries as they fired grew their
   // sketches. (Not between steps: a due entry fires from memory, in order.)
   return EvictToByteBound();
+}
+
+EventTime KeyedWindowOperator::Impl::FixedDue(uint16_t g) const {
+  const Group& group = groups_[g];
+  if (!FixedLength(g) || group.backend_floor == kMaxEventTime) {
+    return kMaxEventTime;
+  }
+  const EventTime oldest_end = FixedEnd(g, group.backend_floor);
+  EventTime due = CleanupTime(g, oldest_end);
+  if (Fires(g) && FixedEnd(g, cache_->horizon(g)) > fired_through_) {
+    // Window ends fall at offset + k * slide.
+    EventTime next = kMinEventTime;
+    if (fired_through_ != kMinEventTime) {
+      next =
+          SaturatingAdd(FloorTo(SaturatingAdd(fired_through_, -group.offset_ms),
+                                group.slide_ms),
+                        group.offset_ms + group.slide_ms);
+    }
+    due = std::min(due, std::max(next, oldest_end));
+  }
+  return due;
+}
+
+absl::Status KeyedWindowOperator::Impl::ScanFixedWindows(OperatorOutput* out,
+                                                         size_t limit,
+                                                         bool* done) {
+  char* acc = reinterpret_cast<char*>(scratch_acc_.data());
+  std::string begin, end;
+  for (; fixed_scan_group_ < groups_.size();
+       ++fixed_scan_group_, fixed_resume_.clear()) {
+    const uint16_t g = fixed_scan_group_;
+    Group& group = groups_[g];
+    if (!FixedLength(g) || group.backend_floor == kMaxEventTime) continue;
+    const int64_t len = FixedLen(g);
+    if (Fires(g)) {
+      // The stored windows that ended after fired_through_, up to the
+      // watermark: starts in [lo, hi).
+      const EventTime lo = std::max(
+          group.backend_floor, fired_through_ == kMinEventTime
+                                   ? kMinEventTime
+                                   : SaturatingAdd(fired_through_, 1 - len));
+      const EventTime hi = std::min(SaturatingAdd(cache_->horizon(g), 1),
+                                    SaturatingAdd(watermark_, 1 - len));
+      if (lo < hi) {
+        if (fixed_resume_.empty()) {
+          FixedWindowBound(g, lo, &begin);
+        } else {
+          begin = fixed_resume_;
+        }
+        FixedWindowBound(g, hi, &end);
+        std::unique_ptr<StateIterator> it =
+            backend_->Scan(Column::kWindows, begin, end);
+        for (; it->Valid(); it->Next()) {
+          if (out->updates.size() >= limit) {
+            fixed_resume_.assign(it->key().data(), it->key().size());
+            *done = false;
+            return ApplyBatch();
+          }
+          DecodedWindowKey w;
+          if (!DecodeWindowKey(it->key(), &w) || !w.fixed || w.group != g) {
+            return absl::DataLossError(absl::StrCat(
+                "operator '", options_.name, "': undecodable window key"));
+          }
+          // A cached entry owns its window: it fired from memory.
+          if (cache_->Contains(w.key, w.start, g) ||
+              (!fired_before_checkpoint_.empty() &&
+               fired_before_checkpoint_.contains(
+                   absl::string_view(it->key().data(), it->key().size())))) {
+            continue;
+          }
+          int64_t window_end, max_offset;
+          WEIR_RETURN_IF_ERROR(
+              DecodePayload(g, it->value(), &window_end, &max_offset, acc));
+          Emit(g, w.key, Window{w.start, window_end}, max_offset, acc, out);
+          ++stats_.windows_fired;
+          DestroyAccs(g, acc);
+        }
+        WEIR_RETURN_IF_ERROR(it->status());
+      }
+    }
+    // Every stored window whose cleanup is due goes in one range delete:
+    // those starting before `cleaned`, the first start whose cleanup is
+    // after the watermark. (Their cached entries, if any, were freed by
+    // their own cleanup timers before this scan.)
+    const EventTime cleaned = FirstStartAtOrAfter(
+        g, SaturatingAdd(SaturatingAdd(SaturatingAdd(watermark_, 1 - len),
+                                       -group.keep_ms),
+                         -lateness_ms_));
+    if (group.backend_floor < cleaned) {
+      FixedWindowBound(g, group.backend_floor, &begin);
+      FixedWindowBound(g, cleaned, &end);
+      batch_.DeleteRange(Column::kWindows, begin, end);
+      group.backend_floor =
+          cache_->horizon(g) >= cleaned ? cleaned : kMaxEventTime;
+    }
+  }
+  fixed_scan_group_ = 0;
+  *done = true;
+  return ApplyBatch();
 }
 
 absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
@@ -1132,18 +1448,9 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
     if (cache_->Contains(t.key, t.start, t.group)) {
       continue;  // the cached entry owns this window now
     }
+    // Only sessions have timers: a session's end moves as it merges, so
+    // its state is read to find out whether the timer is stale.
     WindowKey(t.key, t.group, t.start, &wkey);
-    if (t.kind == kCleanupTimer &&
-        groups_[t.group].kind != WindowKind::kSession &&
-        CleanupTime(t.group, FixedEnd(t.group, t.start)) <= watermark_) {
-      // A window of fixed length ends where its start says: its cleanup
-      // is due without reading it (most of these are sliding tiles, which
-      // never fire). A session's end moves as it merges, so its state is
-      // read to find out whether the timer is stale.
-      batch_.Delete(Column::kWindows, wkey);
-      WEIR_RETURN_IF_ERROR(ApplyFullBatch());
-      continue;
-    }
     ++stats_.state_reads;
     absl::Status s = backend_->Get(Column::kWindows, wkey, &scratch_read_);
     if (absl::IsNotFound(s)) continue;  // expired by TTL
@@ -1205,6 +1512,9 @@ absl::Status KeyedWindowOperator::Impl::RefreshBackendTimerMin() {
 
 void KeyedWindowOperator::Impl::UpdateNextDue() {
   next_due_ = std::min(backend_timer_min_, timers_.Earliest());
+  for (uint16_t g = 0; g < groups_.size(); ++g) {
+    next_due_ = std::min(next_due_, FixedDue(g));
+  }
 }
 
 // ---- sliding windows
@@ -1250,7 +1560,7 @@ absl::Status KeyedWindowOperator::Impl::TileExists(uint16_t g, uint32_t node,
                                                    bool* exists) {
   *exists = cache_->FindIn(node, start, g).has_value();
   if (*exists || !MayHaveSpilled(g, node, start)) return absl::OkStatus();
-  WindowKey(key, g, start, &scratch_key_);
+  FixedWindowKey(g, start, key, &scratch_key_);
   ++stats_.state_reads;
   absl::Status s =
       backend_->Get(Column::kWindows, scratch_key_, &scratch_read_);
@@ -1301,7 +1611,7 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
     }
     // Never spilled: no such tile.
     if (!MayHaveSpilled(g, node, start)) continue;
-    WindowKey(key, g, start, &scratch_key_);
+    FixedWindowKey(g, start, key, &scratch_key_);
     ++stats_.state_reads;
     absl::Status s =
         backend_->Get(Column::kWindows, scratch_key_, &scratch_read_);

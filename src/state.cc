@@ -1,8 +1,10 @@
 #include "weir/state.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -344,14 +346,23 @@ absl::Status MemoryStateBackend::MergeBatch(
   // (nullopt: deleted), so that a merge sees the ops before it.
   absl::flat_hash_map<std::string_view, std::optional<std::string_view>>
       pending;
+  // The kWindows ranges an earlier op deleted: a stored value in one of
+  // them is gone for the merges after it.
+  std::vector<std::pair<std::string_view, std::string_view>> deleted;
   const Map& windows = columns_[static_cast<int>(Column::kWindows)];
   std::string operand;
   for (size_t i = 0; i < ops.size(); ++i) {
     const StateWriteBatch::Op& op = ops[i];
-    // (A range delete never touches kWindows: CheckStateOp.)
     if (op.column != Column::kWindows) continue;
     if (op.kind == StateWriteBatch::Kind::kDelete) {
       pending[op.key] = std::nullopt;
+      continue;
+    }
+    if (op.kind == StateWriteBatch::Kind::kDeleteRange) {
+      for (auto& [key, value] : pending) {
+        if (key >= op.key && key < op.value) value = std::nullopt;
+      }
+      deleted.emplace_back(op.key, op.value);
       continue;
     }
     if (op.kind == StateWriteBatch::Kind::kPut) {
@@ -362,7 +373,11 @@ absl::Status MemoryStateBackend::MergeBatch(
     std::optional<std::string_view> existing;
     if (auto it = pending.find(op.key); it != pending.end()) {
       existing = it->second;
-    } else if (auto it = windows.find(op.key); it != windows.end()) {
+    } else if (auto it = windows.find(op.key);
+               it != windows.end() &&
+               std::none_of(deleted.begin(), deleted.end(), [&](const auto& r) {
+                 return op.key >= r.first && op.key < r.second;
+               })) {
       existing = it->second;
     }
     internal::EncodeStateValue(now_ms, op.value, &operand);

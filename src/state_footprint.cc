@@ -5,31 +5,31 @@
 #include <string>
 #include <string_view>
 
-#include "weir/internal/coding.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "weir/internal/state_format.h"
+#include "weir/internal/state_keys.h"
 #include "weir/state.h"
 
 namespace weir {
 
-// Window keys start with u32 length ‖ entity, so one entity's entries are
-// adjacent.
+// Fixed-length windows are stored in time order, not by entity, so
+// entities are counted by a hash each (a collision among millions of
+// entities is rare enough for a count that sizes memory).
 StateFootprint MeasureState(StateBackend* backend) {
   StateFootprint f;
-  std::string last_entity;
+  absl::flat_hash_set<uint64_t> entities;
   std::unique_ptr<StateIterator> it = backend->Scan(Column::kWindows, "", "");
   for (; it->Valid(); it->Next()) {
     f.window_bytes +=
         it->key().size() + it->value().size() + internal::kStateHeaderSize;
     ++f.window_entries;
-    std::string_view key = it->key();
-    uint32_t len = 0;
-    if (!internal::GetOrderedU32(&key, &len) || key.size() < len) continue;
-    const std::string_view entity = key.substr(0, len);
-    if (f.entities == 0 || entity != last_entity) {
-      ++f.entities;
-      last_entity.assign(entity);
+    internal::DecodedWindowKey w;
+    if (internal::DecodeWindowKey(it->key(), &w)) {
+      entities.insert(absl::HashOf(w.key));
     }
   }
+  f.entities = entities.size();
   f.ok = it->status().ok();
   it = backend->Scan(Column::kTimers, "", "");
   for (; it->Valid(); it->Next()) {

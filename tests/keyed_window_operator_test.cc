@@ -7,6 +7,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weir/internal/coding.h"
+#include "weir/internal/state_keys.h"
 #include "weir/testing/harness.h"
 
 namespace weir {
@@ -55,6 +57,9 @@ class KeyedWindowOperatorTest : public ::testing::TestWithParam<BackendKind> {
     EXPECT_TRUE(h.ok()) << h.status();
     return h.ok() ? std::move(*h) : nullptr;
   }
+
+  // The body of CheckpointBetweenFiringStepsLosesNothing.
+  void CheckpointBetweenFiringSteps(absl::Duration lateness, int steps);
 
   // Runs `events` to the end of the input through an operator with `op`'s
   // cache (big) and one with `tiny_cache` entries (tiny).
@@ -567,11 +572,27 @@ TEST_P(KeyedWindowOperatorTest, FiringInStepsEmitsTheSameUpdatesInOrder) {
 
 // A checkpoint taken between two firing steps holds the windows still due
 // as due: restored, they fire before the next record, and nothing is lost
-// or fired twice against an uninterrupted, unbounded run.
+// or fired twice against an uninterrupted, unbounded run. With allowed
+// lateness, windows that fired from the cache stay cached, so the
+// checkpoint holds them as state too: restored, they must not fire again.
 TEST_P(KeyedWindowOperatorTest, CheckpointBetweenFiringStepsLosesNothing) {
+  for (absl::Duration lateness : {absl::ZeroDuration(), absl::Minutes(30)}) {
+    // At the first step (the cache's windows fire first) and at the sixth
+    // (in the scan of the spilled ones).
+    for (int steps : {0, 5}) {
+      SCOPED_TRACE(absl::StrCat(absl::FormatDuration(lateness), " ", steps));
+      CheckpointBetweenFiringSteps(lateness, steps);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+void KeyedWindowOperatorTest::CheckpointBetweenFiringSteps(
+    absl::Duration lateness, int steps) {
   KeyedWindowOptions op;
   op.features = {
       Agg("sum_1h", AggregateKind::kDecimalSum, Tumbling(absl::Hours(1)), 1)};
+  op.allowed_lateness = lateness;
   op.cache_max_entries = 300;
   const std::vector<Event> events = Payments(37, 30000, 2000, 200, 10, 10000);
   auto whole = Make(op);
@@ -590,6 +611,13 @@ TEST_P(KeyedWindowOperatorTest, CheckpointBetweenFiringStepsLosesNothing) {
     if (stepped->op().firing_pending()) break;  // the first hour is due
   }
   ASSERT_LT(i, events.size());
+  for (int step = 0; step < steps; ++step) {
+    ASSERT_TRUE(stepped->op().firing_pending());
+    ASSERT_TRUE(
+        stepped->op().AdvanceWatermark(stepped->op().watermark(), &out).ok());
+    direct.insert(direct.end(), out.updates.begin(), out.updates.end());
+    out.Clear();
+  }
   ASSERT_GT(direct.size(), 0u);
   auto snap = stepped->Snapshot();
   ASSERT_TRUE(snap.ok()) << snap.status();
@@ -716,8 +744,9 @@ TEST_P(KeyedWindowOperatorTest, SpillsWriteBlindAndReadOnlyWhenWindowsFire) {
   // Keys come back to an hourly window after being evicted, so the backend
   // holds parts of a window that the cache folds into again. Spills (and
   // Flush, which keeps the entries cached) add the parts as merge operands
-  // without reading; the window reads them back once, when it fires, and
-  // snapshots carry the operands.
+  // without reading, and without a timer; snapshots carry the operands.
+  // When the hour fires, the scan of the stored windows reads them with no
+  // point read; only a window still cached reads its stored parts.
   KeyedWindowOptions op;
   op.features = {
       Count("n", Tumbling(absl::Hours(1))),
@@ -749,10 +778,11 @@ TEST_P(KeyedWindowOperatorTest, SpillsWriteBlindAndReadOnlyWhenWindowsFire) {
   for (int i = 4000; i < 6000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
   EXPECT_GT(h->op().stats().cache_evictions, 1000u);
   EXPECT_EQ(h->op().stats().state_reads, 0u);
+  EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
   ASSERT_TRUE(h->Finish().ok());
-  // One read per spilled window when it fires, no more.
+  // One read per window cached when it fires (16), no more.
   EXPECT_GT(h->op().stats().state_reads, 0u);
-  EXPECT_LE(h->op().stats().state_reads, 200u);
+  EXPECT_LE(h->op().stats().state_reads, 16u);
 
   ASSERT_EQ(whole->Final().size(), 800u);
   ExpectSameFinal(*whole, *h);
@@ -835,10 +865,10 @@ TEST_P(KeyedWindowOperatorTest, ATileWhoseKeyNeverSpilledIsReadFromNowhere) {
 }
 
 TEST_P(KeyedWindowOperatorTest, CleanupOfAFixedWindowReadsNothing) {
-  // Spilled hourly windows fire from the backend (a read each) and are kept
-  // for allowed lateness; spilled sliding tiles never fire. When their
-  // cleanup comes, the window's end follows from its start, so the cleanup
-  // deletes without reading, and leaves nothing behind.
+  // Spilled hourly windows fire from the scan of the stored windows and
+  // are kept for allowed lateness; spilled sliding tiles never fire. When
+  // their cleanup comes, one range delete per group removes them without
+  // reading, and leaves nothing behind.
   KeyedWindowOptions op;
   op.features = {Count("n", Tumbling(absl::Hours(1))),
                  Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1)))};
@@ -859,11 +889,11 @@ TEST_P(KeyedWindowOperatorTest, CleanupOfAFixedWindowReadsNothing) {
   const uint64_t reads_before = h->op().stats().state_reads;
   ASSERT_TRUE(h->AdvanceWatermark(50 * kMin).ok());
   EXPECT_EQ(h->op().stats().state_reads, reads_before);
-  // The hour fires: at most one read per key.
+  // The hour fires: a read per window still cached, at most.
   ASSERT_TRUE(h->AdvanceWatermark(60 * kMin).ok());
   const uint64_t reads_fired = h->op().stats().state_reads;
-  EXPECT_GT(reads_fired, reads_before);
-  EXPECT_LE(reads_fired - reads_before, 200u);
+  EXPECT_LE(reads_fired - reads_before, 16u);
+  EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
   // Lateness passes: the hour and the last tiles go without a read.
   ASSERT_TRUE(h->Finish().ok());
   EXPECT_EQ(h->op().stats().state_reads, reads_fired);
@@ -937,6 +967,115 @@ TEST_P(KeyedWindowOperatorTest, SlidingTilesSpilledBeforeRestoreAreMerged) {
   ExpectSameFinal(*whole, *h);
   // Each key has a record every 400 ms: a full window counts 50.
   EXPECT_EQ(CountOf(h->Final().at({"k0", "n20s", 20'000 - 20'000})), 50);
+}
+
+// Rewrites an operator's state the way weir stored it before fixed-length
+// windows were kept in time order (operator metadata version 1): every
+// window under its entity, with a fire timer if it has not fired, else a
+// cleanup timer. `keep_ms` is per window group.
+void ToEntityOrder(StateBackend& backend, const std::vector<int64_t>& keep_ms,
+                   int64_t lateness_ms) {
+  StateWriteBatch batch;
+  std::string meta;
+  ASSERT_TRUE(backend.Get(Column::kMeta, "op/test", &meta).ok());
+  std::string_view in = meta;
+  in.remove_prefix(1);
+  uint32_t sig_len, groups;
+  ASSERT_TRUE(internal::GetFixed32(&in, &sig_len));
+  in.remove_prefix(sig_len);
+  ASSERT_TRUE(internal::GetFixed32(&in, &groups));
+  in.remove_prefix(8 * groups + 8);  // horizons, watermark
+  uint64_t fired_through;
+  const size_t fired_at = meta.size() - in.size();
+  ASSERT_TRUE(internal::GetFixed64(&in, &fired_through));
+  std::string old_meta = meta;
+  old_meta[0] = 1;
+  old_meta.erase(fired_at, 8);
+  batch.Put(Column::kMeta, "op/test", old_meta);
+  std::string key;
+  for (auto it = backend.Scan(Column::kWindows, "", ""); it->Valid();
+       it->Next()) {
+    internal::DecodedWindowKey w;
+    ASSERT_TRUE(internal::DecodeWindowKey(it->key(), &w));
+    if (!w.fixed) continue;
+    internal::WindowKey(w.key, w.group, w.start, &key);
+    batch.Put(Column::kWindows, key, it->value());
+    batch.Delete(Column::kWindows, it->key());
+    std::string_view payload = it->value();
+    payload.remove_prefix(1);
+    uint64_t end;
+    ASSERT_TRUE(internal::GetFixed64(&payload, &end));
+    const bool fired =
+        static_cast<EventTime>(end) <= static_cast<EventTime>(fired_through) ||
+        keep_ms[w.group] != 0;  // a tile never fires
+    internal::TimerKey(
+        fired ? static_cast<EventTime>(end) + keep_ms[w.group] + lateness_ms
+              : static_cast<EventTime>(end),
+        fired ? internal::kCleanupTimer : internal::kFireTimer, w.group,
+        w.start, w.key, &key);
+    batch.Put(Column::kTimers, key, "");
+  }
+  ASSERT_TRUE(backend.Write(batch).ok());
+}
+
+// State checkpointed by a weir that stored every window under its entity,
+// with timers, restores: its fixed-length windows move into time order,
+// their timers go, and the run goes on as if uninterrupted.
+TEST_P(KeyedWindowOperatorTest, StateStoredByEntityMovesToTimeOrder) {
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n10m", Tumbling(absl::Minutes(10))),
+      Agg("sum10m", AggregateKind::kDecimalSum, Tumbling(absl::Minutes(10)), 0),
+      Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
+      Count("sess", Session(absl::Seconds(30)))};
+  op.allowed_lateness = absl::Minutes(3);
+  std::mt19937_64 rng(17);
+  std::vector<Event> events;
+  for (int i = 0; i < 6000; ++i) {
+    Event e;
+    e.key = absl::StrCat("k", rng() % 200);
+    e.event_time = i * 500;  // 50 minutes, in order
+    e.offset = i;
+    e.values = {Value::Dec(static_cast<int64_t>(rng() % 1000), 2)};
+    events.push_back(e);
+  }
+  auto whole = Make(op);
+  for (const Event& e : events) ASSERT_TRUE(whole->Process(e).ok());
+  ASSERT_TRUE(whole->Finish().ok());
+
+  op.cache_max_entries = 16;
+  auto h = Make(op);
+  // 22 minutes: two 10-minute windows fired, one kept for lateness, one
+  // open.
+  for (int i = 0; i < 2640; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  auto snap = h->Snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  ASSERT_TRUE(h->Restore(*snap).ok());
+  ToEntityOrder(h->backend(), {0, 4 * kMin, 0}, 3 * kMin);
+  if (HasFatalFailure()) return;
+  ASSERT_GT(Keys(h->backend(), Column::kTimers), 100u);
+  ASSERT_TRUE(h->Reopen().ok());
+  // Moved: only sessions are stored by entity, and only they have timers.
+  size_t fixed = 0;
+  for (auto it = h->backend().Scan(Column::kWindows, "", ""); it->Valid();
+       it->Next()) {
+    internal::DecodedWindowKey w;
+    ASSERT_TRUE(internal::DecodeWindowKey(it->key(), &w));
+    EXPECT_EQ(w.fixed, w.group != 2);
+    fixed += w.fixed;
+  }
+  EXPECT_GT(fixed, 100u);
+  for (auto it = h->backend().Scan(Column::kTimers, "", ""); it->Valid();
+       it->Next()) {
+    internal::DecodedTimer t;
+    ASSERT_TRUE(internal::DecodeTimerKey(it->key(), &t));
+    EXPECT_EQ(t.group, 2);
+  }
+  for (int i = 2640; i < 6000; ++i) ASSERT_TRUE(h->Process(events[i]).ok());
+  ASSERT_TRUE(h->Finish().ok());
+  ExpectSameFinal(*whole, *h);
+  EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
+  EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
 }
 
 TEST_P(KeyedWindowOperatorTest, RestoreWithOtherFeaturesIsRefused) {

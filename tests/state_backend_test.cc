@@ -355,10 +355,9 @@ TEST_P(StateBackendTest, DeleteRangeRemovesExactlyItsHalfOpenRange) {
               ElementsAre(Pair("a", "a"), Pair("b2", "y"), Pair("c", "c"),
                           Pair("d", "d")));
 
-  // kWindows takes merges, so no range deletes; nor an empty range. A bad
-  // op fails the whole batch.
+  // No empty range. A bad op fails the whole batch.
   for (const auto& [column, begin, end] :
-       {std::tuple(Column::kWindows, "a", "z"),
+       {std::tuple(Column::kWindows, "c", "a"),
         std::tuple(Column::kTimers, "c", "c"),
         std::tuple(Column::kTimers, "d", "a")}) {
     StateWriteBatch bad;
@@ -627,6 +626,21 @@ TEST_P(StateBackendTest, MergesCombineWindowPartsWhenRead) {
   fourth.Merge(Column::kWindows, "b", Payload(100, 1, 1, 1));
   ASSERT_OK(restored->get()->Write(fourth));
   EXPECT_EQ(*Get(**restored, Column::kWindows, "b"), Payload(100, 4, 4, 8));
+
+  // A range delete takes a window's parts with it: merges before it in the
+  // batch, stored values and operands; a merge after it starts afresh.
+  StateWriteBatch ranged;
+  ranged.Merge(Column::kWindows, "b", Payload(100, 6, 1, 3));
+  ranged.DeleteRange(Column::kWindows, "a", "c");
+  ranged.Merge(Column::kWindows, "b", Payload(100, 7, 2, 1));
+  ASSERT_OK(b.Write(ranged));
+  EXPECT_EQ(Get(b, Column::kWindows, "a").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(*Get(b, Column::kWindows, "b"), Payload(100, 7, 2, 1));
+  EXPECT_EQ(*Get(b, Column::kWindows, "c"), Payload(100, 3, 4, 2));
+  ASSERT_OK(b.Flush());
+  ASSERT_OK(b.Compact());
+  EXPECT_EQ(*Get(b, Column::kWindows, "b"), Payload(100, 7, 2, 1));
 
   // A merge outside "windows" is refused, and its batch changes nothing.
   StateWriteBatch bad;

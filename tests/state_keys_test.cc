@@ -111,6 +111,73 @@ TEST(StateKeysTest, WindowKeysOrderByEntityThenGroupThenStart) {
   EXPECT_EQ(runs.size(), entities.size() * 3);
 }
 
+std::string Fixed(uint16_t group, int64_t start, std::string_view key) {
+  std::string out;
+  FixedWindowKey(group, start, key, &out);
+  return out;
+}
+
+TEST(StateKeysTest, FixedWindowKeyBytesAreTheStoredLayout) {
+  EXPECT_EQ(Fixed(1, 0, "ab"), std::string("\xff\xff\xff\xff"
+                                           "\x00\x01"
+                                           "\x80\x00\x00\x00\x00\x00\x00\x00"
+                                           "ab",
+                                           16));
+  std::string bound;
+  FixedWindowBound(1, 0, &bound);
+  EXPECT_EQ(bound, Fixed(1, 0, ""));
+}
+
+// A group's fixed-length windows sort by start, then entity, after every
+// session key: a range of starts is a range of keys.
+TEST(StateKeysTest, FixedWindowKeysOrderByGroupThenStartAndRoundTrip) {
+  const std::vector<std::string> entities = {
+      "", "a", "ab", "b", "a\xff", std::string("a\0", 2)};
+  const std::vector<int64_t> starts = {kMinEventTime, -60'000,      -1, 0, 1,
+                                       60'000,        kMaxEventTime};
+  std::vector<std::string> sorted;
+  for (uint16_t g : {uint16_t{0}, uint16_t{1}, uint16_t{65535}}) {
+    for (int64_t s : starts) {
+      for (const std::string& e : entities) {
+        sorted.push_back(Fixed(g, s, e));
+        DecodedWindowKey w;
+        ASSERT_TRUE(DecodeWindowKey(sorted.back(), &w));
+        EXPECT_TRUE(w.fixed);
+        EXPECT_EQ(w.group, g);
+        EXPECT_EQ(w.start, s);
+        EXPECT_EQ(w.key, e);
+        std::string lo, hi;
+        FixedWindowBound(g, s, &lo);
+        FixedWindowBound(g, SaturatingAdd(s, 1), &hi);
+        EXPECT_LE(lo, sorted.back());
+        if (s != kMaxEventTime) EXPECT_LT(sorted.back(), hi);
+      }
+    }
+  }
+  std::vector<std::string> by_bytes = sorted;
+  std::sort(by_bytes.begin(), by_bytes.end());
+  // (Entities of one start sort by their bytes.)
+  for (size_t i = 0; i + 1 < sorted.size(); ++i) {
+    DecodedWindowKey a, b;
+    ASSERT_TRUE(DecodeWindowKey(by_bytes[i], &a));
+    ASSERT_TRUE(DecodeWindowKey(by_bytes[i + 1], &b));
+    EXPECT_LE(std::make_pair(a.group, a.start),
+              std::make_pair(b.group, b.start));
+  }
+  // Every session key sorts before every fixed-length one.
+  EXPECT_LT(Window(std::string(1000, '\xff'), 65535, kMaxEventTime),
+            Fixed(0, kMinEventTime, ""));
+  DecodedWindowKey w;
+  const std::string session = Window("user", 3, -5);
+  ASSERT_TRUE(DecodeWindowKey(session, &w));
+  EXPECT_FALSE(w.fixed);
+  EXPECT_EQ(w.key, "user");
+  EXPECT_EQ(w.group, 3);
+  EXPECT_EQ(w.start, -5);
+  EXPECT_FALSE(DecodeWindowKey("\x00\x00", &w));
+  EXPECT_FALSE(DecodeWindowKey(session + "x", &w));
+}
+
 TEST(StateKeysTest, TimerKeysRoundTrip) {
   for (int64_t time : {kMinEventTime, int64_t{-1}, int64_t{0},
                        int64_t{1'700'000'000'000}, kMaxEventTime}) {

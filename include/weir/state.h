@@ -94,8 +94,8 @@ class StateWriteBatch {
     Add(column, Kind::kMerge, key, operand);
   }
   // Deletes every key in [begin, end): one op (a RocksDB range tombstone)
-  // however many keys. The Write fails with kInvalidArgument unless
-  // begin < end, or if the column is kWindows (it takes merges).
+  // however many keys, merge operands included. The Write fails with
+  // kInvalidArgument unless begin < end.
   void DeleteRange(Column column, std::string_view begin,
                    std::string_view end) {
     Add(column, Kind::kDeleteRange, begin, end);

@@ -150,5 +150,12 @@ absl::Status OperatorHarness::Restore(const std::string& snapshot) {
   return absl::OkStatus();
 }
 
+absl::Status OperatorHarness::Reopen() {
+  op_.reset();
+  WEIR_ASSIGN_OR_RETURN(
+      op_, KeyedWindowOperator::Create(options_.op, backend_.get()));
+  return absl::OkStatus();
+}
+
 }  // namespace testing
 }  // namespace weir

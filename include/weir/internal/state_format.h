@@ -131,8 +131,7 @@ inline bool CompactionDrops(std::string_view stored, int64_t ttl_ms,
 }
 
 // Whether a backend takes `op`: a known column, merges only into kWindows,
-// range deletes of a non-empty range anywhere else. kInvalidArgument
-// otherwise.
+// range deletes only of a non-empty range. kInvalidArgument otherwise.
 inline absl::Status CheckStateOp(const StateWriteBatch::Op& op) {
   if (static_cast<int>(op.column) >= kNumColumns) {
     return absl::InvalidArgumentError("Write: unknown column");
@@ -143,15 +142,9 @@ inline absl::Status CheckStateOp(const StateWriteBatch::Op& op) {
         absl::StrCat("Write: merge into column \"", ColumnName(op.column),
                      "\"; only \"windows\" takes merges"));
   }
-  if (op.kind == StateWriteBatch::Kind::kDeleteRange) {
-    if (op.column == Column::kWindows) {
-      return absl::InvalidArgumentError(
-          "Write: range delete in column \"windows\", which takes merges");
-    }
-    if (!(op.key < op.value)) {
-      return absl::InvalidArgumentError(
-          "Write: range delete whose end is not after its begin");
-    }
+  if (op.kind == StateWriteBatch::Kind::kDeleteRange && !(op.key < op.value)) {
+    return absl::InvalidArgumentError(
+        "Write: range delete whose end is not after its begin");
   }
   return absl::OkStatus();
 }

@@ -124,6 +124,11 @@ class OperatorHarness {
   // offsets continue from the snapshot's (the caller replays from there).
   absl::Status Restore(const std::string& snapshot);
 
+  // Replaces the operator with a new one over the same backend, as a
+  // process restarted on its own state directory would: what it had not
+  // flushed is gone.
+  absl::Status Reopen();
+
   // Compacts the backend (TTL expiry).
   absl::Status Compact() { return backend_->Compact(); }
 
