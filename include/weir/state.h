@@ -8,8 +8,11 @@
 // the encoding of keys and values; a backend only stores bytes.
 //
 // Columns (docs/architecture.md, "State layout"):
-//   kWindows  entity key ‖ feature group ‖ window start → accumulators
-//   kTimers   time ‖ kind ‖ feature group ‖ entity key ‖ window start → ""
+//   kWindows  feature group ‖ window start ‖ entity key → accumulators
+//             (fixed-length windows), entity key ‖ feature group ‖ window
+//             start → accumulators (sessions)
+//   kTimers   time ‖ kind ‖ feature group ‖ window start ‖ entity key → ""
+//             (sessions)
 //   kMeta     small named values: watermarks, offsets, format version
 //
 // Every stored value starts with a header the backend writes itself: a

@@ -29,7 +29,8 @@ struct StateFootprint {
   uint64_t window_bytes = 0;
   uint64_t window_entries = 0;
   uint64_t timer_bytes = 0;
-  // Distinct entities with at least one window entry.
+  // Distinct entities with at least one window entry: exact up to 65,536,
+  // estimated beyond (HyperLogLog, about 1% error).
   uint64_t entities = 0;
   bool ok = true;  // false if a scan failed
 
