@@ -1235,6 +1235,15 @@ absl::Status KeyedWindowOperator::Impl::FireEntry(uint32_t slot,
     FreeSlot(slot);
     return absl::OkStatus();
   }
+  if (!e.complete && FixedLength(e.group)) {
+    // The backend holds earlier parts of this window. Rather than read them
+    // back (a point read), add this part to them blind and free the entry:
+    // the scan of the stored windows, later in this call, fires the whole
+    // window from its iterator.
+    if (e.dirty) WEIR_RETURN_IF_ERROR(Persist(e));
+    FreeSlot(slot);
+    return absl::OkStatus();
+  }
   WEIR_RETURN_IF_ERROR(MakeComplete(e));
   Emit(e.group, cache_->KeyOf(e), Window{e.start, e.end}, e.max_offset,
        e.acc_data(), out);
