@@ -58,6 +58,16 @@ class KeyedWindowOperatorTest : public ::testing::TestWithParam<BackendKind> {
     return h.ok() ? std::move(*h) : nullptr;
   }
 
+  // An operator with `op` that ran `events` to the end of the input.
+  std::unique_ptr<OperatorHarness> RunAll(const KeyedWindowOptions& op,
+                                          const std::vector<Event>& events) {
+    auto h = Make(op);
+    if (h == nullptr) return nullptr;
+    for (const Event& e : events) EXPECT_TRUE(h->Process(e).ok());
+    EXPECT_TRUE(h->Finish().ok());
+    return h;
+  }
+
   // The body of CheckpointBetweenFiringStepsLosesNothing.
   void CheckpointBetweenFiringSteps(absl::Duration lateness, int steps);
 
@@ -93,6 +103,22 @@ void ExpectSameFinal(const OperatorHarness& want, const OperatorHarness& got) {
     ASSERT_TRUE(b.count(k)) << std::get<0>(k) << " " << std::get<1>(k);
     EXPECT_EQ(u, b.at(k));
   }
+}
+
+// `n` records in event-time order, one every `step_ms`, of `keys` random
+// keys, each with a random amount (a decimal of 2 places below 10).
+std::vector<Event> InOrder(uint64_t seed, int n, int keys, int64_t step_ms) {
+  std::mt19937_64 rng(seed);
+  std::vector<Event> events;
+  for (int i = 0; i < n; ++i) {
+    Event e;
+    e.key = absl::StrCat("k", rng() % keys);
+    e.event_time = i * step_ms;
+    e.offset = i;
+    e.values = {Value::Dec(static_cast<int64_t>(rng() % 1000), 2)};
+    events.push_back(e);
+  }
+  return events;
 }
 
 // Exact number of live keys in a column (RocksDB's Stats are estimates).
@@ -754,19 +780,10 @@ TEST_P(KeyedWindowOperatorTest, SpillsWriteBlindAndReadOnlyWhenWindowsFire) {
       Agg("sum", AggregateKind::kDecimalSum, Tumbling(absl::Hours(1)), 0),
       Agg("top", AggregateKind::kMax, Tumbling(absl::Hours(1)), 0),
       Agg("last", AggregateKind::kLast, Tumbling(absl::Hours(1)), 0)};
-  std::mt19937_64 rng(5);
-  std::vector<Event> events;
-  for (int i = 0; i < 6000; ++i) {
-    Event e;
-    e.key = absl::StrCat("k", rng() % 200);
-    e.event_time = i * 100;  // one hour, in order
-    e.offset = i;
-    e.values = {Value::Dec(static_cast<int64_t>(rng() % 1000), 2)};
-    events.push_back(e);
-  }
-  auto whole = Make(op);
-  for (const Event& e : events) ASSERT_TRUE(whole->Process(e).ok());
-  ASSERT_TRUE(whole->Finish().ok());
+  // One hour, in order.
+  const std::vector<Event> events = InOrder(5, 6000, 200, 100);
+  auto whole = RunAll(op, events);
+  ASSERT_NE(whole, nullptr);
 
   op.cache_max_entries = 16;
   auto h = Make(op);
@@ -1028,19 +1045,10 @@ TEST_P(KeyedWindowOperatorTest, StateStoredByEntityMovesToTimeOrder) {
       Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
       Count("sess", Session(absl::Seconds(30)))};
   op.allowed_lateness = absl::Minutes(3);
-  std::mt19937_64 rng(17);
-  std::vector<Event> events;
-  for (int i = 0; i < 6000; ++i) {
-    Event e;
-    e.key = absl::StrCat("k", rng() % 200);
-    e.event_time = i * 500;  // 50 minutes, in order
-    e.offset = i;
-    e.values = {Value::Dec(static_cast<int64_t>(rng() % 1000), 2)};
-    events.push_back(e);
-  }
-  auto whole = Make(op);
-  for (const Event& e : events) ASSERT_TRUE(whole->Process(e).ok());
-  ASSERT_TRUE(whole->Finish().ok());
+  // 50 minutes, in order.
+  const std::vector<Event> events = InOrder(17, 6000, 200, 500);
+  auto whole = RunAll(op, events);
+  ASSERT_NE(whole, nullptr);
 
   op.cache_max_entries = 16;
   auto h = Make(op);
