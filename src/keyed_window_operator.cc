@@ -432,8 +432,9 @@ class KeyedWindowOperator::Impl {
   // in the backend's timers, the first timer key left.
   bool firing_pending_ = false;
   std::string scan_resume_;
+  std::vector<std::string> visited_timers_;  // ScanBackendTimers', reused
   // Every fixed-length window that ends at or before this has fired: the
-  // watermark when firing last finished.
+  // watermark when the scan of stored fixed-length windows last finished.
   EventTime fired_through_ = kMinEventTime;
   // Where a firing step that ended in the fixed-length windows goes on.
   uint16_t fixed_scan_group_ = 0;
@@ -1319,8 +1320,6 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
     WEIR_RETURN_IF_ERROR(ScanBackendTimers(out, limit, &done));
     if (!done) return absl::OkStatus();
   }
-  fired_through_ = watermark_;
-  fired_before_checkpoint_.clear();
   firing_pending_ = false;
   DropSpilledFilters();
   UpdateNextDue();
@@ -1423,7 +1422,13 @@ absl::Status KeyedWindowOperator::Impl::ScanFixedWindows(OperatorOutput* out,
           cache_->horizon(g) >= cleaned ? cleaned : kMaxEventTime;
     }
   }
+  // Every fixed-length window that ends by the watermark has fired: from
+  // the cache before this scan, or in it. (So a checkpoint taken while the
+  // sessions' timers fire in steps, or a watermark raised meanwhile, starts
+  // the next scan here.)
   fixed_scan_group_ = 0;
+  fired_through_ = watermark_;
+  fired_before_checkpoint_.clear();
   *done = true;
   return ApplyBatch();
 }
@@ -1438,17 +1443,27 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
   // next step's scan starts at the first of them. (Everything before it was
   // deleted; starting there skips their tombstones.)
   //
-  // Every timer the scan visits is deleted, in one range delete at the end
-  // (a point delete per timer was a sixth of B7's writes). Nothing else
-  // writes into that range meanwhile: the cleanup timers written here are
-  // past the watermark, and an entry spilled between steps has fired (its
-  // timer is a cleanup timer) or is not due.
+  // Every timer the scan visits is deleted: a few with a point delete each,
+  // more with one range delete at the end. (RocksDB 7.8 sorts a memtable's
+  // range tombstones again for every iterator it opens on the column, so a
+  // range delete per scan, when sessions fire on most records, made each
+  // scan cost more than the one before.) Nothing else writes into that
+  // range meanwhile: the cleanup timers written here are past the
+  // watermark, and an entry spilled between steps has fired (its timer is
+  // a cleanup timer) or is not due.
+  constexpr size_t kPointDeletes = 64;
+  size_t visited = 0;
   const std::string begin =
       scan_resume_.empty() ? TimerFloorKey() : scan_resume_;
   const std::string bound = TimerBound(watermark_);
   std::unique_ptr<StateIterator> it =
       backend_->Scan(Column::kTimers, begin, bound);
   for (; it->Valid() && out->updates.size() < limit; it->Next()) {
+    if (visited < kPointDeletes) {
+      if (visited_timers_.size() == visited) visited_timers_.emplace_back();
+      visited_timers_[visited].assign(it->key().data(), it->key().size());
+    }
+    ++visited;
     DecodedTimer t;
     if (!DecodeTimerKey(it->key(), &t) || t.group >= groups_.size()) {
       return absl::DataLossError(absl::StrCat("operator '", options_.name,
@@ -1488,7 +1503,13 @@ absl::Status KeyedWindowOperator::Impl::ScanBackendTimers(OperatorOutput* out,
   WEIR_RETURN_IF_ERROR(it->status());
   *done = !it->Valid();
   const std::string_view end = *done ? std::string_view(bound) : it->key();
-  if (begin < end) batch_.DeleteRange(Column::kTimers, begin, end);
+  if (visited <= kPointDeletes) {
+    for (size_t i = 0; i < visited; ++i) {
+      batch_.Delete(Column::kTimers, visited_timers_[i]);
+    }
+  } else if (begin < end) {
+    batch_.DeleteRange(Column::kTimers, begin, end);
+  }
   if (*done) {
     scan_resume_.clear();
     // Every timer up to the watermark is gone (the cleanup timers this

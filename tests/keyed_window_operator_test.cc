@@ -672,6 +672,87 @@ void KeyedWindowOperatorTest::CheckpointBetweenFiringSteps(
   for (const auto& [k, n] : fired) EXPECT_EQ(n, 1) << std::get<0>(k);
 }
 
+// A watermark past the hour and past every key's last session makes every
+// key's hourly window and session due at once, in the cache and spilled: a
+// firing of many steps through the cache's windows, the scan of the stored
+// hourly windows (kept for allowed lateness) and the scan of the sessions'
+// timers. A checkpoint after any number of its steps, restored, fires the
+// rest: every window once, with its value.
+TEST_P(KeyedWindowOperatorTest, CheckpointAtAnyFiringStepFiresEachWindowOnce) {
+  KeyedWindowOptions op;
+  op.features = {
+      Agg("sum_1h", AggregateKind::kDecimalSum, Tumbling(absl::Hours(1)), 1),
+      Count("sessions", Session(absl::Minutes(4)))};
+  op.allowed_lateness = absl::Minutes(10);
+  op.cache_max_entries = 300;
+  // 55 minutes of 1,500 keys.
+  const std::vector<Event> events = Payments(41, 16500, 1500, 200, 10, 10000);
+  auto whole = RunAll(op, events);
+  ASSERT_NE(whole, nullptr);
+  const auto want = whole->Final();
+  op.max_fire_updates = 100;
+  size_t hourly = 0;
+  for (const auto& [k, u] : want) hourly += u.feature == "sum_1h";
+  // The steps of the firing.
+  int total = 0;
+  {
+    auto h = Make(op);
+    ASSERT_NE(h, nullptr);
+    for (const Event& e : events) ASSERT_TRUE(h->Process(e).ok());
+    OperatorOutput out;
+    ASSERT_TRUE(h->op().AdvanceWatermark(61 * kMin, &out).ok());
+    for (; h->op().firing_pending(); ++total) {
+      ASSERT_TRUE(h->op().AdvanceWatermark(h->op().watermark(), &out).ok());
+    }
+  }
+  ASSERT_GT(total, 20);
+  for (int steps : {0, 2, total / 3, 2 * total / 3, total - 1}) {
+    SCOPED_TRACE(steps);
+    auto h = Make(op);
+    ASSERT_NE(h, nullptr);
+    for (const Event& e : events) ASSERT_TRUE(h->Process(e).ok());
+    std::vector<FeatureUpdate> direct;
+    OperatorOutput out;
+    ASSERT_TRUE(h->op().AdvanceWatermark(61 * kMin, &out).ok());
+    for (int step = 0; step < steps; ++step) {
+      ASSERT_TRUE(h->op().firing_pending());
+      direct.insert(direct.end(), out.updates.begin(), out.updates.end());
+      out.Clear();
+      ASSERT_TRUE(h->op().AdvanceWatermark(h->op().watermark(), &out).ok());
+    }
+    direct.insert(direct.end(), out.updates.begin(), out.updates.end());
+    ASSERT_TRUE(h->op().firing_pending());
+    auto snap = h->Snapshot();
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    ASSERT_TRUE(h->Restore(*snap).ok());
+    ASSERT_TRUE(h->Finish().ok());
+    std::vector<FeatureUpdate> all = h->updates();
+    all.insert(all.end(), direct.begin(), direct.end());
+    std::map<std::tuple<std::string, std::string, EventTime>, int> fired;
+    for (const FeatureUpdate& u : all) {
+      ++fired[{u.key, u.feature, u.window.start}];
+    }
+    ASSERT_EQ(fired.size(), want.size());
+    for (const auto& [k, n] : fired) {
+      ASSERT_EQ(n, 1) << std::get<0>(k) << " " << std::get<1>(k);
+    }
+    const auto got = testing::Latest(all);
+    for (const auto& [k, u] : want) EXPECT_EQ(got.at(k), u);
+    EXPECT_EQ(Keys(h->backend(), Column::kWindows), 0u);
+    EXPECT_EQ(Keys(h->backend(), Column::kTimers), 0u);
+    if (steps == total - 1) {
+      // This checkpoint came in the sessions' scan: every hourly window
+      // had fired.
+      size_t hourly_before = 0;
+      for (const FeatureUpdate& u : direct) {
+        hourly_before += u.feature == "sum_1h";
+      }
+      EXPECT_EQ(hourly_before, hourly);
+      EXPECT_EQ(direct.back().feature, "sessions");
+    }
+  }
+}
+
 TEST_P(KeyedWindowOperatorTest, TinyCacheGivesIdenticalResults) {
   KeyedWindowOptions op;
   op.features = {
