@@ -121,8 +121,10 @@ TEST_P(OracleTest, WindowsAndLateRecordsEqualSqlite) {
   EXPECT_EQ(folded + static_cast<int64_t>(late.size()), fed)
       << "every record is folded or late, never both or neither";
   if (backend == BackendKind::kRocksDb) {
+    // Windows were spilled, and fired from the backend (by its scan of the
+    // stored windows, which needs no point read).
     EXPECT_GT((*h)->op().stats().cache_evictions, 0u);
-    EXPECT_GT((*h)->op().stats().state_reads, 0u);
+    EXPECT_GT((*h)->op().stats().state_writes, 0u);
   }
 }
 
