@@ -231,7 +231,7 @@ class KeyedWindowOperator::Impl {
     return SaturatingAdd(start, FixedLen(g));
   }
   // The first window start of fixed-length group `g` at or after `t`:
-  // starts fall at offset + k * slide.
+  // starts (and so ends) fall at offset + k * slide.
   EventTime FirstStartAtOrAfter(uint16_t g, EventTime t) const {
     const Group& group = groups_[g];
     if (t == kMinEventTime || t == kMaxEventTime) return t;
@@ -441,7 +441,7 @@ class KeyedWindowOperator::Impl {
   std::string fixed_resume_;
   // Restored from a checkpoint taken between two firing steps: the windows
   // keys of fixed-length windows that fired from the cache before it, which
-  // the scan must not fire again. Cleared when that firing finishes.
+  // the scan must not fire again. Cleared when that scan finishes.
   absl::flat_hash_set<std::string> fired_before_checkpoint_;
   std::string FiringMetaKey() const { return MetaKey() + "/firing"; }
   // Between two firing steps, Flush writes where firing stands: the fixed
@@ -1336,14 +1336,12 @@ EventTime KeyedWindowOperator::Impl::FixedDue(uint16_t g) const {
   const EventTime oldest_end = FixedEnd(g, group.backend_floor);
   EventTime due = CleanupTime(g, oldest_end);
   if (Fires(g) && FixedEnd(g, cache_->horizon(g)) > fired_through_) {
-    // Window ends fall at offset + k * slide.
-    EventTime next = kMinEventTime;
-    if (fired_through_ != kMinEventTime) {
-      next =
-          SaturatingAdd(FloorTo(SaturatingAdd(fired_through_, -group.offset_ms),
-                                group.slide_ms),
-                        group.offset_ms + group.slide_ms);
-    }
+    // Window ends fall on the grid of window starts: the first after
+    // fired_through_.
+    const EventTime next =
+        fired_through_ == kMinEventTime
+            ? kMinEventTime
+            : FirstStartAtOrAfter(g, SaturatingAdd(fired_through_, 1));
     due = std::min(due, std::max(next, oldest_end));
   }
   return due;

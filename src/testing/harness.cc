@@ -144,8 +144,7 @@ absl::Status OperatorHarness::Restore(const std::string& snapshot) {
         absl::StrCat("copy ", snapshot, " to ", live, ": ", ec.message()));
   }
   WEIR_ASSIGN_OR_RETURN(backend_, OpenBackend(live));
-  WEIR_ASSIGN_OR_RETURN(
-      op_, KeyedWindowOperator::Create(options_.op, backend_.get()));
+  WEIR_RETURN_IF_ERROR(Reopen());
   next_offset_ = offsets->second;
   return absl::OkStatus();
 }
