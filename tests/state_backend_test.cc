@@ -320,6 +320,24 @@ TEST_P(StateBackendTest, BatchAppliesInOrderAndAtomically) {
               ElementsAre(Pair("a", "2"), Pair("c", "3")));
   EXPECT_EQ(*Get(b, Column::kMeta, "offset"), "42");
 
+  // Keys out of order, each key's ops interleaved with other keys' (the
+  // RocksDB backend applies a batch in key order): each key ends as its
+  // last op left it.
+  StateWriteBatch shuffled;
+  shuffled.Put(Column::kTimers, "z", "1");
+  shuffled.Put(Column::kTimers, "a", "1");
+  shuffled.Delete(Column::kTimers, "z");
+  shuffled.Put(Column::kTimers, "m", "1");
+  shuffled.Put(Column::kMeta, "z", "meta");
+  shuffled.Put(Column::kTimers, "z", "2");
+  shuffled.Delete(Column::kTimers, "a");
+  shuffled.Put(Column::kTimers, "a", "3");
+  shuffled.Delete(Column::kTimers, "m");
+  ASSERT_OK(b.Write(shuffled));
+  EXPECT_THAT(*Dump(b, Column::kTimers),
+              ElementsAre(Pair("a", "3"), Pair("z", "2")));
+  EXPECT_EQ(*Get(b, Column::kMeta, "z"), "meta");
+
   // A batch with a bad op changes nothing, not even its valid ops.
   StateWriteBatch bad;
   bad.Put(Column::kWindows, "a", "changed");
