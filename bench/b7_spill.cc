@@ -37,6 +37,8 @@
 //   B7 memory peak_rss_mb=... budget_mb=... ratio=... harness_rss_mb=...
 //             generator_mb=... ratio_without_generator=...
 //             cache_max_mb=... cache_peak_mb=... (the cache's own count)
+//             allocator=glibc|jemalloc (the RSS depends on it:
+//             docs/operations.md, "Memory")
 //   B7 state reads_per_event=... bytes_per_active_user=... active_users=...
 //   B7 check events=... updates=... evictions=... state_reads=... ok
 // Goals: speed ratio >= 0.5, memory ratio <= 1.3. --memory=1 prints the
@@ -412,12 +414,13 @@ int main(int argc, char** argv) {
   std::printf(
       "B7 memory peak_rss_mb=%.0f budget_mb=%lld ratio=%.2f "
       "harness_rss_mb=%.0f generator_mb=%.0f ratio_without_generator=%.2f "
-      "cache_max_mb=%zu cache_peak_mb=%.0f\n",
+      "cache_max_mb=%zu cache_peak_mb=%.0f allocator=%s\n",
       peak_rss_mb, static_cast<long long>(budget_mb),
       peak_rss_mb / static_cast<double>(budget_mb), harness_rss_mb,
       generator_mb,
       (peak_rss_mb - generator_mb) / static_cast<double>(budget_mb),
-      spill_cache.bytes >> 20, spill.cache_peak_bytes / 1048576.0);
+      spill_cache.bytes >> 20, spill.cache_peak_bytes / 1048576.0,
+      weir::bench::AllocatorName());
   std::printf(
       "B7 state reads_per_event=%.3f writes_per_event=%.3f evictions=%llu "
       "bytes_per_active_user=%.0f active_users=%llu state_mb=%.0f\n",

@@ -18,6 +18,7 @@
 namespace weir {
 namespace bench {
 
+using ::weir::testing::AllocatorName;
 using ::weir::testing::HeapBytesInUse;
 using ::weir::testing::MeasureState;
 using ::weir::testing::PeakRssMb;

@@ -1,5 +1,6 @@
 #include "weir/testing/footprint.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <cstdint>
@@ -17,6 +18,11 @@ namespace testing {
 double HeapBytesInUse() {
   const struct mallinfo2 info = mallinfo2();
   return static_cast<double>(info.uordblks + info.hblkhd);
+}
+
+const char* AllocatorName() {
+  // jemalloc's control interface, which glibc does not have.
+  return dlsym(RTLD_DEFAULT, "mallctl") != nullptr ? "jemalloc" : "glibc";
 }
 
 double ProcStatusMb(std::string_view field) {

@@ -28,8 +28,13 @@ namespace weir {
 namespace testing {
 
 // Bytes of heap the process has in use (glibc's allocator: small blocks
-// and mmapped large ones).
+// and mmapped large ones; meaningless when another allocator serves
+// malloc).
 double HeapBytesInUse();
+
+// The allocator serving malloc: "jemalloc" (linked in or preloaded) or
+// "glibc". Memory figures depend on it (docs/operations.md, "Memory").
+const char* AllocatorName();
 
 // A size field of /proc/self/status ("VmHWM", "VmRSS"), in MiB; -1 if
 // unknown.
