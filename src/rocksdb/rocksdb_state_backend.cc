@@ -510,11 +510,13 @@ namespace {
 
 // The order in which a batch's operations go into the memtable: the point
 // operations between two range deletes sorted by column and key, the
-// operations on one key in their order, range deletes where they are. The
-// result is the batch's own. The memtable's skip list remembers where its
-// last insert went, so a key next to the one before costs a short search
-// where a random one costs a search from the top of millions of entries (an
-// operator's eviction writes its keys in cache order, which is random).
+// operations on one key in their order, range deletes where they are, so
+// the batch applied in this order leaves what it leaves applied in its own.
+// The memtable's skip list remembers where its last insert went: a key next
+// to the one before costs a short search, a random one a search from the
+// top of a list of a hundred thousand entries (an operator's eviction
+// writes its keys in the order its clock hand finds them, random in key
+// order).
 std::vector<uint32_t> KeyOrder(const StateWriteBatch& batch) {
   const std::vector<StateWriteBatch::Op>& ops = batch.ops();
   std::vector<uint32_t> order(ops.size());
