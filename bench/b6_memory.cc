@@ -3,10 +3,12 @@
 // one memory budget. Two references, measured in the same binary:
 //   - the budget itself, against the peak RSS (VmHWM) of the weir phase;
 //   - raw RocksDB: a rocksdb::WriteBatch loop putting the keys and value
-//     sizes the operator writes (each user's window entry and its timer), in
-//     the same order and batches of the same size, into a database opened
-//     with the backend's own options (internal::MakeRocksDbOpenOptions) and
-//     the same budget: what the backend would do with no operator in front.
+//     sizes the operator writes (each user's window entry; a daily window
+//     has no timer), in batches of the same size, users in the order they
+//     arrive (the backend sorts each batch by key, the loop does not), into
+//     a database opened with the backend's own options
+//     (internal::MakeRocksDbOpenOptions) and the same budget: what the
+//     backend would do with no operator in front.
 //
 //   b6_memory [--users=N] [--budget_mb=N] [--reference=0|1] [--stats=0|1]
 //
@@ -38,6 +40,7 @@
 #include "tools/common/command_line.h"
 #include "weir/internal/coding.h"
 #include "weir/internal/state_format.h"
+#include "weir/internal/state_keys.h"
 #include "weir/keyed_window_operator.h"
 #include "weir/rocksdb/internal/rocksdb_options.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
@@ -191,15 +194,12 @@ bool RunReference(int64_t users, size_t budget, const WeirRun& weir_run,
   std::unique_ptr<rocksdb::DB> db(raw);
   rocksdb::ColumnFamilyHandle* windows =
       handles[1 + static_cast<int>(weir::Column::kWindows)];
-  rocksdb::ColumnFamilyHandle* timers =
-      handles[1 + static_cast<int>(weir::Column::kTimers)];
   rocksdb::WriteOptions write_options;
   write_options.disableWAL = true;
 
   const std::string value(
       weir::internal::kStateHeaderSize + weir_run.value_bytes, 'v');
-  const std::string timer_value(weir::internal::kStateHeaderSize, 't');
-  std::string user, window_key, timer_key;
+  std::string user, window_key;
   rocksdb::WriteBatch batch;
   size_t in_batch = 0;
   bool ok = true;
@@ -207,20 +207,10 @@ bool RunReference(int64_t users, size_t budget, const WeirRun& weir_run,
   const double cpu_start = ProcessCpuSeconds();
   for (int64_t i = 0; i < users && ok; ++i) {
     UserKey(i, users, &user);
-    window_key.clear();  // u32 len ‖ entity ‖ u16 group ‖ i64 start
-    weir::internal::PutOrderedU32(&window_key,
-                                  static_cast<uint32_t>(user.size()));
-    window_key.append(user);
-    weir::internal::PutOrderedU16(&window_key, 0);
-    weir::internal::PutOrderedI64(&window_key, kDayStart);
-    timer_key.clear();  // i64 time ‖ u8 kind ‖ u16 group ‖ i64 start ‖ entity
-    weir::internal::PutOrderedI64(&timer_key, kDayStart + kDayMs);
-    timer_key.push_back('\0');
-    weir::internal::PutOrderedU16(&timer_key, 0);
-    weir::internal::PutOrderedI64(&timer_key, kDayStart);
-    timer_key.append(user);
-    ok = batch.Put(windows, window_key, value).ok() &&
-         batch.Put(timers, timer_key, timer_value).ok();
+    // u32 0xFFFFFFFF ‖ u16 group ‖ i64 start ‖ entity: a daily window is
+    // of fixed length, stored in time order with no timer.
+    weir::internal::FixedWindowKey(0, kDayStart, user, &window_key);
+    ok = batch.Put(windows, window_key, value).ok();
     if (++in_batch == weir_run.batch_entries) {
       ok = ok && db->Write(write_options, &batch).ok();
       batch.Clear();
