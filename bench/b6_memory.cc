@@ -38,7 +38,6 @@
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
 #include "tools/common/command_line.h"
-#include "weir/internal/coding.h"
 #include "weir/internal/state_format.h"
 #include "weir/internal/state_keys.h"
 #include "weir/keyed_window_operator.h"
@@ -56,7 +55,6 @@ namespace {
 using ::weir::bench::PeakRssMb;
 
 constexpr weir::EventTime kDayStart = 1767225600000;  // 2026-01-01 UTC
-constexpr int64_t kDayMs = 86'400'000;
 
 // CPU seconds of the whole process so far (every thread, RocksDB's
 // background flushes and compactions included): less disturbed than wall
