@@ -1,13 +1,14 @@
 // B7 of BENCHMARKS.md: state larger than memory on the real feature set.
 // F-FRAUD over W-PAY with many users (Zipf 1.0) on RocksDB under one memory
-// budget, split as in B6: three quarters to RocksDB (block cache and
-// memtables), a quarter to the operator's write-back cache (its byte
-// bound, KeyedWindowOptions::cache_max_bytes, sketches included), so the
-// cache spills and windows read their spilled parts back when they fire.
+// budget, split in half by default (--cache_fraction): half to RocksDB
+// (block cache and memtables), half to the operator's write-back cache
+// (its byte bound, KeyedWindowOptions::cache_max_bytes, sketches
+// included), so the cache spills and windows read their spilled parts back
+// when they fire. docs/benchmarks.md gives what other splits do.
 //
 //   b7_spill [--users=N] [--events=N] [--budget_mb=N] [--repeat=N]
 //            [--check=0|1] [--check_events=N] [--memory=0|1] [--fire_step=N]
-//            [--reference=0|1]
+//            [--reference=0|1] [--cache_fraction=F]
 //
 // The full size is --users=10000000 --events=10000000. Events are generated
 // while the operator runs (10 M events held in memory would dwarf the
@@ -70,6 +71,9 @@
 ABSL_FLAG(int64_t, users, 2'000'000, "W-PAY users (Zipf 1.0).");
 ABSL_FLAG(int64_t, events, 2'000'000, "W-PAY events.");
 ABSL_FLAG(int64_t, budget_mb, 256, "The memory budget in MB.");
+ABSL_FLAG(double, cache_fraction, 0.5,
+          "The operator's cache's share of the budget, in (0, 1); RocksDB "
+          "has the rest.");
 ABSL_FLAG(int64_t, repeat, 1, "Spill runs (the median is reported).");
 ABSL_FLAG(bool, check, true,
           "Check the spilling run's output against one that never spills.");
@@ -376,9 +380,14 @@ int main(int argc, char** argv) {
 
   // 1. Spill runs.
   weir::RocksDbResourcesOptions spill_resources;
-  spill_resources.memory_budget_bytes = budget * 3 / 4;
-  // A quarter of the budget bounds the cache in bytes.
-  const CacheBound spill_cache{size_t{1} << 31, budget / 4};
+  const double cache_fraction = absl::GetFlag(FLAGS_cache_fraction);
+  if (!(cache_fraction > 0 && cache_fraction < 1)) {
+    Fail("--cache_fraction must be in (0, 1)");
+  }
+  const size_t cache_bytes =
+      static_cast<size_t>(static_cast<double>(budget) * cache_fraction);
+  spill_resources.memory_budget_bytes = budget - cache_bytes;
+  const CacheBound spill_cache{size_t{1} << 31, cache_bytes};
   const double harness_rss_mb = weir::bench::RssMb();
   std::vector<double> spill_rates;
   RunResult spill;

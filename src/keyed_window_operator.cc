@@ -298,7 +298,7 @@ class KeyedWindowOperator::Impl {
   // What the cache holds (KeyedWindowOptions::cache_max_bytes), with the
   // spilled-tile filters.
   size_t CacheBytes() const {
-    return cache_->MemoryBytes() + sketch_bytes_ +
+    return cache_->HeldBytes() + sketch_bytes_ +
            spilled_filters_ * internal::KeyFilter::kBytes;
   }
 
@@ -341,6 +341,11 @@ class KeyedWindowOperator::Impl {
                                      bool complete);
   void FreeSlot(uint32_t slot);
   absl::Status EvictSome();
+  // A cache bounded in bytes counts its free slots (they stay allocated):
+  // gives back the chunks of those beyond a chunk's worth, moving the
+  // entries that can move (not pinned, queued for re-emission or in a
+  // session) out of the last chunks. True if the cache holds less after.
+  bool ShrinkCache();
   // Evicts until the cache is within cache_max_bytes, or nothing more can
   // go.
   absl::Status EvictToByteBound();
@@ -981,7 +986,9 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(uint16_t g,
                                                               uint32_t node,
                                                               const Window& w,
                                                               bool complete) {
-  if (CacheFull()) WEIR_RETURN_IF_ERROR(EvictSome());
+  if (CacheFull() && (!ShrinkCache() || CacheFull())) {
+    WEIR_RETURN_IF_ERROR(EvictSome());
+  }
   const Group& group = groups_[g];
   const uint32_t slot =
       cache_->Insert(node, g, w, complete, group.acc_size / 8, now_ms_);
@@ -1024,8 +1031,25 @@ void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
   cache_->Erase(slot);
 }
 
+bool KeyedWindowOperator::Impl::ShrinkCache() {
+  if (options_.cache_max_bytes == 0) return false;
+  const size_t before = cache_->HeldBytes();
+  cache_->ShrinkEntries(
+      cache_->chunk_slots(),
+      [this](uint32_t slot) {
+        const Entry& e = cache_->entry(slot);
+        return !e.pinned && !e.reemit &&
+               groups_[e.group].kind != WindowKind::kSession;
+      },
+      [this](uint32_t, uint32_t to) {
+        timers_.Retarget(cache_->entry(to).timer, cache_->RefOf(to));
+      });
+  return cache_->HeldBytes() < before;
+}
+
 absl::Status KeyedWindowOperator::Impl::EvictToByteBound() {
   while (OverByteBound()) {
+    if (ShrinkCache()) continue;
     const size_t live = cache_->live();
     WEIR_RETURN_IF_ERROR(EvictSome());
     if (cache_->live() == live) break;
@@ -1046,6 +1070,7 @@ absl::Status KeyedWindowOperator::Impl::EvictSome() {
         ++stats_.cache_evictions;
         return ApplyFullBatch();
       }));
+  ShrinkCache();
   return ApplyBatch();
 }
 

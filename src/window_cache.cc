@@ -6,19 +6,6 @@ namespace weir {
 namespace internal {
 namespace {
 
-// Heap bytes of what a slab element holds beyond its inline room.
-size_t HeapBytes(const std::string& s) {
-  return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
-}
-template <typename T, size_t N>
-size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
-  return v.capacity() > N ? v.capacity() * sizeof(T) : 0;
-}
-
-}  // namespace
-
-namespace {
-
 // 2^10 elements a chunk, fewer for a small byte bound: a chunk of entries
 // at most a sixteenth of it, and at least 16 entries.
 int ChunkBits(size_t max_bytes) {
@@ -86,6 +73,7 @@ uint32_t WindowCache::Insert(uint32_t node, uint16_t group, const Window& w,
     free_.pop_back();
   } else {
     slot = static_cast<uint32_t>(entries_.Grow());
+    entries_[slot].generation = generation_floor_;
   }
   CacheEntry& e = entries_[slot];
   e.key_node = node;
@@ -123,6 +111,23 @@ uint32_t WindowCache::Insert(uint16_t group, std::string_view key,
   const uint32_t slot = Insert(node, group, w, complete, acc_words, now_ms);
   Release(node);
   return slot;
+}
+
+void WindowCache::MoveEntry(uint32_t from, uint32_t to) {
+  CacheEntry& src = entries_[from];
+  CacheEntry& dst = entries_[to];
+  const uint32_t generation = dst.generation;
+  // The free slot's spare accumulator block goes; the entry's moves.
+  heap_bytes_ -= HeapBytes(dst.acc);
+  dst = std::move(src);
+  dst.generation = generation;
+  src.live = false;
+  for (WindowRef& w : keys_[dst.key_node].windows) {
+    if (w.slot == from) {
+      w.slot = to;
+      break;
+    }
+  }
 }
 
 void WindowCache::Erase(uint32_t slot) {

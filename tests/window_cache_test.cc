@@ -333,6 +333,95 @@ TEST_F(WindowCacheTest, SlabsGrowAChunkAtATime) {
   EXPECT_LE(cache_.SlabBytes(), full + 1024 * sizeof(CacheEntry) + 64);
 }
 
+// ShrinkEntries gives back the last chunks once enough slots are free:
+// their live entries move down, keep their key, window and accumulators,
+// are found through their key, and take the generation of the slot they
+// move to; references to the slots given back stay stale, also once the
+// slab grows over them again.
+TEST_F(WindowCacheTest, ShrinkingMovesTheLastChunksEntriesDown) {
+  const size_t chunk = cache_.chunk_slots();
+  std::vector<uint32_t> slots;
+  for (size_t i = 0; i < 3 * chunk; ++i) {
+    slots.push_back(Insert(absl::StrCat("k", i), 0));
+    cache_.entry(slots.back()).acc[0] = i;
+  }
+  // Free all but every 100th entry.
+  std::vector<size_t> kept;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (i % 100 == 0) {
+      kept.push_back(i);
+    } else {
+      cache_.Erase(slots[i]);
+    }
+  }
+  // The last kept entry sits in the last chunk: it moves.
+  ASSERT_GE(slots[kept.back()], 2 * chunk);
+  const SlotRef last = cache_.RefOf(slots[kept.back()]);
+  const size_t held = cache_.HeldBytes();
+  std::vector<std::pair<uint32_t, uint32_t>> moves;
+  const size_t moved = cache_.ShrinkEntries(
+      /*keep_free=*/0, [](uint32_t) { return true; },
+      [&](uint32_t from, uint32_t to) { moves.emplace_back(from, to); });
+  // The kept entries fit in one chunk: two chunks go, with their entries.
+  EXPECT_EQ(cache_.slot_count(), chunk);
+  EXPECT_EQ(cache_.HeldBytes(), held - 2 * chunk * sizeof(CacheEntry));
+  EXPECT_EQ(moved, moves.size());
+  size_t above = 0;
+  for (size_t i : kept) above += slots[i] >= chunk;
+  EXPECT_EQ(moves.size(), above);
+  EXPECT_EQ(cache_.live(), kept.size());
+  for (size_t i : kept) {
+    const std::optional<uint32_t> slot =
+        cache_.Find(absl::StrCat("k", i), 0, 0);
+    ASSERT_TRUE(slot.has_value()) << i;
+    EXPECT_LT(*slot, chunk);
+    EXPECT_EQ(cache_.entry(*slot).acc[0], i);
+    EXPECT_EQ(cache_.KeyOf(*slot), absl::StrCat("k", i));
+    EXPECT_TRUE(cache_.Valid(cache_.RefOf(*slot)));
+  }
+  for (const auto& [from, to] : moves) {
+    EXPECT_GE(from, chunk);
+    EXPECT_LT(to, chunk);
+  }
+  // The moved entry's old reference is stale, now and after the slab grows
+  // over its slot again.
+  EXPECT_FALSE(cache_.Valid(last));
+  for (size_t i = 0; i < 3 * chunk; ++i) Insert(absl::StrCat("n", i), 0);
+  ASSERT_GT(cache_.slot_count(), last.slot);
+  EXPECT_FALSE(cache_.Valid(last));
+}
+
+// A chunk holding an entry that must not move stays, and so do the chunks
+// below it; with fewer free slots than `keep_free` and a chunk, nothing
+// moves.
+TEST_F(WindowCacheTest, ShrinkingStopsAtAnEntryThatMustNotMove) {
+  const size_t chunk = cache_.chunk_slots();
+  std::vector<uint32_t> slots;
+  for (size_t i = 0; i < 3 * chunk; ++i) {
+    slots.push_back(Insert(absl::StrCat("k", i), 0));
+  }
+  for (size_t i = 1; i < slots.size(); ++i) {
+    if (i != chunk + 5) cache_.Erase(slots[i]);
+  }
+  cache_.entry(slots[chunk + 5]).pinned = true;
+  auto movable = [&](uint32_t slot) { return !cache_.entry(slot).pinned; };
+  size_t calls = 0;
+  auto moved = [&](uint32_t, uint32_t) { ++calls; };
+  EXPECT_EQ(cache_.ShrinkEntries(/*keep_free=*/0, movable, moved), 0u);
+  EXPECT_EQ(cache_.slot_count(), 2 * chunk);
+  EXPECT_EQ(cache_.entry(slots[chunk + 5]).start, 0);
+  EXPECT_TRUE(cache_.Contains(absl::StrCat("k", chunk + 5), 0, 0));
+  EXPECT_EQ(calls, 0u);
+  // 2 * chunk - 2 slots are free: keeping as many free, nothing goes.
+  cache_.entry(slots[chunk + 5]).pinned = false;
+  EXPECT_EQ(cache_.ShrinkEntries(2 * chunk - 2, movable, moved), 0u);
+  EXPECT_EQ(cache_.slot_count(), 2 * chunk);
+  EXPECT_EQ(cache_.ShrinkEntries(/*keep_free=*/0, movable, moved), 1u);
+  EXPECT_EQ(cache_.slot_count(), chunk);
+  EXPECT_EQ(calls, 1u);
+  EXPECT_TRUE(cache_.Contains(absl::StrCat("k", chunk + 5), 0, 0));
+}
+
 // A small byte bound makes small chunks: a chunk of entries is at most a
 // sixteenth of it (and at least 16 entries), a chunk of nodes as many.
 TEST(WindowCacheChunkTest, ASmallBoundMakesSmallChunks) {

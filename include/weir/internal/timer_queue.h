@@ -103,6 +103,15 @@ class TimerQueue {
     }
   }
 
+  // Points the reference `handle` records at `ref` instead (its slot's
+  // entry moved to ref.slot). Does nothing if the slot has no timer.
+  void Retarget(const TimerHandle& handle, SlotRef ref) {
+    if (!handle.set) return;
+    TimerMap& timers = handle.cleanup ? cleanup_ : fire_;
+    auto bucket = timers.find(handle.time);
+    if (bucket != timers.end()) bucket->second[handle.pos] = ref;
+  }
+
   // True if the fire (or cleanup) queue has a bucket at or before `time`.
   bool Due(bool cleanup, EventTime time) const {
     const TimerMap& timers = cleanup ? cleanup_ : fire_;

@@ -43,10 +43,13 @@
 #ifndef WEIR_INTERNAL_WINDOW_CACHE_H_
 #define WEIR_INTERNAL_WINDOW_CACHE_H_
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,37 +69,70 @@ namespace weir {
 namespace internal {
 
 // A growable array in chunks of 2^chunk_bits elements: elements never
-// move, and growing allocates one chunk, where a vector doubles and copies
+// move, and growing maps one chunk, where a vector doubles and copies
 // (for a moment holding both copies, and then up to twice what it uses).
-// Indexing is a shift, a mask and the load of the chunk's address.
+// Indexing is a shift, a mask and the load of the chunk's address. Chunks
+// are mapped from the system, not taken from malloc, so a chunk given back
+// (ShrinkTo) leaves the process at once instead of a hole in malloc's heap
+// that later chunks cannot use.
 template <typename T>
 class ChunkedSlab {
  public:
   explicit ChunkedSlab(int chunk_bits)
       : bits_(chunk_bits), mask_((size_t{1} << chunk_bits) - 1) {}
 
-  T& operator[](size_t i) { return chunks_[i >> bits_][i & mask_]; }
-  const T& operator[](size_t i) const { return chunks_[i >> bits_][i & mask_]; }
+  T& operator[](size_t i) { return chunks_[i >> bits_].get()[i & mask_]; }
+  const T& operator[](size_t i) const {
+    return chunks_[i >> bits_].get()[i & mask_];
+  }
   // Elements in use: indexes 0 to size() - 1.
   size_t size() const { return size_; }
+  // Elements a chunk holds.
+  size_t chunk_size() const { return mask_ + 1; }
   // Takes the next element (default-constructed) into use; returns its
   // index.
   size_t Grow() {
     if (size_ == chunks_.size() * (mask_ + 1)) {
-      chunks_.push_back(std::make_unique<T[]>(mask_ + 1));
+      void* p = mmap(nullptr, ChunkBytes(), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      T* chunk = static_cast<T*>(p);
+      std::uninitialized_default_construct_n(chunk, mask_ + 1);
+      chunks_.emplace_back(chunk, Unmap{mask_ + 1, ChunkBytes()});
     }
     return size_++;
   }
+  // Gives back the chunks past the first `size` elements, which are all
+  // the elements left in use. REQUIRES: `size` is a multiple of
+  // chunk_size(), at most size().
+  void ShrinkTo(size_t size) {
+    chunks_.resize(size >> bits_);
+    size_ = size;
+  }
   // Bytes of the chunks (and their table).
   size_t AllocatedBytes() const {
-    return chunks_.size() * (mask_ + 1) * sizeof(T) +
+    return chunks_.size() * ChunkBytes() +
            chunks_.capacity() * sizeof(chunks_[0]);
   }
 
  private:
+  struct Unmap {
+    size_t count;
+    size_t bytes;
+    void operator()(T* chunk) const {
+      std::destroy_n(chunk, count);
+      munmap(chunk, bytes);
+    }
+  };
+  // A chunk's bytes, in whole pages.
+  size_t ChunkBytes() const {
+    constexpr size_t kPage = 4096;
+    return ((mask_ + 1) * sizeof(T) + kPage - 1) / kPage * kPage;
+  }
+
   int bits_;
   size_t mask_;
-  std::vector<std::unique_ptr<T[]>> chunks_;
+  std::vector<std::unique_ptr<T, Unmap>> chunks_;
   size_t size_ = 0;
 };
 
@@ -249,6 +285,17 @@ class WindowCache {
   }
   // A 4-byte slot and its control byte, the index at most 7/8 full.
   static constexpr size_t kIndexBytesPerKey = 6;
+  // MemoryBytes with the entry slab counted as allocated, its free slots
+  // included: what the cache holds from the allocator for its entries.
+  // Free slots stay allocated until ShrinkEntries gives their chunks back.
+  size_t HeldBytes() const {
+    return entries_.AllocatedBytes() +
+           index_.size() * (sizeof(KeyNode) + kIndexBytesPerKey) + heap_bytes_;
+  }
+  // Free slots of the entry slab.
+  size_t free_slots() const { return free_.size(); }
+  // Slots of one chunk of the entry slab.
+  size_t chunk_slots() const { return entries_.chunk_size(); }
   // Bytes of the slabs as allocated, free slots and nodes included.
   size_t SlabBytes() const {
     return entries_.AllocatedBytes() + keys_.AllocatedBytes();
@@ -259,7 +306,7 @@ class WindowCache {
   }
   // True if `ref`'s slot still holds the entry it was taken for.
   bool Valid(SlotRef ref) const {
-    return entries_[ref.slot].live &&
+    return ref.slot < entries_.size() && entries_[ref.slot].live &&
            entries_[ref.slot].generation == ref.generation;
   }
 
@@ -278,6 +325,57 @@ class WindowCache {
   // `start`: its entry, if any, is complete in memory.
   bool CompleteInMemory(uint16_t group, int64_t start) const {
     return start > horizon_[group];
+  }
+
+  // Gives back the entry slab's last chunks while more than `keep_free`
+  // slots and a chunk are free: the live entries of those chunks move into
+  // free slots below them, each under the generation of the slot it moves
+  // to, with its key's window list updated. `moved(from, to)` is called
+  // after each move, for the owner to point what else refers to the slot
+  // (its timer) at the new one. A chunk holding an entry that must not
+  // move (`movable(slot)` false) stays, and so do the chunks below it.
+  // Returns the number of entries moved.
+  template <typename Movable, typename Moved>
+  size_t ShrinkEntries(size_t keep_free, Movable movable, Moved moved) {
+    const size_t chunk = entries_.chunk_size();
+    const size_t taken = entries_.size();
+    const size_t live = taken - free_.size();
+    // The slab's new end: room for the live entries and keep_free more,
+    // in whole chunks.
+    size_t end = std::max((live + keep_free + chunk - 1) / chunk, size_t{1}) *
+                 chunk;
+    if (end >= taken) return 0;
+    for (size_t slot = taken; slot-- > end;) {
+      const CacheEntry& e = entries_[slot];
+      if (e.live && !movable(static_cast<uint32_t>(slot))) {
+        end = (slot / chunk + 1) * chunk;
+        break;
+      }
+    }
+    if (end >= taken) return 0;
+    std::vector<uint32_t> below;
+    below.reserve(free_.size());
+    for (uint32_t slot : free_) {
+      if (slot < end) below.push_back(slot);
+    }
+    size_t moves = 0;
+    for (size_t slot = end; slot < taken; ++slot) {
+      CacheEntry& from = entries_[slot];
+      if (from.live) {
+        const uint32_t to = below.back();
+        below.pop_back();
+        MoveEntry(static_cast<uint32_t>(slot), to);
+        moved(static_cast<uint32_t>(slot), to);
+        ++moves;
+      }
+      heap_bytes_ -= HeapBytes(entries_[slot].acc);
+      generation_floor_ =
+          std::max(generation_floor_, entries_[slot].generation + 1);
+    }
+    free_ = std::move(below);
+    entries_.ShrinkTo(end);
+    if (hand_ >= end) hand_ = 0;
+    return moves;
   }
 
   // Moves the clock hand until `target` entries were evicted, no entry is
@@ -331,6 +429,16 @@ class WindowCache {
   };
 
   void FreeNodeIfUnused(uint32_t node);
+  // Moves the live entry in `from` to the free slot `to` (ShrinkEntries).
+  void MoveEntry(uint32_t from, uint32_t to);
+  // Heap bytes of what a slab element holds beyond its inline room.
+  static size_t HeapBytes(const std::string& s) {
+    return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
+  }
+  template <typename T, size_t N>
+  static size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
+    return v.capacity() > N ? v.capacity() * sizeof(T) : 0;
+  }
 
   ChunkedSlab<CacheEntry> entries_;
   std::vector<uint32_t> free_;
@@ -340,6 +448,10 @@ class WindowCache {
   size_t live_ = 0;
   size_t heap_bytes_ = 0;  // see MemoryBytes
   size_t hand_ = 0;        // eviction clock hand
+  // Above every generation a slot given back by ShrinkEntries had: a slot
+  // taken again starts from it, so references to the slot's earlier
+  // entries stay stale.
+  uint32_t generation_floor_ = 0;
   std::vector<int64_t> horizon_;
 };
 
