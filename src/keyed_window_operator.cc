@@ -1034,7 +1034,7 @@ void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
 bool KeyedWindowOperator::Impl::ShrinkCache() {
   if (options_.cache_max_bytes == 0) return false;
   const size_t before = cache_->HeldBytes();
-  cache_->ShrinkEntries(
+  cache_->Shrink(
       cache_->chunk_slots(),
       [this](uint32_t slot) {
         const Entry& e = cache_->entry(slot);

@@ -130,6 +130,50 @@ void WindowCache::MoveEntry(uint32_t from, uint32_t to) {
   }
 }
 
+size_t WindowCache::ShrinkKeys(size_t keep_free) {
+  const size_t chunk = keys_.chunk_size();
+  const size_t taken = keys_.size();
+  const size_t live = taken - free_keys_.size();
+  size_t end =
+      std::max((live + keep_free + chunk - 1) / chunk, size_t{1}) * chunk;
+  if (end >= taken) return 0;
+  for (size_t node = taken; node-- > end;) {
+    if (keys_[node].live && keys_[node].holds > 0) {
+      end = (node / chunk + 1) * chunk;
+      break;
+    }
+  }
+  if (end >= taken) return 0;
+  std::vector<uint32_t> below;
+  below.reserve(free_keys_.size());
+  for (uint32_t node : free_keys_) {
+    if (node < end) below.push_back(node);
+  }
+  size_t moves = 0;
+  for (size_t node = end; node < taken; ++node) {
+    if (!keys_[node].live) continue;
+    const uint32_t to = below.back();
+    below.pop_back();
+    MoveNode(static_cast<uint32_t>(node), to);
+    ++moves;
+  }
+  free_keys_ = std::move(below);
+  keys_.ShrinkTo(end);
+  return moves;
+}
+
+void WindowCache::MoveNode(uint32_t from, uint32_t to) {
+  // Out of the index while its hash is still at `from`.
+  index_.erase(from);
+  keys_[to] = std::move(keys_[from]);
+  KeyNode& src = keys_[from];
+  src.live = false;
+  src.key.clear();
+  src.windows.clear();
+  for (const WindowRef& w : keys_[to].windows) entries_[w.slot].key_node = to;
+  index_.insert(to);
+}
+
 void WindowCache::Erase(uint32_t slot) {
   CacheEntry& e = entries_[slot];
   auto& windows = keys_[e.key_node].windows;

@@ -422,6 +422,53 @@ TEST_F(WindowCacheTest, ShrinkingStopsAtAnEntryThatMustNotMove) {
   EXPECT_TRUE(cache_.Contains(absl::StrCat("k", chunk + 5), 0, 0));
 }
 
+// ShrinkKeys gives back the node slab's last chunks: their nodes move
+// down, the index finds each key at its new node and every entry names
+// it; a held node does not move, and its chunk stays.
+TEST_F(WindowCacheTest, ShrinkingMovesTheLastChunksNodesDown) {
+  const size_t chunk = cache_.chunk_slots();
+  for (size_t i = 0; i < 3 * chunk; ++i) {
+    Insert(absl::StrCat("k", i), 0);
+    Insert(absl::StrCat("k", i), 60'000, /*group=*/1);
+  }
+  // Keep every 100th key's windows; the rest go with their nodes.
+  for (size_t i = 0; i < 3 * chunk; ++i) {
+    if (i % 100 == 0) continue;
+    const std::string key = absl::StrCat("k", i);
+    cache_.Erase(*cache_.Find(key, 0, 0));
+    cache_.Erase(*cache_.Find(key, 60'000, 1));
+  }
+  const std::string last_key = absl::StrCat("k", (3 * chunk - 1) / 100 * 100);
+  ASSERT_GE(*cache_.FindKey(last_key), 2 * chunk);
+  // Held, the last key's node keeps its chunk (and the one below).
+  const uint32_t held = cache_.Hold(last_key);
+  const size_t slab = cache_.SlabBytes();
+  EXPECT_EQ(cache_.ShrinkKeys(/*keep_free=*/0), 0u);
+  EXPECT_EQ(cache_.SlabBytes(), slab);
+  cache_.Release(held);
+  const size_t moved = cache_.ShrinkKeys(/*keep_free=*/0);
+  EXPECT_GT(moved, 0u);
+  EXPECT_LT(cache_.SlabBytes(), slab);
+  EXPECT_EQ(cache_.live_keys(), (3 * chunk + 99) / 100);
+  for (size_t i = 0; i < 3 * chunk; i += 100) {
+    const std::string key = absl::StrCat("k", i);
+    const std::optional<uint32_t> node = cache_.FindKey(key);
+    ASSERT_TRUE(node.has_value()) << key;
+    EXPECT_LT(*node, chunk);
+    for (const auto& [start, group] :
+         {std::pair<int64_t, uint16_t>{0, 0}, {60'000, 1}}) {
+      const std::optional<uint32_t> slot = cache_.FindIn(*node, start, group);
+      ASSERT_TRUE(slot.has_value()) << key;
+      EXPECT_EQ(cache_.entry(*slot).key_node, *node);
+      EXPECT_EQ(cache_.KeyOf(*slot), key);
+    }
+  }
+  // A new key after the shrink gets a node of its own.
+  Insert("new", 0);
+  EXPECT_EQ(cache_.KeyOf(*cache_.Find("new", 0, 0)), "new");
+  EXPECT_EQ(cache_.KeyOf(*cache_.Find(last_key, 0, 0)), last_key);
+}
+
 // A small byte bound makes small chunks: a chunk of entries is at most a
 // sixteenth of it (and at least 16 entries), a chunk of nodes as many.
 TEST(WindowCacheChunkTest, ASmallBoundMakesSmallChunks) {

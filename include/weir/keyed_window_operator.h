@@ -140,12 +140,13 @@ struct KeyedWindowOptions {
   // Default: 262144
   size_t cache_max_entries = 262144;
 
-  // Capacity of the write-back cache in bytes: its entries, key nodes and
-  // index, and what their accumulators hold on the heap (sketches, which
-  // grow with the values they see). When set, the cache evicts at whichever
-  // bound it reaches first, so a memory budget can cover it whatever the
-  // features. 0: bounded by cache_max_entries only; else at least
-  // kMinCacheBytes. Default: 0
+  // Capacity of the write-back cache in bytes: its entries and key nodes
+  // as allocated (free ones included), its index, and what their
+  // accumulators hold on the heap (sketches, which grow with the values
+  // they see). When set, the cache evicts at whichever bound it reaches
+  // first, and gives back the memory of entries that fired or went, so a
+  // memory budget can cover it whatever the features. 0: bounded by
+  // cache_max_entries only; else at least kMinCacheBytes. Default: 0
   size_t cache_max_bytes = 0;
   static constexpr size_t kMinCacheBytes = 64 << 10;
 

@@ -274,23 +274,23 @@ class WindowCache {
   size_t live_keys() const { return index_.size(); }
   // Bytes of the live entries and key nodes with their index slots, and
   // what the slabs hold on the heap (accumulator blocks and key strings
-  // longer than their inline room, long window lists): what the owner's
-  // bound holds to. Freed slots and nodes are reused before a slab grows,
-  // so the slabs stay within the peak of this figure and a chunk
-  // (SlabBytes). Sketches are the owner's to count
-  // (CacheEntry::sketch_bytes).
+  // longer than their inline room, long window lists). Freed slots and
+  // nodes are reused before a slab grows, so the slabs stay within the
+  // peak of this figure and a chunk (SlabBytes); HeldBytes counts them as
+  // they are, which is what an owner's byte bound holds to. Sketches are
+  // the owner's to count (CacheEntry::sketch_bytes).
   size_t MemoryBytes() const {
     return live_ * sizeof(CacheEntry) +
            index_.size() * (sizeof(KeyNode) + kIndexBytesPerKey) + heap_bytes_;
   }
   // A 4-byte slot and its control byte, the index at most 7/8 full.
   static constexpr size_t kIndexBytesPerKey = 6;
-  // MemoryBytes with the entry slab counted as allocated, its free slots
-  // included: what the cache holds from the allocator for its entries.
-  // Free slots stay allocated until ShrinkEntries gives their chunks back.
+  // What the cache holds from the system: the slabs as allocated, their
+  // free slots and nodes included (they stay until Shrink gives their
+  // chunks back), the index at its capacity, and the slabs' heap.
   size_t HeldBytes() const {
-    return entries_.AllocatedBytes() +
-           index_.size() * (sizeof(KeyNode) + kIndexBytesPerKey) + heap_bytes_;
+    return SlabBytes() + index_.capacity() * (sizeof(uint32_t) + 1) +
+           heap_bytes_;
   }
   // Free slots of the entry slab.
   size_t free_slots() const { return free_.size(); }
@@ -326,6 +326,21 @@ class WindowCache {
   bool CompleteInMemory(uint16_t group, int64_t start) const {
     return start > horizon_[group];
   }
+
+  // Gives back the last chunks of both slabs (ShrinkEntries, ShrinkKeys).
+  // Returns the number of entries moved.
+  template <typename Movable, typename Moved>
+  size_t Shrink(size_t keep_free, Movable movable, Moved moved) {
+    const size_t moves = ShrinkEntries(keep_free, movable, moved);
+    ShrinkKeys(keep_free);
+    return moves;
+  }
+  // Gives back the node slab's last chunks while more than `keep_free`
+  // nodes and a chunk are free: their live nodes move into free nodes
+  // below them, with the index and their entries updated. A chunk holding
+  // a held node (Hold: its number is in use) stays, and so do the chunks
+  // below it. Returns the number of nodes moved.
+  size_t ShrinkKeys(size_t keep_free);
 
   // Gives back the entry slab's last chunks while more than `keep_free`
   // slots and a chunk are free: the live entries of those chunks move into
@@ -431,6 +446,8 @@ class WindowCache {
   void FreeNodeIfUnused(uint32_t node);
   // Moves the live entry in `from` to the free slot `to` (ShrinkEntries).
   void MoveEntry(uint32_t from, uint32_t to);
+  // Moves the live node `from` to the free node `to` (ShrinkKeys).
+  void MoveNode(uint32_t from, uint32_t to);
   // Heap bytes of what a slab element holds beyond its inline room.
   static size_t HeapBytes(const std::string& s) {
     return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
