@@ -162,6 +162,8 @@ class KeyedWindowOperator::Impl {
     s.cache_entries = cache_.has_value() ? cache_->live() : 0;
     s.cache_bytes = cache_.has_value() ? CacheBytes() : 0;
     s.cache_sketch_bytes = sketch_bytes_;
+    s.cache_chunks_given_back =
+        cache_.has_value() ? cache_->chunks_given_back() : 0;
     return s;
   }
 

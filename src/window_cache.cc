@@ -133,22 +133,12 @@ void WindowCache::MoveEntry(uint32_t from, uint32_t to) {
 size_t WindowCache::ShrinkKeys(size_t keep_free) {
   const size_t chunk = keys_.chunk_size();
   const size_t taken = keys_.size();
-  const size_t live = taken - free_keys_.size();
-  size_t end =
-      std::max((live + keep_free + chunk - 1) / chunk, size_t{1}) * chunk;
+  const size_t end =
+      ShrinkEnd(taken, free_keys_.size(), chunk, keep_free, [&](size_t node) {
+        return keys_[node].live && keys_[node].holds > 0;
+      });
   if (end >= taken) return 0;
-  for (size_t node = taken; node-- > end;) {
-    if (keys_[node].live && keys_[node].holds > 0) {
-      end = (node / chunk + 1) * chunk;
-      break;
-    }
-  }
-  if (end >= taken) return 0;
-  std::vector<uint32_t> below;
-  below.reserve(free_keys_.size());
-  for (uint32_t node : free_keys_) {
-    if (node < end) below.push_back(node);
-  }
+  std::vector<uint32_t> below = FreeBelow(free_keys_, end);
   size_t moves = 0;
   for (size_t node = end; node < taken; ++node) {
     if (!keys_[node].live) continue;
@@ -158,8 +148,19 @@ size_t WindowCache::ShrinkKeys(size_t keep_free) {
     ++moves;
   }
   free_keys_ = std::move(below);
+  chunks_given_back_ += (taken - end + chunk - 1) / chunk;
   keys_.ShrinkTo(end);
   return moves;
+}
+
+std::vector<uint32_t> WindowCache::FreeBelow(const std::vector<uint32_t>& free,
+                                             size_t end) {
+  std::vector<uint32_t> below;
+  below.reserve(free.size());
+  for (uint32_t i : free) {
+    if (i < end) below.push_back(i);
+  }
+  return below;
 }
 
 void WindowCache::MoveNode(uint32_t from, uint32_t to) {

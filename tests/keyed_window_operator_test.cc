@@ -503,6 +503,9 @@ TEST_P(KeyedWindowOperatorTest, ByteBoundHoldsWhileSketchesGrow) {
   EXPECT_GT(big_peak, 2 * kBound);
   EXPECT_EQ(big->op().stats().cache_evictions, 0u);
   EXPECT_GT(bounded->op().stats().cache_evictions, 1000u);
+  // The slots that growing sketches freed were given back, not kept.
+  EXPECT_GT(bounded->op().stats().cache_chunks_given_back, 0u);
+  EXPECT_EQ(big->op().stats().cache_chunks_given_back, 0u);
   ASSERT_TRUE(big->Finish().ok());
   ASSERT_TRUE(bounded->Finish().ok());
   ExpectSameFinal(*big, *bounded);
@@ -513,6 +516,47 @@ TEST_P(KeyedWindowOperatorTest, ByteBoundHoldsWhileSketchesGrow) {
     EXPECT_EQ(h->op().stats().cache_sketch_bytes, 0u);
   }
   EXPECT_LT(bounded->op().stats().cache_bytes, kBound);
+}
+
+// A cache at the smallest byte bound gives back the chunks of the slots
+// that firing and eviction free, moving entries and nodes out of the last
+// chunks as it goes, while windows of every fixed kind wait for their
+// timers among disordered and late records: every window still fires, and
+// late records re-emit, as in a cache that never spills.
+TEST_P(KeyedWindowOperatorTest, GivingBackChunksLosesNoWindow) {
+  KeyedWindowOptions op;
+  op.features = {
+      Count("n_1m", Tumbling(absl::Minutes(1))),
+      Agg("sum_10m", AggregateKind::kDecimalSum,
+          Hopping(absl::Minutes(10), absl::Minutes(5)), 0),
+      Count("n_5m", Sliding(absl::Minutes(5), absl::Minutes(1)))};
+  op.max_out_of_orderness = absl::Seconds(20);
+  op.allowed_lateness = absl::Seconds(90);
+  std::vector<Event> events = InOrder(31, 60000, 8000, 10);
+  std::mt19937_64 rng(31);
+  for (Event& e : events) {
+    if (rng() % 10 == 0) e.event_time -= static_cast<int64_t>(rng() % 60'000);
+    if (rng() % 100 == 0) e.event_time -= 200'000;  // beyond lateness
+  }
+  constexpr size_t kBound = 4 << 20;
+  auto big = Make(op);
+  op.cache_max_bytes = kBound;
+  auto bounded = Make(op);
+  ASSERT_NE(big, nullptr);
+  ASSERT_NE(bounded, nullptr);
+  for (const Event& e : events) {
+    ASSERT_TRUE(big->Process(e).ok());
+    ASSERT_TRUE(bounded->Process(e).ok());
+    ASSERT_LT(bounded->op().stats().cache_bytes,
+              kBound)
+        << e.offset;
+  }
+  EXPECT_GT(bounded->op().stats().cache_chunks_given_back, 10u);
+  EXPECT_GT(bounded->op().stats().cache_evictions, 1000u);
+  ASSERT_TRUE(big->Finish().ok());
+  ASSERT_TRUE(bounded->Finish().ok());
+  EXPECT_EQ(big->updates().size(), bounded->updates().size());
+  ExpectSameFinal(*big, *bounded);
 }
 
 // With max_fire_updates, the hour's windows of 2,000 keys (and each

@@ -144,7 +144,7 @@ struct KeyedWindowOptions {
   // as allocated (free ones included), its index, and what their
   // accumulators hold on the heap (sketches, which grow with the values
   // they see). When set, the cache evicts at whichever bound it reaches
-  // first, and gives back the memory of entries that fired or went, so a
+  // first (first giving back the memory of free entries and nodes), so a
   // memory budget can cover it whatever the features. 0: bounded by
   // cache_max_entries only; else at least kMinCacheBytes. Default: 0
   size_t cache_max_bytes = 0;
@@ -205,6 +205,9 @@ struct OperatorStats {
   // The part of cache_bytes the cached entries' sketches hold.
   uint64_t cache_sketch_bytes = 0;
   uint64_t cache_evictions = 0;
+  // Slab chunks a cache bounded in bytes gave back (its free slots and
+  // nodes: KeyedWindowOptions::cache_max_bytes).
+  uint64_t cache_chunks_given_back = 0;
   uint64_t state_reads = 0;
   uint64_t state_writes = 0;
 };

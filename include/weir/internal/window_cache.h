@@ -296,6 +296,8 @@ class WindowCache {
   size_t free_slots() const { return free_.size(); }
   // Slots of one chunk of the entry slab.
   size_t chunk_slots() const { return entries_.chunk_size(); }
+  // Chunks the slabs gave back (Shrink).
+  size_t chunks_given_back() const { return chunks_given_back_; }
   // Bytes of the slabs as allocated, free slots and nodes included.
   size_t SlabBytes() const {
     return entries_.AllocatedBytes() + keys_.AllocatedBytes();
@@ -354,25 +356,12 @@ class WindowCache {
   size_t ShrinkEntries(size_t keep_free, Movable movable, Moved moved) {
     const size_t chunk = entries_.chunk_size();
     const size_t taken = entries_.size();
-    const size_t live = taken - free_.size();
-    // The slab's new end: room for the live entries and keep_free more,
-    // in whole chunks.
-    size_t end = std::max((live + keep_free + chunk - 1) / chunk, size_t{1}) *
-                 chunk;
+    const size_t end =
+        ShrinkEnd(taken, free_.size(), chunk, keep_free, [&](size_t slot) {
+          return entries_[slot].live && !movable(static_cast<uint32_t>(slot));
+        });
     if (end >= taken) return 0;
-    for (size_t slot = taken; slot-- > end;) {
-      const CacheEntry& e = entries_[slot];
-      if (e.live && !movable(static_cast<uint32_t>(slot))) {
-        end = (slot / chunk + 1) * chunk;
-        break;
-      }
-    }
-    if (end >= taken) return 0;
-    std::vector<uint32_t> below;
-    below.reserve(free_.size());
-    for (uint32_t slot : free_) {
-      if (slot < end) below.push_back(slot);
-    }
+    std::vector<uint32_t> below = FreeBelow(free_, end);
     size_t moves = 0;
     for (size_t slot = end; slot < taken; ++slot) {
       CacheEntry& from = entries_[slot];
@@ -388,6 +377,7 @@ class WindowCache {
           std::max(generation_floor_, entries_[slot].generation + 1);
     }
     free_ = std::move(below);
+    chunks_given_back_ += (taken - end + chunk - 1) / chunk;
     entries_.ShrinkTo(end);
     if (hand_ >= end) hand_ = 0;
     return moves;
@@ -444,6 +434,24 @@ class WindowCache {
   };
 
   void FreeNodeIfUnused(uint32_t node);
+  // Where a slab of `taken` elements, `free` of them free, ends once
+  // shrunk: room for the live ones and `keep_free` more, in whole chunks
+  // of `chunk`, and past the last element that must stay (`stays(i)`).
+  // `taken` or more if no chunk can go.
+  template <typename Stays>
+  static size_t ShrinkEnd(size_t taken, size_t free, size_t chunk,
+                          size_t keep_free, Stays stays) {
+    const size_t live = taken - free;
+    const size_t end =
+        std::max((live + keep_free + chunk - 1) / chunk, size_t{1}) * chunk;
+    for (size_t i = taken; i-- > end;) {
+      if (stays(i)) return (i / chunk + 1) * chunk;
+    }
+    return end;
+  }
+  // The free elements of `free` below `end`, in their order.
+  static std::vector<uint32_t> FreeBelow(const std::vector<uint32_t>& free,
+                                         size_t end);
   // Moves the live entry in `from` to the free slot `to` (ShrinkEntries).
   void MoveEntry(uint32_t from, uint32_t to);
   // Moves the live node `from` to the free node `to` (ShrinkKeys).
@@ -469,6 +477,7 @@ class WindowCache {
   // taken again starts from it, so references to the slot's earlier
   // entries stay stale.
   uint32_t generation_floor_ = 0;
+  size_t chunks_given_back_ = 0;
   std::vector<int64_t> horizon_;
 };
 
