@@ -301,7 +301,7 @@ class KeyedWindowOperator::Impl {
   // spilled-tile filters.
   size_t CacheBytes() const {
     return cache_->HeldBytes() + sketch_bytes_ +
-           spilled_filters_ * internal::KeyFilter::kBytes;
+           spilled_filters_ * filter_bytes_;
   }
 
   // False if the backend surely holds no window of group `g` starting at
@@ -345,8 +345,9 @@ class KeyedWindowOperator::Impl {
   absl::Status EvictSome();
   // A cache bounded in bytes counts its free slots (they stay allocated):
   // gives back the chunks of those beyond a chunk's worth, moving the
-  // entries that can move (not pinned, queued for re-emission or in a
-  // session) out of the last chunks. True if the cache holds less after.
+  // entries that can move (not pinned or queued for re-emission) out of
+  // the last chunks, with their timers and session lists. True if the
+  // cache holds less after.
   bool ShrinkCache();
   // Evicts until the cache is within cache_max_bytes, or nothing more can
   // go.
@@ -475,6 +476,9 @@ class KeyedWindowOperator::Impl {
   std::optional<internal::WindowCache> cache_;
   size_t sketch_bytes_ = 0;     // heap of the cached entries' sketches
   size_t spilled_filters_ = 0;  // Group::spilled, all groups
+  // A spilled-tile filter's size: the largest, or under a byte bound at
+  // most a 64th of it, so that a small cache is not all filters.
+  size_t filter_bytes_ = internal::KeyFilter::kMaxBytes;
   // Session groups only: (group, key) -> open sessions in the cache.
   absl::flat_hash_map<std::pair<uint16_t, std::string>,
                       absl::InlinedVector<uint32_t, 2>>
@@ -556,6 +560,10 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   scratch_acc_.resize(max_acc / 8 + 1);
   sliding_acc_.resize(max_acc / 8 + 1);
   cache_.emplace(groups_.size(), options_.cache_max_bytes);
+  if (options_.cache_max_bytes != 0) {
+    filter_bytes_ =
+        internal::KeyFilter(options_.cache_max_bytes / 64).bytes();
+  }
 
   // Resume from the backend.
   absl::Status s = backend_->Get(Column::kMeta, MetaKey(), &scratch_read_);
@@ -809,13 +817,15 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
   }
   cache_->Release(node);
   WEIR_RETURN_IF_ERROR(s);
+  if (!reemit_.empty()) WEIR_RETURN_IF_ERROR(EmitReemits(out));
   // Sketches grow without taking a slot: the byte bound is checked here
   // too, and met before the next record unless nothing can be evicted.
+  // (After the re-emissions: an entry queued for one can neither be
+  // evicted nor move.)
   WEIR_RETURN_IF_ERROR(EvictToByteBound());
 
   tracker_.Observe(r.partition, r.event_time);
   watermark_ = std::max(watermark_, tracker_.Combined());
-  if (!reemit_.empty()) WEIR_RETURN_IF_ERROR(EmitReemits(out));
   if (watermark_ >= next_due_) {
     WEIR_RETURN_IF_ERROR(FireDue(out, /*bounded=*/true));
   }
@@ -1040,11 +1050,18 @@ bool KeyedWindowOperator::Impl::ShrinkCache() {
       cache_->chunk_slots(),
       [this](uint32_t slot) {
         const Entry& e = cache_->entry(slot);
-        return !e.pinned && !e.reemit &&
-               groups_[e.group].kind != WindowKind::kSession;
+        return !e.pinned && !e.reemit;
       },
-      [this](uint32_t, uint32_t to) {
-        timers_.Retarget(cache_->entry(to).timer, cache_->RefOf(to));
+      [this](uint32_t from, uint32_t to) {
+        const Entry& e = cache_->entry(to);
+        timers_.Retarget(e.timer, cache_->RefOf(to));
+        if (groups_[e.group].kind == WindowKind::kSession) {
+          auto it = sessions_.find(
+              std::make_pair(e.group, std::string(cache_->KeyOf(e))));
+          if (it != sessions_.end()) {
+            std::replace(it->second.begin(), it->second.end(), from, to);
+          }
+        }
       });
   return cache_->HeldBytes() < before;
 }
@@ -1181,7 +1198,8 @@ absl::Status KeyedWindowOperator::Impl::Persist(Entry& e) {
     e.in_backend = true;
   }
   if (Filtered(e.group)) {
-    auto [it, added] = groups_[e.group].spilled.try_emplace(e.start);
+    auto [it, added] =
+        groups_[e.group].spilled.try_emplace(e.start, filter_bytes_);
     if (added) ++spilled_filters_;
     it->second.Add(cache_->node(e.key_node).hash);
   }

@@ -520,25 +520,26 @@ TEST_P(KeyedWindowOperatorTest, ByteBoundHoldsWhileSketchesGrow) {
 
 // A cache at the smallest byte bound gives back the chunks of the slots
 // that firing and eviction free, moving entries and nodes out of the last
-// chunks as it goes, while windows of every fixed kind wait for their
-// timers among disordered and late records: every window still fires, and
-// late records re-emit, as in a cache that never spills.
+// chunks as it goes, while windows of every kind (sessions too) wait for
+// their timers among disordered and late records: every window still
+// fires, and late records re-emit, as in a cache that never spills.
 TEST_P(KeyedWindowOperatorTest, GivingBackChunksLosesNoWindow) {
   KeyedWindowOptions op;
   op.features = {
       Count("n_1m", Tumbling(absl::Minutes(1))),
       Agg("sum_10m", AggregateKind::kDecimalSum,
           Hopping(absl::Minutes(10), absl::Minutes(5)), 0),
-      Count("n_5m", Sliding(absl::Minutes(5), absl::Minutes(1)))};
+      Count("n_5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
+      Count("visits", Session(absl::Minutes(2)))};
   op.max_out_of_orderness = absl::Seconds(20);
   op.allowed_lateness = absl::Seconds(90);
-  std::vector<Event> events = InOrder(31, 60000, 8000, 10);
+  std::vector<Event> events = InOrder(31, 20000, 2000, 30);
   std::mt19937_64 rng(31);
   for (Event& e : events) {
     if (rng() % 10 == 0) e.event_time -= static_cast<int64_t>(rng() % 60'000);
     if (rng() % 100 == 0) e.event_time -= 200'000;  // beyond lateness
   }
-  constexpr size_t kBound = 4 << 20;
+  constexpr size_t kBound = KeyedWindowOptions::kMinCacheBytes;
   auto big = Make(op);
   op.cache_max_bytes = kBound;
   auto bounded = Make(op);
