@@ -561,8 +561,7 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   sliding_acc_.resize(max_acc / 8 + 1);
   cache_.emplace(groups_.size(), options_.cache_max_bytes);
   if (options_.cache_max_bytes != 0) {
-    filter_bytes_ =
-        internal::KeyFilter(options_.cache_max_bytes / 64).bytes();
+    filter_bytes_ = internal::KeyFilter(options_.cache_max_bytes / 64).bytes();
   }
 
   // Resume from the backend.

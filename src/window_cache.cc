@@ -133,10 +133,9 @@ void WindowCache::MoveEntry(uint32_t from, uint32_t to) {
 size_t WindowCache::ShrinkKeys(size_t keep_free) {
   const size_t chunk = keys_.chunk_size();
   const size_t taken = keys_.size();
-  const size_t end =
-      ShrinkEnd(taken, free_keys_.size(), chunk, keep_free, [&](size_t node) {
-        return keys_[node].live && keys_[node].holds > 0;
-      });
+  const size_t end = ShrinkEnd(
+      taken, free_keys_.size(), chunk, keep_free,
+      [&](size_t node) { return keys_[node].live && keys_[node].holds > 0; });
   if (end >= taken) return 0;
   std::vector<uint32_t> below = FreeBelow(free_keys_, end);
   size_t moves = 0;

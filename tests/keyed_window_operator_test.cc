@@ -525,12 +525,11 @@ TEST_P(KeyedWindowOperatorTest, ByteBoundHoldsWhileSketchesGrow) {
 // fires, and late records re-emit, as in a cache that never spills.
 TEST_P(KeyedWindowOperatorTest, GivingBackChunksLosesNoWindow) {
   KeyedWindowOptions op;
-  op.features = {
-      Count("n_1m", Tumbling(absl::Minutes(1))),
-      Agg("sum_10m", AggregateKind::kDecimalSum,
-          Hopping(absl::Minutes(10), absl::Minutes(5)), 0),
-      Count("n_5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
-      Count("visits", Session(absl::Minutes(2)))};
+  op.features = {Count("n_1m", Tumbling(absl::Minutes(1))),
+                 Agg("sum_10m", AggregateKind::kDecimalSum,
+                     Hopping(absl::Minutes(10), absl::Minutes(5)), 0),
+                 Count("n_5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
+                 Count("visits", Session(absl::Minutes(2)))};
   op.max_out_of_orderness = absl::Seconds(20);
   op.allowed_lateness = absl::Seconds(90);
   std::vector<Event> events = InOrder(31, 20000, 2000, 30);
@@ -548,9 +547,7 @@ TEST_P(KeyedWindowOperatorTest, GivingBackChunksLosesNoWindow) {
   for (const Event& e : events) {
     ASSERT_TRUE(big->Process(e).ok());
     ASSERT_TRUE(bounded->Process(e).ok());
-    ASSERT_LT(bounded->op().stats().cache_bytes,
-              kBound)
-        << e.offset;
+    ASSERT_LT(bounded->op().stats().cache_bytes, kBound) << e.offset;
   }
   EXPECT_GT(bounded->op().stats().cache_chunks_given_back, 10u);
   EXPECT_GT(bounded->op().stats().cache_evictions, 1000u);
