@@ -292,8 +292,6 @@ class WindowCache {
     return SlabBytes() + index_.capacity() * (sizeof(uint32_t) + 1) +
            heap_bytes_;
   }
-  // Free slots of the entry slab.
-  size_t free_slots() const { return free_.size(); }
   // Slots of one chunk of the entry slab.
   size_t chunk_slots() const { return entries_.chunk_size(); }
   // Chunks the slabs gave back (Shrink).
