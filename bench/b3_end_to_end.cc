@@ -63,6 +63,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -84,6 +85,9 @@ ABSL_FLAG(int64_t, users, 100'000, "Distinct users.");
 ABSL_FLAG(
     int32_t, partitions, 0,
     "Partitions of the input topic; 0: 8 per 500,000 events, at least 8.");
+ABSL_FLAG(int32_t, reference_runs, 3,
+          "Runs of the bare consumer: the reference is the least wall and "
+          "the least CPU time among them.");
 ABSL_FLAG(bool, cheap, false,
           "One feature (txn_count_1m) instead of F-FRAUD, to show the "
           "pipeline's own ceiling.");
@@ -431,8 +435,21 @@ absl::Status Main(int argc, char** argv) {
                static_cast<long long>(events),
                absl::ToDoubleSeconds(absl::Now() - t0));
 
-  WEIR_ASSIGN_OR_RETURN(Elapsed ref,
-                        RunReference(broker->bootstrap(), partitions, events));
+  // The reference is the limit: the best of a few runs, so that a run
+  // the machine or the client held up (one in five or six stalled for about
+  // a second) does not lower it.
+  const int reference_runs =
+      std::max(1, static_cast<int>(absl::GetFlag(FLAGS_reference_runs)));
+  Elapsed ref;
+  std::string reference_walls;
+  for (int run = 0; run < reference_runs; ++run) {
+    WEIR_ASSIGN_OR_RETURN(
+        Elapsed r, RunReference(broker->bootstrap(), partitions, events));
+    ref.wall_s = run == 0 ? r.wall_s : std::min(ref.wall_s, r.wall_s);
+    ref.cpu_s = run == 0 ? r.cpu_s : std::min(ref.cpu_s, r.cpu_s);
+    absl::StrAppendFormat(&reference_walls, "%s%.2f", run == 0 ? "" : ", ",
+                          r.wall_s);
+  }
   const weir::KeyedWindowOptions features =
       cheap ? CheapFeatures() : fraud::FraudFeatures();
   int64_t updates = 0;
@@ -442,12 +459,12 @@ absl::Status Main(int argc, char** argv) {
   int64_t op_updates = 0;
   WEIR_ASSIGN_OR_RETURN(Elapsed op, RunOperatorOnly(w, features, &op_updates));
   std::fprintf(stderr,
-               "B3: reference %.2f s (%.2f s CPU), pipeline %.2f s (%.2f s "
-               "CPU, %lld feature updates), operator only %.2f s (%.2f s "
-               "CPU, %lld updates)%s\n",
-               ref.wall_s, ref.cpu_s, pipe.wall_s, pipe.cpu_s,
-               static_cast<long long>(updates), op.wall_s, op.cpu_s,
-               static_cast<long long>(op_updates),
+               "B3: reference %.2f s (%.2f s CPU; best of %d runs: %s s), "
+               "pipeline %.2f s (%.2f s CPU, %lld feature updates), "
+               "operator only %.2f s (%.2f s CPU, %lld updates)%s\n",
+               ref.wall_s, ref.cpu_s, reference_runs, reference_walls.c_str(),
+               pipe.wall_s, pipe.cpu_s, static_cast<long long>(updates),
+               op.wall_s, op.cpu_s, static_cast<long long>(op_updates),
                cheap ? ", one feature (--cheap)" : "");
   const auto print = [&](const char* what, double s, double ref_s) {
     const double rate = static_cast<double>(events) / s;
