@@ -209,6 +209,13 @@ class KeyedWindowOperator::Impl {
     bool has_sketch = false;
     std::vector<int> features;  // indices into features_
     size_t acc_size = 0;        // bytes of all accumulators
+    // Sliding, accumulators without heap, no TTL, and room in the entry:
+    // each tile's block keeps, after the accumulators, a memo of the
+    // window that ends with the tile: the merge of the tiles before it
+    // (EmitSlidingWindow), and that window's end (kMinEventTime: none). A
+    // record then merges the memo and its tile instead of every tile.
+    bool has_memo = false;
+    size_t block_size = 0;  // bytes of an entry's block: acc_size, the memo
   };
 
   using Entry = internal::CacheEntry;
@@ -283,6 +290,33 @@ class KeyedWindowOperator::Impl {
       internal::AccDestroy(features_[i].kind, acc + features_[i].acc_offset);
     }
   }
+
+  // The memo of a tile (Group::has_memo): the end of the window it is for,
+  // and the merge of that window's tiles before this one.
+  EventTime MemoEnd(const Entry& e) const {
+    EventTime end;
+    std::memcpy(
+        &end,
+        reinterpret_cast<const char*>(e.acc.data()) + groups_[e.group].acc_size,
+        sizeof(end));
+    return end;
+  }
+  void SetMemoEnd(Entry& e, EventTime end) {
+    std::memcpy(e.acc_data() + groups_[e.group].acc_size, &end, sizeof(end));
+  }
+  char* MemoAcc(Entry& e) {
+    return e.acc_data() + groups_[e.group].acc_size + sizeof(EventTime);
+  }
+  // Drops the memos of `node`'s tiles of `g` after `start`: a record folded
+  // into the tile at `start` changed the windows they are for.
+  void ForgetLaterMemos(uint16_t g, uint32_t node, EventTime start) {
+    for (const internal::WindowRef& w : cache_->node(node).windows) {
+      if (w.group == g && w.start > start) {
+        SetMemoEnd(cache_->entry(w.slot), kMinEventTime);
+      }
+    }
+  }
+
   // Counts the heap of a cached entry's sketches again, after anything
   // changed them: sketch_bytes_ is the sum of the live entries'
   // sketch_bytes.
@@ -552,6 +586,13 @@ absl::Status KeyedWindowOperator::Impl::Init() {
     group.features.push_back(static_cast<int>(i));
   }
   inputs_.resize(features_.size());
+  for (Group& group : groups_) {
+    const size_t with_memo = 2 * group.acc_size + sizeof(EventTime);
+    group.has_memo = group.kind == WindowKind::kSliding && !group.has_sketch &&
+                     !ttl_ms_.has_value() &&
+                     with_memo <= internal::CacheEntry::kInlineAccBytes;
+    group.block_size = group.has_memo ? with_memo : group.acc_size;
+  }
   size_t max_acc = 0;
   for (const Group& g : groups_) {
     max_acc = std::max(max_acc, g.acc_size);
@@ -912,6 +953,11 @@ absl::Status KeyedWindowOperator::Impl::FoldRecord(uint32_t node,
           missed = true;
         } else {
           WEIR_RETURN_IF_ERROR(FoldWindow(g, node, r, tile));
+          // Only a record behind the latest tile (of any key) can have
+          // later tiles of its key.
+          if (group.has_memo && tile.end < group.max_tile_end) {
+            ForgetLaterMemos(g, node, tile.start);
+          }
           WEIR_RETURN_IF_ERROR(EmitSliding(g, node, r, tile, out));
         }
         break;
@@ -1002,12 +1048,13 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(uint16_t g,
   }
   const Group& group = groups_[g];
   const uint32_t slot =
-      cache_->Insert(node, g, w, complete, group.acc_size / 8, now_ms_);
+      cache_->Insert(node, g, w, complete, group.block_size / 8, now_ms_);
   Entry& e = cache_->entry(slot);
   char* acc = e.acc_data();
   for (int i : group.features) {
     internal::AccInit(features_[i].kind, acc + features_[i].acc_offset);
   }
+  if (group.has_memo) SetMemoEnd(e, kMinEventTime);
   if (group.kind == WindowKind::kSession) {
     sessions_[{g, std::string(cache_->KeyOf(e))}].push_back(slot);
   }
@@ -1658,6 +1705,23 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
     }
   };
   const EventTime first = end - group.size_ms;
+  const EventTime last = end - group.tile_ms;
+  // The window's last tile, if cached, and whether its memo is for this
+  // window: then the memo and the tile are the whole window.
+  Entry* last_entry = nullptr;
+  if (group.has_memo) {
+    if (std::optional<uint32_t> slot = cache_->FindIn(node, last, g)) {
+      last_entry = &cache_->entry(*slot);
+      if (MemoEnd(*last_entry) == end) {
+        WEIR_RETURN_IF_ERROR(MakeComplete(*last_entry));
+        std::memcpy(acc, MemoAcc(*last_entry), group.acc_size);
+        merge(last_entry->acc_data());
+        last_entry->referenced = true;
+        Emit(g, key, Window{first, end}, offset, acc, out);
+        return absl::OkStatus();
+      }
+    }
+  }
   // The key's cached tiles of the window, from its node, in start order:
   // tiles merge oldest first whether cached or read back.
   tiles_.clear();
@@ -1670,6 +1734,11 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
             });
   auto cached = tiles_.begin();
   for (EventTime start = first; start < end; start += group.tile_ms) {
+    if (start == last && last_entry != nullptr) {
+      // The tiles before the last, merged: the last tile's memo.
+      std::memcpy(MemoAcc(*last_entry), acc, group.acc_size);
+      SetMemoEnd(*last_entry, end);
+    }
     if (cached != tiles_.end() && cached->start == start) {
       Entry& e = cache_->entry((cached++)->slot);
       if (Expired(e)) continue;

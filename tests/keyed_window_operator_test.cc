@@ -300,77 +300,85 @@ TEST_P(KeyedWindowOperatorTest, BadValueIsRefusedAndChangesNothing) {
 TEST_P(KeyedWindowOperatorTest, SlidingWindowsEqualBruteForce) {
   const int64_t kTile = 60'000, kSize = 5 * kTile, kOoo = 20'000,
                 kLate = 30'000;
-  for (size_t cache : {size_t{1} << 16, size_t{16}}) {
-    KeyedWindowOptions op;
-    op.features = {Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1))),
-                   Agg("sum5m", AggregateKind::kDecimalSum,
-                       Sliding(absl::Minutes(5), absl::Minutes(1)), 0)};
-    op.max_out_of_orderness = absl::Milliseconds(kOoo);
-    op.allowed_lateness = absl::Milliseconds(kLate);
-    op.cache_max_entries = cache;
-    auto h = Make(op);
-    std::mt19937_64 rng(17);
-    struct Seen {
-      EventTime t;
-      int64_t offset;
-      int64_t cents;
-    };
-    std::map<std::string, std::vector<Seen>> folded;  // non-late, per key
-    EventTime max_time = kMinEventTime;
-    size_t checked = 0;
-    for (int i = 0; i < 6000; ++i) {
-      const std::string key = absl::StrCat("k", rng() % 20);
-      EventTime t = i * 500 - static_cast<int64_t>(rng() % 15'000);
-      if (rng() % 50 == 0) t -= 120'000;  // some beyond lateness
-      const int64_t cents = static_cast<int64_t>(rng() % 10'000);
-      const size_t before = h->updates().size();
-      ASSERT_TRUE(h->Add(key, t, {Value::Dec(cents, 2)}).ok());
-      const EventTime tile_end = FloorTo(t, kTile) + kTile;
-      const bool late =
-          max_time != kMinEventTime && tile_end + kLate <= max_time - kOoo;
-      max_time = std::max(max_time, t);
-      if (!late) folded[key].push_back({t, i, cents});
-      EXPECT_EQ(h->updates().size() == before, late) << i;
-      for (size_t u = before; u < h->updates().size(); ++u) {
-        const FeatureUpdate& up = h->updates()[u];
-        ASSERT_EQ(up.window.end - up.window.start, kSize);
-        int64_t n = 0, sum = 0;
-        for (const Seen& s : folded[up.key]) {
-          if (s.t >= up.window.start && s.t < up.window.end) {
-            ++n;
-            sum += s.cents;
+  // With the sum, the tiles keep no memo of the tiles before them (no room
+  // in the entry); with the count alone they do.
+  for (const bool with_sum : {true, false}) {
+    for (size_t cache : {size_t{1} << 16, size_t{16}}) {
+      SCOPED_TRACE(absl::StrCat("with_sum=", with_sum, " cache=", cache));
+      KeyedWindowOptions op;
+      op.features = {Count("n5m", Sliding(absl::Minutes(5), absl::Minutes(1)))};
+      if (with_sum) {
+        op.features.push_back(Agg("sum5m", AggregateKind::kDecimalSum,
+                                  Sliding(absl::Minutes(5), absl::Minutes(1)),
+                                  0));
+      }
+      op.max_out_of_orderness = absl::Milliseconds(kOoo);
+      op.allowed_lateness = absl::Milliseconds(kLate);
+      op.cache_max_entries = cache;
+      auto h = Make(op);
+      std::mt19937_64 rng(17);
+      struct Seen {
+        EventTime t;
+        int64_t offset;
+        int64_t cents;
+      };
+      std::map<std::string, std::vector<Seen>> folded;  // non-late, per key
+      EventTime max_time = kMinEventTime;
+      size_t checked = 0;
+      for (int i = 0; i < 6000; ++i) {
+        const std::string key = absl::StrCat("k", rng() % 20);
+        EventTime t = i * 500 - static_cast<int64_t>(rng() % 15'000);
+        if (rng() % 50 == 0) t -= 120'000;  // some beyond lateness
+        const int64_t cents = static_cast<int64_t>(rng() % 10'000);
+        const size_t before = h->updates().size();
+        ASSERT_TRUE(h->Add(key, t, {Value::Dec(cents, 2)}).ok());
+        const EventTime tile_end = FloorTo(t, kTile) + kTile;
+        const bool late =
+            max_time != kMinEventTime && tile_end + kLate <= max_time - kOoo;
+        max_time = std::max(max_time, t);
+        if (!late) folded[key].push_back({t, i, cents});
+        EXPECT_EQ(h->updates().size() == before, late) << i;
+        for (size_t u = before; u < h->updates().size(); ++u) {
+          const FeatureUpdate& up = h->updates()[u];
+          ASSERT_EQ(up.window.end - up.window.start, kSize);
+          int64_t n = 0, sum = 0;
+          for (const Seen& s : folded[up.key]) {
+            if (s.t >= up.window.start && s.t < up.window.end) {
+              ++n;
+              sum += s.cents;
+            }
           }
+          if (up.feature == "n5m") {
+            EXPECT_EQ(up.value, Value::Int64(n)) << i;
+          } else {
+            EXPECT_EQ(up.value, Value::Dec(sum, 2)) << i;
+          }
+          ++checked;
         }
-        if (up.feature == "n5m") {
-          EXPECT_EQ(up.value, Value::Int64(n)) << i;
-        } else {
-          EXPECT_EQ(up.value, Value::Dec(sum, 2)) << i;
+      }
+      EXPECT_GT(checked, with_sum ? 10'000u : 5'000u);
+      // What an idempotent sink keeps: the newest update of each key is its
+      // latest window.
+      std::map<std::string, FeatureUpdate> newest;
+      for (const FeatureUpdate& u : h->updates()) {
+        if (u.feature != "n5m") continue;
+        auto [it, inserted] = newest.try_emplace(u.key, u);
+        if (!inserted && u.NewerThan(it->second)) it->second = u;
+      }
+      for (const auto& [key, u] : newest) {
+        EventTime latest_end = kMinEventTime;
+        for (const Seen& s : folded[key]) {
+          latest_end = std::max(latest_end, FloorTo(s.t, kTile) + kTile);
         }
-        ++checked;
+        EXPECT_EQ(u.window.end, latest_end) << key;
+        int64_t n = 0;
+        for (const Seen& s : folded[key]) {
+          n += (s.t >= latest_end - kSize && s.t < latest_end) ? 1 : 0;
+        }
+        EXPECT_EQ(u.value, Value::Int64(n)) << key;
       }
+      if (cache == 16) EXPECT_GT(h->op().stats().cache_evictions, 100u);
     }
-    EXPECT_GT(checked, 10'000u);
-    // What an idempotent sink keeps: the newest update of each key is its
-    // latest window.
-    std::map<std::string, FeatureUpdate> newest;
-    for (const FeatureUpdate& u : h->updates()) {
-      if (u.feature != "n5m") continue;
-      auto [it, inserted] = newest.try_emplace(u.key, u);
-      if (!inserted && u.NewerThan(it->second)) it->second = u;
-    }
-    for (const auto& [key, u] : newest) {
-      EventTime latest_end = kMinEventTime;
-      for (const Seen& s : folded[key]) {
-        latest_end = std::max(latest_end, FloorTo(s.t, kTile) + kTile);
-      }
-      EXPECT_EQ(u.window.end, latest_end) << key;
-      int64_t n = 0;
-      for (const Seen& s : folded[key]) {
-        n += (s.t >= latest_end - kSize && s.t < latest_end) ? 1 : 0;
-      }
-      EXPECT_EQ(u.value, Value::Int64(n)) << key;
-    }
-    if (cache == 16) EXPECT_GT(h->op().stats().cache_evictions, 100u);
   }
 }
 

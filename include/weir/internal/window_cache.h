@@ -154,7 +154,9 @@ struct alignas(64) CacheEntry {
   bool pinned : 1 = false;      // must not be evicted (a merge in progress)
   // 8-aligned accumulator block, inline up to 56 bytes (a decimal sum and
   // two sketches: F-FRAUD's hourly group).
-  absl::InlinedVector<uint64_t, 7> acc;
+  static constexpr size_t kInlineAccWords = 7;
+  static constexpr size_t kInlineAccBytes = 8 * kInlineAccWords;
+  absl::InlinedVector<uint64_t, kInlineAccWords> acc;
   // Colder fields.
   int64_t end = 0;
   int64_t touched_ms = 0;  // processing time of the last fold (TTL only)
