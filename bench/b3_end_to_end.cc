@@ -1,10 +1,11 @@
 // B3 of BENCHMARKS.md: end to end from Kafka. Starts the local broker
 // (weir-broker), produces N W-PAY payments into a topic of 8 partitions,
 // or 8 per 500,000 payments (lz4, keyed by user_id), then reads that topic
-// to the end twice:
+// to the end:
 //   (a) the reference: a bare librdkafka consumer (rd_kafka_consumer_poll,
 //       all partitions assigned from the beginning, no group), counting
-//       messages;
+//       messages; the best of --reference_runs runs (3), since one run in
+//       a few stalls for about a second inside librdkafka;
 //   (b) the pipeline: KafkaSource + JsonDecoder + F-FRAUD + FileSink into a
 //       temporary directory, RocksDB state, file:// checkpoints every 10 s
 //       and a final one, every window fired at the end.
@@ -18,7 +19,7 @@
 // pipeline around the operator (Kafka, decoding, sink, checkpoints) costs.
 //
 //   b3_end_to_end [--events=N] [--users=N] [--partitions=N] [--cheap]
-//                 [-X key=value ...]
+//                 [--reference_runs=N] [-X key=value ...]
 //
 // -X sets a librdkafka property of the pipeline's consumer (KafkaSource
 // properties), e.g. -X queued.min.messages=100000 for librdkafka's default
