@@ -1744,9 +1744,10 @@ absl::Status KeyedWindowOperator::Impl::EmitSlidingWindow(
       if (Expired(e)) continue;
       WEIR_RETURN_IF_ERROR(MakeComplete(e));
       merge(e.acc_data());
-      // Read on every record of the key while the window covers it: as
-      // much in use as the tile a record folds into, and as costly to
-      // read back once spilled.
+      // Read on every record of the key while the window covers it (with
+      // a memo, on the first record of each later tile): as much in use
+      // as the tile a record folds into, and as costly to read back once
+      // spilled.
       e.referenced = true;
       continue;
     }
