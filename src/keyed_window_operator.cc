@@ -514,9 +514,14 @@ class KeyedWindowOperator::Impl {
   // most a 64th of it, so that a small cache is not all filters.
   size_t filter_bytes_ = internal::KeyFilter::kMaxBytes;
   // Session groups only: (group, key) -> open sessions in the cache.
-  absl::flat_hash_map<std::pair<uint16_t, std::string>,
-                      absl::InlinedVector<uint32_t, 2>>
-      sessions_;
+  using SessionMap = absl::flat_hash_map<std::pair<uint16_t, std::string>,
+                                         absl::InlinedVector<uint32_t, 2>>;
+  SessionMap sessions_;
+  // The open sessions of a session entry's group and key.
+  SessionMap::iterator FindSessions(const Entry& e) {
+    return sessions_.find(
+        std::make_pair(e.group, std::string(cache_->KeyOf(e))));
+  }
   bool session_backend_maybe_ = false;
   // The in-memory timers of cached entries.
   auto TimerHandleOf() {
@@ -1078,8 +1083,7 @@ void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
   e.sketch_bytes = 0;
   DestroyAccs(e.group, e.acc_data());
   if (groups_[e.group].kind == WindowKind::kSession) {
-    auto it =
-        sessions_.find(std::make_pair(e.group, std::string(cache_->KeyOf(e))));
+    auto it = FindSessions(e);
     if (it != sessions_.end()) {
       auto& v = it->second;
       v.erase(std::remove(v.begin(), v.end(), slot), v.end());
@@ -1102,8 +1106,7 @@ bool KeyedWindowOperator::Impl::ShrinkCache() {
         const Entry& e = cache_->entry(to);
         timers_.Retarget(e.timer, cache_->RefOf(to));
         if (groups_[e.group].kind == WindowKind::kSession) {
-          auto it = sessions_.find(
-              std::make_pair(e.group, std::string(cache_->KeyOf(e))));
+          auto it = FindSessions(e);
           if (it != sessions_.end()) {
             std::replace(it->second.begin(), it->second.end(), from, to);
           }
