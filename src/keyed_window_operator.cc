@@ -591,15 +591,13 @@ absl::Status KeyedWindowOperator::Impl::Init() {
     group.features.push_back(static_cast<int>(i));
   }
   inputs_.resize(features_.size());
-  for (Group& group : groups_) {
-    const size_t with_memo = 2 * group.acc_size + sizeof(EventTime);
-    group.has_memo = group.kind == WindowKind::kSliding && !group.has_sketch &&
-                     !ttl_ms_.has_value() &&
-                     with_memo <= internal::CacheEntry::kInlineAccBytes;
-    group.block_size = group.has_memo ? with_memo : group.acc_size;
-  }
   size_t max_acc = 0;
-  for (const Group& g : groups_) {
+  for (Group& g : groups_) {
+    const size_t with_memo = 2 * g.acc_size + sizeof(EventTime);
+    g.has_memo = g.kind == WindowKind::kSliding && !g.has_sketch &&
+                 !ttl_ms_.has_value() &&
+                 with_memo <= internal::CacheEntry::kInlineAccBytes;
+    g.block_size = g.has_memo ? with_memo : g.acc_size;
     max_acc = std::max(max_acc, g.acc_size);
     max_group_size_ = std::max(max_group_size_, g.features.size());
   }

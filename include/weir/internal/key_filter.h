@@ -25,6 +25,7 @@
 #ifndef WEIR_INTERNAL_KEY_FILTER_H_
 #define WEIR_INTERNAL_KEY_FILTER_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -40,9 +41,9 @@ class KeyFilter {
 
   // A filter of the largest size allowed that is at most `bytes`.
   explicit KeyFilter(size_t bytes = kMaxBytes) {
+    bytes = std::clamp(bytes, kMinBytes, kMaxBytes);
     int bits = 0;  // log2 of the words
-    while (bits < 14 && (sizeof(uint64_t) << (bits + 1)) <= bytes) ++bits;
-    while ((sizeof(uint64_t) << bits) < kMinBytes) ++bits;
+    while ((sizeof(uint64_t) << (bits + 1)) <= bytes) ++bits;
     shift_ = 64 - bits;
     words_.resize(size_t{1} << bits);
   }
