@@ -55,16 +55,18 @@ weir::KeyedWindowOptions FraudFeatures(size_t cache_entries) {
   return o;
 }
 
-// Hands the updates of the last call on (counts and drops them), then fires
-// the steps it left pending, handing each on before the next: what a
-// pipeline does after every record.
+// Hands the updates of the last call and of the steps it left pending on
+// (counts and drops them), as a pipeline does after every record.
 void TakeUpdates(weir::KeyedWindowOperator& op, weir::OperatorOutput& out,
                  uint64_t* updates) {
-  while (true) {
-    *updates += out.updates.size();
-    out.Clear();
-    if (!op.firing_pending()) return;
-    if (!op.AdvanceWatermark(op.watermark(), &out).ok()) std::exit(1);
+  const absl::Status s =
+      weir::bench::FinishSteps(op, out, [&](weir::OperatorOutput& o) {
+        *updates += o.updates.size();
+        o.Clear();
+      });
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s\n", s.ToString().c_str());
+    std::exit(1);
   }
 }
 

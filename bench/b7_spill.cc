@@ -126,11 +126,7 @@ void Check(const absl::Status& s, const char* what) {
 template <typename Take>
 void FinishSteps(weir::KeyedWindowOperator& op, weir::OperatorOutput& out,
                  Take take) {
-  take(out);
-  while (op.firing_pending()) {
-    Check(op.AdvanceWatermark(op.watermark(), &out), "firing a step");
-    take(out);
-  }
+  Check(weir::bench::FinishSteps(op, out, take), "firing a step");
 }
 
 std::unique_ptr<weir::testing::WPayGenerator> Generator(int64_t events,
