@@ -135,6 +135,11 @@ constexpr int kSparseP = HyperLogLog::kSparsePrecision;
 constexpr int kSparseRankBits = 6;
 constexpr uint32_t kSparseRankMask = (1u << kSparseRankBits) - 1;
 constexpr size_t kMaxSparseEntries = 4096;
+// A sparse list shorter than this takes each new entry in its place; a
+// longer one appends it and sorts what was appended in later, at least
+// kMinPendingEntries and a quarter of the list at once.
+constexpr size_t kSortedInsertEntries = 16;
+constexpr size_t kMinPendingEntries = 8;
 
 inline uint32_t SparseIndex(uint32_t entry) { return entry >> kSparseRankBits; }
 inline uint8_t SparseRank(uint32_t entry) { return entry & kSparseRankMask; }
@@ -451,16 +456,57 @@ void HyperLogLog::AddHash(uint64_t hash) {
     return;
   }
   const uint32_t entry = SparseEntry(hash);
-  // Entries sort by index first (the high bits), so the first entry >= the
-  // index with rank 0 is the one with this index, if any.
-  auto it = std::lower_bound(sparse_.begin(), sparse_.end(),
-                             SparseIndex(entry) << kSparseRankBits);
-  if (it != sparse_.end() && SparseIndex(*it) == SparseIndex(entry)) {
-    if (entry > *it) *it = entry;
+  if (sorted_ == sparse_.size() && sparse_.size() < kSortedInsertEntries) {
+    // Entries sort by index first (the high bits), so the first entry >=
+    // the index with rank 0 is the one with this index, if any.
+    auto it = std::lower_bound(sparse_.begin(), sparse_.end(),
+                               SparseIndex(entry) << kSparseRankBits);
+    if (it != sparse_.end() && SparseIndex(*it) == SparseIndex(entry)) {
+      if (entry > *it) *it = entry;
+      return;
+    }
+    sparse_.insert(it, entry);
+    sorted_ = static_cast<uint32_t>(sparse_.size());
+    if (sparse_.size() > SparseLimit()) ToDense();
     return;
   }
-  sparse_.insert(it, entry);
+  // A binary search of a longer list would wait for memory at most of its
+  // steps when the sketch is not in the CPU's cache (most keys' sketches
+  // are not): the entry is appended, which touches one line, and sorted in
+  // with others later. A duplicate index is resolved then.
+  sparse_.push_back(entry);
+  const size_t pending = sparse_.size() - sorted_;
+  if (pending > std::max<size_t>(kMinPendingEntries, sorted_ / 4) ||
+      sparse_.size() > SparseLimit()) {
+    Normalize();
+  }
+}
+
+void HyperLogLog::Normalize() {
+  if (sorted_ == sparse_.size()) return;
+  const auto pending = sparse_.begin() + sorted_;
+  std::sort(pending, sparse_.end());
+  std::inplace_merge(sparse_.begin(), pending, sparse_.end());
+  // The entries of one index are now adjacent, the largest rank last.
+  auto out = sparse_.begin();
+  for (auto it = sparse_.begin(); it != sparse_.end(); ++it) {
+    if (out != sparse_.begin() && SparseIndex(*(out - 1)) == SparseIndex(*it)) {
+      *(out - 1) = *it;
+    } else {
+      *out++ = *it;
+    }
+  }
+  sparse_.erase(out, sparse_.end());
+  sorted_ = static_cast<uint32_t>(sparse_.size());
   if (sparse_.size() > SparseLimit()) ToDense();
+}
+
+const HyperLogLog& HyperLogLog::Normalized(
+    std::optional<HyperLogLog>* copy) const {
+  if (sorted_ == sparse_.size()) return *this;
+  copy->emplace(*this);
+  (*copy)->Normalize();
+  return **copy;
 }
 
 void HyperLogLog::FoldSparseEntry(uint32_t entry) {
@@ -473,6 +519,7 @@ void HyperLogLog::ToDense() {
   for (uint32_t entry : sparse_) FoldSparseEntry(entry);
   sparse_.clear();
   sparse_.shrink_to_fit();
+  sorted_ = 0;
 }
 
 absl::Status HyperLogLog::Merge(const HyperLogLog& other) {
@@ -482,17 +529,21 @@ absl::Status HyperLogLog::Merge(const HyperLogLog& other) {
                      other.precision_, " into one of precision ", precision_));
   }
   if (other.is_sparse()) {
+    Normalize();
+    // Entries fold into registers in any order.
     if (!is_sparse()) {
       for (uint32_t entry : other.sparse_) FoldSparseEntry(entry);
       return absl::OkStatus();
     }
+    std::optional<HyperLogLog> copy;
+    const auto& theirs = other.Normalized(&copy).sparse_;
     // Union of two index-sorted lists, keeping the larger rank per index.
     decltype(sparse_) merged;
-    merged.reserve(sparse_.size() + other.sparse_.size());
+    merged.reserve(sparse_.size() + theirs.size());
     auto a = sparse_.begin();
-    auto b = other.sparse_.begin();
-    while (a != sparse_.end() || b != other.sparse_.end()) {
-      if (b == other.sparse_.end() ||
+    auto b = theirs.begin();
+    while (a != sparse_.end() || b != theirs.end()) {
+      if (b == theirs.end() ||
           (a != sparse_.end() && SparseIndex(*a) < SparseIndex(*b))) {
         merged.push_back(*a++);
       } else if (a == sparse_.end() || SparseIndex(*b) < SparseIndex(*a)) {
@@ -502,6 +553,7 @@ absl::Status HyperLogLog::Merge(const HyperLogLog& other) {
       }
     }
     sparse_ = std::move(merged);
+    sorted_ = static_cast<uint32_t>(sparse_.size());
     if (sparse_.size() > SparseLimit()) {
       ToDense();
     } else {
@@ -520,8 +572,10 @@ double HyperLogLog::Estimate() const {
   RegisterCounts counts{};
   if (is_sparse()) {
     if (sparse_.empty()) return 0.0;
-    counts[0] = std::ldexp(1.0, kSparseP) - static_cast<double>(sparse_.size());
-    for (uint32_t entry : sparse_) counts[SparseRank(entry)] += 1.0;
+    std::optional<HyperLogLog> copy;
+    const auto& sparse = Normalized(&copy).sparse_;
+    counts[0] = std::ldexp(1.0, kSparseP) - static_cast<double>(sparse.size());
+    for (uint32_t entry : sparse) counts[SparseRank(entry)] += 1.0;
     return ErtlEstimate(counts, kSparseP);
   }
   for (uint8_t reg : dense_) counts[reg] += 1.0;
@@ -543,10 +597,12 @@ void HyperLogLog::Serialize(std::string* out) const {
   out->push_back(static_cast<char>(kEncodingVersion));
   out->push_back(static_cast<char>(precision_));
   if (is_sparse()) {
+    std::optional<HyperLogLog> copy;
+    const auto& sparse = Normalized(&copy).sparse_;
     out->push_back(0);
-    PutVarint64(out, sparse_.size());
+    PutVarint64(out, sparse.size());
     uint32_t previous = 0;
-    for (uint32_t entry : sparse_) {
+    for (uint32_t entry : sparse) {
       PutVarint64(out, entry - previous);
       previous = entry;
     }
@@ -601,6 +657,7 @@ absl::StatusOr<HyperLogLog> HyperLogLog::Deserialize(std::string_view bytes) {
       hll.sparse_.push_back(e);
       previous = entry;
     }
+    hll.sorted_ = static_cast<uint32_t>(count);
   } else if (form == 1) {
     const size_t m = size_t{1} << precision;
     if (encoding->version == 1) {
@@ -1013,6 +1070,11 @@ namespace {
 
 constexpr char kHistogramTag = 'R';
 constexpr int kMaxParts = 5000;  // ceil(1 / (2 * kMinRelativeError))
+// Fewer buckets than this take each new value in its bucket; more append
+// it as a bucket of its own, merged in later, at least kMinPendingBuckets
+// and a quarter of the buckets at once (as HyperLogLog's sparse list).
+constexpr size_t kSortedInsertBuckets = 16;
+constexpr size_t kMinPendingBuckets = 8;
 
 }  // namespace
 
@@ -1081,8 +1143,43 @@ void QuantileHistogram::AddToBucket(int32_t key, uint64_t count) {
   }
   const bool extreme = it == buckets_.begin() || it == buckets_.end();
   buckets_.insert(it, Bucket{key, count});
+  sorted_ = static_cast<uint32_t>(buckets_.size());
   // Only a new largest magnitude of a sign can move its fold.
   if (extreme) Bound();
+}
+
+void QuantileHistogram::Normalize() {
+  if (sorted_ == buckets_.size()) return;
+  const auto by_key = [](const Bucket& a, const Bucket& b) {
+    return a.key < b.key;
+  };
+  const auto pending = buckets_.begin() + sorted_;
+  std::sort(pending, buckets_.end(), by_key);
+  std::inplace_merge(buckets_.begin(), pending, buckets_.end(), by_key);
+  auto out = buckets_.begin();
+  for (auto it = buckets_.begin(); it != buckets_.end(); ++it) {
+    if (out != buckets_.begin() && (out - 1)->key == it->key) {
+      (out - 1)->count += it->count;
+    } else {
+      *out++ = *it;
+    }
+  }
+  buckets_.erase(out, buckets_.end());
+  sorted_ = static_cast<uint32_t>(buckets_.size());
+  Bound();
+}
+
+const QuantileHistogram& QuantileHistogram::Normalized(
+    std::optional<QuantileHistogram>* copy) const {
+  if (sorted_ == buckets_.size()) return *this;
+  copy->emplace(*this);
+  (*copy)->Normalize();
+  return **copy;
+}
+
+size_t QuantileHistogram::num_buckets() const {
+  std::optional<QuantileHistogram> copy;
+  return Normalized(&copy).buckets_.size();
 }
 
 void QuantileHistogram::ToBuckets() {
@@ -1145,6 +1242,7 @@ void QuantileHistogram::Bound() {
       }
     }
   }
+  sorted_ = static_cast<uint32_t>(buckets_.size());
 }
 
 void QuantileHistogram::Add(double value) {
@@ -1163,7 +1261,16 @@ void QuantileHistogram::Add(double value) {
     return;
   }
   if (!values_.empty()) ToBuckets();
-  AddToBucket(KeyOf(value), 1);
+  const int32_t key = KeyOf(value);
+  if (sorted_ == buckets_.size() && buckets_.size() < kSortedInsertBuckets) {
+    AddToBucket(key, 1);
+    return;
+  }
+  // As in HyperLogLog::AddHash: an append touches one line where a binary
+  // search of a sketch out of the CPU's cache would wait at most steps.
+  buckets_.push_back(Bucket{key, 1});
+  const size_t pending = buckets_.size() - sorted_;
+  if (pending > std::max<size_t>(kMinPendingBuckets, sorted_ / 4)) Normalize();
 }
 
 absl::Status QuantileHistogram::Merge(const QuantileHistogram& other) {
@@ -1190,12 +1297,14 @@ absl::Status QuantileHistogram::Merge(const QuantileHistogram& other) {
     return absl::OkStatus();
   }
   if (is_exact()) ToBuckets();
+  Normalize();
   n_ = total;
   std::vector<Bucket> theirs;
   const std::vector<Bucket>* from = &other.buckets_;
-  if (other.is_exact()) {
+  if (other.is_exact() || other.sorted_ != other.buckets_.size()) {
     QuantileHistogram copy = other;
-    copy.ToBuckets();
+    if (copy.is_exact()) copy.ToBuckets();
+    copy.Normalize();
     theirs = std::move(copy.buckets_);
     from = &theirs;
   }
@@ -1232,8 +1341,9 @@ absl::StatusOr<double> QuantileHistogram::Quantile(double q) const {
     }
     return max_;
   }
+  std::optional<QuantileHistogram> copy;
   uint64_t cumulative = 0;
-  for (const Bucket& b : buckets_) {
+  for (const Bucket& b : Normalized(&copy).buckets_) {
     cumulative += b.count;
     if (static_cast<double>(cumulative) / n >= q) {
       return std::clamp(ValueOf(b.key), min_, max_);
@@ -1277,17 +1387,19 @@ void QuantileHistogram::Serialize(std::string* out) const {
     int64_t previous = 0;
     for (double v : values_) PutValue(out, v, form, true, &previous);
   } else if (n_ > 0) {
+    std::optional<QuantileHistogram> copy;
+    const std::vector<Bucket>& buckets = Normalized(&copy).buckets_;
     PutDouble(out, min_);
     PutDouble(out, max_);
-    PutVarint64(out, buckets_.size());
+    PutVarint64(out, buckets.size());
     int32_t previous = 0;
-    for (size_t i = 0; i < buckets_.size(); ++i) {
-      const int32_t key = buckets_[i].key;
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      const int32_t key = buckets[i].key;
       PutVarint64(out,
                   i == 0 ? ZigZag(key) : static_cast<uint64_t>(key - previous));
       previous = key;
     }
-    for (const Bucket& b : buckets_) PutVarint64(out, b.count);
+    for (const Bucket& b : buckets) PutVarint64(out, b.count);
   }
   AppendCrc(out, start);
 }
@@ -1400,6 +1512,7 @@ absl::StatusOr<QuantileHistogram> QuantileHistogram::Deserialize(
       int64_t{sketch.buckets_.back().key} - positive->key > span) {
     return corrupt("positive buckets span more than a sign keeps");
   }
+  sketch.sorted_ = static_cast<uint32_t>(sketch.buckets_.size());
   return sketch;
 }
 

@@ -166,6 +166,43 @@ TEST(HyperLogLogTest, MergeOfDisjointPartsEqualsAddingAll) {
   }
 }
 
+// A sparse list longer than a few lines takes new entries unsorted and
+// sorts them in later: what every read sees in between is still the sketch
+// of everything added, as a union of one-hash sketches (which never holds
+// unsorted entries) builds it.
+TEST(HyperLogLogTest, ReadsBetweenAddsSeeEveryHashAdded) {
+  std::mt19937_64 rng(11);
+  std::vector<uint64_t> hashes;
+  HyperLogLog hll;
+  HyperLogLog reference;
+  for (int i = 0; i < 6000 && hll.is_sparse(); ++i) {
+    // One in four repeats an earlier hash, a third of them with a larger
+    // rank (same fine register).
+    uint64_t hash = rng();
+    if (!hashes.empty() && i % 4 == 0) {
+      hash = hashes[rng() % hashes.size()];
+      if (i % 3 == 0) hash &= ~((uint64_t{1} << 38) - 1);
+    }
+    hashes.push_back(hash);
+    hll.AddHash(hash);
+    HyperLogLog one;
+    one.AddHash(hash);
+    ASSERT_TRUE(reference.Merge(one).ok());
+    if (i % 97 == 0 || i < 40) {
+      ASSERT_EQ(Bytes(hll), Bytes(reference)) << i;
+      ASSERT_EQ(hll.Estimate(), reference.Estimate()) << i;
+      // A copy, and a sketch merged from it, are the same sketch.
+      HyperLogLog copy = hll;
+      HyperLogLog merged;
+      ASSERT_TRUE(merged.Merge(hll).ok());
+      ASSERT_EQ(Bytes(copy), Bytes(reference)) << i;
+      ASSERT_EQ(Bytes(merged), Bytes(reference)) << i;
+    }
+  }
+  EXPECT_FALSE(hll.is_sparse());  // it went on to turn dense
+  EXPECT_EQ(Bytes(hll), Bytes(reference));
+}
+
 TEST(HyperLogLogTest, MergeIsCommutativeAndAssociative) {
   const HyperLogLog a = HllOfRange(0, 50);         // sparse
   const HyperLogLog b = HllOfRange(1000, 21000);   // dense
@@ -967,6 +1004,33 @@ TEST(QuantileHistogramTest, OrderAndMergePointsDoNotChangeTheBytes) {
   ASSERT_TRUE(b.Merge(a).ok());
   EXPECT_TRUE(b.is_exact());
   EXPECT_EQ(Bytes(b), Bytes(all));
+}
+
+// As HyperLogLog's: values added to buckets are merged in later, and every
+// read in between sees all of them.
+TEST(QuantileHistogramTest, ReadsBetweenAddsSeeEveryValueAdded) {
+  std::vector<double> data = LogNormal(3000, 12);
+  for (size_t i = 0; i < data.size(); i += 7) data[i] = -data[i];
+  for (size_t i = 3; i < data.size(); i += 5) data[i] = data[i - 3];
+  QuantileHistogram sketch;
+  QuantileHistogram reference;
+  for (size_t i = 0; i < data.size(); ++i) {
+    sketch.Add(data[i]);
+    QuantileHistogram one;
+    one.Add(data[i]);
+    ASSERT_TRUE(reference.Merge(one).ok());
+    if (i % 89 == 0 || (i > 30 && i < 80)) {
+      ASSERT_EQ(Bytes(sketch), Bytes(reference)) << i;
+      ASSERT_EQ(sketch.num_buckets(), reference.num_buckets()) << i;
+      for (double q : {0.01, 0.5, 0.99}) {
+        ASSERT_EQ(*sketch.Quantile(q), *reference.Quantile(q)) << i;
+      }
+      QuantileHistogram merged;
+      ASSERT_TRUE(merged.Merge(sketch).ok());
+      ASSERT_EQ(Bytes(merged), Bytes(reference)) << i;
+    }
+  }
+  EXPECT_EQ(Bytes(sketch), Bytes(reference));
 }
 
 TEST(QuantileHistogramTest, MergeRejectsAnotherRelativeError) {
