@@ -1148,8 +1148,19 @@ void QuantileHistogram::AddToBucket(int32_t key, uint64_t count) {
   if (extreme) Bound();
 }
 
+bool QuantileHistogram::normalized() const {
+  return sorted_ == (is_exact() ? values_.size() : buckets_.size());
+}
+
 void QuantileHistogram::Normalize() {
-  if (sorted_ == buckets_.size()) return;
+  if (normalized()) return;
+  if (is_exact()) {
+    const auto pending = values_.begin() + sorted_;
+    std::sort(pending, values_.end());
+    std::inplace_merge(values_.begin(), pending, values_.end());
+    sorted_ = static_cast<uint32_t>(values_.size());
+    return;
+  }
   const auto by_key = [](const Bucket& a, const Bucket& b) {
     return a.key < b.key;
   };
@@ -1171,7 +1182,7 @@ void QuantileHistogram::Normalize() {
 
 const QuantileHistogram& QuantileHistogram::Normalized(
     std::optional<QuantileHistogram>* copy) const {
-  if (sorted_ == buckets_.size()) return *this;
+  if (normalized()) return *this;
   copy->emplace(*this);
   (*copy)->Normalize();
   return **copy;
@@ -1183,7 +1194,8 @@ size_t QuantileHistogram::num_buckets() const {
 }
 
 void QuantileHistogram::ToBuckets() {
-  // values_ is sorted, so its keys come in order.
+  // Sorted, the values' keys come in order.
+  std::sort(values_.begin(), values_.end());
   for (double v : values_) {
     const int32_t key = KeyOf(v);
     if (!buckets_.empty() && buckets_.back().key == key) {
@@ -1256,8 +1268,8 @@ void QuantileHistogram::Add(double value) {
   }
   ++n_;
   if (n_ <= kExactValues) {
-    values_.insert(std::upper_bound(values_.begin(), values_.end(), value),
-                   value);
+    // Sorted when read (Normalize), as the buckets' later values are.
+    values_.push_back(value);
     return;
   }
   if (!values_.empty()) ToBuckets();
@@ -1288,23 +1300,34 @@ absl::Status QuantileHistogram::Merge(const QuantileHistogram& other) {
   max_ = std::max(max_, other.max_);
   const uint64_t total = n_ + other.n_;
   if (total <= kExactValues) {
+    Normalize();
+    std::optional<QuantileHistogram> copy;
+    const auto& theirs = other.Normalized(&copy).values_;
     absl::InlinedVector<double, 2> merged;
     merged.reserve(total);
-    std::merge(values_.begin(), values_.end(), other.values_.begin(),
-               other.values_.end(), std::back_inserter(merged));
+    std::merge(values_.begin(), values_.end(), theirs.begin(), theirs.end(),
+               std::back_inserter(merged));
     values_ = std::move(merged);
+    sorted_ = static_cast<uint32_t>(values_.size());
     n_ = total;
     return absl::OkStatus();
   }
-  if (is_exact()) ToBuckets();
-  Normalize();
+  // ToBuckets leaves the buckets normalized.
+  if (is_exact()) {
+    ToBuckets();
+  } else {
+    Normalize();
+  }
   n_ = total;
   std::vector<Bucket> theirs;
   const std::vector<Bucket>* from = &other.buckets_;
-  if (other.is_exact() || other.sorted_ != other.buckets_.size()) {
+  if (other.is_exact() || !other.normalized()) {
     QuantileHistogram copy = other;
-    if (copy.is_exact()) copy.ToBuckets();
-    copy.Normalize();
+    if (copy.is_exact()) {
+      copy.ToBuckets();
+    } else {
+      copy.Normalize();
+    }
     theirs = std::move(copy.buckets_);
     from = &theirs;
   }
@@ -1335,15 +1358,16 @@ absl::StatusOr<double> QuantileHistogram::Quantile(double q) const {
   const double n = static_cast<double>(n_);
   // cumulative / n is correctly rounded, so a q written as a decimal
   // fraction matches the rank it names exactly (as QuantileSketch).
+  std::optional<QuantileHistogram> copy;
+  const QuantileHistogram& sketch = Normalized(&copy);
   if (is_exact()) {
-    for (size_t i = 0; i < values_.size(); ++i) {
-      if (static_cast<double>(i + 1) / n >= q) return values_[i];
+    for (size_t i = 0; i < sketch.values_.size(); ++i) {
+      if (static_cast<double>(i + 1) / n >= q) return sketch.values_[i];
     }
     return max_;
   }
-  std::optional<QuantileHistogram> copy;
   uint64_t cumulative = 0;
-  for (const Bucket& b : Normalized(&copy).buckets_) {
+  for (const Bucket& b : sketch.buckets_) {
     cumulative += b.count;
     if (static_cast<double>(cumulative) / n >= q) {
       return std::clamp(ValueOf(b.key), min_, max_);
@@ -1380,15 +1404,16 @@ void QuantileHistogram::Serialize(std::string* out) const {
   out->push_back(static_cast<char>(parts_ & 0xFF));
   out->push_back(static_cast<char>(parts_ >> 8));
   PutVarint64(out, n_);
+  std::optional<QuantileHistogram> copy;
+  const QuantileHistogram& sketch = Normalized(&copy);
   if (n_ > 0 && is_exact()) {
     const std::array<absl::Span<const double>, 1> levels = {
-        absl::MakeConstSpan(values_)};
+        absl::MakeConstSpan(sketch.values_)};
     const uint8_t form = PutValueForm(out, levels);
     int64_t previous = 0;
-    for (double v : values_) PutValue(out, v, form, true, &previous);
+    for (double v : sketch.values_) PutValue(out, v, form, true, &previous);
   } else if (n_ > 0) {
-    std::optional<QuantileHistogram> copy;
-    const std::vector<Bucket>& buckets = Normalized(&copy).buckets_;
+    const std::vector<Bucket>& buckets = sketch.buckets_;
     PutDouble(out, min_);
     PutDouble(out, max_);
     PutVarint64(out, buckets.size());
@@ -1450,6 +1475,7 @@ absl::StatusOr<QuantileHistogram> QuantileHistogram::Deserialize(
     if (!in.empty()) return corrupt("trailing bytes");
     sketch.min_ = sketch.values_.front();
     sketch.max_ = sketch.values_.back();
+    sketch.sorted_ = static_cast<uint32_t>(sketch.values_.size());
     return sketch;
   }
   uint64_t num_buckets = 0;

@@ -1019,7 +1019,7 @@ TEST(QuantileHistogramTest, ReadsBetweenAddsSeeEveryValueAdded) {
     QuantileHistogram one;
     one.Add(data[i]);
     ASSERT_TRUE(reference.Merge(one).ok());
-    if (i % 89 == 0 || (i > 30 && i < 80)) {
+    if (i % 89 == 0 || i < 80) {
       ASSERT_EQ(Bytes(sketch), Bytes(reference)) << i;
       ASSERT_EQ(sketch.num_buckets(), reference.num_buckets()) << i;
       for (double q : {0.01, 0.5, 0.99}) {

@@ -124,7 +124,8 @@
 // instead of a logarithm, so every platform puts a value in the same bucket.
 //
 //   - Exact while small: up to kExactValues (32) values it keeps the values
-//     themselves, sorted, and `Quantile` is exact.
+//     themselves, and `Quantile` is exact. They are appended as they come
+//     and sorted when read (a const read sorts a copy).
 //   - Buckets: beyond that, a value x goes to a bucket by its sign, its
 //     binary exponent e and the first M = ceil(1 / (2 * relative_error))
 //     equal parts of [2^e, 2^(e+1)) (50 parts at the default relative error
@@ -439,21 +440,25 @@ class QuantileHistogram {
   // Folds the smallest magnitudes of a sign that has too many buckets.
   // REQUIRES: normalized.
   void Bound();
-  // Sorts the values added to buckets since the last call into the
-  // buckets, then Bound.
+  // Whether the values or buckets added since the last Normalize are
+  // sorted in.
+  bool normalized() const;
+  // Sorts the values added since the last call in with the others: while
+  // exact, into the sorted values; after, into the buckets, then Bound.
   void Normalize();
   // This sketch, normalized: itself, or `*copy` made normalized.
   const QuantileHistogram& Normalized(
       std::optional<QuantileHistogram>* copy) const;
 
   int32_t parts_;  // M: buckets per binade
-  // buckets_[0, sorted_) is normalized; each bucket after it holds one
-  // value added since (Normalize).
+  // While exact, values_[0, sorted_) is sorted; after, buckets_[0,
+  // sorted_) is normalized and each bucket after it holds one value. The
+  // values after sorted_ were added since (Normalize).
   uint32_t sorted_ = 0;
   uint64_t n_ = 0;
   double min_ = 0;
   double max_ = 0;
-  // While n_ <= kExactValues: the values, sorted. Empty after.
+  // While n_ <= kExactValues: the values. Empty after.
   absl::InlinedVector<double, 2> values_;
   // After: buckets sorted by key, which is value order; none empty; one
   // per key.
