@@ -1358,16 +1358,19 @@ absl::StatusOr<double> QuantileHistogram::Quantile(double q) const {
   const double n = static_cast<double>(n_);
   // cumulative / n is correctly rounded, so a q written as a decimal
   // fraction matches the rank it names exactly (as QuantileSketch).
-  std::optional<QuantileHistogram> copy;
-  const QuantileHistogram& sketch = Normalized(&copy);
   if (is_exact()) {
-    for (size_t i = 0; i < sketch.values_.size(); ++i) {
-      if (static_cast<double>(i + 1) / n >= q) return sketch.values_[i];
+    // Sorted on the stack: no copy of the sketch on the heap.
+    std::array<double, kExactValues> sorted;
+    const auto end = std::copy(values_.begin(), values_.end(), sorted.begin());
+    std::sort(sorted.begin(), end);
+    for (auto it = sorted.begin(); it != end; ++it) {
+      if (static_cast<double>(it - sorted.begin() + 1) / n >= q) return *it;
     }
     return max_;
   }
+  std::optional<QuantileHistogram> copy;
   uint64_t cumulative = 0;
-  for (const Bucket& b : sketch.buckets_) {
+  for (const Bucket& b : Normalized(&copy).buckets_) {
     cumulative += b.count;
     if (static_cast<double>(cumulative) / n >= q) {
       return std::clamp(ValueOf(b.key), min_, max_);
