@@ -41,6 +41,19 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 void AppendJsonString(std::string_view s, std::string* out,
                       JsonEscapeOptions options) {
   static constexpr char kHex[] = "0123456789abcdef";
+  // Most strings (keys, feature names) are printable ASCII: one pass that
+  // finds no byte to escape, then one copy.
+  bool printable = true;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    printable &= c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  }
+  if (printable) {
+    out->push_back('"');
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
   out->push_back('"');
   // Bytes that stand for themselves: taken a run at a time.
   auto plain = [&options](unsigned char c) {

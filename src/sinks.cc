@@ -28,6 +28,11 @@ bool Less(const FeatureUpdate& a, const FeatureUpdate& b) {
 
 // ---- writing JSON -----------------------------------------------------------
 
+void AppendInt(int64_t v, std::string* out) {
+  char buf[24];
+  out->append(buf, std::to_chars(buf, buf + sizeof(buf), v).ptr);
+}
+
 // Keys and strings are expected to be UTF-8: bytes of 0x80 and above are
 // copied as they are (the default JsonEscapeOptions).
 void AppendValue(const Value& value, std::string* out) {
@@ -39,6 +44,8 @@ void AppendValue(const Value& value, std::string* out) {
       out->append(value.bool_value() ? "true" : "false");
       return;
     case Value::Type::kInt64:
+      AppendInt(value.int64_value(), out);
+      return;
     case Value::Type::kDecimal:
       out->append(value.ToString());
       return;
@@ -273,12 +280,19 @@ void AppendFeatureUpdateJson(const FeatureUpdate& u, std::string* out) {
   internal::AppendJsonString(u.key, out);
   out->append(",\"feature\":");
   internal::AppendJsonString(u.feature, out);
-  absl::StrAppend(out, ",\"window_start\":", u.window.start,
-                  ",\"window_end\":", u.window.end, ",\"type\":\"",
-                  TypeName(u.value.type()), "\",\"value\":");
+  out->append(",\"window_start\":");
+  AppendInt(u.window.start, out);
+  out->append(",\"window_end\":");
+  AppendInt(u.window.end, out);
+  out->append(",\"type\":\"");
+  out->append(TypeName(u.value.type()));
+  out->append("\",\"value\":");
   AppendValue(u.value, out);
-  absl::StrAppend(out, ",\"version_time\":", u.version_time,
-                  ",\"version_offset\":", u.version_offset, "}");
+  out->append(",\"version_time\":");
+  AppendInt(u.version_time, out);
+  out->append(",\"version_offset\":");
+  AppendInt(u.version_offset, out);
+  out->push_back('}');
 }
 
 std::string FeatureUpdateToJson(const FeatureUpdate& u) {
