@@ -56,8 +56,8 @@
 //     the object (64 bytes, no heap); serialized, an entry takes about 3-5
 //     bytes: a 1-value sketch is 14 bytes, a 5-value one 31. A list of 16
 //     entries or more takes a new entry at its end and sorts such entries
-//     in once they are 8 and a quarter of the list (or the list would pass
-//     its limit): a binary search of a list out of the CPU's cache waits
+//     in once they are more than 8 and more than a quarter of the list (or
+//     the list would pass its limit): a binary search of a list out of the CPU's cache waits
 //     for memory at most of its steps, an append at one. Every read
 //     (Estimate, Serialize, Merge) sees the sorted list; a const one sorts
 //     a copy.
