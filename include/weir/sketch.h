@@ -57,10 +57,10 @@
 //     bytes: a 1-value sketch is 14 bytes, a 5-value one 31. A list of 16
 //     entries or more takes a new entry at its end and sorts such entries
 //     in once they are more than 8 and more than a quarter of the list (or
-//     the list would pass its limit): a binary search of a list out of the CPU's cache waits
-//     for memory at most of its steps, an append at one. Every read
-//     (Estimate, Serialize, Merge) sees the sorted list; a const one sorts
-//     a copy.
+//     the list would pass its limit): a binary search of a list out of the
+//     CPU's cache waits for memory at most of its steps, an append at one.
+//     Every read (Estimate, Serialize, Merge) sees the sorted list; a const
+//     one sorts a copy.
 //   - Dense mode: m one-byte registers (16 KiB at p = 14); serialized 6 bits
 //     per register, 3m / 4 + 8 bytes (12 KiB at p = 14). The dense form a
 //     sparse sketch turns into equals the form the same hashes would have
