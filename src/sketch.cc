@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <utility>
@@ -135,11 +136,42 @@ constexpr int kSparseP = HyperLogLog::kSparsePrecision;
 constexpr int kSparseRankBits = 6;
 constexpr uint32_t kSparseRankMask = (1u << kSparseRankBits) - 1;
 constexpr size_t kMaxSparseEntries = 4096;
-// A sparse list shorter than this takes each new entry in its place; a
-// longer one appends it and sorts what was appended in later, at least
-// kMinPendingEntries and a quarter of the list at once.
-constexpr size_t kSortedInsertEntries = 16;
-constexpr size_t kMinPendingEntries = 8;
+
+// A sorted list (HyperLogLog's sparse entries, a histogram's buckets)
+// shorter than kAppendFrom takes each new element in its place; a longer
+// one appends it, and what was appended is sorted in later, more than
+// kMinAppended and more than a quarter of the sorted part at once.
+constexpr size_t kAppendFrom = 16;
+constexpr size_t kMinAppended = 8;
+
+// Whether a list of `size` elements, the first `sorted` of them sorted,
+// takes a new element in its place (else it appends it).
+bool InsertsInPlace(size_t size, size_t sorted) {
+  return sorted == size && size < kAppendFrom;
+}
+// Whether the appended elements of such a list are due to be sorted in.
+bool SortInDue(size_t size, size_t sorted) {
+  return size - sorted > std::max(kMinAppended, sorted / 4);
+}
+
+// Sorts v[sorted, end) in with the sorted v[0, sorted), then folds each
+// element `same` as the one before it into that one (`fold(into, from)`),
+// leaving one element per run.
+template <typename V, typename Less, typename Same, typename Fold>
+void SortInAppended(V& v, size_t sorted, Less less, Same same, Fold fold) {
+  const auto appended = v.begin() + sorted;
+  std::sort(appended, v.end(), less);
+  std::inplace_merge(v.begin(), appended, v.end(), less);
+  auto out = v.begin();
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (out != v.begin() && same(*(out - 1), *it)) {
+      fold(*(out - 1), *it);
+    } else {
+      *out++ = *it;
+    }
+  }
+  v.erase(out, v.end());
+}
 
 inline uint32_t SparseIndex(uint32_t entry) { return entry >> kSparseRankBits; }
 inline uint8_t SparseRank(uint32_t entry) { return entry & kSparseRankMask; }
@@ -456,7 +488,7 @@ void HyperLogLog::AddHash(uint64_t hash) {
     return;
   }
   const uint32_t entry = SparseEntry(hash);
-  if (sorted_ == sparse_.size() && sparse_.size() < kSortedInsertEntries) {
+  if (InsertsInPlace(sparse_.size(), sorted_)) {
     // Entries sort by index first (the high bits), so the first entry >=
     // the index with rank 0 is the one with this index, if any.
     auto it = std::lower_bound(sparse_.begin(), sparse_.end(),
@@ -475,28 +507,18 @@ void HyperLogLog::AddHash(uint64_t hash) {
   // are not): the entry is appended, which touches one line, and sorted in
   // with others later. A duplicate index is resolved then.
   sparse_.push_back(entry);
-  const size_t pending = sparse_.size() - sorted_;
-  if (pending > std::max<size_t>(kMinPendingEntries, sorted_ / 4) ||
-      sparse_.size() > SparseLimit()) {
+  if (SortInDue(sparse_.size(), sorted_) || sparse_.size() > SparseLimit()) {
     Normalize();
   }
 }
 
 void HyperLogLog::Normalize() {
   if (sorted_ == sparse_.size()) return;
-  const auto pending = sparse_.begin() + sorted_;
-  std::sort(pending, sparse_.end());
-  std::inplace_merge(sparse_.begin(), pending, sparse_.end());
-  // The entries of one index are now adjacent, the largest rank last.
-  auto out = sparse_.begin();
-  for (auto it = sparse_.begin(); it != sparse_.end(); ++it) {
-    if (out != sparse_.begin() && SparseIndex(*(out - 1)) == SparseIndex(*it)) {
-      *(out - 1) = *it;
-    } else {
-      *out++ = *it;
-    }
-  }
-  sparse_.erase(out, sparse_.end());
+  // Sorted, the entries of one index are adjacent, the largest rank last.
+  SortInAppended(
+      sparse_, sorted_, std::less<uint32_t>(),
+      [](uint32_t a, uint32_t b) { return SparseIndex(a) == SparseIndex(b); },
+      [](uint32_t& into, uint32_t from) { into = from; });
   sorted_ = static_cast<uint32_t>(sparse_.size());
   if (sparse_.size() > SparseLimit()) ToDense();
 }
@@ -1070,11 +1092,6 @@ namespace {
 
 constexpr char kHistogramTag = 'R';
 constexpr int kMaxParts = 5000;  // ceil(1 / (2 * kMinRelativeError))
-// Fewer buckets than this take each new value in its bucket; more append
-// it as a bucket of its own, merged in later, at least kMinPendingBuckets
-// and a quarter of the buckets at once (as HyperLogLog's sparse list).
-constexpr size_t kSortedInsertBuckets = 16;
-constexpr size_t kMinPendingBuckets = 8;
 
 }  // namespace
 
@@ -1155,27 +1172,17 @@ bool QuantileHistogram::normalized() const {
 void QuantileHistogram::Normalize() {
   if (normalized()) return;
   if (is_exact()) {
-    const auto pending = values_.begin() + sorted_;
-    std::sort(pending, values_.end());
-    std::inplace_merge(values_.begin(), pending, values_.end());
+    const auto appended = values_.begin() + sorted_;
+    std::sort(appended, values_.end());
+    std::inplace_merge(values_.begin(), appended, values_.end());
     sorted_ = static_cast<uint32_t>(values_.size());
     return;
   }
-  const auto by_key = [](const Bucket& a, const Bucket& b) {
-    return a.key < b.key;
-  };
-  const auto pending = buckets_.begin() + sorted_;
-  std::sort(pending, buckets_.end(), by_key);
-  std::inplace_merge(buckets_.begin(), pending, buckets_.end(), by_key);
-  auto out = buckets_.begin();
-  for (auto it = buckets_.begin(); it != buckets_.end(); ++it) {
-    if (out != buckets_.begin() && (out - 1)->key == it->key) {
-      (out - 1)->count += it->count;
-    } else {
-      *out++ = *it;
-    }
-  }
-  buckets_.erase(out, buckets_.end());
+  SortInAppended(
+      buckets_, sorted_,
+      [](const Bucket& a, const Bucket& b) { return a.key < b.key; },
+      [](const Bucket& a, const Bucket& b) { return a.key == b.key; },
+      [](Bucket& into, const Bucket& from) { into.count += from.count; });
   sorted_ = static_cast<uint32_t>(buckets_.size());
   Bound();
 }
@@ -1274,15 +1281,14 @@ void QuantileHistogram::Add(double value) {
   }
   if (!values_.empty()) ToBuckets();
   const int32_t key = KeyOf(value);
-  if (sorted_ == buckets_.size() && buckets_.size() < kSortedInsertBuckets) {
+  if (InsertsInPlace(buckets_.size(), sorted_)) {
     AddToBucket(key, 1);
     return;
   }
   // As in HyperLogLog::AddHash: an append touches one line where a binary
   // search of a sketch out of the CPU's cache would wait at most steps.
   buckets_.push_back(Bucket{key, 1});
-  const size_t pending = buckets_.size() - sorted_;
-  if (pending > std::max<size_t>(kMinPendingBuckets, sorted_ / 4)) Normalize();
+  if (SortInDue(buckets_.size(), sorted_)) Normalize();
 }
 
 absl::Status QuantileHistogram::Merge(const QuantileHistogram& other) {
