@@ -10,11 +10,11 @@
 //
 // Prints:
 //   B2 rocksdb events_per_s=... ref_events_per_s=... ratio=...
+//   (exits 1 if the operator's cache evicted or read state: B2 measures a
+//   cache that never spills, the run B7's check compares against)
 //   B2 vs_handwritten events_per_s=... ref_events_per_s=... ratio=...
 //   (the second reference: F-FRAUD written by hand for this feature set,
 //   RunHandWritten)
-//   (exits 1 if the operator's cache evicted or read state: B2 measures a
-//   cache that never spills, the run B7's check compares against)
 //   B2 state bytes_per_active_user=... active_users=... (every window still
 //   open at the end of the input, flushed to RocksDB, in a separate untimed
 //   run: keys, values and the backend's value headers)
@@ -22,9 +22,9 @@
 //   sketches, at the end of the input in that run)
 
 #include <algorithm>
-#include <iterator>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -35,10 +35,10 @@
 #include "absl/time/clock.h"
 #include "bench_state.h"
 #include "tools/common/command_line.h"
-#include "weir/record.h"
-#include "weir/sink.h"
 #include "weir/keyed_window_operator.h"
+#include "weir/record.h"
 #include "weir/rocksdb/rocksdb_state_backend.h"
+#include "weir/sink.h"
 #include "weir/sketch.h"
 #include "weir/testing/subprocess.h"
 #include "weir/testing/wpay.h"
