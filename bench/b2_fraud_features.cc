@@ -182,9 +182,8 @@ double RunHandWritten(const std::vector<weir::Event>& in, uint64_t* updates) {
     auto [it, added] = users.try_emplace(e.key);
     User& u = it->second;
     const std::string& key = it->first;
+    // A new user's sketches are set when its first hour starts, below.
     if (added) {
-      u.merchants = empty_hll;
-      u.amounts = empty_histogram;
       std::fill(std::begin(u.tile), std::end(u.tile), weir::kMinEventTime);
     }
     const int64_t t = e.event_time;
