@@ -107,4 +107,32 @@ absl::Status Aggregator::Decode(std::string_view* in, char* acc) const {
 
 void Aggregator::Destroy(char* acc) const { internal::AccDestroy(kind_, acc); }
 
+namespace internal {
+
+absl::Status ScaleError(int32_t scale) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("decimal scale ", scale, " is outside 0..18"));
+}
+
+absl::Status InexactError(int32_t scale, int32_t target) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "decimal with ", scale, " places has non-zero digits beyond the ",
+      target, " places the exact sum keeps"));
+}
+
+absl::Status TypeError(AggregateKind kind, Value::Type type) {
+  if (kind == AggregateKind::kDecimalSum) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "decimal_sum takes decimal or int64 values, got ", TypeName(type)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      AggregateKindName(kind), " takes numeric values, got ", TypeName(type)));
+}
+
+absl::Status NonFiniteError(AggregateKind kind) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(AggregateKindName(kind), " got a non-finite number"));
+}
+
+}  // namespace internal
 }  // namespace weir

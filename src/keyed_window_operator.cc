@@ -465,6 +465,7 @@ class KeyedWindowOperator::Impl {
   std::vector<Group> groups_;
   size_t max_group_size_ = 0;               // features in the largest group
   std::vector<internal::AggInput> inputs_;  // per feature, reused per record
+  std::vector<int> valued_;                 // the features with a field
 
   WatermarkTracker tracker_;
   EventTime watermark_ = kMinEventTime;
@@ -590,7 +591,11 @@ absl::Status KeyedWindowOperator::Impl::Init() {
     if (internal::IsSketch(f.aggregate)) group.has_sketch = true;
     group.features.push_back(static_cast<int>(i));
   }
+  // A feature with no field always takes the default input.
   inputs_.resize(features_.size());
+  for (size_t i = 0; i < features_.size(); ++i) {
+    if (features_[i].field >= 0) valued_.push_back(static_cast<int>(i));
+  }
   size_t max_acc = 0;
   for (Group& g : groups_) {
     const size_t with_memo = 2 * g.acc_size + sizeof(EventTime);
@@ -865,7 +870,7 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
   // too, and met before the next record unless nothing can be evicted.
   // (After the re-emissions: an entry queued for one can neither be
   // evicted nor move.)
-  WEIR_RETURN_IF_ERROR(EvictToByteBound());
+  if (OverByteBound()) WEIR_RETURN_IF_ERROR(EvictToByteBound());
 
   tracker_.Observe(r.partition, r.event_time);
   watermark_ = std::max(watermark_, tracker_.Combined());
@@ -877,12 +882,8 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
 
 absl::Status KeyedWindowOperator::Impl::PrepareInputs(const Record& r) {
   // Validate and convert every value before touching any state.
-  for (size_t i = 0; i < features_.size(); ++i) {
+  for (int i : valued_) {
     const Feature& f = features_[i];
-    if (f.field < 0) {
-      inputs_[i] = internal::AggInput();
-      continue;
-    }
     if (static_cast<size_t>(f.field) >= r.values.size()) {
       return absl::InvalidArgumentError(
           absl::StrCat("feature '", f.name, "' reads field ", f.field,

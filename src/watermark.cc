@@ -23,14 +23,9 @@ absl::Status WatermarkOptions::Validate() const {
 }
 
 WatermarkTracker::WatermarkTracker(const WatermarkOptions& options)
-    : options_(options), ooo_ms_(ToMillis(options.max_out_of_orderness)) {}
-
-EventTime WatermarkTracker::WatermarkOf(const Partition& p) const {
-  EventTime own = p.max_event_time == kMinEventTime
-                      ? kMinEventTime
-                      : SaturatingAdd(p.max_event_time, -ooo_ms_);
-  return std::max(own, floor_);
-}
+    : options_(options),
+      ooo_ms_(ToMillis(options.max_out_of_orderness)),
+      idle_timeout_(options.idle_timeout.has_value()) {}
 
 WatermarkTracker::Partition* WatermarkTracker::Find(int32_t partition) {
   if (last_ != nullptr && last_id_ == partition) return last_;
@@ -41,7 +36,8 @@ WatermarkTracker::Partition* WatermarkTracker::Find(int32_t partition) {
   return last_;
 }
 
-EventTime WatermarkTracker::Observe(int32_t partition, EventTime event_time) {
+EventTime WatermarkTracker::ObserveSlow(int32_t partition,
+                                        EventTime event_time) {
   Partition* p = Find(partition);
   if (p == nullptr) {
     last_ = nullptr;  // the insert may rehash
@@ -49,19 +45,22 @@ EventTime WatermarkTracker::Observe(int32_t partition, EventTime event_time) {
     last_id_ = partition;
     last_ = p;
   }
+  // A new partition lowers no watermark, but it changes which partitions
+  // the combined one is over.
+  raised_ = true;
   const EventTime before = WatermarkOf(*p);
   p->max_event_time = std::max(p->max_event_time, event_time);
-  if (options_.idle_timeout.has_value()) p->last_record = options_.clock->Now();
+  if (idle_timeout_) p->last_record = options_.clock->Now();
   return before;
 }
 
-EventTime WatermarkTracker::PartitionWatermark(int32_t partition) const {
-  if (last_ != nullptr && last_id_ == partition) return WatermarkOf(*last_);
+EventTime WatermarkTracker::PartitionWatermarkSlow(int32_t partition) const {
   auto it = partitions_.find(partition);
   return it == partitions_.end() ? floor_ : WatermarkOf(it->second);
 }
 
-EventTime WatermarkTracker::Combined() {
+EventTime WatermarkTracker::CombinedSlow() {
+  raised_ = false;
   if (partitions_.size() == 1) {  // the common case: one partition
     combined_ = std::max(combined_, WatermarkOf(partitions_.begin()->second));
     return combined_;
@@ -70,9 +69,8 @@ EventTime WatermarkTracker::Combined() {
     combined_ = std::max(combined_, floor_);
     return combined_;
   }
-  const absl::Time now = options_.idle_timeout.has_value()
-                             ? options_.clock->Now()
-                             : absl::InfinitePast();
+  const absl::Time now =
+      idle_timeout_ ? options_.clock->Now() : absl::InfinitePast();
   EventTime active_min = kMaxEventTime;
   EventTime all_max = kMinEventTime;
   bool any_active = false;
@@ -93,6 +91,7 @@ EventTime WatermarkTracker::Combined() {
 void WatermarkTracker::AdvanceTo(EventTime t) {
   floor_ = std::max(floor_, t);
   combined_ = std::max(combined_, floor_);
+  raised_ = true;
 }
 
 std::string WatermarkTracker::Encode() const {
@@ -141,6 +140,7 @@ absl::Status WatermarkTracker::Decode(std::string_view in) {
   combined_ = static_cast<EventTime>(combined);
   partitions_ = std::move(parts);
   last_ = nullptr;
+  raised_ = true;
   return absl::OkStatus();
 }
 

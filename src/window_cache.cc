@@ -47,14 +47,8 @@ uint32_t WindowCache::Hold(std::string_view key) {
   return node;
 }
 
-void WindowCache::Release(uint32_t node) {
-  --keys_[node].holds;
-  FreeNodeIfUnused(node);
-}
-
-void WindowCache::FreeNodeIfUnused(uint32_t node) {
+void WindowCache::FreeNode(uint32_t node) {
   KeyNode& k = keys_[node];
-  if (k.holds > 0 || !k.windows.empty()) return;
   index_.erase(node);
   k.live = false;
   // A free node holds no heap: a long key or window list is given back.

@@ -34,6 +34,7 @@
 #ifndef WEIR_WATERMARK_H_
 #define WEIR_WATERMARK_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -72,13 +73,40 @@ class WatermarkTracker {
 
   // Notes a record of `partition` at `event_time`; returns that partition's
   // watermark as it was before the record.
-  EventTime Observe(int32_t partition, EventTime event_time);
+  EventTime Observe(int32_t partition, EventTime event_time) {
+    // The common case, inline: the previous record's partition, no
+    // idleness to note.
+    if (last_ == nullptr || last_id_ != partition || idle_timeout_) {
+      return ObserveSlow(partition, event_time);
+    }
+    const EventTime before = WatermarkOf(*last_);
+    if (event_time > last_->max_event_time) {
+      last_->max_event_time = event_time;
+      raised_ = true;
+    }
+    return before;
+  }
 
   // The watermark of one partition (kMinEventTime if none).
-  EventTime PartitionWatermark(int32_t partition) const;
+  EventTime PartitionWatermark(int32_t partition) const {
+    if (last_ != nullptr && last_id_ == partition) return WatermarkOf(*last_);
+    return PartitionWatermarkSlow(partition);
+  }
 
   // Recomputes and returns the combined watermark.
-  EventTime Combined();
+  EventTime Combined() {
+    // Without idleness it changes only when a partition's watermark rose
+    // or a partition joined (AdvanceTo raises combined_ itself).
+    if (!idle_timeout_) {
+      if (!raised_) return combined_;
+      if (last_ != nullptr && partitions_.size() == 1) {  // one partition
+        raised_ = false;
+        combined_ = std::max(combined_, WatermarkOf(*last_));
+        return combined_;
+      }
+    }
+    return CombinedSlow();
+  }
 
   // Raises every partition's watermark and the combined one to at least `t`.
   void AdvanceTo(EventTime t);
@@ -93,11 +121,23 @@ class WatermarkTracker {
     EventTime max_event_time = kMinEventTime;
     absl::Time last_record = absl::InfinitePast();
   };
-  EventTime WatermarkOf(const Partition& p) const;
+  EventTime WatermarkOf(const Partition& p) const {
+    const EventTime own = p.max_event_time == kMinEventTime
+                              ? kMinEventTime
+                              : SaturatingAdd(p.max_event_time, -ooo_ms_);
+    return std::max(own, floor_);
+  }
   Partition* Find(int32_t partition);
+  EventTime ObserveSlow(int32_t partition, EventTime event_time);
+  EventTime PartitionWatermarkSlow(int32_t partition) const;
+  EventTime CombinedSlow();
 
   WatermarkOptions options_;
   int64_t ooo_ms_;
+  bool idle_timeout_;  // options_.idle_timeout is set
+  // A partition's watermark may have risen, or a partition joined, since
+  // combined_ was last computed.
+  bool raised_ = false;
   absl::flat_hash_map<int32_t, Partition> partitions_;
   // The partition of the previous Observe: consecutive records mostly come
   // from one partition. Reset whenever partitions_ may rehash.

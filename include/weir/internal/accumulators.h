@@ -23,6 +23,7 @@
 #include <limits>
 #include <new>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "weir/aggregate.h"
@@ -276,31 +277,36 @@ inline uint64_t DistinctHash(const Value& v) {
   return 0;
 }
 
-// `units` at `scale` places expressed at `target` places, exactly.
-inline absl::Status Rescale(int64_t units, int32_t scale, int32_t target,
-                            __int128* out) {
-  if (scale < 0 || scale > 18) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("decimal scale ", scale, " is outside 0..18"));
-  }
+// The errors of Prepare, built out of line so that its common path stays
+// small enough to inline into the per-record loop.
+absl::Status ScaleError(int32_t scale);
+absl::Status InexactError(int32_t scale, int32_t target);
+absl::Status TypeError(AggregateKind kind, Value::Type type);
+absl::Status NonFiniteError(AggregateKind kind);
+
+inline bool ScaleInRange(int32_t scale) { return scale >= 0 && scale <= 18; }
+
+// `units` at `scale` places expressed at `target` places, exactly; false if
+// that loses digits. REQUIRES: ScaleInRange(scale).
+inline bool RescaleExact(int64_t units, int32_t scale, int32_t target,
+                         __int128* out) {
   if (scale <= target) {
     *out = static_cast<__int128>(units) * kPow10[target - scale];
-    return absl::OkStatus();
+    return true;
   }
   const int64_t div = kPow10[scale - target];
-  if (units % div != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "decimal with ", scale, " places has non-zero digits beyond the ",
-        target, " places the exact sum keeps"));
-  }
+  if (units % div != 0) return false;
   *out = units / div;
-  return absl::OkStatus();
+  return true;
 }
 
-inline absl::Status Prepare(AggregateKind kind, const AggregatorOptions& opts,
-                            const Value& v, AggInput* in) {
+// Inlined into the per-record loop, where its OK paths fold away.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Prepare(
+    AggregateKind kind, const AggregatorOptions& opts, const Value& v,
+    AggInput* in) {
   *in = AggInput();
-  if (v.is_null()) {
+  const Value::Type type = v.type();
+  if (type == Value::Type::kNull) {
     if (opts.null_policy == NullPolicy::kSkip) {
       in->skip = true;
     }
@@ -311,60 +317,58 @@ inline absl::Status Prepare(AggregateKind kind, const AggregatorOptions& opts,
     in->hash = DistinctHash(v);
     return absl::OkStatus();
   }
-  if (kind == AggregateKind::kDecimalSum) {
-    switch (v.type()) {
-      case Value::Type::kDecimal:
-        return Rescale(v.decimal_value().units, v.decimal_value().scale,
-                       opts.decimal_scale, &in->units);
-      case Value::Type::kInt64:
-        return Rescale(v.int64_value(), 0, opts.decimal_scale, &in->units);
-      default:
-        return absl::InvalidArgumentError(
-            absl::StrCat("decimal_sum takes decimal or int64 values, got ",
-                         TypeName(v.type())));
+  // A decimal's units and scale, or an int64's at scale 0.
+  int64_t units = 0;
+  int32_t scale = 0;
+  if (type == Value::Type::kDecimal) {
+    units = v.decimal_value().units;
+    scale = v.decimal_value().scale;
+    if (!ScaleInRange(scale)) {
+      if (kind == AggregateKind::kDecimalSum) return ScaleError(scale);
+      scale = 0;  // as before: the double below reads the units unscaled
     }
+  } else if (type == Value::Type::kInt64) {
+    units = v.int64_value();
+  }
+  const bool integral =
+      type == Value::Type::kDecimal || type == Value::Type::kInt64;
+  if (kind == AggregateKind::kDecimalSum) {
+    if (!integral) return TypeError(kind, type);
+    if (!RescaleExact(units, scale, opts.decimal_scale, &in->units)) {
+      return InexactError(scale, opts.decimal_scale);
+    }
+    return absl::OkStatus();
   }
   if (kind == AggregateKind::kSum || kind == AggregateKind::kMean) {
     // An integer, or a decimal the scale holds, is summed exactly; any
     // other number falls back to the double sum below.
-    if (v.type() == Value::Type::kInt64) {
-      in->exact =
-          Rescale(v.int64_value(), 0, opts.decimal_scale, &in->units).ok();
-    } else if (v.type() == Value::Type::kDecimal) {
-      in->exact = Rescale(v.decimal_value().units, v.decimal_value().scale,
-                          opts.decimal_scale, &in->units)
-                      .ok();
-    } else if (v.type() == Value::Type::kBool) {
+    if (integral) {
+      in->exact = type == Value::Type::kInt64 ||
+                          ScaleInRange(v.decimal_value().scale)
+                      ? RescaleExact(units, scale, opts.decimal_scale,
+                                     &in->units)
+                      : false;
+    } else if (type == Value::Type::kBool) {
       in->exact = true;
       in->units = v.bool_value() ? kPow10[opts.decimal_scale] : 0;
     }
   }
-  switch (v.type()) {
+  switch (type) {
     case Value::Type::kInt64:
-      in->d = static_cast<double>(v.int64_value());
+      in->d = static_cast<double>(units);
       return absl::OkStatus();
     case Value::Type::kDouble:
       in->d = v.double_value();
-      if (!std::isfinite(in->d)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(AggregateKindName(kind), " got a non-finite number"));
-      }
+      if (!std::isfinite(in->d)) return NonFiniteError(kind);
       return absl::OkStatus();
     case Value::Type::kDecimal:
-      in->d =
-          static_cast<double>(v.decimal_value().units) /
-          static_cast<double>(
-              kPow10[v.decimal_value().scale < 0 || v.decimal_value().scale > 18
-                         ? 0
-                         : v.decimal_value().scale]);
+      in->d = static_cast<double>(units) / static_cast<double>(kPow10[scale]);
       return absl::OkStatus();
     case Value::Type::kBool:
       in->d = v.bool_value() ? 1.0 : 0.0;
       return absl::OkStatus();
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(AggregateKindName(kind), " takes numeric values, got ",
-                       TypeName(v.type())));
+      return TypeError(kind, type);
   }
 }
 

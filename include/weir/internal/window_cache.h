@@ -203,7 +203,10 @@ class WindowCache {
   // (and its number stays valid) while held, even with no window.
   uint32_t Hold(std::string_view key);
   // Drops one hold of `node`; a node with no hold and no window is freed.
-  void Release(uint32_t node);
+  void Release(uint32_t node) {
+    KeyNode& k = keys_[node];
+    if (--k.holds == 0 && k.windows.empty()) FreeNode(node);
+  }
 
   // The node of `key`, if it has cached windows or is held.
   std::optional<uint32_t> FindKey(std::string_view key) const {
@@ -433,7 +436,12 @@ class WindowCache {
     }
   };
 
-  void FreeNodeIfUnused(uint32_t node);
+  void FreeNodeIfUnused(uint32_t node) {
+    const KeyNode& k = keys_[node];
+    if (k.holds == 0 && k.windows.empty()) FreeNode(node);
+  }
+  // Takes `node` out of the index and onto the free list.
+  void FreeNode(uint32_t node);
   // Where a slab of `taken` elements, `free` of them free, ends once
   // shrunk: room for the live ones and `keep_free` more, in whole chunks
   // of `chunk`, and past the last element that must stay (`stays(i)`).
