@@ -207,6 +207,8 @@ class KeyedWindowOperator::Impl {
     // Some feature keeps a sketch on the heap: accumulators must be
     // destroyed, not just dropped.
     bool has_sketch = false;
+    // Where in an entry's block each sketch's accumulator is.
+    std::vector<size_t> sketch_offsets;
     std::vector<int> features;  // indices into features_
     size_t acc_size = 0;        // bytes of all accumulators
     // Sliding, accumulators without heap, no TTL, and room in the entry:
@@ -464,6 +466,7 @@ class KeyedWindowOperator::Impl {
   std::vector<Feature> features_;
   std::vector<Group> groups_;
   size_t max_group_size_ = 0;               // features in the largest group
+  bool any_sketch_ = false;                 // some group has_sketch
   std::vector<internal::AggInput> inputs_;  // per feature, reused per record
   std::vector<int> valued_;                 // the features with a field
 
@@ -588,7 +591,11 @@ absl::Status KeyedWindowOperator::Impl::Init() {
     features_.push_back(
         Feature{f.name, f.aggregate, f.aggregator, f.field, group.acc_size});
     group.acc_size += internal::AccSize(f.aggregate);
-    if (internal::IsSketch(f.aggregate)) group.has_sketch = true;
+    if (internal::IsSketch(f.aggregate)) {
+      group.has_sketch = true;
+      group.sketch_offsets.push_back(features_.back().acc_offset);
+      any_sketch_ = true;
+    }
     group.features.push_back(static_cast<int>(i));
   }
   // A feature with no field always takes the default input.
@@ -856,7 +863,7 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
   cache_->Prefetch(node);
   absl::Status s = PrepareInputs(r);
   if (s.ok()) {
-    PrefetchSketches(node);
+    if (any_sketch_) PrefetchSketches(node);
     const EventTime late_ref =
         std::max(tracker_.PartitionWatermark(r.partition), watermark_);
     s = FoldRecord(node, r, late_ref, out);
@@ -904,13 +911,10 @@ void KeyedWindowOperator::Impl::PrefetchSketches(uint32_t node) {
     const Group& group = groups_[w.group];
     if (!group.has_sketch) continue;
     const char* acc = cache_->entry(w.slot).acc_data();
-    for (int i : group.features) {
-      const Feature& f = features_[i];
-      if (!internal::IsSketch(f.kind)) continue;
+    for (size_t offset : group.sketch_offsets) {
       // An inline value needs no prefetch (sketch() is null).
       __builtin_prefetch(
-          reinterpret_cast<const internal::SketchAcc*>(acc + f.acc_offset)
-              ->sketch());
+          reinterpret_cast<const internal::SketchAcc*>(acc + offset)->sketch());
     }
   }
 }
