@@ -343,11 +343,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Prepare(
     // An integer, or a decimal the scale holds, is summed exactly; any
     // other number falls back to the double sum below.
     if (integral) {
-      in->exact = type == Value::Type::kInt64 ||
-                          ScaleInRange(v.decimal_value().scale)
-                      ? RescaleExact(units, scale, opts.decimal_scale,
-                                     &in->units)
-                      : false;
+      in->exact =
+          type == Value::Type::kInt64 || ScaleInRange(v.decimal_value().scale)
+              ? RescaleExact(units, scale, opts.decimal_scale, &in->units)
+              : false;
     } else if (type == Value::Type::kBool) {
       in->exact = true;
       in->units = v.bool_value() ? kPow10[opts.decimal_scale] : 0;
@@ -386,8 +385,10 @@ inline bool PickBefore(int64_t t1, int64_t o1, int64_t t2, int64_t o2) {
   return t1 != t2 ? t1 < t2 : o1 < o2;
 }
 
-inline void Fold(AggregateKind kind, const AggregatorOptions& opts, char* acc,
-                 const AggInput& in, EventTime time, int64_t offset) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Fold(AggregateKind kind,
+                                              const AggregatorOptions& opts,
+                                              char* acc, const AggInput& in,
+                                              EventTime time, int64_t offset) {
   if (in.skip) return;
   switch (kind) {
     case AggregateKind::kCount:
