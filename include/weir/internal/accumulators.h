@@ -317,15 +317,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Prepare(
     in->hash = DistinctHash(v);
     return absl::OkStatus();
   }
-  // A decimal's units and scale, or an int64's at scale 0.
+  // A decimal's units and scale, or an int64's at scale 0. A decimal whose
+  // scale is out of range is never exact; its double is the units as they
+  // are.
   int64_t units = 0;
   int32_t scale = 0;
+  bool scale_ok = true;
   if (type == Value::Type::kDecimal) {
     units = v.decimal_value().units;
     scale = v.decimal_value().scale;
     if (!ScaleInRange(scale)) {
       if (kind == AggregateKind::kDecimalSum) return ScaleError(scale);
-      scale = 0;  // as before: the double below reads the units unscaled
+      scale_ok = false;
+      scale = 0;
     }
   } else if (type == Value::Type::kInt64) {
     units = v.int64_value();
@@ -343,10 +347,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status Prepare(
     // An integer, or a decimal the scale holds, is summed exactly; any
     // other number falls back to the double sum below.
     if (integral) {
-      in->exact =
-          type == Value::Type::kInt64 || ScaleInRange(v.decimal_value().scale)
-              ? RescaleExact(units, scale, opts.decimal_scale, &in->units)
-              : false;
+      in->exact = scale_ok &&
+                  RescaleExact(units, scale, opts.decimal_scale, &in->units);
     } else if (type == Value::Type::kBool) {
       in->exact = true;
       in->units = v.bool_value() ? kPow10[opts.decimal_scale] : 0;
