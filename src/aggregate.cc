@@ -116,8 +116,8 @@ absl::Status ScaleError(int32_t scale) {
 
 absl::Status InexactError(int32_t scale, int32_t target) {
   return absl::InvalidArgumentError(absl::StrCat(
-      "decimal with ", scale, " places has non-zero digits beyond the ",
-      target, " places the exact sum keeps"));
+      "decimal with ", scale, " places has non-zero digits beyond the ", target,
+      " places the exact sum keeps"));
 }
 
 absl::Status TypeError(AggregateKind kind, Value::Type type) {

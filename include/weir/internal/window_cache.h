@@ -204,8 +204,8 @@ class WindowCache {
   uint32_t Hold(std::string_view key);
   // Drops one hold of `node`; a node with no hold and no window is freed.
   void Release(uint32_t node) {
-    KeyNode& k = keys_[node];
-    if (--k.holds == 0 && k.windows.empty()) FreeNode(node);
+    --keys_[node].holds;
+    FreeNodeIfUnused(node);
   }
 
   // The node of `key`, if it has cached windows or is held.
