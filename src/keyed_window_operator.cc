@@ -1304,15 +1304,32 @@ absl::Status KeyedWindowOperator::Impl::Flush() {
 // ---- firing
 // -------------------------------------------------------------------
 
+namespace {
+
+// Arguments of emplace_back that convert to a FeatureUpdate's members where
+// the update is constructed: its key and value are then built in place in
+// the vector, rather than built as temporaries and moved in.
+struct KeyArg {
+  std::string_view key;
+  operator std::string() const { return std::string(key); }
+};
+struct ResultArg {
+  AggregateKind kind;
+  const AggregatorOptions& opts;
+  const char* acc;
+  operator Value() const { return internal::Result(kind, opts, acc); }
+};
+
+}  // namespace
+
 void KeyedWindowOperator::Impl::Emit(uint16_t g, std::string_view key,
                                      const Window& w, int64_t max_offset,
                                      const char* acc, OperatorOutput* out) {
   for (int i : groups_[g].features) {
     const Feature& f = features_[i];
-    out->updates.emplace_back(
-        std::string(key), f.name, w,
-        internal::Result(f.kind, f.opts, acc + f.acc_offset), w.end,
-        max_offset);
+    out->updates.emplace_back(KeyArg{key}, f.name, w,
+                              ResultArg{f.kind, f.opts, acc + f.acc_offset},
+                              w.end, max_offset);
   }
   stats_.updates_emitted += groups_[g].features.size();
 }

@@ -604,6 +604,24 @@ double HyperLogLog::Estimate() const {
   return ErtlEstimate(counts, precision_);
 }
 
+double HyperLogLog::EstimateOfOneHash(uint64_t hash) {
+  // One hash is one sparse entry at every precision (SparseLimit() is at
+  // least 4), and Estimate() of a sparse sketch depends on its entries'
+  // ranks only: Estimate()'s own arithmetic, once per rank.
+  constexpr int kRanks = 64 - kSparseP + 1;
+  static const std::array<double, kRanks + 1> kByRank = [] {
+    std::array<double, kRanks + 1> by_rank{};
+    for (int rank = 1; rank <= kRanks; ++rank) {
+      RegisterCounts counts{};
+      counts[0] = std::ldexp(1.0, kSparseP) - 1.0;
+      counts[rank] = 1.0;
+      by_rank[rank] = ErtlEstimate(counts, kSparseP);
+    }
+    return by_rank;
+  }();
+  return kByRank[SparseRank(SparseEntry(hash))];
+}
+
 // Encoding, version 2:
 //   'H' | version | precision (1 byte) | form (0 sparse, 1 dense) |
 //   sparse: entry count (varint), then the entries as varint deltas from

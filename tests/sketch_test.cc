@@ -421,6 +421,34 @@ TEST(HyperLogLogTest, FewValuesNeedNoHeap) {
   EXPECT_GT(hll.MemoryBytes(), sizeof(HyperLogLog));
 }
 
+TEST(HyperLogLogTest, EstimateOfOneHashEqualsTheSketchsEstimate) {
+  // Every rank a sparse entry can have (1 to 40: the 39 bits after the
+  // 25-bit index, all zero for the last), then random hashes; each added
+  // once and twice, at the smallest, the default and the largest precision.
+  std::vector<uint64_t> hashes;
+  for (int zeros = 0; zeros <= 39; ++zeros) {
+    const uint64_t index = uint64_t{0x1234567} << 39;
+    hashes.push_back(zeros == 39 ? index : index | (uint64_t{1} << (38 - zeros)));
+  }
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 1000; ++i) hashes.push_back(rng());
+  for (int p : {HyperLogLog::kMinPrecision, HyperLogLog::kDefaultPrecision,
+                HyperLogLog::kMaxPrecision}) {
+    for (uint64_t hash : hashes) {
+      HyperLogLog hll = *HyperLogLog::Create(p);
+      hll.AddHash(hash);
+      EXPECT_EQ(HyperLogLog::EstimateOfOneHash(hash), hll.Estimate())
+          << "precision " << p << " hash " << hash;
+      hll.AddHash(hash);
+      EXPECT_EQ(HyperLogLog::EstimateOfOneHash(hash), hll.Estimate());
+    }
+  }
+  // The ranks give different estimates (a table of one value would pass
+  // the comparison above only by chance): the first and the last differ.
+  EXPECT_NE(HyperLogLog::EstimateOfOneHash(hashes.front()),
+            HyperLogLog::EstimateOfOneHash(hashes[39]));
+}
+
 TEST(HyperLogLogTest, ManyRandomSetsStayWithinTheDocumentedError) {
   // 300 sets of random sizes from 1 to 200,000 (log-uniform), compared
   // with their exact distinct count. Sparse sketches are all but exact;

@@ -244,6 +244,10 @@ class HyperLogLog {
 
   // The estimated number of distinct values added (0 for an empty sketch).
   double Estimate() const;
+  // Estimate() of a sketch, of any precision, to which only `hash` was
+  // added (one value, maybe several times): the same double, from a table
+  // of the 40 ranks a sparse entry can have, without building the sketch.
+  static double EstimateOfOneHash(uint64_t hash);
 
   int precision() const { return precision_; }
   bool is_sparse() const { return dense_.empty(); }

@@ -651,8 +651,8 @@ inline Value Result(AggregateKind kind, const AggregatorOptions& opts,
     case AggregateKind::kDistinctCount: {
       const auto* a = reinterpret_cast<const SketchAcc*>(acc);
       if (a->is_inline()) {
-        // The estimate of a one-hash sketch (on the stack: no heap).
-        return Value::Int64(std::llround(InlineHyperLogLog(*a).Estimate()));
+        return Value::Int64(
+            std::llround(HyperLogLog::EstimateOfOneHash(a->slot)));
       }
       if (a->sketch() == nullptr) return Value::Int64(0);
       return Value::Int64(std::llround(
