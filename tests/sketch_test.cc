@@ -428,7 +428,8 @@ TEST(HyperLogLogTest, EstimateOfOneHashEqualsTheSketchsEstimate) {
   std::vector<uint64_t> hashes;
   for (int zeros = 0; zeros <= 39; ++zeros) {
     const uint64_t index = uint64_t{0x1234567} << 39;
-    hashes.push_back(zeros == 39 ? index : index | (uint64_t{1} << (38 - zeros)));
+    hashes.push_back(zeros == 39 ? index
+                                 : index | (uint64_t{1} << (38 - zeros)));
   }
   std::mt19937_64 rng(11);
   for (int i = 0; i < 1000; ++i) hashes.push_back(rng());
