@@ -35,8 +35,8 @@ ctest_args=(-j2 --output-on-failure --timeout 900 "$@")
 # Every build keeps line tables only (-g1): stacks still name file and
 # line, and the compiler spends a quarter less time than with -g.
 # Sanitizer builds: the library, tools and service at -O1; the tests' own
-# sources at -O0, which halves their instrumented compile (docs/testing.md,
-# "Time").
+# sources at -O0, which compile in a third of their instrumented time at
+# -O1 (docs/testing.md, "Time").
 configure_sanitized() {  # build_dir sanitizers
   cmake -S . -B "$1" -G Ninja "${launcher[@]}" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -82,8 +82,8 @@ if [[ " $sanitize " == *" asan "* ]]; then
   step_done "ASan+UBSan build"
   # The install test builds an unsanitized consumer: plain build only.
   # The two random-kill soaks (30 restarts of the service each, a fifth of
-  # this run's time) run in the plain build; here the kill-point tests and
-  # the Redis soak take the service through its restore paths
+  # the ASan tests' time) run in the plain build; here the kill-point tests
+  # and the Redis soak take the service through its restore paths
   # (docs/testing.md, "Time").
   (cd "$build_dir-asan" &&
     ctest -E '^install$|^CrashSoakTest\.RandomKills' "${ctest_args[@]}")

@@ -590,32 +590,40 @@ absl::Status HyperLogLog::Merge(const HyperLogLog& other) {
   return absl::OkStatus();
 }
 
-double HyperLogLog::Estimate() const {
+namespace {
+
+// The estimate of a sparse sketch from its normalized entries (one per
+// index): it depends on their ranks only.
+double SparseEstimate(absl::Span<const uint32_t> entries) {
   RegisterCounts counts{};
+  counts[0] = std::ldexp(1.0, kSparseP) - static_cast<double>(entries.size());
+  for (uint32_t entry : entries) counts[SparseRank(entry)] += 1.0;
+  return ErtlEstimate(counts, kSparseP);
+}
+
+}  // namespace
+
+double HyperLogLog::Estimate() const {
   if (is_sparse()) {
     if (sparse_.empty()) return 0.0;
     std::optional<HyperLogLog> copy;
-    const auto& sparse = Normalized(&copy).sparse_;
-    counts[0] = std::ldexp(1.0, kSparseP) - static_cast<double>(sparse.size());
-    for (uint32_t entry : sparse) counts[SparseRank(entry)] += 1.0;
-    return ErtlEstimate(counts, kSparseP);
+    return SparseEstimate(Normalized(&copy).sparse_);
   }
+  RegisterCounts counts{};
   for (uint8_t reg : dense_) counts[reg] += 1.0;
   return ErtlEstimate(counts, precision_);
 }
 
 double HyperLogLog::EstimateOfOneHash(uint64_t hash) {
   // One hash is one sparse entry at every precision (SparseLimit() is at
-  // least 4), and Estimate() of a sparse sketch depends on its entries'
-  // ranks only: Estimate()'s own arithmetic, once per rank.
+  // least 4), and a sparse sketch's estimate depends on its entries' ranks
+  // only: Estimate()'s own SparseEstimate, once per rank (an entry of index
+  // 0 is its rank).
   constexpr int kRanks = 64 - kSparseP + 1;
   static const std::array<double, kRanks + 1> kByRank = [] {
     std::array<double, kRanks + 1> by_rank{};
-    for (int rank = 1; rank <= kRanks; ++rank) {
-      RegisterCounts counts{};
-      counts[0] = std::ldexp(1.0, kSparseP) - 1.0;
-      counts[rank] = 1.0;
-      by_rank[rank] = ErtlEstimate(counts, kSparseP);
+    for (uint32_t rank = 1; rank <= kRanks; ++rank) {
+      by_rank[rank] = SparseEstimate({&rank, 1});
     }
     return by_rank;
   }();
