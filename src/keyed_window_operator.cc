@@ -391,7 +391,13 @@ class KeyedWindowOperator::Impl {
   void ScheduleTimer(uint32_t slot);
 
   // Backend transfer.
-  absl::Status MakeComplete(Entry& e);
+  //
+  // Merges what the backend holds of `e`'s window into it, unless it is
+  // complete already (the common case, checked inline).
+  absl::Status MakeComplete(Entry& e) {
+    return e.complete ? absl::OkStatus() : MergeStoredPart(e);
+  }
+  absl::Status MergeStoredPart(Entry& e);
   absl::Status Persist(Entry& e);
   void DeleteFromBackend(const Entry& e);
   void EncodePayload(Entry& e, std::string* out) const;
@@ -531,12 +537,13 @@ class KeyedWindowOperator::Impl {
   auto TimerHandleOf() {
     return [this](uint32_t slot) { return &cache_->entry(slot).timer; };
   }
-  void AddTimer(bool cleanup, EventTime when, uint32_t slot) {
-    timers_.Add(cleanup, when, cache_->RefOf(slot), &cache_->entry(slot).timer);
+  // `e` is the entry in `slot`.
+  void AddTimer(bool cleanup, EventTime when, uint32_t slot, Entry& e) {
+    timers_.Add(cleanup, when, SlotRef{slot, e.generation}, &e.timer);
     next_due_ = std::min(next_due_, when);
   }
-  void RemoveTimer(uint32_t slot) {
-    timers_.Remove(&cache_->entry(slot).timer, TimerHandleOf());
+  void RemoveTimer(Entry& e) {
+    if (e.timer.set) timers_.Remove(&e.timer, TimerHandleOf());
   }
   internal::TimerQueue timers_;
   std::vector<SlotRef> reemit_;
@@ -1075,18 +1082,18 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(uint16_t g,
 }
 
 void KeyedWindowOperator::Impl::ScheduleTimer(uint32_t slot) {
-  RemoveTimer(slot);
-  const Entry& e = cache_->entry(slot);
+  Entry& e = cache_->entry(slot);
+  RemoveTimer(e);
   if (e.end > watermark_ && Fires(e.group)) {
-    AddTimer(/*cleanup=*/false, e.end, slot);
+    AddTimer(/*cleanup=*/false, e.end, slot, e);
   } else {
-    AddTimer(/*cleanup=*/true, CleanupTime(e.group, e.end), slot);
+    AddTimer(/*cleanup=*/true, CleanupTime(e.group, e.end), slot, e);
   }
 }
 
 void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
-  RemoveTimer(slot);
   Entry& e = cache_->entry(slot);
+  RemoveTimer(e);
   sketch_bytes_ -= e.sketch_bytes;
   e.sketch_bytes = 0;
   DestroyAccs(e.group, e.acc_data());
@@ -1191,8 +1198,7 @@ absl::Status KeyedWindowOperator::Impl::DecodePayload(uint16_t g,
   return absl::OkStatus();
 }
 
-absl::Status KeyedWindowOperator::Impl::MakeComplete(Entry& e) {
-  if (e.complete) return absl::OkStatus();
+absl::Status KeyedWindowOperator::Impl::MergeStoredPart(Entry& e) {
   StateKey(e.group, cache_->KeyOf(e), e.start, &scratch_key_);
   ++stats_.state_reads;
   absl::Status s =
@@ -1415,22 +1421,23 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
     if (cache_->Valid(ref)) WEIR_RETURN_IF_ERROR(FireEntry(ref.slot, out));
     WEIR_RETURN_IF_ERROR(ApplyFullBatch());
   }
+  // One reference at a time here too: taking a whole bucket would touch
+  // each entry's timer handle in one pass and the entry again in the next,
+  // and a bucket of a million keys' windows does not stay in the CPU cache
+  // in between.
   while (timers_.Due(/*cleanup=*/true, watermark_)) {
-    const std::vector<SlotRef> refs =
-        timers_.TakeFirst(/*cleanup=*/true, TimerHandleOf());
-    for (SlotRef ref : refs) {
-      if (!cache_->Valid(ref)) continue;
-      Entry& e = cache_->entry(ref.slot);
-      // The backend's copy of a fixed-length window has a cleanup timer of
-      // the same time, which the scan below deletes it by, without a read:
-      // deleting it here too would cost three writes instead of one.
-      if ((e.in_backend || !e.complete) &&
-          (groups_[e.group].kind == WindowKind::kSession || Expired(e))) {
-        DeleteFromBackend(e);
-      }
-      FreeSlot(ref.slot);
-      WEIR_RETURN_IF_ERROR(ApplyFullBatch());
+    const SlotRef ref = timers_.TakeLast(/*cleanup=*/true, TimerHandleOf());
+    if (!cache_->Valid(ref)) continue;
+    Entry& e = cache_->entry(ref.slot);
+    // The backend's copy of a fixed-length window has a cleanup timer of
+    // the same time, which the scan below deletes it by, without a read:
+    // deleting it here too would cost three writes instead of one.
+    if ((e.in_backend || !e.complete) &&
+        (groups_[e.group].kind == WindowKind::kSession || Expired(e))) {
+      DeleteFromBackend(e);
     }
+    FreeSlot(ref.slot);
+    WEIR_RETURN_IF_ERROR(ApplyFullBatch());
   }
   WEIR_RETURN_IF_ERROR(ApplyBatch());
   bool done = false;

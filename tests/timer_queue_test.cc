@@ -1,5 +1,6 @@
 #include "weir/internal/timer_queue.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -25,11 +26,16 @@ class TimerQueueTest : public ::testing::Test {
     queue_.Add(cleanup, when, SlotRef{slot, 0}, &handles_[slot]);
   }
   void Remove(uint32_t slot) { queue_.Remove(&handles_[slot], HandleOf()); }
+  // The earliest bucket, in the order of adding (TakeLast gives its
+  // reverse).
   std::vector<uint32_t> TakeFirst(bool cleanup) {
     std::vector<uint32_t> slots;
-    for (SlotRef r : queue_.TakeFirst(cleanup, HandleOf())) {
+    for (size_t n = queue_.FirstSize(cleanup); n > 0; --n) {
+      const SlotRef r = queue_.TakeLast(cleanup, HandleOf());
+      EXPECT_FALSE(handles_[r.slot].set);
       slots.push_back(r.slot);
     }
+    std::reverse(slots.begin(), slots.end());
     return slots;
   }
 

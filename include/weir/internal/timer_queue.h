@@ -5,9 +5,9 @@
 // The operator's in-memory timers: two queues (fire a window at its end,
 // clean it up once allowed lateness has passed) of buckets by time, each
 // bucket a list of references to cache slots (internal/window_cache.h).
-// Buckets come out in time order; within a bucket the order is the order of
-// adding (TakeFirst) or its reverse (TakeLast), except that a removal moves
-// the bucket's last reference into the freed place.
+// Buckets come out in time order, one reference at a time; within a bucket
+// the last added comes out first, except that a removal moves the bucket's
+// last reference into the freed place.
 //
 // Each slot has at most one timer, and the slot's `TimerHandle` records
 // where it is, so removing a slot's timer is a lookup of its bucket and a
@@ -23,7 +23,8 @@
 //   weir::internal::TimerQueue timers;
 //   timers.Add(/*cleanup=*/false, window.end, ref, &entry.timer);
 //   while (timers.Due(/*cleanup=*/false, watermark)) {
-//     for (SlotRef r : timers.TakeFirst(/*cleanup=*/false, handle_of)) ...
+//     const SlotRef r = timers.TakeLast(/*cleanup=*/false, handle_of);
+//     ...
 //   }
 
 #ifndef WEIR_INTERNAL_TIMER_QUEUE_H_
@@ -116,19 +117,6 @@ class TimerQueue {
   bool Due(bool cleanup, EventTime time) const {
     const TimerMap& timers = cleanup ? cleanup_ : fire_;
     return !timers.empty() && timers.begin()->first <= time;
-  }
-
-  // Takes the earliest bucket out of the fire (or cleanup) queue; its slots
-  // no longer have a timer. REQUIRES: that queue is not empty.
-  template <typename HandleOf>
-  std::vector<SlotRef> TakeFirst(bool cleanup, HandleOf handle_of) {
-    TimerMap& timers = cleanup ? cleanup_ : fire_;
-    TimerMap::iterator& last = cleanup ? last_cleanup_ : last_fire_;
-    std::vector<SlotRef> refs = std::move(timers.begin()->second);
-    if (last == timers.begin()) last = timers.end();
-    timers.erase(timers.begin());
-    for (SlotRef ref : refs) handle_of(ref.slot)->set = false;
-    return refs;
   }
 
   // Takes the last reference out of the earliest bucket of the fire (or
