@@ -1,5 +1,7 @@
 #include "weir/internal/window_cache.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 namespace weir {
@@ -15,11 +17,19 @@ int ChunkBits(size_t max_bytes) {
   return bits;
 }
 
+// Elements each slab reserves room for (WindowCache's constructor).
+size_t SlabCapacity(size_t max_bytes, size_t max_entries) {
+  size_t bound = max_entries;
+  if (max_bytes != 0) bound = std::min(bound, max_bytes / sizeof(CacheEntry));
+  // Slot and node numbers are 32-bit.
+  return std::min<size_t>(2 * bound + 65'536, uint32_t{0xffffffff});
+}
+
 }  // namespace
 
-WindowCache::WindowCache(size_t groups, size_t max_bytes)
-    : entries_(ChunkBits(max_bytes)),
-      keys_(ChunkBits(max_bytes)),
+WindowCache::WindowCache(size_t groups, size_t max_bytes, size_t max_entries)
+    : entries_(ChunkBits(max_bytes), SlabCapacity(max_bytes, max_entries)),
+      keys_(ChunkBits(max_bytes), SlabCapacity(max_bytes, max_entries)),
       index_(0, NodeHash{&keys_}, NodeEq{&keys_}),
       horizon_(groups, kMinEventTime) {}
 

@@ -68,37 +68,63 @@
 namespace weir {
 namespace internal {
 
-// A growable array in chunks of 2^chunk_bits elements: elements never
-// move, and growing maps one chunk, where a vector doubles and copies
-// (for a moment holding both copies, and then up to twice what it uses).
-// Indexing is a shift, a mask and the load of the chunk's address. Chunks
-// are mapped from the system, not taken from malloc, so a chunk given back
-// (ShrinkTo) leaves the process at once instead of a hole in malloc's heap
-// that later chunks cannot use.
+// A growable array of up to `capacity` elements at a fixed address: the
+// address space for all of them is reserved at once, and memory is
+// committed a chunk of 2^chunk_bits elements at a time as the array grows.
+// Elements never move, where a vector doubles and copies (for a moment
+// holding both copies, and then up to twice what it uses), and indexing is
+// one multiply-add on the base, where an array of separately mapped chunks
+// costs three loads more an access. Memory comes from the system, not from
+// malloc, so a chunk given back (ShrinkTo) leaves the process at once
+// instead of a hole in malloc's heap that later chunks cannot use.
+// Reserved address space that is not committed costs no memory.
 template <typename T>
 class ChunkedSlab {
  public:
-  explicit ChunkedSlab(int chunk_bits)
-      : bits_(chunk_bits), mask_((size_t{1} << chunk_bits) - 1) {}
-
-  T& operator[](size_t i) { return chunks_[i >> bits_].get()[i & mask_]; }
-  const T& operator[](size_t i) const {
-    return chunks_[i >> bits_].get()[i & mask_];
+  ChunkedSlab(int chunk_bits, size_t capacity)
+      : chunk_(size_t{1} << chunk_bits),
+        capacity_(capacity),
+        reserved_bytes_(PageCeil(capacity * sizeof(T))) {
+    void* p = mmap(nullptr, reserved_bytes_, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p != MAP_FAILED) base_ = static_cast<T*>(p);
   }
+  ~ChunkedSlab() {
+    if (base_ == nullptr) return;
+    std::destroy_n(base_, committed_);
+    munmap(base_, reserved_bytes_);
+  }
+  ChunkedSlab(const ChunkedSlab&) = delete;
+  ChunkedSlab& operator=(const ChunkedSlab&) = delete;
+
+  // False if the address space could not be reserved: the slab then holds
+  // nothing and Grow fails.
+  bool reserved() const { return base_ != nullptr; }
+  // Bytes of address space reserved.
+  size_t reserved_bytes() const { return reserved_bytes_; }
+
+  T& operator[](size_t i) { return base_[i]; }
+  const T& operator[](size_t i) const { return base_[i]; }
   // Elements in use: indexes 0 to size() - 1.
   size_t size() const { return size_; }
   // Elements a chunk holds.
-  size_t chunk_size() const { return mask_ + 1; }
+  size_t chunk_size() const { return chunk_; }
   // Takes the next element (default-constructed) into use; returns its
-  // index.
+  // index. Throws std::bad_alloc past the capacity or when the system has
+  // no memory, as operator new does.
   size_t Grow() {
-    if (size_ == chunks_.size() * (mask_ + 1)) {
-      void* p = mmap(nullptr, ChunkBytes(), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) throw std::bad_alloc();
-      T* chunk = static_cast<T*>(p);
-      std::uninitialized_default_construct_n(chunk, mask_ + 1);
-      chunks_.emplace_back(chunk, Unmap{mask_ + 1, ChunkBytes()});
+    if (size_ == committed_) {
+      const size_t next = std::min(committed_ + chunk_, capacity_);
+      if (next == committed_) throw std::bad_alloc();
+      const size_t from = PageCeil(committed_ * sizeof(T));
+      const size_t to = PageCeil(next * sizeof(T));
+      if (to > from && mprotect(reinterpret_cast<char*>(base_) + from,
+                                to - from, PROT_READ | PROT_WRITE) != 0) {
+        throw std::bad_alloc();
+      }
+      std::uninitialized_default_construct_n(base_ + committed_,
+                                             next - committed_);
+      committed_ = next;
     }
     return size_++;
   }
@@ -106,33 +132,32 @@ class ChunkedSlab {
   // the elements left in use. REQUIRES: `size` is a multiple of
   // chunk_size(), at most size().
   void ShrinkTo(size_t size) {
-    chunks_.resize(size >> bits_);
+    std::destroy_n(base_ + size, committed_ - size);
+    const size_t from = PageCeil(size * sizeof(T));
+    const size_t to = PageCeil(committed_ * sizeof(T));
+    if (to > from) {
+      char* p = reinterpret_cast<char*>(base_) + from;
+      // Dropped, then made inaccessible again: a later Grow finds zeroes.
+      madvise(p, to - from, MADV_DONTNEED);
+      mprotect(p, to - from, PROT_NONE);
+    }
+    committed_ = size;
     size_ = size;
   }
-  // Bytes of the chunks (and their table).
-  size_t AllocatedBytes() const {
-    return chunks_.size() * ChunkBytes() +
-           chunks_.capacity() * sizeof(chunks_[0]);
-  }
+  // Bytes committed: the chunks taken into use, in whole pages.
+  size_t AllocatedBytes() const { return PageCeil(committed_ * sizeof(T)); }
 
  private:
-  struct Unmap {
-    size_t count;
-    size_t bytes;
-    void operator()(T* chunk) const {
-      std::destroy_n(chunk, count);
-      munmap(chunk, bytes);
-    }
-  };
-  // A chunk's bytes, in whole pages.
-  size_t ChunkBytes() const {
+  static size_t PageCeil(size_t bytes) {
     constexpr size_t kPage = 4096;
-    return ((mask_ + 1) * sizeof(T) + kPage - 1) / kPage * kPage;
+    return (bytes + kPage - 1) / kPage * kPage;
   }
 
-  int bits_;
-  size_t mask_;
-  std::vector<std::unique_ptr<T, Unmap>> chunks_;
+  T* base_ = nullptr;
+  size_t chunk_;
+  size_t capacity_;
+  size_t reserved_bytes_;
+  size_t committed_ = 0;  // elements constructed, in whole chunks
   size_t size_ = 0;
 };
 
@@ -194,10 +219,23 @@ class WindowCache {
   // `groups` window groups, each with its own spill horizon. The slabs
   // grow in chunks of 1,024 elements, or fewer when `max_bytes` (the
   // owner's byte bound, 0 if none) is small: a sixteenth of it at most.
-  explicit WindowCache(size_t groups, size_t max_bytes = 0);
+  // They reserve address space for twice the owner's bound in entries
+  // (`max_entries`, or what `max_bytes` holds if fewer) and 65,536 more,
+  // for entries and key nodes each: a record may add windows past the
+  // bound before eviction catches up. Check reserved().
+  explicit WindowCache(size_t groups, size_t max_bytes = 0,
+                       size_t max_entries = size_t{1} << 20);
   // Not copyable or movable: the index points into the slabs.
   WindowCache(const WindowCache&) = delete;
   WindowCache& operator=(const WindowCache&) = delete;
+
+  // False if the slabs' address space could not be reserved (a limit on
+  // the process's address space, RLIMIT_AS): the cache is unusable.
+  bool reserved() const { return entries_.reserved() && keys_.reserved(); }
+  // Bytes of address space the slabs reserved.
+  size_t ReservedBytes() const {
+    return entries_.reserved_bytes() + keys_.reserved_bytes();
+  }
 
   // The node of `key`, created if absent, held until Release: it stays
   // (and its number stays valid) while held, even with no window.
