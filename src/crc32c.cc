@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "weir/internal/coding.h"
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 #endif
@@ -31,12 +33,6 @@ constexpr std::array<std::array<uint32_t, 256>, 8> MakeTables() {
 }
 
 constexpr auto kTables = MakeTables();
-
-uint64_t LoadLe64(const unsigned char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
-  return v;
-}
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc,
@@ -72,7 +68,7 @@ uint32_t Crc32cExtendPortable(uint32_t crc, std::string_view data) {
   size_t n = data.size();
   uint32_t c = ~crc;
   while (n >= 8) {
-    const uint64_t v = LoadLe64(p) ^ c;
+    const uint64_t v = DecodeFixed64(p) ^ c;
     c = kTables[7][v & 0xFF] ^ kTables[6][(v >> 8) & 0xFF] ^
         kTables[5][(v >> 16) & 0xFF] ^ kTables[4][(v >> 24) & 0xFF] ^
         kTables[3][(v >> 32) & 0xFF] ^ kTables[2][(v >> 40) & 0xFF] ^

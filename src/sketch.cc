@@ -28,17 +28,6 @@ constexpr uint64_t kP3 = 0x165667B19E3779F9ULL;
 constexpr uint64_t kP4 = 0x85EBCA77C2B2AE63ULL;
 constexpr uint64_t kP5 = 0x27D4EB2F165667C5ULL;
 
-inline uint64_t Load64(const unsigned char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-inline uint32_t Load32(const unsigned char* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
 inline uint64_t XxRound(uint64_t acc, uint64_t input) {
   acc += input * kP2;
   acc = std::rotl(acc, 31);
@@ -388,10 +377,10 @@ uint64_t XxHash64(std::string_view data, uint64_t seed) {
     uint64_t v4 = seed - kP1;
     const auto* const limit = end - 32;
     do {
-      v1 = XxRound(v1, Load64(p));
-      v2 = XxRound(v2, Load64(p + 8));
-      v3 = XxRound(v3, Load64(p + 16));
-      v4 = XxRound(v4, Load64(p + 24));
+      v1 = XxRound(v1, internal::DecodeFixed64(p));
+      v2 = XxRound(v2, internal::DecodeFixed64(p + 8));
+      v3 = XxRound(v3, internal::DecodeFixed64(p + 16));
+      v4 = XxRound(v4, internal::DecodeFixed64(p + 24));
       p += 32;
     } while (p <= limit);
     h = std::rotl(v1, 1) + std::rotl(v2, 7) + std::rotl(v3, 12) +
@@ -405,12 +394,12 @@ uint64_t XxHash64(std::string_view data, uint64_t seed) {
   }
   h += static_cast<uint64_t>(data.size());
   while (end - p >= 8) {
-    h ^= XxRound(0, Load64(p));
+    h ^= XxRound(0, internal::DecodeFixed64(p));
     h = std::rotl(h, 27) * kP1 + kP4;
     p += 8;
   }
   if (end - p >= 4) {
-    h ^= static_cast<uint64_t>(Load32(p)) * kP1;
+    h ^= static_cast<uint64_t>(internal::DecodeFixed32(p)) * kP1;
     h = std::rotl(h, 23) * kP2 + kP3;
     p += 4;
   }

@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "weir/aggregate.h"
+#include "weir/internal/coding.h"
 #include "weir/internal/pow10.h"
 #include "weir/record.h"
 #include "weir/sketch.h"
@@ -751,15 +752,8 @@ inline absl::Status DecodeAcc(AggregateKind kind, std::string_view* in,
     if (in->size() < 2 + 12) {
       return absl::DataLossError("sketch accumulator encoding is truncated");
     }
-    uint64_t n = 0;
-    uint32_t len = 0;
-    for (int i = 0; i < 8; ++i) {
-      n |= static_cast<uint64_t>(static_cast<uint8_t>((*in)[2 + i])) << (8 * i);
-    }
-    for (int i = 0; i < 4; ++i) {
-      len |= static_cast<uint32_t>(static_cast<uint8_t>((*in)[10 + i]))
-             << (8 * i);
-    }
+    const uint64_t n = DecodeFixed64(in->data() + 2);
+    const uint32_t len = DecodeFixed32(in->data() + 10);
     if (in->size() < 14 + static_cast<size_t>(len)) {
       return absl::DataLossError("sketch accumulator encoding is truncated");
     }

@@ -9,7 +9,9 @@
 #ifndef WEIR_INTERNAL_CODING_H_
 #define WEIR_INTERNAL_CODING_H_
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -22,21 +24,32 @@ inline void PutFixed32(std::string* out, uint32_t v) {
 inline void PutFixed64(std::string* out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
 }
+// The little-endian integer at `p` (4 or 8 bytes), read as one load.
+inline uint32_t DecodeFixed32(const void* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap32(v);
+  }
+  return v;
+}
+inline uint64_t DecodeFixed64(const void* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
+  }
+  return v;
+}
 inline bool GetFixed32(std::string_view* in, uint32_t* v) {
   if (in->size() < 4) return false;
-  *v = 0;
-  for (int i = 0; i < 4; ++i) {
-    *v |= static_cast<uint32_t>(static_cast<uint8_t>((*in)[i])) << (8 * i);
-  }
+  *v = DecodeFixed32(in->data());
   in->remove_prefix(4);
   return true;
 }
 inline bool GetFixed64(std::string_view* in, uint64_t* v) {
   if (in->size() < 8) return false;
-  *v = 0;
-  for (int i = 0; i < 8; ++i) {
-    *v |= static_cast<uint64_t>(static_cast<uint8_t>((*in)[i])) << (8 * i);
-  }
+  *v = DecodeFixed64(in->data());
   in->remove_prefix(8);
   return true;
 }

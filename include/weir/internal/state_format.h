@@ -41,6 +41,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "weir/internal/coding.h"
 #include "weir/state.h"
 
 namespace weir {
@@ -82,11 +83,7 @@ inline absl::Status DecodeStateValue(std::string_view stored,
         "; restore it with the weir version that wrote it or start from "
         "empty state"));
   }
-  uint64_t t = 0;
-  for (int i = 0; i < 8; ++i) {
-    t |= static_cast<uint64_t>(static_cast<uint8_t>(stored[1 + i])) << (8 * i);
-  }
-  *write_time_ms = static_cast<int64_t>(t);
+  *write_time_ms = static_cast<int64_t>(DecodeFixed64(stored.data() + 1));
   *payload = stored.substr(kStateHeaderSize);
   return absl::OkStatus();
 }
