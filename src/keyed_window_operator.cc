@@ -625,11 +625,12 @@ absl::Status KeyedWindowOperator::Impl::Init() {
   cache_.emplace(groups_.size(), options_.cache_max_bytes,
                  options_.cache_max_entries);
   if (!cache_->reserved()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cache: cannot reserve ", cache_->ReservedBytes(),
-        " bytes of address space for cache_max_entries ",
-        options_.cache_max_entries, " (is the process's address space "
-        "limited? RLIMIT_AS)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cache: cannot reserve ", cache_->ReservedBytes(),
+                     " bytes of address space for cache_max_entries ",
+                     options_.cache_max_entries,
+                     " (is the process's address space "
+                     "limited? RLIMIT_AS)"));
   }
   if (options_.cache_max_bytes != 0) {
     filter_bytes_ = internal::KeyFilter(options_.cache_max_bytes / 64).bytes();

@@ -1,6 +1,7 @@
 #include "weir/internal/window_cache.h"
 
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <string>
 #include <vector>
@@ -475,6 +476,47 @@ TEST(WindowCacheChunkTest, ASmallBoundMakesSmallChunks) {
   WindowCache cache(/*groups=*/1, /*max_bytes=*/64 << 10);
   cache.Insert(0, "k", Window{0, 60'000}, /*complete=*/true, 1, 0);
   EXPECT_LE(cache.SlabBytes(), (64 << 10) / 4);
+}
+
+// A slab's elements stay where they are as it grows, it commits a chunk at
+// a time, and elements taken again after a shrink start default-made.
+TEST(ChunkedSlabTest, ElementsStayPutAndComeBackDefault) {
+  ChunkedSlab<uint64_t> slab(/*chunk_bits=*/10, /*capacity=*/4096);
+  ASSERT_TRUE(slab.reserved());
+  EXPECT_EQ(slab.AllocatedBytes(), 0u);
+  std::vector<uint64_t*> addresses;
+  for (size_t i = 0; i < 2048; ++i) {
+    ASSERT_EQ(slab.Grow(), i);
+    slab[i] = i + 1;
+    addresses.push_back(&slab[i]);
+  }
+  EXPECT_EQ(slab.AllocatedBytes(), 2048 * sizeof(uint64_t));
+  for (size_t i = 0; i < 2048; ++i) {
+    EXPECT_EQ(&slab[i], addresses[i]);
+    EXPECT_EQ(slab[i], i + 1);
+  }
+  slab.ShrinkTo(1024);
+  EXPECT_EQ(slab.AllocatedBytes(), 1024 * sizeof(uint64_t));
+  EXPECT_EQ(slab[1023], 1024u);
+  ASSERT_EQ(slab.Grow(), 1024u);
+  EXPECT_EQ(slab[1024], 0u);
+  EXPECT_EQ(&slab[1024], addresses[1024]);
+}
+
+// Growing past the capacity fails as an allocation does, and a slab whose
+// address space cannot be reserved says so (2^50 bytes: more than a
+// process's address space).
+TEST(ChunkedSlabTest, CapacityBoundsGrowth) {
+  ChunkedSlab<uint64_t> slab(/*chunk_bits=*/4, /*capacity=*/20);
+  for (size_t i = 0; i < 20; ++i) slab.Grow();
+  EXPECT_THROW(slab.Grow(), std::bad_alloc);
+  EXPECT_EQ(slab.size(), 20u);
+
+  struct Mebibyte {
+    char bytes[1 << 20];
+  };
+  ChunkedSlab<Mebibyte> huge(/*chunk_bits=*/4, /*capacity=*/size_t{1} << 30);
+  EXPECT_FALSE(huge.reserved());
 }
 
 }  // namespace

@@ -25,21 +25,25 @@ inline void PutFixed64(std::string* out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
 }
 // The little-endian integer at `p` (4 or 8 bytes), read as one load.
-inline uint32_t DecodeFixed32(const void* p) {
-  uint32_t v;
+template <typename T>
+inline T DecodeFixed(const void* p) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8);
+  T v;
   std::memcpy(&v, p, sizeof(v));
   if constexpr (std::endian::native == std::endian::big) {
-    v = __builtin_bswap32(v);
+    if constexpr (sizeof(T) == 8) {
+      v = __builtin_bswap64(v);
+    } else {
+      v = __builtin_bswap32(v);
+    }
   }
   return v;
 }
+inline uint32_t DecodeFixed32(const void* p) {
+  return DecodeFixed<uint32_t>(p);
+}
 inline uint64_t DecodeFixed64(const void* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof(v));
-  if constexpr (std::endian::native == std::endian::big) {
-    v = __builtin_bswap64(v);
-  }
-  return v;
+  return DecodeFixed<uint64_t>(p);
 }
 inline bool GetFixed32(std::string_view* in, uint32_t* v) {
   if (in->size() < 4) return false;
