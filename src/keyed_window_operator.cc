@@ -1432,8 +1432,8 @@ absl::Status KeyedWindowOperator::Impl::FireDue(OperatorOutput* out,
   }
   // One reference at a time here too: taking a whole bucket would touch
   // each entry's timer handle in one pass and the entry again in the next,
-  // and a bucket of a million keys' windows does not stay in the CPU cache
-  // in between.
+  // and a bucket of a million keys' windows pushes the first out of the
+  // first-level cache before the second.
   while (timers_.Due(/*cleanup=*/true, watermark_)) {
     const SlotRef ref = timers_.TakeLast(/*cleanup=*/true, TimerHandleOf());
     if (!cache_->Valid(ref)) continue;

@@ -157,7 +157,8 @@ class ChunkedSlab {
   size_t chunk_;
   size_t capacity_;
   size_t reserved_bytes_;
-  size_t committed_ = 0;  // elements constructed, in whole chunks
+  // Elements constructed: whole chunks, the last cut at the capacity.
+  size_t committed_ = 0;
   size_t size_ = 0;
 };
 
