@@ -1,15 +1,22 @@
 #include "weir/keyed_window_operator.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "weir/internal/coding.h"
 #include "weir/internal/state_keys.h"
 #include "weir/testing/harness.h"
+#include "weir/testing/sanitizers.h"
 
 namespace weir {
 
@@ -1325,6 +1332,42 @@ TEST(KeyedWindowOptionsTest, ValidateNamesTheBadField) {
   EXPECT_THAT(op.Validate().message(), HasSubstr("cache_max_bytes"));
   op.cache_max_bytes = KeyedWindowOptions::kMinCacheBytes;
   EXPECT_TRUE(op.Validate().ok());
+}
+
+// The cache reserves address space for its bound when the operator is
+// made. In a process whose address space is limited below that, Create
+// says so; it does not crash later. Run in a child process (the limit
+// would hold for the rest of the tests); exits 0 if Create failed as it
+// should.
+[[noreturn]] void CreateUnderAnAddressSpaceLimit() {
+  auto backend = MemoryStateBackend::Create({});
+  if (!backend.ok()) std::_Exit(2);
+  KeyedWindowOptions op;
+  op.name = "limited";
+  op.features = {Count("n", Tumbling(absl::Minutes(1)))};
+  // 2^28 entries: twice that, 288 bytes each, is 150 GiB to reserve,
+  // under a limit of 1 GiB more than the process holds.
+  op.cache_max_entries = size_t{1} << 28;
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0;
+  statm >> pages;
+  const rlim_t limit =
+      static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (rlim_t{1} << 30);
+  const rlimit rl = {limit, limit};
+  if (setrlimit(RLIMIT_AS, &rl) != 0) std::_Exit(3);
+  auto made = KeyedWindowOperator::Create(op, backend->get());
+  std::_Exit(absl::IsResourceExhausted(made.status()) &&
+                     absl::StrContains(made.status().message(), "address space")
+                 ? 0
+                 : 1);
+}
+
+// Not under the sanitizers, which map shadow memory as they go.
+TEST(KeyedWindowOperatorCacheTest, AnAddressSpaceLimitFailsCreate) {
+  if (testing::kSanitizedBuild) GTEST_SKIP() << "sanitizers map memory";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(CreateUnderAnAddressSpaceLimit(), ::testing::ExitedWithCode(0),
+              "");
 }
 
 }  // namespace
