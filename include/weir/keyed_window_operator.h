@@ -136,8 +136,11 @@ struct KeyedWindowOptions {
 
   // Capacity of the write-back cache, in (key, window, feature group)
   // entries of about 150 bytes each (a key's node and entry; sketches
-  // besides). Larger: fewer state reads and writes, more memory.
-  // Default: 262144
+  // besides). Larger: fewer state reads and writes, more memory. Create
+  // reserves address space, not memory, for twice the bound (or twice
+  // what cache_max_bytes holds, if fewer) at 288 bytes an entry, and fails
+  // with kResourceExhausted if the process's address space is limited
+  // (RLIMIT_AS) below that. Default: 262144
   size_t cache_max_entries = 262144;
 
   // Capacity of the write-back cache in bytes: its entries and key nodes
