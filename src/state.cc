@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "weir/internal/coding.h"
 #include "weir/internal/crc32c.h"
 #include "weir/internal/state_format.h"
 #include "weir/internal/window_state.h"
@@ -39,33 +40,12 @@ std::optional<int64_t> TtlMs(const std::optional<absl::Duration>& ttl) {
 
 bool ValidColumn(Column c) { return static_cast<int>(c) < kNumColumns; }
 
-void PutFixed32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-
-void PutFixed64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-
-uint64_t DecodeFixed(std::string_view in, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) {
-    v |= static_cast<uint64_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-  }
-  return v;
-}
-
-// Reads a file-format field from the front of `*in`; false if too short.
-bool GetFixed(std::string_view* in, int bytes, uint64_t* v) {
-  if (in->size() < static_cast<size_t>(bytes)) return false;
-  *v = DecodeFixed(*in, bytes);
-  in->remove_prefix(bytes);
-  return true;
-}
+using internal::PutFixed32;
+using internal::PutFixed64;
 
 bool GetBytes(std::string_view* in, std::string_view* out) {
-  uint64_t size;
-  if (!GetFixed(in, 4, &size) || in->size() < size) return false;
+  uint32_t size;
+  if (!internal::GetFixed32(in, &size) || in->size() < size) return false;
   *out = in->substr(0, size);
   in->remove_prefix(size);
   return true;
@@ -253,8 +233,8 @@ absl::StatusOr<std::unique_ptr<MemoryStateBackend>> MemoryStateBackend::Open(
   };
   if (data.size() < kMemMagic.size() + 1 + 4) return corrupt("too short");
   const std::string_view body(data.data(), data.size() - 4);
-  const uint32_t stored_crc = static_cast<uint32_t>(
-      DecodeFixed(std::string_view(data).substr(data.size() - 4), 4));
+  const uint32_t stored_crc =
+      internal::DecodeFixed32(data.data() + data.size() - 4);
   if (internal::Crc32c(body) != stored_crc) {
     return corrupt("CRC-32C mismatch");
   }
@@ -272,7 +252,9 @@ absl::StatusOr<std::unique_ptr<MemoryStateBackend>> MemoryStateBackend::Open(
   }
   for (int c = 0; c < kNumColumns; ++c) {
     uint64_t count;
-    if (!GetFixed(&in, 8, &count)) return corrupt("truncated entry count");
+    if (!internal::GetFixed64(&in, &count)) {
+      return corrupt("truncated entry count");
+    }
     Map& map = backend->columns_[c];
     for (uint64_t i = 0; i < count; ++i) {
       std::string_view key, value;
