@@ -362,13 +362,29 @@ class KeyedWindowOperator::Impl {
   // Drops the filters of tiles whose cleanup has passed: no record reads
   // or makes them any more.
   void DropSpilledFilters();
-  bool OverByteBound() const {
+  bool OverByteBound() const { return OverByteBound(0); }
+  // True if the cache would reach its byte bound holding `growth` bytes
+  // more.
+  bool OverByteBound(size_t growth) const {
     return options_.cache_max_bytes != 0 &&
-           CacheBytes() >= options_.cache_max_bytes;
+           CacheBytes() + growth >= options_.cache_max_bytes;
   }
-  // True if the cache must give entries up before it takes another.
-  bool CacheFull() const {
-    return cache_->live() >= options_.cache_max_entries || OverByteBound();
+  // Makes room under the byte bound for `growth` bytes more (the chunk a
+  // new window's slot or a new key's node would commit; 0 to meet the
+  // bound): gives back free chunks first, and evicts only if that is not
+  // enough. A slot or node freed by eviction or firing is taken again at
+  // no cost in bytes, so a cache at its bound evicts a batch and fills the
+  // freed slots, instead of giving their memory back and committing it
+  // again. One slab grows into the other's free chunks only while that
+  // one keeps a chunk free: else the two would trade the same chunk back
+  // and forth.
+  absl::Status MakeRoom(size_t growth) {
+    if (OverByteBound(growth) &&
+        (!ShrinkCache(growth, growth == 0 ? 0 : cache_->chunk_slots()) ||
+         OverByteBound(growth))) {
+      return EvictSome();
+    }
+    return absl::OkStatus();
   }
 
   // Cache.
@@ -379,12 +395,13 @@ class KeyedWindowOperator::Impl {
                                      bool complete);
   void FreeSlot(uint32_t slot);
   absl::Status EvictSome();
-  // A cache bounded in bytes counts its free slots (they stay allocated):
-  // gives back the chunks of those beyond a chunk's worth, moving the
+  // A cache bounded in bytes counts its free slots and nodes (they stay
+  // allocated): when it would be over its bound holding `growth` bytes
+  // more, gives back the chunks of as many as that needs, moving the
   // entries that can move (not pinned or queued for re-emission) out of
-  // the last chunks, with their timers and session lists. True if the
-  // cache holds less after.
-  bool ShrinkCache();
+  // the last chunks, with their timers and session lists; each slab keeps
+  // `keep_free` free elements. True if the cache holds less after.
+  bool ShrinkCache(size_t growth = 0, size_t keep_free = 0);
   // Evicts until the cache is within cache_max_bytes, or nothing more can
   // go.
   absl::Status EvictToByteBound();
@@ -873,6 +890,13 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
   // Due windows fire before the record folds, however many steps the
   // caller left (max_fire_updates).
   if (firing_pending_) WEIR_RETURN_IF_ERROR(FireDue(out, /*bounded=*/false));
+  // A new key's node that would commit a chunk past the byte bound: room
+  // first, as for a window (MakeRoom).
+  if (cache_->NodeGrowthBytes() != 0 &&
+      OverByteBound(cache_->NodeGrowthBytes()) &&
+      !cache_->FindKey(r.key).has_value()) {
+    WEIR_RETURN_IF_ERROR(MakeRoom(cache_->NodeGrowthBytes()));
+  }
   // One lookup of the key serves every group's windows. Its entries load
   // while the values are converted.
   const uint32_t node = cache_->Hold(r.key);
@@ -1072,8 +1096,10 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(uint16_t g,
                                                               uint32_t node,
                                                               const Window& w,
                                                               bool complete) {
-  if (CacheFull() && (!ShrinkCache() || CacheFull())) {
+  if (cache_->live() >= options_.cache_max_entries) {
     WEIR_RETURN_IF_ERROR(EvictSome());
+  } else {
+    WEIR_RETURN_IF_ERROR(MakeRoom(cache_->EntryGrowthBytes()));
   }
   const Group& group = groups_[g];
   const uint32_t slot =
@@ -1117,11 +1143,11 @@ void KeyedWindowOperator::Impl::FreeSlot(uint32_t slot) {
   cache_->Erase(slot);
 }
 
-bool KeyedWindowOperator::Impl::ShrinkCache() {
-  if (options_.cache_max_bytes == 0) return false;
+bool KeyedWindowOperator::Impl::ShrinkCache(size_t growth, size_t keep_free) {
+  if (!OverByteBound(growth)) return false;
   const size_t before = cache_->HeldBytes();
-  cache_->Shrink(
-      cache_->chunk_slots(),
+  cache_->ShrinkBy(
+      CacheBytes() + growth - options_.cache_max_bytes + 1, keep_free,
       [this](uint32_t slot) {
         const Entry& e = cache_->entry(slot);
         return !e.pinned && !e.reemit;
@@ -1162,7 +1188,6 @@ absl::Status KeyedWindowOperator::Impl::EvictSome() {
         ++stats_.cache_evictions;
         return ApplyFullBatch();
       }));
-  ShrinkCache();
   return ApplyBatch();
 }
 

@@ -146,9 +146,10 @@ constexpr size_t kBatchChunkBytes = 64 << 10;
 
 void StateWriteBatch::Clear() {
   ops_.clear();
-  // The chunks stay for the next batch, but only a few of the usual size:
-  // one large batch or value must not pin its memory for good.
-  constexpr size_t kKeptChunks = 4;
+  // The chunks stay for the next batch, up to a megabyte of the usual size
+  // (an operator's batch of evictions fills a few hundred kilobytes): one
+  // large batch or value must not pin its memory for good.
+  constexpr size_t kKeptChunks = 16;
   std::erase_if(chunks_,
                 [](const Chunk& c) { return c.size > kBatchChunkBytes; });
   if (chunks_.size() > kKeptChunks) chunks_.resize(kKeptChunks);

@@ -344,6 +344,13 @@ TEST_P(StateBackendTest, BatchAppliesInOrderAndAtomically) {
   bad.Put(static_cast<Column>(7), "x", "y");
   EXPECT_EQ(b.Write(bad).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*Get(b, Column::kWindows, "a"), "2");
+  // The next batch applies its own ops only (the RocksDB backend reuses
+  // its write batch).
+  StateWriteBatch next;
+  next.Put(Column::kWindows, "d", "4");
+  ASSERT_OK(b.Write(next));
+  EXPECT_THAT(*Dump(b, Column::kWindows),
+              ElementsAre(Pair("a", "2"), Pair("c", "3"), Pair("d", "4")));
 }
 
 TEST_P(StateBackendTest, DeleteRangeRemovesExactlyItsHalfOpenRange) {

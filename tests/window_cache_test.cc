@@ -470,6 +470,52 @@ TEST_F(WindowCacheTest, ShrinkingMovesTheLastChunksNodesDown) {
   EXPECT_EQ(cache_.KeyOf(*cache_.Find(last_key, 0, 0)), last_key);
 }
 
+// ShrinkBy gives back whole chunks of free slots, as few as cover the
+// bytes asked for, and keeps the other free slots for the next windows;
+// nodes go only if the entries' chunks do not cover it. A slot taken again
+// adds nothing to what the cache holds (EntryGrowthBytes), one past the
+// committed chunks a chunk.
+TEST_F(WindowCacheTest, ShrinkByGivesBackOnlyWhatItIsAskedFor) {
+  const size_t chunk = cache_.chunk_slots();
+  const size_t chunk_bytes = chunk * sizeof(CacheEntry);
+  std::vector<uint32_t> slots;
+  for (size_t i = 0; i < 4 * chunk; ++i) {
+    slots.push_back(Insert(absl::StrCat("k", i), 0));
+  }
+  EXPECT_EQ(cache_.EntryGrowthBytes(), chunk_bytes);
+  // Free three chunks' worth, spread over the slab (one key in four stays).
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (i % 4 != 0) cache_.Erase(slots[i]);
+  }
+  EXPECT_EQ(cache_.EntryGrowthBytes(), 0u);
+  auto movable = [](uint32_t) { return true; };
+  auto moved = [](uint32_t, uint32_t) {};
+  const size_t slabs = cache_.SlabBytes();
+  const size_t given = cache_.chunks_given_back();
+  // One byte: one chunk of entries, no node.
+  cache_.ShrinkBy(1, /*keep_free=*/0, movable, moved);
+  EXPECT_EQ(cache_.SlabBytes(), slabs - chunk_bytes);
+  EXPECT_EQ(cache_.chunks_given_back(), given + 1);
+  EXPECT_EQ(cache_.slot_count(), 3 * chunk);
+  // A chunk and a byte: two more.
+  cache_.ShrinkBy(chunk_bytes + 1, /*keep_free=*/0, movable, moved);
+  EXPECT_EQ(cache_.slot_count(), chunk);
+  EXPECT_EQ(cache_.SlabBytes(), slabs - 3 * chunk_bytes);
+  EXPECT_EQ(cache_.live(), chunk);
+  // No free slot is left, so a new window commits a chunk; the free nodes
+  // go once no entry chunk can, as far as each slab keeps `keep_free`.
+  EXPECT_EQ(cache_.EntryGrowthBytes(), chunk_bytes);
+  const size_t before_nodes = cache_.SlabBytes();
+  cache_.ShrinkBy(1, /*keep_free=*/3 * chunk, movable, moved);
+  EXPECT_EQ(cache_.SlabBytes(), before_nodes);
+  cache_.ShrinkBy(1, /*keep_free=*/0, movable, moved);
+  EXPECT_LT(cache_.SlabBytes(), before_nodes);
+  EXPECT_EQ(cache_.live_keys(), chunk);
+  for (size_t i = 0; i < slots.size(); i += 4) {
+    EXPECT_TRUE(cache_.Contains(absl::StrCat("k", i), 0, 0)) << i;
+  }
+}
+
 // A small byte bound makes small chunks: a chunk of entries is at most a
 // sixteenth of it (and at least 16 entries), a chunk of nodes as many.
 TEST(WindowCacheChunkTest, ASmallBoundMakesSmallChunks) {

@@ -333,6 +333,11 @@ struct RocksDbStateBackend::Impl {
   std::optional<int64_t> ttl_ms;
   rocksdb::WriteOptions write_options;
   rocksdb::ReadOptions read_options;
+  // Write's, reused: built afresh per batch, a batch of an operator's
+  // evictions (hundreds of kilobytes) took new pages from the allocator
+  // every time.
+  rocksdb::WriteBatch write_batch;
+  std::vector<uint32_t> order;
 };
 
 absl::Status RocksDbStateBackendOptions::Validate() const {
@@ -517,39 +522,41 @@ namespace {
 // top of a list of a hundred thousand entries (an operator's eviction
 // writes its keys in the order its clock hand finds them, random in key
 // order).
-std::vector<uint32_t> KeyOrder(const StateWriteBatch& batch) {
+void KeyOrder(const StateWriteBatch& batch, std::vector<uint32_t>* order) {
   const std::vector<StateWriteBatch::Op>& ops = batch.ops();
-  std::vector<uint32_t> order(ops.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  order->resize(ops.size());
+  for (uint32_t i = 0; i < order->size(); ++i) (*order)[i] = i;
+  // Ties (one key) keep their order by index: a sort that allocates
+  // nothing, where std::stable_sort takes a buffer per call.
   auto by_key = [&ops](uint32_t a, uint32_t b) {
     if (ops[a].column != ops[b].column) return ops[a].column < ops[b].column;
-    return ops[a].key < ops[b].key;
+    const int c = ops[a].key.compare(ops[b].key);
+    return c != 0 ? c < 0 : a < b;
   };
-  auto begin = order.begin();
-  for (auto it = order.begin(); it != order.end(); ++it) {
+  auto begin = order->begin();
+  for (auto it = order->begin(); it != order->end(); ++it) {
     if (ops[*it].kind != StateWriteBatch::Kind::kDeleteRange) continue;
-    std::stable_sort(begin, it, by_key);
+    std::sort(begin, it, by_key);
     begin = it + 1;
   }
-  std::stable_sort(begin, order.end(), by_key);
-  return order;
+  std::sort(begin, order->end(), by_key);
 }
 
 }  // namespace
 
 absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
   if (batch.empty()) return absl::OkStatus();
-  size_t bytes = 0;
   for (const StateWriteBatch::Op& op : batch.ops()) {
     WEIR_RETURN_IF_ERROR(internal::CheckStateOp(op));
-    bytes += op.key.size() + op.value.size() + internal::kStateHeaderSize + 16;
   }
   // Every value of a batch gets the same header (one write time), so it is
   // encoded once and each value is put as header + payload, without a copy.
   std::string header;
   internal::EncodeStateValue(NowMs(options_.clock), "", &header);
-  rocksdb::WriteBatch write_batch(bytes);
-  for (uint32_t i : KeyOrder(batch)) {
+  rocksdb::WriteBatch& write_batch = impl_->write_batch;
+  write_batch.Clear();
+  KeyOrder(batch, &impl_->order);
+  for (uint32_t i : impl_->order) {
     const StateWriteBatch::Op& op = batch.ops()[i];
     rocksdb::Status s;
     const rocksdb::Slice key(op.key.data(), op.key.size());
@@ -575,8 +582,15 @@ absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
     }
     if (!s.ok()) return FromRocks(s, "Write");
   }
-  return FromRocks(impl_->db->Write(impl_->write_options, &write_batch),
-                   "Write");
+  absl::Status status =
+      FromRocks(impl_->db->Write(impl_->write_options, &write_batch), "Write");
+  // One large batch (a flush of the whole cache) must not keep its memory.
+  constexpr size_t kKeptBatchBytes = 4 << 20;
+  if (write_batch.GetDataSize() > kKeptBatchBytes) {
+    write_batch = rocksdb::WriteBatch();
+    impl_->order = std::vector<uint32_t>();
+  }
+  return status;
 }
 
 std::unique_ptr<StateIterator> RocksDbStateBackend::Scan(Column column,

@@ -74,6 +74,7 @@ class TimerQueue {
     // entries of one window skip the lookup.
     if (last == timers.end() || last->first != when) {
       last = timers.try_emplace(when).first;
+      if (last->second.capacity() == 0) last->second.swap(spare_);
     }
     handle->set = true;
     handle->cleanup = cleanup;
@@ -100,6 +101,7 @@ class TimerQueue {
     refs.pop_back();
     if (refs.empty()) {
       if (last == bucket) last = timers.end();
+      KeepSpare(refs);
       timers.erase(bucket);
     }
   }
@@ -133,6 +135,7 @@ class TimerQueue {
     refs.pop_back();
     if (refs.empty()) {
       if (last == timers.begin()) last = timers.end();
+      KeepSpare(refs);
       timers.erase(timers.begin());
     }
     handle_of(ref.slot)->set = false;
@@ -158,10 +161,23 @@ class TimerQueue {
  private:
   using TimerMap = std::map<EventTime, std::vector<SlotRef>>;
 
+  // Keeps the storage of `refs`, a bucket emptied for good, for the next
+  // new bucket if it is larger than the spare's and at most a few
+  // megabytes: a bucket is often a window of every key, and one grown
+  // afresh for each (doubling, each time on new pages) cost a tenth of the
+  // page faults of an operator at its byte bound.
+  void KeepSpare(std::vector<SlotRef>& refs) {
+    constexpr size_t kMaxSpare = size_t{1} << 18;  // 2 MiB of references
+    if (refs.capacity() > spare_.capacity() && refs.capacity() <= kMaxSpare) {
+      spare_.swap(refs);
+    }
+  }
+
   TimerMap fire_;
   TimerMap cleanup_;
   TimerMap::iterator last_fire_ = fire_.end();
   TimerMap::iterator last_cleanup_ = cleanup_.end();
+  std::vector<SlotRef> spare_;  // empty; see KeepSpare
 };
 
 }  // namespace internal

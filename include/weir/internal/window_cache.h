@@ -107,6 +107,9 @@ class ChunkedSlab {
   const T& operator[](size_t i) const { return base_[i]; }
   // Elements in use: indexes 0 to size() - 1.
   size_t size() const { return size_; }
+  // Elements constructed (whole chunks, the last cut at the capacity): the
+  // ones Grow hands out before it commits more memory.
+  size_t committed() const { return committed_; }
   // Elements a chunk holds.
   size_t chunk_size() const { return chunk_; }
   // Takes the next element (default-constructed) into use; returns its
@@ -330,7 +333,7 @@ class WindowCache {
   // A 4-byte slot and its control byte, the index at most 7/8 full.
   static constexpr size_t kIndexBytesPerKey = 6;
   // What the cache holds from the system: the slabs as allocated, their
-  // free slots and nodes included (they stay until Shrink gives their
+  // free slots and nodes included (they stay until ShrinkBy gives their
   // chunks back), the index at its capacity, and the slabs' heap.
   size_t HeldBytes() const {
     return SlabBytes() + index_.capacity() * (sizeof(uint32_t) + 1) +
@@ -338,7 +341,12 @@ class WindowCache {
   }
   // Slots of one chunk of the entry slab.
   size_t chunk_slots() const { return entries_.chunk_size(); }
-  // Chunks the slabs gave back (Shrink).
+  // What taking one more slot adds to HeldBytes: nothing while a freed or
+  // committed slot is left, else a chunk of the entry slab.
+  size_t EntryGrowthBytes() const { return GrowthBytes(entries_, free_); }
+  // The same for a new key's node.
+  size_t NodeGrowthBytes() const { return GrowthBytes(keys_, free_keys_); }
+  // Chunks the slabs gave back (ShrinkBy, ShrinkEntries, ShrinkKeys).
   size_t chunks_given_back() const { return chunks_given_back_; }
   // Bytes of the slabs as allocated, free slots and nodes included.
   size_t SlabBytes() const {
@@ -371,12 +379,25 @@ class WindowCache {
     return start > horizon_[group];
   }
 
-  // Gives back the last chunks of both slabs (ShrinkEntries, ShrinkKeys).
-  // Returns the number of entries moved.
+  // Gives back at least `bytes` of the slabs' free memory in whole chunks,
+  // entries first, then nodes, or as much as can go while each slab keeps
+  // `keep_free` free elements (ShrinkEntries, ShrinkKeys); every free slot
+  // and node the request leaves stays. So an owner that meets a byte
+  // bound this way gives back only what the bound needs, and the slots it
+  // freed by evicting stay for the windows that come next rather than
+  // being given back and committed again.
   template <typename Movable, typename Moved>
-  size_t Shrink(size_t keep_free, Movable movable, Moved moved) {
-    const size_t moves = ShrinkEntries(keep_free, movable, moved);
-    ShrinkKeys(keep_free);
+  size_t ShrinkBy(size_t bytes, size_t keep_free, Movable movable,
+                  Moved moved) {
+    const size_t before = SlabBytes();
+    const size_t moves = ShrinkEntries(
+        std::max(keep_free, KeepFree(entries_, free_.size(), bytes)), movable,
+        moved);
+    const size_t given = before - SlabBytes();
+    if (given < bytes) {
+      ShrinkKeys(std::max(keep_free,
+                          KeepFree(keys_, free_keys_.size(), bytes - given)));
+    }
     return moves;
   }
   // Gives back the node slab's last chunks while more than `keep_free`
@@ -495,6 +516,27 @@ class WindowCache {
       if (stays(i)) return (i / chunk + 1) * chunk;
     }
     return end;
+  }
+  // The `keep_free` with which shrinking `slab`, `free` of whose elements
+  // are free, gives back at least `bytes` in whole chunks; 0 (give back
+  // all it can) if it has not that many free.
+  template <typename T>
+  static size_t KeepFree(const ChunkedSlab<T>& slab, size_t free,
+                         size_t bytes) {
+    const size_t chunk = slab.chunk_size();
+    const size_t chunk_bytes = chunk * sizeof(T);
+    const size_t drop = (bytes + chunk_bytes - 1) / chunk_bytes * chunk;
+    const size_t committed = (slab.committed() + chunk - 1) / chunk * chunk;
+    const size_t end = committed > drop ? committed - drop : 0;
+    const size_t live = slab.size() - free;
+    return end > live ? end - live : 0;
+  }
+  template <typename T>
+  static size_t GrowthBytes(const ChunkedSlab<T>& slab,
+                            const std::vector<uint32_t>& free) {
+    return free.empty() && slab.size() == slab.committed()
+               ? slab.chunk_size() * sizeof(T)
+               : 0;
   }
   // The free elements of `free` below `end`, in their order.
   static std::vector<uint32_t> FreeBelow(const std::vector<uint32_t>& free,
