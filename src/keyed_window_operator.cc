@@ -892,7 +892,7 @@ absl::Status KeyedWindowOperator::Impl::Process(const Record& r,
   if (firing_pending_) WEIR_RETURN_IF_ERROR(FireDue(out, /*bounded=*/false));
   // A new key's node that would commit a chunk past the byte bound: room
   // first, as for a window (MakeRoom).
-  if (cache_->NodeGrowthBytes() != 0 &&
+  if (options_.cache_max_bytes != 0 && cache_->NodeGrowthBytes() != 0 &&
       OverByteBound(cache_->NodeGrowthBytes()) &&
       !cache_->FindKey(r.key).has_value()) {
     WEIR_RETURN_IF_ERROR(MakeRoom(cache_->NodeGrowthBytes()));
@@ -1098,7 +1098,7 @@ absl::StatusOr<uint32_t> KeyedWindowOperator::Impl::AllocSlot(uint16_t g,
                                                               bool complete) {
   if (cache_->live() >= options_.cache_max_entries) {
     WEIR_RETURN_IF_ERROR(EvictSome());
-  } else {
+  } else if (options_.cache_max_bytes != 0) {
     WEIR_RETURN_IF_ERROR(MakeRoom(cache_->EntryGrowthBytes()));
   }
   const Group& group = groups_[g];
