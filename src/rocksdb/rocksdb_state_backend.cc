@@ -327,6 +327,8 @@ struct RocksDbStateBackend::Impl {
     return columns[static_cast<int>(c)];
   }
 
+  // Told the begin keys of a batch's range deletions while it is written.
+  std::shared_ptr<internal::MemtableInsertHint> insert_hint;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default first
   std::array<rocksdb::ColumnFamilyHandle*, kNumColumns> columns{};
@@ -410,6 +412,8 @@ RocksDbOpenOptions MakeRocksDbOpenOptions(
   base.write_buffer_size =
       std::clamp(options.resources->write_buffer_limit() / 4, kMiB, 64 * kMiB);
   base.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
+  auto insert_hint = std::make_shared<MemtableInsertHint>();
+  base.memtable_insert_with_hint_prefix_extractor = insert_hint;
 
   // "windows" takes point reads when windows fire: bloom filters save disk
   // reads for keys that are absent. Filters and indexes are partitioned (a
@@ -440,6 +444,7 @@ RocksDbOpenOptions MakeRocksDbOpenOptions(
 
   internal::RocksDbOpenOptions open;
   open.db = db_options;
+  open.insert_hint = std::move(insert_hint);
   open.column_families = {
       {rocksdb::kDefaultColumnFamilyName, base},
       {kColumnFamilies[static_cast<int>(Column::kWindows)], windows},
@@ -488,6 +493,7 @@ RocksDbStateBackend::Create(const RocksDbStateBackendOptions& options) {
       open.db, options.path, open.column_families, &impl->handles, &db);
   if (!s.ok()) return FromRocks(s, absl::StrCat("Open ", options.path));
   impl->db.reset(db);
+  impl->insert_hint = open.insert_hint;
   for (int c = 0; c < kNumColumns; ++c) impl->columns[c] = impl->handles[c + 1];
   impl->write_options.disableWAL = true;
   return std::unique_ptr<RocksDbStateBackend>(
@@ -569,6 +575,7 @@ absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
         break;
       case StateWriteBatch::Kind::kDeleteRange:
         s = write_batch.DeleteRange(impl_->cf(op.column), key, value[1]);
+        impl_->insert_hint->ExcludeWhileWriting(key);
         break;
       case StateWriteBatch::Kind::kMerge:
         s = write_batch.Merge(impl_->cf(op.column),
@@ -580,10 +587,14 @@ absl::Status RocksDbStateBackend::Write(const StateWriteBatch& batch) {
                             rocksdb::SliceParts(value, 2));
         break;
     }
-    if (!s.ok()) return FromRocks(s, "Write");
+    if (!s.ok()) {
+      impl_->insert_hint->ClearExcluded();
+      return FromRocks(s, "Write");
+    }
   }
   absl::Status status =
       FromRocks(impl_->db->Write(impl_->write_options, &write_batch), "Write");
+  impl_->insert_hint->ClearExcluded();
   // One large batch (a flush of the whole cache) must not keep its memory.
   constexpr size_t kKeptBatchBytes = 4 << 20;
   if (write_batch.GetDataSize() > kKeptBatchBytes) {
