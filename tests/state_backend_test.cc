@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <random>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -405,10 +406,9 @@ TEST_P(StateBackendTest, SortedBatchesWithRangeDeletesMatchAModel) {
   ASSERT_OK(backend);
   StateBackend& b = **backend;
   std::map<std::string, std::string> model;
-  uint64_t rng = 12345;
+  std::mt19937_64 rng(12345);
   auto next = [&rng](uint64_t n) {
-    rng = rng * 6364136223846793005u + 1442695040888963407u;
-    return (rng >> 33) % n;
+    return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng);
   };
   auto key = [](uint64_t i) { return absl::StrCat("k", 10000 + i); };
   for (int round = 0; round < 60; ++round) {
