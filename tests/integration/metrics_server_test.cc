@@ -1,17 +1,20 @@
 #include "weir/http/metrics_server.h"
 
 #include <dirent.h>
+#include <unistd.h>
 #include <httplib.h>
 
-#include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "weir/metrics.h"
@@ -29,40 +32,65 @@ httplib::Result Get(int port, const std::string& path) {
   return client.Get(path.c_str());
 }
 
-// The names of this process's threads, from /proc/self/task/*/comm.
-std::vector<std::string> ThreadNames() {
-  std::vector<std::string> names;
+// This process's threads by id, each with its name, from
+// /proc/self/task/*/comm.
+std::map<pid_t, std::string> Threads() {
+  std::map<pid_t, std::string> threads;
   DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return names;
+  if (dir == nullptr) return threads;
   while (dirent* entry = readdir(dir)) {
     if (entry->d_name[0] == '.') continue;
     std::ifstream comm(
         absl::StrCat("/proc/self/task/", entry->d_name, "/comm"));
     std::string name;
-    std::getline(comm, name);
-    names.push_back(name);
+    if (!std::getline(comm, name)) continue;  // It exited meanwhile.
+    threads[static_cast<pid_t>(std::stol(entry->d_name))] = name;
   }
   closedir(dir);
-  return names;
+  return threads;
+}
+
+// Waits until thread `tid` has left /proc/self/task. A joined thread stays
+// listed for a moment: pthread_join returns once the kernel clears the
+// thread's id, a little before the kernel removes the task. False if it is
+// still listed after `timeout`.
+bool WaitUntilGone(pid_t tid, absl::Duration timeout) {
+  const std::string path = absl::StrCat("/proc/self/task/", tid);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (access(path.c_str(), F_OK) == 0) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
 }
 
 TEST(MetricsServerTest, StartsExactlyOneNamedThread) {
   // A first thread may start helper threads of a sanitizer runtime; start
-  // and join one so they do not count against the server.
-  std::thread([] {}).join();
-  std::vector<std::string> before = ThreadNames();
+  // and join one so they do not count against the server, and wait for it
+  // to leave the list.
+  pid_t first = 0;
+  std::thread([&first] { first = gettid(); }).join();
+  ASSERT_TRUE(WaitUntilGone(first, absl::Seconds(30)));
+  std::map<pid_t, std::string> before = Threads();
   if (before.empty()) GTEST_SKIP() << "/proc/self/task is not readable";
+
   MetricsRegistry registry;
   auto server = MetricsServer::Start(&registry);
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_TRUE(Get((*server)->port(), "/metrics"));
-  std::vector<std::string> during = ThreadNames();
-  EXPECT_EQ(during.size(), before.size() + 1);
-  EXPECT_EQ(std::count(during.begin(), during.end(), "weir-metrics"), 1);
+  std::vector<pid_t> started;
+  for (const auto& [tid, name] : Threads()) {
+    if (!before.contains(tid)) started.push_back(tid);
+  }
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(Threads()[started[0]], "weir-metrics");
+
   (*server)->Stop();
-  std::vector<std::string> after = ThreadNames();
-  EXPECT_EQ(after.size(), before.size());
-  EXPECT_EQ(std::count(after.begin(), after.end(), "weir-metrics"), 0);
+  EXPECT_TRUE(WaitUntilGone(started[0], absl::Seconds(30)));
+  for (const auto& [tid, name] : Threads()) {
+    EXPECT_TRUE(before.contains(tid)) << "thread " << tid << " (" << name
+                                      << ") outlived Stop";
+  }
 }
 
 TEST(MetricsServerTest, ServesMetricsOnAPickedPort) {
