@@ -1,8 +1,8 @@
 #include "weir/http/metrics_server.h"
 
 #include <dirent.h>
-#include <unistd.h>
 #include <httplib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -88,8 +88,8 @@ TEST(MetricsServerTest, StartsExactlyOneNamedThread) {
   (*server)->Stop();
   EXPECT_TRUE(WaitUntilGone(started[0], absl::Seconds(30)));
   for (const auto& [tid, name] : Threads()) {
-    EXPECT_TRUE(before.contains(tid)) << "thread " << tid << " (" << name
-                                      << ") outlived Stop";
+    EXPECT_TRUE(before.contains(tid))
+        << "thread " << tid << " (" << name << ") outlived Stop";
   }
 }
 

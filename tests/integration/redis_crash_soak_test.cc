@@ -153,9 +153,12 @@ class RedisCrashSoakTest : public ::testing::Test {
   }
 
   // Starts a run and SIGKILLs it once it has read `records` records (by
-  // its metrics) plus a random moment; returns false if it exited first.
+  // its metrics) plus a random moment; with `after_checkpoint`, not before
+  // it has also completed a checkpoint round. Returns false if it exited
+  // first.
   static bool RunAndKill(const std::string& name, const std::string& sink,
-                         double records, absl::Duration extra) {
+                         double records, absl::Duration extra,
+                         bool after_checkpoint) {
     auto service = fft::StartService(Args(name, sink));
     EXPECT_TRUE(service.ok()) << service.status();
     if (!service.ok()) return false;
@@ -168,7 +171,12 @@ class RedisCrashSoakTest : public ::testing::Test {
         return false;  // finished before its kill moment
       }
       auto v = fft::ScrapeMetric(service->metrics_url, "weir_records_in_total");
-      if (v.ok() && *v >= records) break;
+      if (v.ok() && *v >= records) {
+        if (!after_checkpoint) break;
+        auto rounds = fft::ScrapeMetric(service->metrics_url,
+                                        "weir_checkpoints_completed_total");
+        if (rounds.ok() && *rounds >= 1) break;
+      }
       absl::SleepFor(absl::Milliseconds(20));  // polling the endpoint
     }
     absl::SleepFor(extra);  // the random moment itself
@@ -215,8 +223,12 @@ TEST_F(RedisCrashSoakTest, RandomKillsEqualGoldenKeyByKey) {
   int attempts = 0;
   while (kills < min_kills && attempts < 4 * min_kills) {
     ++attempts;
+    // The last kill comes after a completed round, so that the final run
+    // has a checkpoint of every partition to restore however fast the
+    // earlier runs were killed.
     if (RunAndKill("soak", sink, records(rng),
-                   absl::Milliseconds(extra_ms(rng)))) {
+                   absl::Milliseconds(extra_ms(rng)),
+                   /*after_checkpoint=*/kills + 1 == min_kills)) {
       ++kills;
     }
     if (HasFailure()) return;

@@ -480,8 +480,11 @@ class RedisSinkOutageTest : public ::testing::Test {
     options.batch_size = 100;
     options.updates_per_call = 50;
     options.max_buffered_updates = 1000;
-    options.connect_timeout = absl::Milliseconds(500);
-    options.command_timeout = absl::Milliseconds(300);
+    // Short enough for a hung server to be detected well within the
+    // tests' 3 s bounds; long enough for a live one to answer on a loaded,
+    // sanitized machine.
+    options.connect_timeout = absl::Seconds(1);
+    options.command_timeout = absl::Seconds(1);
     options.clock = &clock_;
     return options;
   }

@@ -50,8 +50,9 @@ struct RedisServerOptions {
   // Default: "redis-server"
   std::string binary = "redis-server";
 
-  // Keep an append-only file (fsync every write), so that data survives
-  // Stop/Kill and Restart. Default: false
+  // Keep an append-only file, so that data survives Stop/Kill and Restart
+  // (written before each reply; not fsynced, as a process kill does not
+  // need it). Default: false
   bool appendonly = false;
 
   // requirepass: clients must AUTH with it. Default: unset (no password)
