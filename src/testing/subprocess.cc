@@ -11,11 +11,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 extern char** environ;
 
@@ -209,21 +213,59 @@ void Subprocess::Kill() {
   wait_status_ = status;
 }
 
-absl::StatusOr<int> PickFreePort() {
+namespace {
+
+// Binds a TCP socket to 127.0.0.1:`port` (0: any) without SO_REUSEADDR, so
+// that it fails while anything, even a closed connection in TIME_WAIT,
+// holds the port; returns the port bound, then closes the socket.
+absl::StatusOr<int> BindAndRelease(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    absl::Status s = Errno("bind");
     close(fd);
-    return Errno("bind");
+    return s;
   }
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   close(fd);
   return static_cast<int>(ntohs(addr.sin_port));
+}
+
+// The first port of the range the kernel gives to connections and to
+// bind(0) (net.ipv4.ip_local_port_range), or 0 if it cannot be read.
+int FirstEphemeralPort() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  if (!(in >> low)) return 0;
+  return low;
+}
+
+}  // namespace
+
+absl::StatusOr<int> PickFreePort() {
+  // A port below the ephemeral range when there is room for one: the
+  // kernel never hands such a port to a connection, so a server restarted
+  // on it (RedisServer::Restart after an outage) cannot find it taken by a
+  // connection made meanwhile, e.g. a client's own reconnect attempts.
+  constexpr int kFloor = 10'000;
+  const int low = FirstEphemeralPort();
+  if (low > kFloor + 1'000) {
+    static std::atomic<uint64_t> calls{0};
+    std::mt19937_64 rng(static_cast<uint64_t>(absl::GetCurrentTimeNanos()) ^
+                        (static_cast<uint64_t>(getpid()) << 32) ^
+                        calls.fetch_add(1));
+    std::uniform_int_distribution<int> pick(kFloor, low - 1);
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      absl::StatusOr<int> port = BindAndRelease(pick(rng));
+      if (port.ok()) return port;
+    }
+  }
+  return BindAndRelease(0);
 }
 
 absl::Status WaitForPort(int port, absl::Duration timeout) {

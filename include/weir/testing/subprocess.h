@@ -102,6 +102,8 @@ class Subprocess {
 
 // A free TCP port on 127.0.0.1 (bound, then released, so a child can take
 // it; another process could take it first, which callers retry around).
+// Picked at random below the kernel's ephemeral range when there is room,
+// so that no connection is ever given it while its server is down.
 absl::StatusOr<int> PickFreePort();
 
 // Waits until something accepts TCP connections on 127.0.0.1:`port`.
