@@ -77,18 +77,23 @@ class Tmpfs {
   }
   ~Tmpfs() { umount2(dir_.c_str(), MNT_DETACH); }
 
-  // Writes a ballast file until the file system is full.
+  // Writes a ballast file until the file system is full. A service running
+  // on it may free space meanwhile (the temporary file of a write that
+  // failed, a staging folder it removes), so the ballast takes that too,
+  // until none is left.
   absl::Status Fill() {
     std::ofstream out(Ballast(), std::ios::binary);
     const std::string chunk(4096, 'b');
-    while (out.write(chunk.data(), chunk.size())) out.flush();
     std::error_code ec;
-    const auto space = std::filesystem::space(dir_, ec);
-    if (ec || space.available > 4096) {
-      return absl::InternalError(absl::StrCat("could not fill ", dir_, ": ",
-                                              space.available, " bytes left"));
+    std::filesystem::space_info space{};
+    for (int round = 0; round < 100; ++round) {
+      while (out.write(chunk.data(), chunk.size())) out.flush();
+      out.clear();  // full: write again if space comes back
+      space = std::filesystem::space(dir_, ec);
+      if (!ec && space.available <= 4096) return absl::OkStatus();
     }
-    return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("could not fill ", dir_, ": ",
+                                            space.available, " bytes left"));
   }
   // The space returns.
   void Empty() { std::filesystem::remove(Ballast()); }
