@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <fstream>
 #include <set>
 #include <vector>
@@ -33,8 +34,7 @@ int Listen(int port) {
 TEST(PickFreePortTest, GivesPortsToListenOnBelowTheEphemeralRange) {
   std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
   int low = 0;
-  int high = 0;
-  range >> low >> high;
+  range >> low;
   std::set<int> ports;
   std::vector<int> fds;
   for (int i = 0; i < 20; ++i) {

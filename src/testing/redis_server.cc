@@ -151,12 +151,15 @@ absl::Status RedisServer::Launch() {
         << "unixsocket " << unix_socket() << "\n"
         << "unixsocketperm 700\n"
         << "save \"\"\n"
-        << "appendonly " << (options_.appendonly ? "yes" : "no") << "\n"
-        // Redis writes the append-only file before it replies, so what a
-        // client saw acknowledged is in the file and survives Kill; fsync
-        // would only matter if the machine crashed, and fsync on every
-        // write makes replies wait for the disk, past a client's command
-        // timeout when parallel tests load it.
+        << "appendonly " << (options_.appendonly ? "yes" : "no")
+        << "\n"
+        // Redis writes the append-only file before it sends the replies of
+        // that event-loop pass (only a reply held back earlier by a full
+        // socket can go out first), so the small replies the tests get are
+        // in the file and survive Kill. fsync would matter only if the
+        // machine crashed, and fsync on every write makes replies wait for
+        // the disk, past a client's command timeout when parallel tests
+        // load it.
         << "appendfsync no\n";
     if (options_.password.has_value()) {
       out << "requirepass \"" << *options_.password << "\"\n";

@@ -245,8 +245,8 @@ class PipelineFaultsTest : public ::testing::Test {
 
   // The value of metric `name` once the endpoint answers: a single scrape
   // may time out on a loaded machine, and a baseline read as -1 would
-  // weaken or fail what is compared with it. -1 if the service never
-  // answers (the failure is reported by the comparison).
+  // weaken or fail what is compared with it. -1, and a test failure, if
+  // the service never answers.
   double AnsweredMetric(fft::Service& s, const std::string& name) {
     double v = -1;
     ::testing::AssertionResult answered =

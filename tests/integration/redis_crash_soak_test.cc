@@ -163,7 +163,8 @@ class RedisCrashSoakTest : public ::testing::Test {
     EXPECT_TRUE(service.ok()) << service.status();
     if (!service.ok()) return false;
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
-    while (absl::Now() < deadline) {
+    bool reached = false;
+    while (!reached && absl::Now() < deadline) {
       auto wait = service->process->Wait(absl::ZeroDuration());
       if (wait.ok()) {
         EXPECT_TRUE(WIFEXITED(*wait) && WEXITSTATUS(*wait) == 0)
@@ -172,12 +173,21 @@ class RedisCrashSoakTest : public ::testing::Test {
       }
       auto v = fft::ScrapeMetric(service->metrics_url, "weir_records_in_total");
       if (v.ok() && *v >= records) {
-        if (!after_checkpoint) break;
-        auto rounds = fft::ScrapeMetric(service->metrics_url,
-                                        "weir_checkpoints_completed_total");
-        if (rounds.ok() && *rounds >= 1) break;
+        reached = true;
+        if (after_checkpoint) {
+          auto rounds = fft::ScrapeMetric(service->metrics_url,
+                                          "weir_checkpoints_completed_total");
+          reached = rounds.ok() && *rounds >= 1;
+        }
       }
-      absl::SleepFor(absl::Milliseconds(20));  // polling the endpoint
+      if (!reached) absl::SleepFor(absl::Milliseconds(20));  // polling
+    }
+    // A kill meant to follow a checkpoint round that never came would leave
+    // the final run nothing to restore, and fail there with the wrong reason.
+    if (!reached && after_checkpoint) {
+      ADD_FAILURE() << "run " << name << " did not complete a checkpoint "
+                    << "round within 60 s:\n"
+                    << service->output;
     }
     absl::SleepFor(extra);  // the random moment itself
     service->process->Kill();

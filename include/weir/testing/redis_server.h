@@ -51,7 +51,8 @@ struct RedisServerOptions {
   std::string binary = "redis-server";
 
   // Keep an append-only file, so that data survives Stop/Kill and Restart
-  // (written before each reply; not fsynced, as a process kill does not
+  // (written before the replies of each event-loop pass, unless a reply was
+  // held back by a full socket; not fsynced, as a process kill does not
   // need it). Default: false
   bool appendonly = false;
 
