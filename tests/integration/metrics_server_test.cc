@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -78,15 +79,15 @@ TEST(MetricsServerTest, StartsExactlyOneNamedThread) {
   auto server = MetricsServer::Start(&registry);
   ASSERT_TRUE(server.ok()) << server.status();
   ASSERT_TRUE(Get((*server)->port(), "/metrics"));
-  std::vector<pid_t> started;
-  for (const auto& [tid, name] : Threads()) {
-    if (!before.contains(tid)) started.push_back(tid);
+  std::vector<std::pair<pid_t, std::string>> started;
+  for (const auto& thread : Threads()) {
+    if (!before.contains(thread.first)) started.push_back(thread);
   }
   ASSERT_EQ(started.size(), 1u);
-  EXPECT_EQ(Threads()[started[0]], "weir-metrics");
+  EXPECT_EQ(started[0].second, "weir-metrics");
 
   (*server)->Stop();
-  EXPECT_TRUE(WaitUntilGone(started[0], absl::Seconds(30)));
+  EXPECT_TRUE(WaitUntilGone(started[0].first, absl::Seconds(30)));
   for (const auto& [tid, name] : Threads()) {
     EXPECT_TRUE(before.contains(tid))
         << "thread " << tid << " (" << name << ") outlived Stop";
