@@ -40,6 +40,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "weir/dlq.h"
+#include "weir/env.h"
 #include "weir/http/metrics_server.h"
 #include "weir/internal/backfill_input.h"
 #include "weir/internal/scratch_dir.h"
@@ -270,6 +271,7 @@ absl::StatusOr<std::unique_ptr<weir::Sink>> MakeSink(const ServiceOptions& c) {
   if (absl::StartsWith(c.sink, "file:")) {
     weir::FileSinkOptions o;
     o.path = c.sink.substr(5);
+    o.env = c.env;
     WEIR_ASSIGN_OR_RETURN(auto sink, weir::FileSink::Create(o));
     return std::unique_ptr<weir::Sink>(std::move(sink));
   }
@@ -414,6 +416,7 @@ absl::StatusOr<std::unique_ptr<weir::DeadLetterQueue>> MakeDlq(
   if (absl::StartsWith(c.dlq, "file:")) {
     weir::FileDeadLetterQueueOptions o;
     o.path = c.dlq.substr(5);
+    o.env = c.env;
     WEIR_ASSIGN_OR_RETURN(auto dlq, weir::FileDeadLetterQueue::Create(o));
     return std::unique_ptr<weir::DeadLetterQueue>(std::move(dlq));
   }
@@ -897,6 +900,7 @@ absl::StatusOr<std::unique_ptr<LateRecordOutput>> MakeLateOutput(
   if (absl::StartsWith(*c.late_output, "file:")) {
     FileDeadLetterQueueOptions o;
     o.path = c.late_output->substr(5);
+    o.env = c.env;
     WEIR_ASSIGN_OR_RETURN(queue, FileDeadLetterQueue::Create(o));
   } else {
     KafkaDeadLetterQueueOptions o;
@@ -1115,13 +1119,18 @@ absl::Status Service::Impl::ResolveDefaults() {
                           internal::ScratchDir::Create("", c_.program_name));
     c_.state_dir = tmp_dir_.path();
   }
+  if (absl::Status s = CreateDirectories(c_.env, c_.state_dir); !s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--state_dir ", c_.state_dir, ": ", s.message()));
+  }
   std::error_code ec;
-  std::filesystem::create_directories(c_.state_dir, ec);
+  const std::filesystem::path absolute =
+      std::filesystem::absolute(c_.state_dir, ec);
   if (ec) {
     return absl::FailedPreconditionError(
         absl::StrCat("--state_dir ", c_.state_dir, ": ", ec.message()));
   }
-  c_.state_dir = std::filesystem::absolute(c_.state_dir).string();
+  c_.state_dir = absolute.string();
   if (c_.checkpoint_uri.empty()) {
     c_.checkpoint_uri = absl::StrCat("file://", c_.state_dir, "/checkpoints");
   }
@@ -1144,6 +1153,8 @@ absl::Status Service::Impl::Init() {
   WEIR_ASSIGN_OR_RETURN(dlq_, MakeDlq(c_));
   WEIR_ASSIGN_OR_RETURN(late_output_, MakeLateOutput(c_));
   ObjectStoreOptions store_options;
+  store_options.local.env = c_.env;
+  store_options.s3.env = c_.env;
   if (!c_.s3_endpoint.empty()) store_options.s3.endpoint = c_.s3_endpoint;
   store_options.s3.request_timeout = c_.s3_request_timeout;
   store_options.s3.max_attempts = c_.s3_max_attempts;

@@ -7,6 +7,7 @@
 
 #include "weir/service.h"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -19,8 +20,10 @@
 #include <vector>
 
 #include "../../examples/fraud_features/fraud_features.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "fraud_features_testing.h"
@@ -28,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "weir/dlq.h"
+#include "weir/env.h"
 #include "weir/json/json_decoder.h"
 #include "weir/late_records.h"
 #include "weir/testing/local_broker.h"
@@ -250,6 +254,60 @@ TEST_F(ServiceTest, LateRecordsGoToAFileAndReplay) {
                       "--error_type=late_record"}),
               HasSubstr(absl::StrCat("read=", late, " matched=", late,
                                      " duplicates=0 published=", late)));
+}
+
+// Records the directories created and the files opened for writing
+// through it. Thread-safe, as an Env must be (the upload threads use it).
+class RecordingEnv : public EnvWrapper {
+ public:
+  RecordingEnv() : EnvWrapper(Env::Default()) {}
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path, WriteMode mode) override {
+    Note(path);
+    return EnvWrapper::NewWritableFile(path, mode);
+  }
+  absl::Status CreateDirectory(const std::string& dir) override {
+    Note(dir);
+    return EnvWrapper::CreateDirectory(dir);
+  }
+
+  bool Saw(const std::string& path) const {
+    absl::MutexLock lock(&mu_);
+    return std::find(paths_.begin(), paths_.end(), path) != paths_.end();
+  }
+  bool SawUnder(const std::string& dir) const {
+    absl::MutexLock lock(&mu_);
+    return std::any_of(paths_.begin(), paths_.end(), [&](const auto& p) {
+      return absl::StartsWith(p, dir + "/");
+    });
+  }
+
+ private:
+  void Note(const std::string& path) {
+    absl::MutexLock lock(&mu_);
+    paths_.push_back(path);
+  }
+
+  mutable absl::Mutex mu_;
+  std::vector<std::string> paths_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(ServiceTest, EveryFileItWritesGoesThroughItsEnv) {
+  RecordingEnv env;
+  ServiceOptions o = Options();
+  o.env = &env;
+  o.late_output = "file:" + dir_->path() + "/late.jsonl";
+  o.metrics_port.reset();
+  std::unique_ptr<Service> service = RunToEnd(o);
+  ASSERT_NE(service, nullptr);
+  ASSERT_GT(service->stats().late_records, 0);
+  ASSERT_GT(service->stats().checkpoints_completed, 0);
+  const std::string state = dir_->path() + "/state";
+  EXPECT_TRUE(env.Saw(state));
+  EXPECT_TRUE(env.SawUnder(state + "/checkpoints"));  // the file:// store
+  EXPECT_TRUE(env.Saw(dir_->path() + "/features.jsonl"));
+  EXPECT_TRUE(env.Saw(dir_->path() + "/late.jsonl"));
 }
 
 TEST_F(ServiceTest, LateRecordsGoToAKafkaTopic) {
