@@ -45,7 +45,7 @@
 
 ABSL_FLAG(int64_t, events, 2'000'000, "Events to process.");
 ABSL_FLAG(int64_t, users, 1'000'000, "Distinct users.");
-ABSL_FLAG(int32_t, repeat, 3, "Runs; the best is reported.");
+ABSL_FLAG(int32_t, repeat, 3, "Runs; the median is reported.");
 ABSL_FLAG(int64_t, cache_entries, 4'000'000,
           "The operator's cache size in entries.");
 ABSL_FLAG(int64_t, fire_step, 16'384,

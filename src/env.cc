@@ -253,6 +253,11 @@ absl::Status CreateDirectories(Env* env, const std::string& dir) {
   absl::StatusOr<FileStat> st = env->Stat(dir);
   if (st.ok()) {
     if (st->type == FileType::kDirectory) return absl::OkStatus();
+    // Stat does not follow a symlink: one that leads to a directory (a
+    // state directory on another volume) is a directory here.
+    if (st->type == FileType::kOther && env->ListDirectory(dir).ok()) {
+      return absl::OkStatus();
+    }
     return ErrnoToStatus(ENOTDIR, "create directory", dir);
   }
   if (!absl::IsNotFound(st.status())) return st.status();

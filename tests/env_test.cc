@@ -1,5 +1,7 @@
 #include "weir/env.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <optional>
 #include <string>
@@ -105,6 +107,28 @@ TEST_F(EnvTest, CreatesAndRemovesTrees) {
   ASSERT_TRUE(RemoveTree(env_, Path("x")).ok());
   EXPECT_FALSE(*PathExists(env_, Path("x")));
   EXPECT_TRUE(RemoveTree(env_, Path("x")).ok());  // missing: OK
+}
+
+// A state directory is often a symlink to another volume, or under one.
+TEST_F(EnvTest, CreateDirectoriesFollowsSymlinks) {
+  ASSERT_TRUE(CreateDirectories(env_, Path("volume/state")).ok());
+  ASSERT_EQ(::symlink(Path("volume").c_str(), Path("via").c_str()), 0);
+  ASSERT_EQ(::symlink(Path("volume/state").c_str(), Path("state").c_str()), 0);
+
+  EXPECT_TRUE(CreateDirectories(env_, Path("state")).ok());  // the link
+  ASSERT_TRUE(CreateDirectories(env_, Path("via/new/deeper")).ok());
+  EXPECT_EQ(env_->Stat(Path("volume/new/deeper"))->type,
+            FileType::kDirectory);
+
+  // A symlink to a file, or one that leads nowhere, is not a directory.
+  ASSERT_TRUE(WriteStringToFile(env_, Path("volume/f"), "1",
+                                WriteMode::kTruncate, false)
+                  .ok());
+  ASSERT_EQ(::symlink(Path("volume/f").c_str(), Path("to-file").c_str()), 0);
+  ASSERT_EQ(::symlink(Path("missing").c_str(), Path("dangling").c_str()), 0);
+  EXPECT_FALSE(CreateDirectories(env_, Path("to-file")).ok());
+  EXPECT_FALSE(CreateDirectories(env_, Path("dangling")).ok());
+  EXPECT_FALSE(CreateDirectories(env_, Path("to-file/under")).ok());
 }
 
 // A wrapper overrides one call and inherits the rest.

@@ -220,7 +220,8 @@ absl::Status ErrnoToStatus(int error, std::string_view operation,
 // The code of that mapping alone, for code that words its own message.
 absl::StatusCode ErrnoToStatusCode(int error);
 
-// Creates `dir` and its missing parents. OK if it exists as a directory.
+// Creates `dir` and its missing parents. OK if it exists as a directory
+// or a symlink to one; a symlinked parent is followed.
 absl::Status CreateDirectories(Env* env, const std::string& dir);
 
 // Removes `path` and, if it is a directory, everything under it. OK if it

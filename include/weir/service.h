@@ -238,10 +238,11 @@ struct ServiceOptions {
   // default after). At most one running Service per process may set
   // it. Default: true
   bool handle_signals = true;
-  // The file system of the state directory, of checkpoints (file://, and
-  // S3's local files), and of file: sinks, dead-letter queues and late
-  // output (a fault-injecting Env in tests). Not owned. Default:
-  // Env::Default()
+  // The file system of the state directory (and the memory backend's
+  // state in it), of checkpoints (file://, and S3's local files), and of
+  // file: sinks, dead-letter queues and late output (a fault-injecting Env
+  // in tests). Not owned; must outlive the Service.
+  // Default: Env::Default()
   Env* env = Env::Default();
   // Called on the service's thread right after each `weir phase=<name>`
   // line, with the name ("startup", then weir::PipelinePhaseName's), e.g.

@@ -1119,10 +1119,6 @@ absl::Status Service::Impl::ResolveDefaults() {
                           internal::ScratchDir::Create("", c_.program_name));
     c_.state_dir = tmp_dir_.path();
   }
-  if (absl::Status s = CreateDirectories(c_.env, c_.state_dir); !s.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--state_dir ", c_.state_dir, ": ", s.message()));
-  }
   std::error_code ec;
   const std::filesystem::path absolute =
       std::filesystem::absolute(c_.state_dir, ec);
@@ -1131,6 +1127,10 @@ absl::Status Service::Impl::ResolveDefaults() {
         absl::StrCat("--state_dir ", c_.state_dir, ": ", ec.message()));
   }
   c_.state_dir = absolute.string();
+  if (absl::Status s = CreateDirectories(c_.env, c_.state_dir); !s.ok()) {
+    // Its message names the path; its code stays (kUnavailable for EIO).
+    return absl::Status(s.code(), absl::StrCat("--state_dir: ", s.message()));
+  }
   if (c_.checkpoint_uri.empty()) {
     c_.checkpoint_uri = absl::StrCat("file://", c_.state_dir, "/checkpoints");
   }
@@ -1221,7 +1221,9 @@ absl::Status Service::Impl::Init() {
   options.features = features_;
   options.state_dir = absl::StrCat(c_.state_dir, "/live");
   if (c_.state_backend == "memory") {
-    options.backend_factory = MemoryBackendFactory();
+    MemoryStateBackendOptions memory;
+    memory.env = c_.env;
+    options.backend_factory = MemoryBackendFactory(memory);
   } else {
     WEIR_ASSIGN_OR_RETURN(resources_, RocksDbResources::Create({}));
     options.backend_factory = RocksDbBackendFactory(resources_);

@@ -282,6 +282,12 @@ class RecordingEnv : public EnvWrapper {
       return absl::StartsWith(p, dir + "/");
     });
   }
+  bool SawFileNamed(const std::string& name) const {
+    absl::MutexLock lock(&mu_);
+    return std::any_of(paths_.begin(), paths_.end(), [&](const auto& p) {
+      return absl::EndsWith(p, "/" + name);
+    });
+  }
 
  private:
   void Note(const std::string& path) {
@@ -293,21 +299,33 @@ class RecordingEnv : public EnvWrapper {
   std::vector<std::string> paths_ ABSL_GUARDED_BY(mu_);
 };
 
-TEST_F(ServiceTest, EveryFileItWritesGoesThroughItsEnv) {
-  RecordingEnv env;
-  ServiceOptions o = Options();
-  o.env = &env;
-  o.late_output = "file:" + dir_->path() + "/late.jsonl";
-  o.metrics_port.reset();
-  std::unique_ptr<Service> service = RunToEnd(o);
-  ASSERT_NE(service, nullptr);
-  ASSERT_GT(service->stats().late_records, 0);
-  ASSERT_GT(service->stats().checkpoints_completed, 0);
-  const std::string state = dir_->path() + "/state";
-  EXPECT_TRUE(env.Saw(state));
-  EXPECT_TRUE(env.SawUnder(state + "/checkpoints"));  // the file:// store
-  EXPECT_TRUE(env.Saw(dir_->path() + "/features.jsonl"));
-  EXPECT_TRUE(env.Saw(dir_->path() + "/late.jsonl"));
+// The files a service writes itself (not RocksDB's) go through
+// ServiceOptions::env, so a fault-injecting Env reaches them.
+TEST_F(ServiceTest, ItsFilesGoThroughItsEnv) {
+  for (const std::string backend : {"rocksdb", "memory"}) {
+    SCOPED_TRACE(backend);
+    RecordingEnv env;
+    ServiceOptions o = Options();
+    const std::string run = dir_->path() + "/" + backend;
+    o.env = &env;
+    o.state_backend = backend;
+    o.state_dir = run + "/state";
+    o.sink = "file:" + run + "-features.jsonl";
+    o.dlq = "file:" + run + "-dlq.jsonl";
+    o.late_output = "file:" + run + "-late.jsonl";
+    o.group = "service-test-" + backend;
+    o.metrics_port.reset();
+    std::unique_ptr<Service> service = RunToEnd(o);
+    ASSERT_NE(service, nullptr);
+    ASSERT_GT(service->stats().late_records, 0);
+    ASSERT_GT(service->stats().checkpoints_completed, 0);
+    EXPECT_TRUE(env.Saw(run + "/state"));
+    EXPECT_TRUE(env.SawUnder(run + "/state/checkpoints"));  // file:// store
+    EXPECT_TRUE(env.Saw(run + "-features.jsonl"));
+    EXPECT_TRUE(env.Saw(run + "-dlq.jsonl"));
+    EXPECT_TRUE(env.Saw(run + "-late.jsonl"));
+    if (backend == "memory") EXPECT_TRUE(env.SawFileNamed("state.mem"));
+  }
 }
 
 TEST_F(ServiceTest, LateRecordsGoToAKafkaTopic) {
