@@ -117,8 +117,7 @@ TEST_F(EnvTest, CreateDirectoriesFollowsSymlinks) {
 
   EXPECT_TRUE(CreateDirectories(env_, Path("state")).ok());  // the link
   ASSERT_TRUE(CreateDirectories(env_, Path("via/new/deeper")).ok());
-  EXPECT_EQ(env_->Stat(Path("volume/new/deeper"))->type,
-            FileType::kDirectory);
+  EXPECT_EQ(env_->Stat(Path("volume/new/deeper"))->type, FileType::kDirectory);
 
   // A symlink to a file, or one that leads nowhere, is not a directory.
   ASSERT_TRUE(WriteStringToFile(env_, Path("volume/f"), "1",

@@ -273,23 +273,23 @@ class RecordingEnv : public EnvWrapper {
   }
 
   bool Saw(const std::string& path) const {
-    absl::MutexLock lock(&mu_);
-    return std::find(paths_.begin(), paths_.end(), path) != paths_.end();
+    return SawOne([&](const std::string& p) { return p == path; });
   }
   bool SawUnder(const std::string& dir) const {
-    absl::MutexLock lock(&mu_);
-    return std::any_of(paths_.begin(), paths_.end(), [&](const auto& p) {
-      return absl::StartsWith(p, dir + "/");
-    });
+    return SawOne(
+        [&](const std::string& p) { return absl::StartsWith(p, dir + "/"); });
   }
   bool SawFileNamed(const std::string& name) const {
-    absl::MutexLock lock(&mu_);
-    return std::any_of(paths_.begin(), paths_.end(), [&](const auto& p) {
-      return absl::EndsWith(p, "/" + name);
-    });
+    return SawOne(
+        [&](const std::string& p) { return absl::EndsWith(p, "/" + name); });
   }
 
  private:
+  template <typename Matches>
+  bool SawOne(Matches matches) const {
+    absl::MutexLock lock(&mu_);
+    return std::any_of(paths_.begin(), paths_.end(), matches);
+  }
   void Note(const std::string& path) {
     absl::MutexLock lock(&mu_);
     paths_.push_back(path);
